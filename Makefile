@@ -1,0 +1,30 @@
+# The two commands a user needs:
+#   make demo   set up, build, and run the main job
+#   make test   set up, build, and run every test (Swift, C, Python)
+LIB := .build/release/libdirrm.so
+EXAMPLES := .build/examples
+CC ?= cc
+
+.PHONY: demo test setup build examples swift-test python-test
+
+demo: build examples
+	$(EXAMPLES)/bt_loss
+
+test: swift-test examples python-test
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	scripts/build.sh
+
+examples: build
+	@mkdir -p $(EXAMPLES)
+	$(CC) -std=c99 -Wall -Wextra -Werror -Iinclude examples/c/bt_loss.c \
+	  -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lm -o $(EXAMPLES)/bt_loss
+
+swift-test: setup
+	swift test
+
+python-test: build examples
+	python3 -m pytest -q bindings/python/tests

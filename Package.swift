@@ -1,0 +1,19 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// The shipped libdirrm.so is linked by scripts/build.sh with the Swift runtime static and
+// only dirrm_* exported; those flags are passed there, not here, so that `swift test` links
+// the same objects against the toolchain's runtime together with XCTest.
+let package = Package(
+  name: "dirrm",
+  products: [
+    .library(name: "dirrm", type: .dynamic, targets: ["DirRM"])
+  ],
+  targets: [
+    .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+    .systemLibrary(name: "CDirRM", path: "Sources/CDirRM"),
+    .target(name: "DirRMCore", dependencies: ["COpenBLAS"]),
+    .target(name: "DirRM", dependencies: ["DirRMCore", "CDirRM", "COpenBLAS"], exclude: ["exports.map"]),
+    .testTarget(name: "DirRMTests", dependencies: ["DirRM", "CDirRM"]),
+  ]
+)

@@ -1,0 +1,78 @@
+import CDirRM
+
+/// Argument checks at the C boundary. Each either returns a safe Swift view of the argument
+/// or throws an error naming it, before anything that could trap touches the value.
+enum Check {
+  /// The largest element count any buffer may have; keeps every size product far from
+  /// Int overflow.
+  static let maxElements: Int64 = 1 << 40
+
+  /// A count in [minimum, maxElements].
+  static func count(_ n: Int64, _ name: String, minimum: Int64 = 1) throws(ABIError) -> Int {
+    guard n >= minimum else {
+      throw ABIError(DIRRM_ERR_SHAPE, "\(name) = \(n) must be at least \(minimum)")
+    }
+    guard n <= maxElements else {
+      throw ABIError(DIRRM_ERR_SHAPE, "\(name) = \(n) exceeds the limit of \(maxElements) elements")
+    }
+    return Int(n)
+  }
+
+  /// A non-NULL pointer to `count` finite floats.
+  static func input(
+    _ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String
+  ) throws(ABIError) -> UnsafeBufferPointer<Float> {
+    guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
+    let buffer = UnsafeBufferPointer(start: pointer, count: count)
+    try requireFinite(buffer, name)
+    return buffer
+  }
+
+  /// Like `input`, but NULL means "not given".
+  static func optionalInput(
+    _ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String
+  ) throws(ABIError) -> UnsafeBufferPointer<Float>? {
+    guard pointer != nil else { return nil }
+    return try input(pointer, count, name)
+  }
+
+  /// A non-NULL output pointer.
+  static func output<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) throws(ABIError)
+    -> UnsafeMutablePointer<T>
+  {
+    guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
+    return pointer
+  }
+
+  /// An output buffer the caller may leave out with NULL.
+  static func optionalOutput<T>(_ pointer: UnsafeMutablePointer<T>?, _ count: Int)
+    -> UnsafeMutableBufferPointer<T>?
+  {
+    pointer.map { UnsafeMutableBufferPointer(start: $0, count: count) }
+  }
+
+  static func finite(_ value: Float, _ name: String) throws(ABIError) {
+    guard value.isFinite else { throw ABIError(DIRRM_ERR_NONFINITE, "\(name) is \(spelled(value))") }
+  }
+
+  /// nan, inf or -inf: NaN's sign bit says nothing useful to the reader.
+  static func spelled(_ value: Float) -> String {
+    value.isNaN ? "nan" : "\(value)"
+  }
+
+  static func requireFinite(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError) {
+    if let i = buffer.firstIndex(where: { !$0.isFinite }) {
+      throw ABIError(DIRRM_ERR_NONFINITE, "\(name)[\(i)] is \(spelled(buffer[i]))")
+    }
+  }
+
+  /// Per-pair weights: each ≥ 0 and not all zero.
+  static func weights(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError) {
+    if let i = buffer.firstIndex(where: { $0 < 0 }) {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)[\(i)] = \(buffer[i]) is negative")
+    }
+    guard buffer.contains(where: { $0 > 0 }) else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name) is zero everywhere; the weights must have a positive sum")
+    }
+  }
+}
