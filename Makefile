@@ -24,7 +24,7 @@ examples: build
 	  -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lm -o $(EXAMPLES)/bt_loss
 
 swift-test: setup
-	swift test
+	swift test --disable-swift-testing
 
 python-test: build examples
 	python3 -m pytest -q bindings/python/tests

@@ -72,7 +72,8 @@ enum Check {
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)[\(i)] = \(buffer[i]) is negative")
     }
     guard buffer.contains(where: { $0 > 0 }) else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name) is zero everywhere; the weights must have a positive sum")
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "\(name) is zero everywhere; the weights must have a positive sum")
     }
   }
 }

@@ -39,7 +39,8 @@ private func jsonString(_ text: String) -> String {
     case "\"": out += "\\\""
     case "\\": out += "\\\\"
     case "\n": out += "\\n"
-    case _ where scalar.value < 0x20: out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+    case _ where scalar.value < 0x20:
+      out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
     default: out.unicodeScalars.append(scalar)
     }
   }
@@ -51,7 +52,7 @@ public func dirrm_build_info() -> UnsafePointer<CChar>? {
   let blas = openblas_get_config().map { String(cString: $0) } ?? "unknown"
   let version = String(cString: versionCString)
   return buildInfo.store(
-    "{\"version\":\(jsonString(version)),\"blas\":\(jsonString("OpenBLAS " + blas)),"
+    "{\"version\":\(jsonString(version)),\"blas\":\(jsonString(blas)),"
       + "\"threads\":\(openblas_get_num_threads()),\"compiler\":\(jsonString(compilerName))}")
 }
 

@@ -1,0 +1,94 @@
+"""Loading libdirrm.so, its ctypes signatures, and turning status codes into exceptions."""
+
+import ctypes
+import os
+from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64
+
+__all__ = ["lib", "check_call", "DirrmError", "library_path"]
+
+# The major.minor this package was written against; the library must match it.
+_EXPECTED_VERSION = (0, 1)
+
+OK = 0
+ERR_NULL_POINTER = 1
+ERR_INVALID_ARGUMENT = 2
+ERR_SHAPE = 3
+ERR_NONFINITE = 4
+ERR_OUT_OF_MEMORY = 5
+ERR_MISUSE = 6
+ERR_NOT_CONVERGED = 7
+ERR_CORRUPT = 8
+ERR_VERSION = 9
+ERR_BUFFER_TOO_SMALL = 10
+ERR_IO = 11
+ERR_INTERNAL = 99
+
+_f32p = POINTER(c_float)
+
+# name: (restype, argtypes). The one place the C signatures are written down in Python.
+_SIGNATURES = {
+    "dirrm_version_number": (c_int32, []),
+    "dirrm_version_string": (c_char_p, []),
+    "dirrm_build_info": (c_char_p, []),
+    "dirrm_set_num_threads": (c_int32, [c_int32]),
+    "dirrm_last_error": (c_char_p, []),
+    "dirrm_status_string": (c_char_p, [c_int32]),
+    "dirrm_bt_loss": (
+        c_int32,
+        [c_int64, _f32p, _f32p, _f32p, _f32p, c_float, _f32p, _f32p, _f32p],
+    ),
+}
+
+
+class DirrmError(RuntimeError):
+    """A dirrm call failed. `status` is the DIRRM_ERR_* code, `message` the library's text."""
+
+    def __init__(self, status, message):
+        super().__init__(f"[{status}] {message}")
+        self.status = status
+        self.message = message
+
+
+def library_path():
+    """Where libdirrm.so is: $DIRRM_LIBRARY, else next to this package, else the build folder
+    of the source tree this package sits in."""
+    explicit = os.environ.get("DIRRM_LIBRARY")
+    if explicit:
+        return explicit
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [
+        os.path.join(here, "libdirrm.so"),
+        os.path.join(here, "..", "..", "..", ".build", "release", "libdirrm.so"),
+    ]
+    for path in candidates:
+        if os.path.exists(path):
+            return os.path.normpath(path)
+    raise ImportError(
+        "libdirrm.so not found: build it with `make build` or set DIRRM_LIBRARY to its path "
+        f"(looked in: {', '.join(os.path.normpath(p) for p in candidates)})"
+    )
+
+
+def _load():
+    library = ctypes.CDLL(library_path())
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        function = getattr(library, name)
+        function.restype = restype
+        function.argtypes = argtypes
+    number = library.dirrm_version_number()
+    found = (number // 10000, number // 100 % 100)
+    if found != _EXPECTED_VERSION:
+        raise ImportError(
+            f"libdirrm {library.dirrm_version_string().decode()} at {library_path()} does not "
+            f"match the Python package (expects {_EXPECTED_VERSION[0]}.{_EXPECTED_VERSION[1]}.x)"
+        )
+    return library
+
+
+lib = _load()
+
+
+def check_call(status):
+    """Raises DirrmError for a non-zero status, with this thread's last error message."""
+    if status != OK:
+        raise DirrmError(status, lib.dirrm_last_error().decode("utf-8", "replace"))

@@ -1,0 +1,90 @@
+"""dirrm.bt_loss against an independent float64 numpy reference and finite differences."""
+
+import numpy as np
+import pytest
+
+import dirrm
+
+
+def reference(rc, rr, margin=None, weight=None, center=0.0):
+    """SPEC §1.1 in float64, with softplus(z) = logaddexp(0, z)."""
+    rc, rr = np.asarray(rc, np.float64), np.asarray(rr, np.float64)
+    m = np.zeros_like(rc) if margin is None else np.asarray(margin, np.float64)
+    w = np.ones_like(rc) if weight is None else np.asarray(weight, np.float64)
+    pref = np.sum(w * np.logaddexp(0.0, -(rc - rr - m))) / np.sum(w)
+    return pref + center * np.mean((rc + rr) ** 2)
+
+
+def batch(rng, n, with_margin, with_weight):
+    rc = rng.normal(0, 3, n).astype(np.float32)
+    rr = rng.normal(0, 3, n).astype(np.float32)
+    margin = rng.uniform(-1, 1, n).astype(np.float32) if with_margin else None
+    weight = rng.uniform(0, 2, n).astype(np.float32) if with_weight else None
+    return rc, rr, margin, weight
+
+
+OPTIONS = [(m, w, c) for m in (False, True) for w in (False, True) for c in (0.0, 0.05)]
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000, 10**6])
+@pytest.mark.parametrize("with_margin,with_weight,center", OPTIONS)
+def test_loss_matches_numpy(n, with_margin, with_weight, center):
+    rng = np.random.default_rng(n * 31 + with_margin * 2 + with_weight)
+    rc, rr, margin, weight = batch(rng, n, with_margin, with_weight)
+    got = dirrm.bt_loss(rc, rr, margin, weight, center, grad=False)
+    want = reference(rc, rr, margin, weight, center)
+    assert abs(got - want) <= 1e-6 * abs(want)
+
+
+@pytest.mark.parametrize("with_margin,with_weight,center", OPTIONS)
+def test_gradients_match_central_differences(with_margin, with_weight, center):
+    rng = np.random.default_rng(7)
+    rc, rr, margin, weight = batch(rng, 9, with_margin, with_weight)
+    _, gc, gr = dirrm.bt_loss(rc, rr, margin, weight, center)
+    h = 1e-6
+    for which, grad in ((0, gc), (1, gr)):
+        for i in range(len(rc)):
+            plus = [rc.astype(np.float64), rr.astype(np.float64)]
+            minus = [rc.astype(np.float64), rr.astype(np.float64)]
+            plus[which][i] += h
+            minus[which][i] -= h
+            fd = (reference(*plus, margin, weight, center) - reference(*minus, margin, weight, center)) / (2 * h)
+            assert abs(grad[i] - fd) <= 1e-6 + 1e-5 * abs(fd), (which, i, grad[i], fd)
+
+
+def test_huge_gaps_are_finite_and_exact():
+    rc = np.array([1e30, -1e30, 5.0], np.float32)
+    rr = np.array([-1e30, 1e30, 5.0], np.float32)
+    loss, gc, gr = dirrm.bt_loss(rc, rr)
+    # softplus(-2e30) = 0, softplus(2e30) = 2e30, softplus(0) = log 2.
+    want = (0.0 + 2e30 + np.log(2.0)) / 3
+    assert np.isfinite(loss) and abs(loss - want) <= 1e-6 * want
+    np.testing.assert_allclose(gc, [0.0, -1 / 3, -1 / 6], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(gr, -gc, rtol=1e-6)
+
+
+def test_swapping_chosen_and_rejected_shifts_by_the_mean_gap():
+    # softplus(z) - softplus(-z) = z, so L(r, r') - L(r', r) = -mean(r - r').
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        rc, rr, _, _ = batch(rng, int(rng.integers(1, 500)), False, False)
+        forward = dirrm.bt_loss(rc, rr, grad=False)
+        backward = dirrm.bt_loss(rr, rc, grad=False)
+        gap = np.mean(rc.astype(np.float64) - rr)
+        assert abs((forward - backward) + gap) <= 1e-5 * (1 + abs(gap))
+
+
+def test_preference_term_is_invariant_to_a_common_shift():
+    rng = np.random.default_rng(4)
+    rc, rr, margin, weight = batch(rng, 300, True, True)
+    shifted = dirrm.bt_loss(rc + np.float32(0.5), rr + np.float32(0.5), margin, weight, grad=False)
+    base = dirrm.bt_loss(rc, rr, margin, weight, grad=False)
+    assert abs(shifted - base) <= 1e-5 * base
+
+
+def test_accepts_any_float_dtype_and_shape():
+    rc = np.linspace(-1, 1, 12).reshape(3, 4)  # float64, 2-D, as a (n, 1) model output might be
+    rr = np.zeros((3, 4), np.float16)
+    loss, gc, _ = dirrm.bt_loss(rc.T, rr.T)  # non-contiguous
+    assert gc.shape == (4, 3) and gc.dtype == np.float32
+    assert abs(loss - reference(rc.T.ravel(), rr.T.ravel())) <= 1e-6 * loss

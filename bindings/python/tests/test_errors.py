@@ -1,0 +1,110 @@
+"""Every bad input returns its status with a message naming the argument; nothing crashes."""
+
+import ctypes
+import threading
+
+import numpy as np
+import pytest
+
+import dirrm
+from dirrm import _lib
+from dirrm._lib import lib
+
+f32p = ctypes.POINTER(ctypes.c_float)
+
+
+def p(array):
+    return array.ctypes.data_as(f32p)
+
+
+def raw_bt(n=3, rc="ok", rr="ok", margin=None, weight=None, center=0.0, out="ok", gc=None, gr=None):
+    good = np.ones(3, np.float32)
+    out_loss = np.zeros(1, np.float32)
+    arg = lambda v: p(good) if isinstance(v, str) else (None if v is None else p(v))
+    status = lib.dirrm_bt_loss(
+        n, arg(rc), arg(rr), arg(margin), arg(weight), center,
+        p(out_loss) if out == "ok" else None, arg(gc), arg(gr),
+    )
+    return status, lib.dirrm_last_error().decode()
+
+
+BAD = np.array([1.0, 2.0, np.nan], np.float32)
+
+
+@pytest.mark.parametrize(
+    "kwargs,status,needle",
+    [
+        (dict(rc=None), _lib.ERR_NULL_POINTER, "r_chosen is NULL"),
+        (dict(rr=None), _lib.ERR_NULL_POINTER, "r_rejected is NULL"),
+        (dict(out=None), _lib.ERR_NULL_POINTER, "out_loss is NULL"),
+        (dict(n=0), _lib.ERR_SHAPE, "n = 0"),
+        (dict(n=-5), _lib.ERR_SHAPE, "n = -5"),
+        (dict(n=2**62), _lib.ERR_SHAPE, "exceeds"),
+        (dict(rc=BAD), _lib.ERR_NONFINITE, "r_chosen[2] is nan"),
+        (dict(rr=np.array([np.inf, 0, 0], np.float32)), _lib.ERR_NONFINITE, "r_rejected[0] is inf"),
+        (dict(margin=np.array([0, -np.inf, 0], np.float32)), _lib.ERR_NONFINITE, "margin[1] is -inf"),
+        (dict(weight=BAD), _lib.ERR_NONFINITE, "weight[2] is nan"),
+        (dict(weight=np.array([1, -0.5, 1], np.float32)), _lib.ERR_INVALID_ARGUMENT, "weight[1] = -0.5 is negative"),
+        (dict(weight=np.zeros(3, np.float32)), _lib.ERR_INVALID_ARGUMENT, "weight is zero everywhere"),
+        (dict(center=-1.0), _lib.ERR_INVALID_ARGUMENT, "center_coef"),
+        (dict(center=float("nan")), _lib.ERR_NONFINITE, "center_coef is nan"),
+        (dict(center=3e38, rc=np.full(3, 3e38, np.float32)), _lib.ERR_NONFINITE, "does not fit in float32"),
+    ],
+)
+def test_bad_input_returns_status_and_names_argument(kwargs, status, needle):
+    got, message = raw_bt(**kwargs)
+    assert got == status, message
+    assert message.startswith("dirrm_bt_loss: ") and needle in message, message
+    assert lib.dirrm_status_string(got).decode() not in ("", "unknown status")
+
+
+def test_failure_writes_no_output():
+    gc = np.full(3, 7.0, np.float32)
+    status, _ = raw_bt(rc=BAD, gc=gc)
+    assert status == _lib.ERR_NONFINITE and np.all(gc == 7.0)
+
+
+def test_python_wrapper_raises_dirrm_error():
+    with pytest.raises(dirrm.DirrmError) as info:
+        dirrm.bt_loss([1.0, 2.0], [0.0, np.nan])
+    assert info.value.status == _lib.ERR_NONFINITE and "r_rejected[1]" in info.value.message
+    with pytest.raises(dirrm.DirrmError) as info:
+        dirrm.bt_loss([1.0, 2.0], [0.0])
+    assert info.value.status == _lib.ERR_SHAPE
+    with pytest.raises(dirrm.DirrmError) as info:
+        dirrm.bt_loss([], [])
+    assert info.value.status == _lib.ERR_SHAPE
+    with pytest.raises(dirrm.DirrmError) as info:
+        dirrm.set_num_threads(0)
+    assert info.value.status == _lib.ERR_INVALID_ARGUMENT and "num_threads" in info.value.message
+
+
+def test_each_thread_reads_its_own_error():
+    barrier = threading.Barrier(2)
+    seen = {}
+
+    def fail(name, kwargs, needle):
+        ok = True
+        for _ in range(2000):
+            barrier.wait()
+            _, _ = raw_bt(**kwargs)
+            barrier.wait()  # the other thread has failed too before this one reads
+            ok &= needle in lib.dirrm_last_error().decode()
+        seen[name] = ok
+
+    threads = [
+        threading.Thread(target=fail, args=("a", dict(rc=None), "r_chosen is NULL")),
+        threading.Thread(target=fail, args=("b", dict(n=0), "n = 0")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"a": True, "b": True}
+
+
+def test_status_strings():
+    for code in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 99):
+        assert lib.dirrm_status_string(code).decode() != "unknown status"
+    assert lib.dirrm_status_string(12345).decode() == "unknown status"
+    assert lib.dirrm_status_string(-1).decode() == "unknown status"
