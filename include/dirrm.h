@@ -112,6 +112,183 @@ int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
                       const float *margin, const float *weight, float center_coef,
                       float *out_loss, float *grad_chosen, float *grad_rejected);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Parameter structs and handles                                                            */
+/* ---------------------------------------------------------------------------------------- */
+/* A parameter struct starts with uint32_t struct_size. Fill it with its _params_init
+ * function, then change the fields you need; a struct_size other than this header's sizeof
+ * returns DIRRM_ERR_VERSION. Output structs (dirrm_prioritizer_stats) have the caller set
+ * struct_size = sizeof(the struct) before the call.
+ *
+ * Handles are opaque pointers created by _create or _load and released by _free.
+ * _free(NULL) is a no-op returning DIRRM_OK; a freed handle, a pointer that never was a
+ * handle, or a handle of another type returns DIRRM_ERR_MISUSE and is never dereferenced.
+ * Serialized buffers: _save(h, NULL, 0, &size) reports the size; _save(h, buf, cap, &size)
+ * writes it (DIRRM_ERR_BUFFER_TOO_SMALL when cap < size, with *out_size set). A truncated or
+ * damaged buffer given to _load returns DIRRM_ERR_CORRUPT. */
+
+/* ---------------------------------------------------------------------------------------- */
+/* 1.3 Prompt-free reward decomposition                                                     */
+/* ---------------------------------------------------------------------------------------- */
+/* For a pair (y1, y2) with gaps g_j = r(x_j, y1) - r(x_j, y2) under K prompts and weights
+ * w_j >= 0 summing to 1, the prompt-free gap dr2 is the unique root d of
+ *     Phi(d) = sum_j w_j sigmoid(g_j - d) = 1/2,
+ * which lies in [min g_j, max g_j] over w_j > 0. The prompt-related gap is
+ * dr1 = g_corr - dr2, with g_corr the gap under the pair's own prompt. */
+
+#define DIRRM_PF_UNIFORM 0       /* w_j = 1/K */
+#define DIRRM_PF_CORRESPONDING 1 /* p on the pair's own prompt, (1-p)/(K-1) on each other */
+#define DIRRM_PF_EXPLICIT 2      /* weights[i*k + j] >= 0, each row with a positive sum */
+#define DIRRM_PF_LOG_WEIGHTS 3   /* weights[i*k + j] = log w_j up to a constant per row */
+
+/* Newton: safeguarded Newton iteration inside the data bracket, started at the root of the
+ * saturated limit. Stops when |Phi(d) - 1/2| <= tolerance or when the bracket around the
+ * root is narrower than half a float32 ulp of d (float32 cannot resolve the root further),
+ * so float32 neighbours of the result bracket the true root. */
+#define DIRRM_PF_NEWTON 0
+/* Bisection, the prompt-free paper's Alg. 1 as written:
+ *     lo = r_min - r_max, hi = r_max - r_min   (when r_min < r_max; else the data bracket)
+ *     while (hi - lo > tolerance) { mid = (lo + hi) / 2; if (Phi(mid) > 1/2) lo = mid; else hi = mid; }
+ *     dr2 = (lo + hi) / 2
+ * in double. A root outside [lo, hi] gives the nearer end. Each loop counts one iteration. */
+#define DIRRM_PF_BISECTION 1
+
+typedef struct dirrm_pf_params {
+  uint32_t struct_size;
+  int32_t weighting; /* DIRRM_PF_UNIFORM .. DIRRM_PF_LOG_WEIGHTS     default CORRESPONDING */
+  float p;           /* CORRESPONDING: own prompt's weight, in [0, 1]  default 0.5 */
+  int32_t solver;    /* DIRRM_PF_NEWTON or DIRRM_PF_BISECTION          default NEWTON */
+  float tolerance;   /* > 0; Newton: |Phi - 1/2|; bisection: bracket width   default 1e-6 */
+  int32_t max_iter;  /* >= 1; iterations per pair                      default 100 */
+  float r_min;       /* bisection bracket, see DIRRM_PF_BISECTION      default 0 */
+  float r_max;       /*                                                default 0 */
+} dirrm_pf_params;
+
+/* Fills *p with the defaults above. NULL is ignored. */
+void dirrm_pf_params_init(dirrm_pf_params *p);
+
+/* The prompt-free gap of n pairs, each under k prompts.
+ *
+ * p          parameters (dirrm_pf_params_init).
+ * n, k       pairs and prompts per pair, both >= 1. K = 1 gives dr2 = the gap.
+ * gaps       n x k, gaps[i*k + j] = r(x_j, y1_i) - r(x_j, y2_i).
+ * corr_col   n column indices in [0, k) of each pair's own prompt. Required for
+ *            CORRESPONDING and when out_dr1 is given; else NULL ok.
+ * weights    n x k for EXPLICIT (rows need not be normalized) and LOG_WEIGHTS (finite,
+ *            any magnitude); must be NULL for UNIFORM and CORRESPONDING.
+ * out_dr2    n prompt-free gaps.
+ * out_dr1    NULL ok: n prompt-related gaps g_corr - dr2.
+ * out_iters  NULL ok: n iteration counts (0 when all weighted gaps are equal).
+ *
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT (enum, p, tolerance,
+ * max_iter, corr_col, negative or all-zero weight rows), VERSION, NOT_CONVERGED (a pair
+ * needed more than max_iter iterations; the message names it). */
+int32_t dirrm_pf_gap(const dirrm_pf_params *p, int64_t n, int64_t k, const float *gaps,
+                     const int64_t *corr_col, const float *weights, float *out_dr2,
+                     float *out_dr1, int32_t *out_iters);
+
+/* The k prompts each of n pairs is scored under: out_prompts[i*k] = corr_prompt[i], and
+ * out_prompts[i*k + 1 .. i*k + k-1] are k-1 distinct other prompts drawn uniformly from
+ * [0, num_prompts), in random order. Pair i's draw depends only on (seed, i).
+ * Needs 1 <= k <= num_prompts and every corr_prompt[i] in [0, num_prompts).
+ * Statuses: OK, NULL_POINTER, SHAPE, INVALID_ARGUMENT. */
+int32_t dirrm_pf_sample_prompts(int64_t n, int64_t k, int64_t num_prompts,
+                                const int64_t *corr_prompt, uint64_t seed,
+                                int64_t *out_prompts);
+
+/* ---------------------------------------------------------------------------------------- */
+/* 1.4 Two-cluster threshold and the prioritizer                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The exact split of n values into two clusters on the line that minimizes the
+ * within-cluster sum of squares (equivalently, Otsu's maximal between-class variance),
+ * found by sorting and prefix sums in O(n log n). Of equally good splits the lowest wins.
+ * KMEANS places the threshold at the midpoint of the two cluster means; OTSU at the midpoint
+ * of the largest value below and the smallest value above the split. n = 1 or all-equal
+ * values give that value. */
+#define DIRRM_CLUSTER_KMEANS 0
+#define DIRRM_CLUSTER_OTSU 1
+
+/* n >= 1 finite values. Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT. */
+int32_t dirrm_cluster_threshold(int64_t n, const float *values, int32_t method,
+                                float *out_threshold);
+
+/* The prompt-free paper's Alg. 2 as a sampler over num_samples pairs (indices 0..n-1).
+ *
+ * Each epoch starts with every pair in a pool (shuffled if params.shuffle). A training step:
+ *   1. dirrm_prioritizer_propose: take candidates from the pool;
+ *   2. compute their dr2, then dirrm_prioritizer_decide: accept iff dr2 < threshold;
+ *   3. train on the accepted ones; dirrm_prioritizer_end_step: split every dr2 decided since
+ *      the last end_step into two clusters (dirrm_cluster_threshold) with boundary b, and set
+ *      threshold = (float)(alpha * threshold + (1 - alpha) * (float)b), computed in double.
+ *      A step with no decided values leaves the threshold as it was.
+ * A rejected pair with reinsertions left (max_reinsertions per pair per epoch) returns:
+ * IMMEDIATE puts it back in the pool at a uniformly random position; LAZY defers it, and
+ * the deferred pairs are shuffled back into the pool when it runs dry. A pair rejected with
+ * no reinsertions left is dropped until the next epoch. The epoch ends when the pool, the
+ * deferred list and the pending proposals are all empty. Same seed, same sequence. */
+#define DIRRM_REINSERT_IMMEDIATE 0
+#define DIRRM_REINSERT_LAZY 1
+
+typedef struct dirrm_prioritizer dirrm_prioritizer;
+
+typedef struct dirrm_prioritizer_params {
+  uint32_t struct_size;
+  int32_t cluster_method;  /* DIRRM_CLUSTER_*                            default KMEANS */
+  float ema_weight;        /* alpha in [0, 1]                            default 0.9 */
+  float initial_threshold; /* lambda_0, finite                           default 0 */
+  int32_t reinsertion;     /* DIRRM_REINSERT_*                           default IMMEDIATE */
+  int32_t max_reinsertions; /* >= 0, per pair per epoch                  default 1 */
+  int32_t shuffle;         /* 1: a new random order each epoch, 0: index order   default 1 */
+  uint64_t seed;           /*                                            default 0 */
+} dirrm_prioritizer_params;
+
+/* Counts cover the current epoch (or the one just ended, until the next propose starts a
+ * new one); epoch counts the epochs started, step the end_step calls since creation;
+ * pool_remaining the pairs not yet proposed in this epoch (pool and deferred). */
+typedef struct dirrm_prioritizer_stats {
+  uint32_t struct_size;
+  int64_t epoch, step, proposed, accepted, rejected, reinserted, dropped, pool_remaining;
+  float threshold;
+} dirrm_prioritizer_stats;
+
+/* Fills *p with the defaults above. NULL is ignored. */
+void dirrm_prioritizer_params_init(dirrm_prioritizer_params *p);
+
+/* num_samples >= 1. Statuses: OK, NULL_POINTER, SHAPE, INVALID_ARGUMENT, VERSION,
+ * OUT_OF_MEMORY. */
+int32_t dirrm_prioritizer_create(const dirrm_prioritizer_params *p, int64_t num_samples,
+                                 dirrm_prioritizer **out);
+int32_t dirrm_prioritizer_free(dirrm_prioritizer *q);
+
+/* Writes up to max_count (>= 1) candidate indices of the current epoch to out_indices and
+ * their number to *out_count. *out_count == 0 means the epoch is over; the next call starts
+ * the next one. With the pool empty but proposals still undecided it returns
+ * DIRRM_ERR_MISUSE. */
+int32_t dirrm_prioritizer_propose(dirrm_prioritizer *q, int64_t max_count, int64_t *out_indices,
+                                  int64_t *out_count);
+
+/* Decides count (>= 1) pending candidates: out_accept[i] = 1 iff dr2[i] < threshold, else 0.
+ * An index that is out of range, not pending, or repeated in the call returns
+ * DIRRM_ERR_MISUSE (INVALID_ARGUMENT when out of range); non-finite dr2 returns
+ * DIRRM_ERR_NONFINITE; in both cases nothing is decided. */
+int32_t dirrm_prioritizer_decide(dirrm_prioritizer *q, int64_t count, const int64_t *indices,
+                                 const float *dr2, uint8_t *out_accept);
+
+/* Ends a step: updates the threshold as described above. out_threshold: NULL ok. */
+int32_t dirrm_prioritizer_end_step(dirrm_prioritizer *q, float *out_threshold);
+
+/* The num_samples the prioritizer was created with. */
+int32_t dirrm_prioritizer_num_samples(const dirrm_prioritizer *q, int64_t *out_num_samples);
+
+/* out->struct_size must be sizeof(dirrm_prioritizer_stats). */
+int32_t dirrm_prioritizer_get_stats(const dirrm_prioritizer *q, dirrm_prioritizer_stats *out);
+
+/* The whole state, mid-epoch included: a loaded copy continues exactly as the original. */
+int32_t dirrm_prioritizer_save(const dirrm_prioritizer *q, uint8_t *buf, int64_t cap,
+                               int64_t *out_size);
+int32_t dirrm_prioritizer_load(const uint8_t *buf, int64_t size, dirrm_prioritizer **out);
+
 #ifdef __cplusplus
 }
 #endif

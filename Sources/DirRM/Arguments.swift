@@ -77,3 +77,42 @@ enum Check {
     }
   }
 }
+
+extension Check {
+  /// rows × columns as an element count, refusing products past the element limit.
+  static func product(_ rows: Int, _ columns: Int, _ name: String) throws(ABIError) -> Int {
+    let (total, overflow) = rows.multipliedReportingOverflow(by: columns)
+    guard !overflow, Int64(total) <= maxElements else {
+      throw ABIError(DIRRM_ERR_SHAPE, "\(name): \(rows) x \(columns) exceeds the limit of \(maxElements) elements")
+    }
+    return total
+  }
+
+  /// A non-NULL pointer to `count` indices, each in 0..<bound.
+  static func indices(
+    _ pointer: UnsafePointer<Int64>?, _ count: Int, _ name: String, below bound: Int
+  ) throws(ABIError) -> UnsafeBufferPointer<Int64> {
+    guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
+    let buffer = UnsafeBufferPointer(start: pointer, count: count)
+    if let i = buffer.firstIndex(where: { $0 < 0 || $0 >= Int64(bound) }) {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)[\(i)] = \(buffer[i]) is outside [0, \(bound))")
+    }
+    return buffer
+  }
+
+  /// An enum-like Int32 parameter among the listed values.
+  static func oneOf(_ value: Int32, _ allowed: ClosedRange<Int32>, _ name: String, _ family: String)
+    throws(ABIError)
+  {
+    guard allowed.contains(value) else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name) = \(value) is not one of the \(family) constants")
+    }
+  }
+
+  static func inUnitInterval(_ value: Float, _ name: String) throws(ABIError) {
+    try finite(value, name)
+    guard value >= 0, value <= 1 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name) = \(value) is outside [0, 1]")
+    }
+  }
+}

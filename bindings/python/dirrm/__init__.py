@@ -7,10 +7,19 @@ import json
 
 from ._lib import DirrmError, check_call, lib, library_path
 from .loss import bt_loss
+from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
 
 __version__ = lib.dirrm_version_string().decode()
 
-__all__ = ["DirrmError", "bt_loss", "build_info", "set_num_threads", "library_path"]
+__all__ = [
+    "DirrmError",
+    "bt_loss",
+    "prompt_free_gap",
+    "PromptFreeGap",
+    "sample_prompts",
+    "cluster_threshold",
+    "Prioritizer",
+    "build_info", "set_num_threads", "library_path"]
 
 
 def build_info():

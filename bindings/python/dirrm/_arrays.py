@@ -6,15 +6,20 @@ import numpy as np
 
 from ._lib import ERR_SHAPE, DirrmError
 
-_f32p = ctypes.POINTER(ctypes.c_float)
-
-
 def as_f32(value, name):
     """`value` as a C-contiguous float32 array (copied only if it has to be)."""
     try:
         return np.ascontiguousarray(value, dtype=np.float32)
     except (TypeError, ValueError) as error:
         raise DirrmError(ERR_SHAPE, f"{name}: not convertible to a float32 array ({error})")
+
+
+def as_i64(value, name):
+    """`value` as a C-contiguous int64 array; floats that are not whole numbers are refused."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iub":
+        raise DirrmError(ERR_SHAPE, f"{name}: expected integers, got dtype {array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.int64)
 
 
 def same_shape(reference, reference_name, other, name):
@@ -24,6 +29,14 @@ def same_shape(reference, reference_name, other, name):
         )
 
 
+_POINTERS = {
+    np.dtype(np.float32): ctypes.POINTER(ctypes.c_float),
+    np.dtype(np.int64): ctypes.POINTER(ctypes.c_int64),
+    np.dtype(np.int32): ctypes.POINTER(ctypes.c_int32),
+    np.dtype(np.uint8): ctypes.POINTER(ctypes.c_uint8),
+}
+
+
 def ptr(array):
-    """A float* to the array's data, or NULL for None."""
-    return None if array is None else array.ctypes.data_as(_f32p)
+    """A pointer of the array's element type to its data, or NULL for None."""
+    return None if array is None else array.ctypes.data_as(_POINTERS[array.dtype])

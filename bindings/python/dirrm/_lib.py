@@ -2,7 +2,18 @@
 
 import ctypes
 import os
-from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char_p,
+    c_float,
+    c_int32,
+    c_int64,
+    c_uint8,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
 
 __all__ = ["lib", "check_call", "DirrmError", "library_path"]
 
@@ -24,6 +35,48 @@ ERR_IO = 11
 ERR_INTERNAL = 99
 
 _f32p = POINTER(c_float)
+_i64p = POINTER(c_int64)
+_i32p = POINTER(c_int32)
+_u8p = POINTER(c_uint8)
+
+
+class PfParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("weighting", c_int32),
+        ("p", c_float),
+        ("solver", c_int32),
+        ("tolerance", c_float),
+        ("max_iter", c_int32),
+        ("r_min", c_float),
+        ("r_max", c_float),
+    ]
+
+
+class PrioritizerParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("cluster_method", c_int32),
+        ("ema_weight", c_float),
+        ("initial_threshold", c_float),
+        ("reinsertion", c_int32),
+        ("max_reinsertions", c_int32),
+        ("shuffle", c_int32),
+        ("seed", c_uint64),
+    ]
+
+
+class PrioritizerStats(Structure):
+    _fields_ = [("struct_size", c_uint32)] + [
+        (name, c_int64)
+        for name in (
+            "epoch", "step", "proposed", "accepted", "rejected", "reinserted", "dropped", "pool_remaining"
+        )
+    ] + [("threshold", c_float)]
+
+
+_handle = c_void_p
+_handle_out = POINTER(c_void_p)
 
 # name: (restype, argtypes). The one place the C signatures are written down in Python.
 _SIGNATURES = {
@@ -37,6 +90,23 @@ _SIGNATURES = {
         c_int32,
         [c_int64, _f32p, _f32p, _f32p, _f32p, c_float, _f32p, _f32p, _f32p],
     ),
+    "dirrm_pf_params_init": (None, [POINTER(PfParams)]),
+    "dirrm_pf_gap": (
+        c_int32,
+        [POINTER(PfParams), c_int64, c_int64, _f32p, _i64p, _f32p, _f32p, _f32p, _i32p],
+    ),
+    "dirrm_pf_sample_prompts": (c_int32, [c_int64, c_int64, c_int64, _i64p, c_uint64, _i64p]),
+    "dirrm_cluster_threshold": (c_int32, [c_int64, _f32p, c_int32, _f32p]),
+    "dirrm_prioritizer_params_init": (None, [POINTER(PrioritizerParams)]),
+    "dirrm_prioritizer_create": (c_int32, [POINTER(PrioritizerParams), c_int64, _handle_out]),
+    "dirrm_prioritizer_free": (c_int32, [_handle]),
+    "dirrm_prioritizer_propose": (c_int32, [_handle, c_int64, _i64p, _i64p]),
+    "dirrm_prioritizer_decide": (c_int32, [_handle, c_int64, _i64p, _f32p, _u8p]),
+    "dirrm_prioritizer_end_step": (c_int32, [_handle, _f32p]),
+    "dirrm_prioritizer_num_samples": (c_int32, [_handle, _i64p]),
+    "dirrm_prioritizer_get_stats": (c_int32, [_handle, POINTER(PrioritizerStats)]),
+    "dirrm_prioritizer_save": (c_int32, [_handle, _u8p, c_int64, _i64p]),
+    "dirrm_prioritizer_load": (c_int32, [_u8p, c_int64, _handle_out]),
 }
 
 

@@ -1,0 +1,158 @@
+import CDirRM
+import DirRMCore
+
+private func placement(_ method: Int32, _ name: String) throws(ABIError) -> BinaryClustering.Placement {
+  try Check.oneOf(method, DIRRM_CLUSTER_KMEANS...DIRRM_CLUSTER_OTSU, name, "DIRRM_CLUSTER_*")
+  return method == DIRRM_CLUSTER_KMEANS ? .kmeans : .otsu
+}
+
+@c @implementation
+public func dirrm_cluster_threshold(
+  _ n: Int64, _ values: UnsafePointer<Float>?, _ method: Int32, _ outThreshold: UnsafeMutablePointer<Float>?
+) -> Int32 {
+  abiCall("dirrm_cluster_threshold") { () throws(ABIError) in
+    let count = try Check.count(n, "n")
+    let input = try Check.input(values, count, "values")
+    let where_ = try placement(method, "method")
+    let out = try Check.output(outThreshold, "out_threshold")
+    out.pointee = Float(BinaryClustering.threshold(input, placement: where_))
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_params_init(_ p: UnsafeMutablePointer<dirrm_prioritizer_params>?) {
+  p?.pointee = dirrm_prioritizer_params(
+    struct_size: UInt32(MemoryLayout<dirrm_prioritizer_params>.size), cluster_method: DIRRM_CLUSTER_KMEANS,
+    ema_weight: 0.9, initial_threshold: 0, reinsertion: DIRRM_REINSERT_IMMEDIATE, max_reinsertions: 1,
+    shuffle: 1, seed: 0)
+}
+
+@c @implementation
+public func dirrm_prioritizer_create(
+  _ p: UnsafePointer<dirrm_prioritizer_params>?, _ numSamples: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+  abiCall("dirrm_prioritizer_create") { () throws(ABIError) in
+    let params = try readParams(p, "p")
+    let clusters = try placement(params.cluster_method, "p->cluster_method")
+    try Check.inUnitInterval(params.ema_weight, "p->ema_weight")
+    try Check.finite(params.initial_threshold, "p->initial_threshold")
+    try Check.oneOf(params.reinsertion, DIRRM_REINSERT_IMMEDIATE...DIRRM_REINSERT_LAZY, "p->reinsertion", "DIRRM_REINSERT_*")
+    guard params.max_reinsertions >= 0 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->max_reinsertions = \(params.max_reinsertions) must be >= 0")
+    }
+    try Check.oneOf(params.shuffle, 0...1, "p->shuffle", "0/1")
+    let count = try Check.count(numSamples, "num_samples")
+    let handle = try Check.output(out, "out")
+    let settings = Prioritizer.Settings(
+      placement: clusters, emaWeight: params.ema_weight, initialThreshold: params.initial_threshold,
+      lazyReinsertion: params.reinsertion == DIRRM_REINSERT_LAZY, maxReinsertions: Int(params.max_reinsertions),
+      shuffle: params.shuffle == 1, seed: params.seed)
+    handle.pointee = Handles.register(Prioritizer(settings: settings, count: count))
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_free(_ q: OpaquePointer?) -> Int32 {
+  abiCall("dirrm_prioritizer_free") { () throws(ABIError) in
+    try Handles.release(q, Prioritizer.self, "q")
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_propose(
+  _ q: OpaquePointer?, _ maxCount: Int64, _ outIndices: UnsafeMutablePointer<Int64>?,
+  _ outCount: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+  abiCall("dirrm_prioritizer_propose") { () throws(ABIError) in
+    let box = try Handles.lookup(q, Prioritizer.self, "q")
+    let limit = try Check.count(maxCount, "max_count")
+    let indices = try Check.output(outIndices, "out_indices")
+    let count = try Check.output(outCount, "out_count")
+    do throws(MisuseError) {
+      let proposed = try box.value.propose(maxCount: limit)
+      for (j, i) in proposed.enumerated() { indices[j] = Int64(i) }
+      count.pointee = Int64(proposed.count)
+    } catch {
+      throw ABIError(DIRRM_ERR_MISUSE, error.message)
+    }
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_decide(
+  _ q: OpaquePointer?, _ count: Int64, _ indices: UnsafePointer<Int64>?, _ dr2: UnsafePointer<Float>?,
+  _ outAccept: UnsafeMutablePointer<UInt8>?
+) -> Int32 {
+  abiCall("dirrm_prioritizer_decide") { () throws(ABIError) in
+    let box = try Handles.lookup(q, Prioritizer.self, "q")
+    let n = try Check.count(count, "count")
+    let which = try Check.indices(indices, n, "indices", below: box.value.count)
+    let values = try Check.input(dr2, n, "dr2")
+    let accept = try Check.output(outAccept, "out_accept")
+    do throws(MisuseError) {
+      let decided = try box.value.decide(which.map { Int($0) }, Array(values))
+      for (j, ok) in decided.enumerated() { accept[j] = ok ? 1 : 0 }
+    } catch {
+      throw ABIError(DIRRM_ERR_MISUSE, error.message)
+    }
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_end_step(_ q: OpaquePointer?, _ outThreshold: UnsafeMutablePointer<Float>?) -> Int32 {
+  abiCall("dirrm_prioritizer_end_step") { () throws(ABIError) in
+    let box = try Handles.lookup(q, Prioritizer.self, "q")
+    let threshold = box.value.endStep()
+    outThreshold?.pointee = threshold
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_num_samples(_ q: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+  abiCall("dirrm_prioritizer_num_samples") { () throws(ABIError) in
+    let box = try Handles.lookup(q, Prioritizer.self, "q")
+    try Check.output(out, "out_num_samples").pointee = Int64(box.value.count)
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_get_stats(
+  _ q: OpaquePointer?, _ out: UnsafeMutablePointer<dirrm_prioritizer_stats>?
+) -> Int32 {
+  abiCall("dirrm_prioritizer_get_stats") { () throws(ABIError) in
+    let box = try Handles.lookup(q, Prioritizer.self, "q")
+    let destination = try Check.output(out, "out")
+    _ = try readParams(UnsafePointer(destination), "out")
+    let s = box.value.stats
+    destination.pointee = dirrm_prioritizer_stats(
+      struct_size: UInt32(MemoryLayout<dirrm_prioritizer_stats>.size), epoch: Int64(s.epoch), step: Int64(s.step),
+      proposed: Int64(s.proposed), accepted: Int64(s.accepted), rejected: Int64(s.rejected),
+      reinserted: Int64(s.reinserted), dropped: Int64(s.dropped), pool_remaining: Int64(s.poolRemaining),
+      threshold: s.threshold)
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_save(
+  _ q: OpaquePointer?, _ buf: UnsafeMutablePointer<UInt8>?, _ cap: Int64, _ outSize: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+  abiCall("dirrm_prioritizer_save") { () throws(ABIError) in
+    let box = try Handles.lookup(q, Prioritizer.self, "q")
+    try writeSerialized(box.value.serialized(), buf, cap, outSize)
+  }
+}
+
+@c @implementation
+public func dirrm_prioritizer_load(
+  _ buf: UnsafePointer<UInt8>?, _ size: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+  abiCall("dirrm_prioritizer_load") { () throws(ABIError) in
+    let bytes = try readSerialized(buf, size)
+    let handle = try Check.output(out, "out")
+    do throws(FormatError) {
+      handle.pointee = Handles.register(try Prioritizer(serialized: bytes))
+    } catch {
+      throw ABIError(error)
+    }
+  }
+}

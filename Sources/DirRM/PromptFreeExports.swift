@@ -1,0 +1,110 @@
+import CDirRM
+import DirRMCore
+
+@c @implementation
+public func dirrm_pf_params_init(_ p: UnsafeMutablePointer<dirrm_pf_params>?) {
+  p?.pointee = dirrm_pf_params(
+    struct_size: UInt32(MemoryLayout<dirrm_pf_params>.size), weighting: DIRRM_PF_CORRESPONDING,
+    p: 0.5, solver: DIRRM_PF_NEWTON, tolerance: 1e-6, max_iter: 100, r_min: 0, r_max: 0)
+}
+
+/// The solver a checked parameter struct describes.
+private func promptFreeGap(_ params: dirrm_pf_params) throws(ABIError) -> PromptFreeGap {
+  try Check.oneOf(params.weighting, DIRRM_PF_UNIFORM...DIRRM_PF_LOG_WEIGHTS, "p->weighting", "DIRRM_PF_* weighting")
+  try Check.oneOf(params.solver, DIRRM_PF_NEWTON...DIRRM_PF_BISECTION, "p->solver", "DIRRM_PF_* solver")
+  try Check.inUnitInterval(params.p, "p->p")
+  try Check.finite(params.tolerance, "p->tolerance")
+  guard params.tolerance > 0 else {
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->tolerance = \(params.tolerance) must be > 0")
+  }
+  guard params.max_iter >= 1 else {
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->max_iter = \(params.max_iter) must be >= 1")
+  }
+  try Check.finite(params.r_min, "p->r_min")
+  try Check.finite(params.r_max, "p->r_max")
+  let weighting: PromptFreeGap.Weighting =
+    switch params.weighting {
+    case DIRRM_PF_UNIFORM: .uniform
+    case DIRRM_PF_CORRESPONDING: .corresponding(p: Double(params.p))
+    case DIRRM_PF_EXPLICIT: .explicit
+    default: .logWeights
+    }
+  let bracket = params.r_min < params.r_max ? (Double(params.r_min) - Double(params.r_max), Double(params.r_max) - Double(params.r_min)) : nil
+  return PromptFreeGap(
+    weighting: weighting,
+    solver: params.solver == DIRRM_PF_NEWTON ? .newton : .bisection(bracket: bracket.map { (low: $0.0, high: $0.1) }),
+    tolerance: Double(params.tolerance), maxIterations: Int(params.max_iter))
+}
+
+@c @implementation
+public func dirrm_pf_gap(
+  _ p: UnsafePointer<dirrm_pf_params>?, _ n: Int64, _ k: Int64, _ gaps: UnsafePointer<Float>?,
+  _ corrCol: UnsafePointer<Int64>?, _ weights: UnsafePointer<Float>?,
+  _ outDr2: UnsafeMutablePointer<Float>?, _ outDr1: UnsafeMutablePointer<Float>?,
+  _ outIters: UnsafeMutablePointer<Int32>?
+) -> Int32 {
+  abiCall("dirrm_pf_gap") { () throws(ABIError) in
+    let solver = try promptFreeGap(readParams(p, "p"))
+    let rows = try Check.count(n, "n")
+    let columns = try Check.count(k, "k")
+    let cells = try Check.product(rows, columns, "gaps")
+    let gapValues = try Check.input(gaps, cells, "gaps")
+    var corresponding: UnsafeBufferPointer<Int64>? = nil
+    if case .corresponding = solver.weighting {
+      corresponding = try Check.indices(corrCol, rows, "corr_col", below: columns)
+    } else if outDr1 != nil {
+      guard corrCol != nil else {
+        throw ABIError(DIRRM_ERR_NULL_POINTER, "corr_col is NULL but out_dr1 needs it")
+      }
+      corresponding = try Check.indices(corrCol, rows, "corr_col", below: columns)
+    } else if corrCol != nil {
+      corresponding = try Check.indices(corrCol, rows, "corr_col", below: columns)
+    }
+    var weightValues: UnsafeBufferPointer<Float>? = nil
+    switch solver.weighting {
+    case .explicit, .logWeights:
+      guard weights != nil else {
+        throw ABIError(DIRRM_ERR_NULL_POINTER, "weights is NULL but the weighting needs it")
+      }
+      let w = try Check.input(weights, cells, "weights")
+      if solver.weighting == .explicit {
+        for i in 0..<rows {
+          try Check.weights(UnsafeBufferPointer(rebasing: w[(i * columns)..<((i + 1) * columns)]), "weights row \(i)")
+        }
+      }
+      weightValues = w
+    default:
+      guard weights == nil else {
+        throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "weights must be NULL unless the weighting is EXPLICIT or LOG_WEIGHTS")
+      }
+    }
+    let dr2 = try Check.output(outDr2, "out_dr2")
+    try numeric { () throws(NumericError) in
+      try solver.solve(
+        gaps: gapValues, k: columns, corresponding: corresponding, weights: weightValues,
+        dr2: UnsafeMutableBufferPointer(start: dr2, count: rows),
+        dr1: Check.optionalOutput(outDr1, rows), iterations: Check.optionalOutput(outIters, rows))
+    }
+  }
+}
+
+@c @implementation
+public func dirrm_pf_sample_prompts(
+  _ n: Int64, _ k: Int64, _ numPrompts: Int64, _ corrPrompt: UnsafePointer<Int64>?, _ seed: UInt64,
+  _ outPrompts: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+  abiCall("dirrm_pf_sample_prompts") { () throws(ABIError) in
+    let rows = try Check.count(n, "n")
+    let columns = try Check.count(k, "k")
+    let prompts = try Check.count(numPrompts, "num_prompts")
+    guard columns <= prompts else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "k = \(k) exceeds num_prompts = \(numPrompts)")
+    }
+    let cells = try Check.product(rows, columns, "out_prompts")
+    let own = try Check.indices(corrPrompt, rows, "corr_prompt", below: prompts)
+    let out = try Check.output(outPrompts, "out_prompts")
+    PromptSampling.sample(
+      own: own, k: columns, numPrompts: prompts, seed: seed,
+      into: UnsafeMutableBufferPointer(start: out, count: cells))
+  }
+}

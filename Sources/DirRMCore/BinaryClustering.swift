@@ -1,0 +1,50 @@
+/// The exact two-cluster split of values on a line (SPEC §1.4).
+///
+/// In one dimension the optimal 2-means partition is a split of the sorted values, so
+/// trying every split with prefix sums finds the global optimum that Lloyd's iterations
+/// only approach. Minimizing the within-cluster sum of squares equals maximizing the
+/// between-class variance s(n − s)/n · (mean_left − mean_right)², which is computed here
+/// because it avoids the cancellation of Σx² − (Σx)²/n.
+public enum BinaryClustering {
+  public enum Placement {
+    /// The midpoint of the two cluster means.
+    case kmeans
+    /// The midpoint of the two values on either side of the split (Otsu's method).
+    case otsu
+  }
+
+  /// The threshold between the two clusters; the value itself when there are fewer than two
+  /// distinct values. The caller guarantees a non-empty buffer of finite values.
+  public static func threshold(_ values: UnsafeBufferPointer<Float>, placement: Placement) -> Double {
+    threshold(sorted: values.map(Double.init).sorted(), placement: placement)
+  }
+
+  public static func threshold(sorted x: [Double], placement: Placement) -> Double {
+    let n = x.count
+    guard n >= 2, x[0] < x[n - 1] else { return x[0] }
+    var prefix = [Double](repeating: 0, count: n + 1)
+    var suffix = [Double](repeating: 0, count: n + 1)
+    for i in 0..<n { prefix[i + 1] = prefix[i] + x[i] }
+    // A separate suffix sum keeps the right cluster's mean free of cancellation.
+    for i in stride(from: n - 1, through: 0, by: -1) { suffix[i] = suffix[i + 1] + x[i] }
+    var best = -1.0
+    var split = 0
+    // Splitting between equal values is never optimal, so only boundaries between distinct
+    // values are tried; the first of equally good splits wins.
+    for s in 1..<n where x[s - 1] < x[s] {
+      let left = prefix[s] / Double(s)
+      let right = suffix[s] / Double(n - s)
+      let between = Double(s) * Double(n - s) / Double(n) * (right - left) * (right - left)
+      if between > best {
+        best = between
+        split = s
+      }
+    }
+    switch placement {
+    case .kmeans:
+      return (prefix[split] / Double(split) + suffix[split] / Double(n - split)) / 2
+    case .otsu:
+      return x[split - 1] + (x[split] - x[split - 1]) / 2
+    }
+  }
+}
