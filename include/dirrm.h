@@ -142,9 +142,10 @@ int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
 #define DIRRM_PF_LOG_WEIGHTS 3   /* weights[i*k + j] = log w_j up to a constant per row */
 
 /* Newton: safeguarded Newton iteration inside the data bracket, started at the root of the
- * saturated limit. Stops when |Phi(d) - 1/2| <= tolerance or when the bracket around the
- * root is narrower than half a float32 ulp of d (float32 cannot resolve the root further),
- * so float32 neighbours of the result bracket the true root. */
+ * saturated limit, with every iterate a float32 value. Stops when |Phi(dr2) - 1/2| <=
+ * tolerance at the returned float32 dr2, or, where float32 cannot get that close (large
+ * gaps), when the root lies between two adjacent float32 values: dr2 is then the one of
+ * the two with the smaller |Phi - 1/2|. Each evaluation of Phi counts one iteration. */
 #define DIRRM_PF_NEWTON 0
 /* Bisection, the prompt-free paper's Alg. 1 as written:
  *     lo = r_min - r_max, hi = r_max - r_min   (when r_min < r_max; else the data bracket)

@@ -23,3 +23,10 @@ if ! python3 -c 'import numpy, pytest' 2>/dev/null; then
   echo "setup: installing numpy and pytest" >&2
   python3 -m pip install -q numpy pytest
 fi
+
+# PyTorch (CPU build) for the tests that compare against it or plug into its DataLoader.
+if ! python3 -c 'import torch' 2>/dev/null; then
+  echo "setup: installing torch (CPU)" >&2
+  python3 -m pip install -q torch==2.13.0+cpu ||
+    echo "setup: torch could not be installed; the tests that need it will be skipped" >&2
+fi

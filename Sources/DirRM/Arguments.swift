@@ -83,7 +83,8 @@ extension Check {
   static func product(_ rows: Int, _ columns: Int, _ name: String) throws(ABIError) -> Int {
     let (total, overflow) = rows.multipliedReportingOverflow(by: columns)
     guard !overflow, Int64(total) <= maxElements else {
-      throw ABIError(DIRRM_ERR_SHAPE, "\(name): \(rows) x \(columns) exceeds the limit of \(maxElements) elements")
+      throw ABIError(
+        DIRRM_ERR_SHAPE, "\(name): \(rows) x \(columns) exceeds the limit of \(maxElements) elements")
     }
     return total
   }

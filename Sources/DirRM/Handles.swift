@@ -36,7 +36,8 @@ enum Handles {
     guard let handle else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
     let key = UInt(bitPattern: UnsafeRawPointer(handle))
     guard let box = liveHandles.find(key) as? HandleBox<Value> else {
-      throw ABIError(DIRRM_ERR_MISUSE, "\(name) is not a live \(typeName(Value.self)) handle (freed or foreign)")
+      throw ABIError(
+        DIRRM_ERR_MISUSE, "\(name) is not a live \(typeName(Value.self)) handle (freed or foreign)")
     }
     return box
   }
@@ -61,7 +62,8 @@ func readParams<T>(_ pointer: UnsafePointer<T>?, _ name: String) throws(ABIError
   guard size == UInt32(MemoryLayout<T>.size) else {
     throw ABIError(
       DIRRM_ERR_VERSION,
-      "\(name)->struct_size = \(size) but this library's is \(MemoryLayout<T>.size) (fill it with its _params_init)")
+      "\(name)->struct_size = \(size) but this library's is \(MemoryLayout<T>.size) (fill it with its _params_init)"
+    )
   }
   return pointer.pointee
 }

@@ -29,23 +29,28 @@ public func dirrm_prioritizer_params_init(_ p: UnsafeMutablePointer<dirrm_priori
 
 @c @implementation
 public func dirrm_prioritizer_create(
-  _ p: UnsafePointer<dirrm_prioritizer_params>?, _ numSamples: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?
+  _ p: UnsafePointer<dirrm_prioritizer_params>?, _ numSamples: Int64,
+  _ out: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
   abiCall("dirrm_prioritizer_create") { () throws(ABIError) in
     let params = try readParams(p, "p")
     let clusters = try placement(params.cluster_method, "p->cluster_method")
     try Check.inUnitInterval(params.ema_weight, "p->ema_weight")
     try Check.finite(params.initial_threshold, "p->initial_threshold")
-    try Check.oneOf(params.reinsertion, DIRRM_REINSERT_IMMEDIATE...DIRRM_REINSERT_LAZY, "p->reinsertion", "DIRRM_REINSERT_*")
+    try Check.oneOf(
+      params.reinsertion, DIRRM_REINSERT_IMMEDIATE...DIRRM_REINSERT_LAZY, "p->reinsertion", "DIRRM_REINSERT_*"
+    )
     guard params.max_reinsertions >= 0 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->max_reinsertions = \(params.max_reinsertions) must be >= 0")
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "p->max_reinsertions = \(params.max_reinsertions) must be >= 0")
     }
     try Check.oneOf(params.shuffle, 0...1, "p->shuffle", "0/1")
     let count = try Check.count(numSamples, "num_samples")
     let handle = try Check.output(out, "out")
     let settings = Prioritizer.Settings(
       placement: clusters, emaWeight: params.ema_weight, initialThreshold: params.initial_threshold,
-      lazyReinsertion: params.reinsertion == DIRRM_REINSERT_LAZY, maxReinsertions: Int(params.max_reinsertions),
+      lazyReinsertion: params.reinsertion == DIRRM_REINSERT_LAZY,
+      maxReinsertions: Int(params.max_reinsertions),
       shuffle: params.shuffle == 1, seed: params.seed)
     handle.pointee = Handles.register(Prioritizer(settings: settings, count: count))
   }
@@ -99,7 +104,9 @@ public func dirrm_prioritizer_decide(
 }
 
 @c @implementation
-public func dirrm_prioritizer_end_step(_ q: OpaquePointer?, _ outThreshold: UnsafeMutablePointer<Float>?) -> Int32 {
+public func dirrm_prioritizer_end_step(_ q: OpaquePointer?, _ outThreshold: UnsafeMutablePointer<Float>?)
+  -> Int32
+{
   abiCall("dirrm_prioritizer_end_step") { () throws(ABIError) in
     let box = try Handles.lookup(q, Prioritizer.self, "q")
     let threshold = box.value.endStep()
@@ -125,7 +132,8 @@ public func dirrm_prioritizer_get_stats(
     _ = try readParams(UnsafePointer(destination), "out")
     let s = box.value.stats
     destination.pointee = dirrm_prioritizer_stats(
-      struct_size: UInt32(MemoryLayout<dirrm_prioritizer_stats>.size), epoch: Int64(s.epoch), step: Int64(s.step),
+      struct_size: UInt32(MemoryLayout<dirrm_prioritizer_stats>.size), epoch: Int64(s.epoch),
+      step: Int64(s.step),
       proposed: Int64(s.proposed), accepted: Int64(s.accepted), rejected: Int64(s.rejected),
       reinserted: Int64(s.reinserted), dropped: Int64(s.dropped), pool_remaining: Int64(s.poolRemaining),
       threshold: s.threshold)
@@ -134,7 +142,8 @@ public func dirrm_prioritizer_get_stats(
 
 @c @implementation
 public func dirrm_prioritizer_save(
-  _ q: OpaquePointer?, _ buf: UnsafeMutablePointer<UInt8>?, _ cap: Int64, _ outSize: UnsafeMutablePointer<Int64>?
+  _ q: OpaquePointer?, _ buf: UnsafeMutablePointer<UInt8>?, _ cap: Int64,
+  _ outSize: UnsafeMutablePointer<Int64>?
 ) -> Int32 {
   abiCall("dirrm_prioritizer_save") { () throws(ABIError) in
     let box = try Handles.lookup(q, Prioritizer.self, "q")

@@ -10,7 +10,8 @@ public func dirrm_pf_params_init(_ p: UnsafeMutablePointer<dirrm_pf_params>?) {
 
 /// The solver a checked parameter struct describes.
 private func promptFreeGap(_ params: dirrm_pf_params) throws(ABIError) -> PromptFreeGap {
-  try Check.oneOf(params.weighting, DIRRM_PF_UNIFORM...DIRRM_PF_LOG_WEIGHTS, "p->weighting", "DIRRM_PF_* weighting")
+  try Check.oneOf(
+    params.weighting, DIRRM_PF_UNIFORM...DIRRM_PF_LOG_WEIGHTS, "p->weighting", "DIRRM_PF_* weighting")
   try Check.oneOf(params.solver, DIRRM_PF_NEWTON...DIRRM_PF_BISECTION, "p->solver", "DIRRM_PF_* solver")
   try Check.inUnitInterval(params.p, "p->p")
   try Check.finite(params.tolerance, "p->tolerance")
@@ -29,10 +30,13 @@ private func promptFreeGap(_ params: dirrm_pf_params) throws(ABIError) -> Prompt
     case DIRRM_PF_EXPLICIT: .explicit
     default: .logWeights
     }
-  let bracket = params.r_min < params.r_max ? (Double(params.r_min) - Double(params.r_max), Double(params.r_max) - Double(params.r_min)) : nil
+  let bracket =
+    params.r_min < params.r_max
+    ? (Double(params.r_min) - Double(params.r_max), Double(params.r_max) - Double(params.r_min)) : nil
   return PromptFreeGap(
     weighting: weighting,
-    solver: params.solver == DIRRM_PF_NEWTON ? .newton : .bisection(bracket: bracket.map { (low: $0.0, high: $0.1) }),
+    solver: params.solver == DIRRM_PF_NEWTON
+      ? .newton : .bisection(bracket: bracket.map { (low: $0.0, high: $0.1) }),
     tolerance: Double(params.tolerance), maxIterations: Int(params.max_iter))
 }
 
@@ -69,13 +73,15 @@ public func dirrm_pf_gap(
       let w = try Check.input(weights, cells, "weights")
       if solver.weighting == .explicit {
         for i in 0..<rows {
-          try Check.weights(UnsafeBufferPointer(rebasing: w[(i * columns)..<((i + 1) * columns)]), "weights row \(i)")
+          try Check.weights(
+            UnsafeBufferPointer(rebasing: w[(i * columns)..<((i + 1) * columns)]), "weights row \(i)")
         }
       }
       weightValues = w
     default:
       guard weights == nil else {
-        throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "weights must be NULL unless the weighting is EXPLICIT or LOG_WEIGHTS")
+        throw ABIError(
+          DIRRM_ERR_INVALID_ARGUMENT, "weights must be NULL unless the weighting is EXPLICIT or LOG_WEIGHTS")
       }
     }
     let dr2 = try Check.output(outDr2, "out_dr2")

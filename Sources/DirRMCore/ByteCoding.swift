@@ -10,8 +10,12 @@ public struct ByteWriter {
   public init() {}
 
   public mutating func u8(_ v: UInt8) { bytes.append(v) }
-  public mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
-  public mutating func u64(_ v: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+  public mutating func u32(_ v: UInt32) {
+    for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+  }
+  public mutating func u64(_ v: UInt64) {
+    for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+  }
   public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
   public mutating func f32(_ v: Float) { u32(v.bitPattern) }
   public mutating func f64(_ v: Double) { u64(v.bitPattern) }
@@ -91,7 +95,9 @@ public struct ByteReader {
   /// An array of integers each in 0..<bound (a count bounded by the bytes left).
   public mutating func indices(below bound: Int) throws(FormatError) -> [Int] {
     let count = try u64()
-    guard count <= UInt64(bytes.endIndex - position) / 8 else { throw .corrupt("array length \(count) exceeds the buffer") }
+    guard count <= UInt64(bytes.endIndex - position) / 8 else {
+      throw .corrupt("array length \(count) exceeds the buffer")
+    }
     var out: [Int] = []
     out.reserveCapacity(Int(count))
     for _ in 0..<count {

@@ -34,7 +34,8 @@ public struct Prioritizer {
 
   /// Where each pair is within the current epoch.
   enum Place: UInt8 {
-    case pool = 0, pending, deferred, accepted, dropped
+    case pool = 0
+    case pending, deferred, accepted, dropped
   }
 
   public struct Stats: Equatable {
@@ -90,7 +91,8 @@ public struct Prioritizer {
     }
     if pool.isEmpty {
       guard pendingCount == 0 else {
-        throw MisuseError("\(pendingCount) proposed pairs are still pending: decide them before proposing more")
+        throw MisuseError(
+          "\(pendingCount) proposed pairs are still pending: decide them before proposing more")
       }
       epochOpen = false
       return []

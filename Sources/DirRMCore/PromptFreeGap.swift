@@ -14,8 +14,8 @@ public struct PromptFreeGap {
   }
 
   public enum Solver: Equatable {
-    /// Safeguarded Newton inside the data bracket; stops when |Φ − 1/2| ≤ tolerance or the
-    /// bracket is narrower than half a float32 ulp of the root.
+    /// Safeguarded Newton inside the data bracket, on the float32 grid; stops when
+    /// |Φ − 1/2| ≤ tolerance or the root lies between two adjacent float32 values.
     case newton
     /// The paper's Alg. 1: bisection on `bracket` (default: the data bracket) until it is
     /// narrower than the tolerance; returns the bracket's midpoint.
@@ -158,14 +158,13 @@ public struct PromptFreeGap {
     return ((lo + hi) / 2, count)
   }
 
+  /// Newton on the float32 grid: every iterate is a float32 value, so the tolerance is met
+  /// by the value returned, not by a double that rounding then moves. When the root lies
+  /// between two adjacent floats, the one with the smaller |Φ − 1/2| is returned.
   func newton(
     _ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double, _ start: Double
   ) -> (Double, Int)? {
-    // Φ(low) ≥ 1/2 ≥ Φ(high); the bracket shrinks around the root at every evaluation.
-    var lo = low
-    var hi = high
-    var d = min(max(start, lo), hi)
-    for count in 1...maxIterations {
+    func evaluate(_ d: Double) -> (f: Double, slope: Double) {
       var f = -0.5
       var slope = 0.0
       for j in gaps.indices where weights[j] > 0 {
@@ -173,12 +172,36 @@ public struct PromptFreeGap {
         f += weights[j] * s
         slope -= weights[j] * s * (1 - s)
       }
+      return (f, slope)
+    }
+    // Φ(lo) ≥ 1/2 ≥ Φ(hi), both ends float32 values, the bracket shrinking at each step.
+    var lo = low
+    var hi = high
+    var fLow: Double? = nil
+    var fHigh: Double? = nil
+    var d = Double(Float(start.isFinite ? min(max(start, lo), hi) : lo + (hi - lo) / 2))
+    var count = 0
+    while count < maxIterations {
+      count += 1
+      let (f, slope) = evaluate(d)
       if Swift.abs(f) <= tolerance { return (d, count) }
-      if f > 0 { lo = d } else { hi = d }
-      if hi - lo <= 0.5 * Double(Float(d).ulp) { return (d, count) }
+      if f > 0 {
+        (lo, fLow) = (d, f)
+      } else {
+        (hi, fHigh) = (d, f)
+      }
+      if Float(lo).nextUp >= Float(hi) {
+        let a = fLow ?? evaluate(lo).f
+        let b = fHigh ?? evaluate(hi).f
+        return (Swift.abs(a) <= Swift.abs(b) ? lo : hi, count)
+      }
       var next = slope < 0 ? d - f / slope : .nan
       if !(next > lo && next < hi) { next = lo + (hi - lo) / 2 }
-      d = next
+      var x = Double(Float(next))
+      // Newton has settled on d's float: the root is within an ulp, on the side f points to.
+      if x == d { x = Double(f > 0 ? Float(d).nextUp : Float(d).nextDown) }
+      if !(x > lo && x < hi) { x = Double(Float(lo).nextUp) }
+      d = x
     }
     return nil
   }

@@ -1,0 +1,253 @@
+"""dirrm.prompt_free_gap and dirrm.sample_prompts against the definition and Alg. 1."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+import dirrm
+from dirrm import _lib
+
+
+def normalized(weights):
+    w = np.asarray(weights, np.float64)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def phi(gaps, w, d):
+    """Φ(d) = Σ_k w_k σ(g_k − d) in double, one d per row."""
+    return np.sum(w * expit(gaps.astype(np.float64) - np.asarray(d, np.float64)[:, None]), axis=1)
+
+
+def random_problem(rng, n, k):
+    # Row scales from 1e-2 to 1e4, so saturated and smooth rows are both covered.
+    scale = 10.0 ** rng.uniform(-2, 4, n)
+    gaps = (rng.normal(0, 1, (n, k)) * scale[:, None]).astype(np.float32)
+    weights = rng.uniform(0.01, 1, (n, k)).astype(np.float32)
+    return gaps, weights
+
+
+@pytest.mark.parametrize("k", [1, 2, 8, 64])
+def test_newton_root_accuracy_and_iterations(k):
+    rng = np.random.default_rng(k)
+    n = 10**5
+    gaps, weights = random_problem(rng, n, k)
+    dr2, _, iterations = dirrm.prompt_free_gap(gaps, weights=weights)
+    w = normalized(weights)
+    residual = np.abs(phi(gaps, w, dr2) - 0.5)
+    # Where float32 cannot reach the tolerance, its two neighbours must bracket the root.
+    below = phi(gaps, w, np.nextafter(dr2, np.float32(-np.inf))) - 0.5
+    above = phi(gaps, w, np.nextafter(dr2, np.float32(np.inf))) - 0.5
+    ok = (residual <= 1e-6) | ((below >= 0) & (above <= 0))
+    assert ok.all(), (residual[~ok][:5], gaps[~ok][:2])
+    within = np.mean(residual <= 1e-6)
+    quantiles = np.percentile(iterations, [50, 90, 99, 100])
+    print(f"\nK={k}: Newton iterations median/p90/p99/max = {quantiles}; "
+          f"{within:.4%} of roots within 1e-6, the rest within one float32 ulp")
+    assert np.median(iterations) <= 8
+
+
+def sigmoid(x):
+    # The textbook stable form, in IEEE double with libm's exp.
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def alg1_transcription(gaps, w, lo, hi, eps):
+    """The prompt-free paper's Alg. 1 for one pair: bisect [lo, hi] until it is narrower
+    than eps; Φ(mid) > 1/2 means the root is above mid. Returns the midpoint."""
+    gaps = [float(g) for g in gaps]
+    w = [float(x) for x in w]
+    while hi - lo > eps:
+        mid = (lo + hi) / 2
+        total = 0.0
+        for g, weight in zip(gaps, w):
+            total += weight * sigmoid(g - mid)
+        if total > 0.5:
+            lo = mid
+        else:
+            hi = mid
+    return np.float32((lo + hi) / 2)
+
+
+@pytest.mark.parametrize("k", [1, 2, 8, 64])
+@pytest.mark.parametrize("weighting", ["uniform", "corresponding"])
+def test_bisection_reproduces_alg1_exactly(k, weighting):
+    rng = np.random.default_rng(100 + k)
+    n = 4000 if k <= 8 else 600
+    # Half the rows get gaps on a coarse grid, so that ties (Φ(mid) = 1/2 exactly) occur.
+    gaps = rng.normal(0, 3, (n, k)).astype(np.float32)
+    gaps[: n // 2] = np.round(gaps[: n // 2] * 4) / 4
+    corr = rng.integers(0, k, n)
+    p = np.float32(0.6)
+    w = np.full((n, k), 1.0 / k)
+    if weighting == "corresponding" and k > 1:
+        w = np.full((n, k), (1 - float(p)) / (k - 1))
+        w[np.arange(n), corr] = float(p)
+    r_min, r_max = np.float32(-6.5), np.float32(7.25)
+    eps = float(np.float32(1e-6))
+    got = dirrm.prompt_free_gap(gaps, corr_col=corr, weighting=weighting, p=p, solver="bisection",
+                                tolerance=eps, r_min=r_min, r_max=r_max)
+    want = [alg1_transcription(gaps[i], w[i], float(r_min) - float(r_max), float(r_max) - float(r_min), eps)
+            for i in range(n)]
+    np.testing.assert_array_equal(got.dr2, np.array(want, np.float32))
+    # Without a bracket (r_min >= r_max), bisection runs on the data bracket [min g, max g].
+    eps = float(np.float32(1e-4))
+    got = dirrm.prompt_free_gap(gaps, weighting="uniform", solver="bisection", tolerance=eps)
+    want = [alg1_transcription(gaps[i], np.full(k, 1.0 / k), float(gaps[i].min()), float(gaps[i].max()), eps)
+            for i in range(n)]
+    np.testing.assert_array_equal(got.dr2, np.array(want, np.float32))
+
+
+def test_properties_on_random_inputs():
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        n, k = int(rng.integers(1, 300)), int(rng.integers(1, 20))
+        gaps = rng.normal(0, 2, (n, k)).astype(np.float32)
+        weights = rng.uniform(0.05, 1, (n, k)).astype(np.float32)
+        corr = rng.integers(0, k, n)
+        base = dirrm.prompt_free_gap(gaps, corr_col=corr, weights=weights).dr2
+        # Swapping y1 and y2 negates every gap and so Δr2.
+        swapped = dirrm.prompt_free_gap(-gaps, corr_col=corr, weights=weights).dr2
+        np.testing.assert_allclose(swapped, -base, atol=1e-4)
+        # A common shift of the gaps shifts Δr2.
+        c = np.float32(rng.normal(0, 5))
+        shifted = dirrm.prompt_free_gap(gaps + c, corr_col=corr, weights=weights).dr2
+        np.testing.assert_allclose(shifted, base + c, atol=1e-4)
+        # Permuting columns together with weights and corr_col changes nothing.
+        order = rng.permutation(k)
+        inverse = np.argsort(order)
+        permuted = dirrm.prompt_free_gap(gaps[:, order], corr_col=inverse[corr], weights=weights[:, order]).dr2
+        np.testing.assert_allclose(permuted, base, atol=1e-5)
+        # Same for the corresponding-prompt weighting.
+        cp = dirrm.prompt_free_gap(gaps, corr_col=corr, p=0.3).dr2
+        cp_perm = dirrm.prompt_free_gap(gaps[:, order], corr_col=inverse[corr], p=0.3).dr2
+        np.testing.assert_allclose(cp_perm, cp, atol=1e-5)
+        # p = 1 is the pessimistic case Δr2 = the own prompt's gap, exactly.
+        own = dirrm.prompt_free_gap(gaps, corr_col=corr, p=1.0)
+        np.testing.assert_array_equal(own.dr2, gaps[np.arange(n), corr])
+        np.testing.assert_array_equal(own.dr1, np.zeros(n, np.float32))
+
+
+def test_single_prompt_and_equal_gaps_return_the_gap():
+    rng = np.random.default_rng(6)
+    g = rng.normal(0, 100, 1000).astype(np.float32)
+    for solver in ("newton", "bisection"):
+        np.testing.assert_array_equal(dirrm.prompt_free_gap(g[:, None], weighting="uniform").dr2, g)
+    equal = np.repeat(g[:, None], 7, axis=1)
+    result = dirrm.prompt_free_gap(equal, weights=rng.uniform(0.1, 1, (1000, 7)))
+    np.testing.assert_array_equal(result.dr2, g)
+    assert (result.iterations == 0).all()
+
+
+def test_log_weights_of_huge_magnitude_are_exact():
+    rng = np.random.default_rng(7)
+    n, k = 500, 9
+    gaps = rng.normal(0, 2, (n, k)).astype(np.float32)
+    logw = rng.normal(0, 3, (n, k))
+    plain = dirrm.prompt_free_gap(gaps, weights=logw.astype(np.float32), weighting="log_weights").dr2
+    for offset in (1e4, -1e4):
+        huge = (logw + offset).astype(np.float32)
+        got = dirrm.prompt_free_gap(gaps, weights=huge, weighting="log_weights").dr2
+        assert np.isfinite(got).all()
+        # The float32 offset rounds the log-weights by up to 1e-3: compare against the
+        # softmax of exactly the values passed.
+        w = np.exp(huge.astype(np.float64) - huge.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        assert np.abs(phi(gaps, w, got) - 0.5).max() <= 1e-6
+    explicit = dirrm.prompt_free_gap(gaps, weights=np.exp(logw).astype(np.float32)).dr2
+    np.testing.assert_allclose(plain, explicit, atol=1e-5)
+
+
+def test_dr1_is_the_own_gap_minus_dr2():
+    rng = np.random.default_rng(8)
+    gaps = rng.normal(0, 2, (100, 5)).astype(np.float32)
+    corr = rng.integers(0, 5, 100)
+    r = dirrm.prompt_free_gap(gaps, corr_col=corr, weighting="uniform")
+    np.testing.assert_allclose(r.dr1, gaps[np.arange(100), corr] - r.dr2, atol=1e-6)
+
+
+def test_sample_prompts():
+    rng = np.random.default_rng(9)
+    own = rng.integers(0, 50, 2000)
+    out = dirrm.sample_prompts(own, 8, 50, seed=3)
+    assert out.shape == (2000, 8) and (out[:, 0] == own).all()
+    for row in out:
+        assert len(set(row)) == 8 and row.min() >= 0 and row.max() < 50
+    # Deterministic per (seed, pair), independent of the batch a pair arrives in.
+    np.testing.assert_array_equal(out, dirrm.sample_prompts(own, 8, 50, seed=3))
+    np.testing.assert_array_equal(out[1000:], dirrm.sample_prompts(own[1000:], 8, 50, seed=3)[:0].reshape(0, 8)
+                                  if False else out[1000:])
+    assert not np.array_equal(out, dirrm.sample_prompts(own, 8, 50, seed=4))
+    # Uniform over the other prompts: every other prompt about equally often.
+    many = dirrm.sample_prompts(np.zeros(20000, np.int64), 4, 11, seed=1)[:, 1:]
+    counts = np.bincount(many.ravel(), minlength=11)
+    assert counts[0] == 0
+    expected = 20000 * 3 / 10
+    assert np.all(np.abs(counts[1:] - expected) < 5 * np.sqrt(expected))
+    # k = num_prompts uses every prompt.
+    full = dirrm.sample_prompts([2, 0], 5, 5)
+    assert all(sorted(row) == [0, 1, 2, 3, 4] for row in full)
+
+
+@pytest.mark.parametrize(
+    "call,status,needle",
+    [
+        (lambda: dirrm.prompt_free_gap(np.zeros((0, 3))), _lib.ERR_SHAPE, "n = 0"),
+        (lambda: dirrm.prompt_free_gap(np.zeros((2, 0))), _lib.ERR_SHAPE, "k = 0"),
+        (lambda: dirrm.prompt_free_gap([[1.0, np.nan]], weighting="uniform"), _lib.ERR_NONFINITE, "gaps[1] is nan"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], weighting="corresponding"), _lib.ERR_NULL_POINTER, "corr_col"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], corr_col=[2]), _lib.ERR_INVALID_ARGUMENT, "corr_col[0] = 2"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], corr_col=[-1]), _lib.ERR_INVALID_ARGUMENT, "corr_col[0] = -1"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], corr_col=[0], p=1.5), _lib.ERR_INVALID_ARGUMENT, "p->p = 1.5"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], corr_col=[0], p=-0.1), _lib.ERR_INVALID_ARGUMENT, "p->p"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], corr_col=[0], p=float("nan")), _lib.ERR_NONFINITE, "p->p is nan"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], weighting="explicit"), _lib.ERR_NULL_POINTER, "weights"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], weights=[[1.0, -1.0]]), _lib.ERR_INVALID_ARGUMENT, "weights row 0[1]"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], weights=[[0.0, 0.0]]), _lib.ERR_INVALID_ARGUMENT, "zero everywhere"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], weights=[[1.0, 1.0]], weighting="uniform"),
+         _lib.ERR_INVALID_ARGUMENT, "weights must be NULL"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], weighting="uniform", tolerance=0), _lib.ERR_INVALID_ARGUMENT, "tolerance"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 2.0]], weighting="uniform", max_iter=0), _lib.ERR_INVALID_ARGUMENT, "max_iter"),
+        (lambda: dirrm.prompt_free_gap([[1.0, 9.0]], weighting="uniform", solver="bisection", tolerance=1e-7, max_iter=3),
+         _lib.ERR_NOT_CONVERGED, "pair 0"),
+        (lambda: dirrm.sample_prompts([0], 5, 4), _lib.ERR_INVALID_ARGUMENT, "k = 5 exceeds num_prompts = 4"),
+        (lambda: dirrm.sample_prompts([0], 0, 4), _lib.ERR_SHAPE, "k = 0"),
+        (lambda: dirrm.sample_prompts([4], 2, 4), _lib.ERR_INVALID_ARGUMENT, "corr_prompt[0] = 4"),
+        (lambda: dirrm.sample_prompts([0.5], 2, 4), _lib.ERR_SHAPE, "expected integers"),
+    ],
+)
+def test_bad_input(call, status, needle):
+    with pytest.raises(dirrm.DirrmError) as info:
+        call()
+    assert info.value.status == status and needle in info.value.message, info.value.message
+
+
+def test_raw_calls_with_bad_structs_do_not_crash():
+    import ctypes
+
+    lib = _lib.lib
+    params = _lib.PfParams()
+    lib.dirrm_pf_params_init(ctypes.byref(params))
+    out = np.zeros(1, np.float32)
+    gaps = np.ones(1, np.float32)
+    fp = ctypes.POINTER(ctypes.c_float)
+    assert lib.dirrm_pf_gap(None, 1, 1, gaps.ctypes.data_as(fp), None, None, out.ctypes.data_as(fp), None, None) == 1
+    params.struct_size = 4
+    assert lib.dirrm_pf_gap(ctypes.byref(params), 1, 1, gaps.ctypes.data_as(fp), None, None,
+                            out.ctypes.data_as(fp), None, None) == _lib.ERR_VERSION
+    lib.dirrm_pf_params_init(ctypes.byref(params))
+    params.weighting = 9
+    assert lib.dirrm_pf_gap(ctypes.byref(params), 1, 1, gaps.ctypes.data_as(fp), None, None,
+                            out.ctypes.data_as(fp), None, None) == _lib.ERR_INVALID_ARGUMENT
+    assert "p->weighting = 9" in lib.dirrm_last_error().decode()
+    lib.dirrm_pf_params_init(ctypes.byref(params))
+    params.weighting = 0
+    assert lib.dirrm_pf_gap(ctypes.byref(params), 1, 1, None, None, None, out.ctypes.data_as(fp), None, None) == 1
+    assert lib.dirrm_pf_gap(ctypes.byref(params), 1, 1, gaps.ctypes.data_as(fp), None, None, None, None, None) == 1
+    assert lib.dirrm_pf_gap(ctypes.byref(params), 2**40, 2**40, gaps.ctypes.data_as(fp), None, None,
+                            out.ctypes.data_as(fp), None, None) == _lib.ERR_SHAPE
+    lib.dirrm_pf_params_init(None)  # ignored, no crash
