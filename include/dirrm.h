@@ -128,6 +128,117 @@ int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
  * damaged buffer given to _load returns DIRRM_ERR_CORRUPT. */
 
 /* ---------------------------------------------------------------------------------------- */
+/* 1.2 DIR: the CLUB estimator and the DIR loss                                             */
+/* ---------------------------------------------------------------------------------------- */
+/* For n pairs with hidden states h_chosen, h_rejected (n x d each) and a bias attribute b,
+ * the pair representation is X = h_chosen - h_rejected (DIFFERENCE, dimension d) or
+ * X = [h_chosen, h_rejected] (CONCAT, dimension 2d). q(b | X) is
+ *   CATEGORICAL (b in {0..C-1}): Linear(dim X, q_hidden) -> ReLU -> Linear(q_hidden, C)
+ *                                -> log-softmax; q_hidden = 0: one Linear(dim X, C).
+ *   GAUSSIAN (b in R^m):         mean mu(X) and log-variance v(X) = B tanh(z(X) / B), each
+ *                                Linear(dim X, q_hidden/2) -> ReLU -> Linear(q_hidden/2, m);
+ *                                q_hidden = 0: one Linear each.
+ * The CLUB upper bound of I(X; b) over the batch is
+ *   I = (1/n) sum_i [ log q(b_i | X_i) - (1/N) sum_j log q(b_j | X_i) ],
+ * where the inner mean over j runs over the batch the bias statistics describe (this
+ * batch, or a larger one: see dirrm_club_bias_stats). It costs O(n C) or O(n m) after q.
+ *
+ * Bias buffers: CATEGORICAL, n class ids stored as exact integers in float; GAUSSIAN, n x m
+ * floats. Gaussian statistics are float32 sums of b and b^2: standardize attributes with a
+ * large mean (e.g. raw token counts) before passing them. */
+
+#define DIRRM_BIAS_CATEGORICAL 0
+#define DIRRM_BIAS_GAUSSIAN 1
+#define DIRRM_PAIR_DIFFERENCE 0
+#define DIRRM_PAIR_CONCAT 1
+
+typedef struct dirrm_club dirrm_club;
+
+typedef struct dirrm_club_params {
+  uint32_t struct_size;
+  int32_t bias_kind;     /* DIRRM_BIAS_*                                 default CATEGORICAL */
+  int32_t bias_dim;      /* classes C in [2, 2^20], or Gaussian m in [1, 2^20]   default 2 */
+  int32_t hidden_dim;    /* d, size of one response's hidden state, [1, 2^20]   required */
+  int32_t pair_mode;     /* DIRRM_PAIR_*                                 default DIFFERENCE */
+  int32_t q_hidden;      /* q's hidden width in [0, 2^20]; 0 = linear; Gaussian: 0 or >= 2
+                                                                         default 1024 */
+  int32_t fit_steps;     /* AdamW steps per fit, >= 0                    default 5 */
+  float learning_rate;   /* > 0                                          default 1e-4 */
+  float weight_decay;    /* >= 0, decoupled (AdamW)                      default 0.01 */
+  float logvar_bound;    /* Gaussian B in (0, 30]: v = B tanh(z/B)       default 5 */
+  uint64_t seed;         /* q's initialization (torch.nn.Linear's U(+-1/sqrt(fan_in)))
+                                                                         default 0 */
+} dirrm_club_params;
+
+/* Fills *p with the defaults above (hidden_dim 0: set it). NULL is ignored. */
+void dirrm_club_params_init(dirrm_club_params *p);
+
+/* Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, VERSION. */
+int32_t dirrm_club_create(const dirrm_club_params *p, dirrm_club **out);
+int32_t dirrm_club_free(dirrm_club *c);
+
+/* The parameters the estimator was created with (e.g. after dirrm_club_load). */
+int32_t dirrm_club_get_params(const dirrm_club *c, dirrm_club_params *out);
+
+/* fit_steps AdamW steps (lr, weight_decay of the params; betas 0.9, 0.999; eps 1e-8, as
+ * torch.optim.AdamW) on the mean negative log-likelihood -(1/n) sum_i log q(b_i | X_i),
+ * with X fixed. n >= 1; h_chosen, h_rejected: n x d; bias as above.
+ * out_nll: NULL ok, the mean NLL after the steps. If the steps make q's parameters
+ * non-finite, q is restored and DIRRM_ERR_NONFINITE returned.
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT (a class id that is not an
+ * integer in [0, C)), MISUSE. */
+int32_t dirrm_club_fit(dirrm_club *c, int64_t n, const float *h_chosen, const float *h_rejected,
+                       const float *bias, float *out_nll);
+
+/* out_log_prob: n values log q(b_i | X_i) (natural log, full density for Gaussian). */
+int32_t dirrm_club_log_prob(dirrm_club *c, int64_t n, const float *h_chosen,
+                            const float *h_rejected, const float *bias, float *out_log_prob);
+
+/* The length of the bias statistics: CATEGORICAL 1 + C, GAUSSIAN 1 + 2m. */
+int32_t dirrm_club_stats_len(const dirrm_club *c, int64_t *out_len);
+
+/* The bias statistics of n rows: [count, count of class 0 .. C-1] or
+ * [count, sum b_1 .. sum b_m, sum b_1^2 .. sum b_m^2]. They add up: for data-parallel
+ * training, sum (all-reduce) the workers' statistics and pass the sum to each worker's
+ * dirrm_club_bound. out_stats: dirrm_club_stats_len floats. */
+int32_t dirrm_club_bias_stats(const dirrm_club *c, int64_t n, const float *bias,
+                              float *out_stats);
+
+/* The CLUB bound I of this batch and its gradient with respect to the hidden states (q
+ * fixed). bias_stats: NULL for this batch's own statistics, or the statistics of a larger
+ * batch containing this one (count >= 1, class counts >= 0 summing to count; Gaussian sums
+ * of squares >= 0). out_mi receives this batch's mean over its n rows, and the gradients are
+ * those of out_mi: weighting each of several shards by n_shard / N (what DDP's gradient
+ * averaging does for equal shards) gives exactly the bound and gradient of the whole batch.
+ * grad_chosen, grad_rejected: n x d, NULL ok. */
+int32_t dirrm_club_bound(dirrm_club *c, int64_t n, const float *h_chosen,
+                         const float *h_rejected, const float *bias, const float *bias_stats,
+                         float *out_mi, float *grad_chosen, float *grad_rejected);
+
+/* q's parameters as one flat buffer, in torch.nn.Linear order: for each Linear its weight
+ * (out x in, row-major) then its bias; CATEGORICAL: layer 1, layer 2; GAUSSIAN: the mean
+ * network's layers, then the log-variance network's. len must equal dirrm_club_num_weights.
+ * set_weights also resets the AdamW state; its values must be finite. */
+int32_t dirrm_club_num_weights(const dirrm_club *c, int64_t *out_len);
+int32_t dirrm_club_get_weights(const dirrm_club *c, float *out, int64_t len);
+int32_t dirrm_club_set_weights(dirrm_club *c, const float *w, int64_t len);
+
+/* Serialization (configuration, q's parameters, AdamW state); see the handle conventions. */
+int32_t dirrm_club_save(const dirrm_club *c, uint8_t *buf, int64_t cap, int64_t *out_size);
+int32_t dirrm_club_load(const uint8_t *buf, int64_t size, dirrm_club **out);
+
+/* DIR's training loss (Alg. 1) in one call: if fit_first, dirrm_club_fit on this batch;
+ * then L = L_pref + lambda * I, with L_pref the Bradley-Terry loss of dirrm_bt_loss (no
+ * margin, weights or centering) and I = dirrm_club_bound on this batch's statistics.
+ * lambda: finite, >= 0. out_pref, out_mi: NULL ok. grad_r_*: n, dL/dr (NULL ok);
+ * grad_h_*: n x d, lambda * dI/dh (NULL ok). */
+int32_t dirrm_dir_loss(dirrm_club *c, int64_t n, const float *r_chosen, const float *r_rejected,
+                       const float *h_chosen, const float *h_rejected, const float *bias,
+                       float lambda, int32_t fit_first, float *out_total, float *out_pref,
+                       float *out_mi, float *grad_r_chosen, float *grad_r_rejected,
+                       float *grad_h_chosen, float *grad_h_rejected);
+
+/* ---------------------------------------------------------------------------------------- */
 /* 1.3 Prompt-free reward decomposition                                                     */
 /* ---------------------------------------------------------------------------------------- */
 /* For a pair (y1, y2) with gaps g_j = r(x_j, y1) - r(x_j, y2) under K prompts and weights

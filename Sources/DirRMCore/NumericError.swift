@@ -9,7 +9,7 @@ public enum NumericError: Error, Equatable {
 extension Double {
   /// Whether the value survives conversion to Float as a finite number.
   @inlinable
-  var fitsInFloat: Bool {
+  public var fitsInFloat: Bool {
     self.isFinite && Swift.abs(self) <= Double(Float.greatestFiniteMagnitude)
   }
 }

@@ -6,6 +6,7 @@ Every failing library call raises DirrmError, carrying the status code and the m
 import json
 
 from ._lib import DirrmError, check_call, lib, library_path
+from .club import Club, DirLoss, dir_loss
 from .loss import bt_loss
 from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
 
@@ -14,6 +15,9 @@ __version__ = lib.dirrm_version_string().decode()
 __all__ = [
     "DirrmError",
     "bt_loss",
+    "Club",
+    "dir_loss",
+    "DirLoss",
     "prompt_free_gap",
     "PromptFreeGap",
     "sample_prompts",

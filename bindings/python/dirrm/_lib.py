@@ -53,6 +53,22 @@ class PfParams(Structure):
     ]
 
 
+class ClubParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("bias_kind", c_int32),
+        ("bias_dim", c_int32),
+        ("hidden_dim", c_int32),
+        ("pair_mode", c_int32),
+        ("q_hidden", c_int32),
+        ("fit_steps", c_int32),
+        ("learning_rate", c_float),
+        ("weight_decay", c_float),
+        ("logvar_bound", c_float),
+        ("seed", c_uint64),
+    ]
+
+
 class PrioritizerParams(Structure):
     _fields_ = [
         ("struct_size", c_uint32),
@@ -89,6 +105,25 @@ _SIGNATURES = {
     "dirrm_bt_loss": (
         c_int32,
         [c_int64, _f32p, _f32p, _f32p, _f32p, c_float, _f32p, _f32p, _f32p],
+    ),
+    "dirrm_club_params_init": (None, [POINTER(ClubParams)]),
+    "dirrm_club_create": (c_int32, [POINTER(ClubParams), _handle_out]),
+    "dirrm_club_free": (c_int32, [_handle]),
+    "dirrm_club_get_params": (c_int32, [_handle, POINTER(ClubParams)]),
+    "dirrm_club_fit": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p, _f32p]),
+    "dirrm_club_log_prob": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p, _f32p]),
+    "dirrm_club_stats_len": (c_int32, [_handle, _i64p]),
+    "dirrm_club_bias_stats": (c_int32, [_handle, c_int64, _f32p, _f32p]),
+    "dirrm_club_bound": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p, _f32p, _f32p, _f32p, _f32p]),
+    "dirrm_club_num_weights": (c_int32, [_handle, _i64p]),
+    "dirrm_club_get_weights": (c_int32, [_handle, _f32p, c_int64]),
+    "dirrm_club_set_weights": (c_int32, [_handle, _f32p, c_int64]),
+    "dirrm_club_save": (c_int32, [_handle, _u8p, c_int64, _i64p]),
+    "dirrm_club_load": (c_int32, [_u8p, c_int64, _handle_out]),
+    "dirrm_dir_loss": (
+        c_int32,
+        [_handle, c_int64, _f32p, _f32p, _f32p, _f32p, _f32p, c_float, c_int32,
+         _f32p, _f32p, _f32p, _f32p, _f32p, _f32p, _f32p],
     ),
     "dirrm_pf_params_init": (None, [POINTER(PfParams)]),
     "dirrm_pf_gap": (

@@ -6,6 +6,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._arrays import as_f32, as_i64, ptr
+from ._handle import Handle
 from ._lib import ERR_INVALID_ARGUMENT, ERR_SHAPE, DirrmError, PfParams, PrioritizerParams
 from ._lib import PrioritizerStats, check_call, lib
 
@@ -80,12 +81,14 @@ def cluster_threshold(values, method="kmeans"):
     return float(out[0])
 
 
-class Prioritizer:
+class Prioritizer(Handle):
     """Alg. 2 of the prompt-free paper: propose candidates, decide them by dr2 < threshold,
     end the step (the threshold follows an EMA of the two-cluster boundary).
 
     Use `batches(batch_size, score_fn)` for the whole loop, or the steps one by one.
     Pickles through save/load; closes with close() or as a context manager."""
+
+    _PREFIX = "dirrm_prioritizer"
 
     def __init__(self, num_samples, cluster_method="kmeans", ema_weight=0.9, initial_threshold=0.0,
                  reinsertion="immediate", max_reinsertions=1, shuffle=True, seed=0):
@@ -104,39 +107,16 @@ class Prioritizer:
         self._handle = handle
         self.num_samples = int(num_samples)
 
-    @classmethod
-    def load(cls, data):
-        """A prioritizer restored from save()'s bytes; it continues exactly as the original."""
-        buffer = np.frombuffer(bytes(data), np.uint8)
-        handle = ctypes.c_void_p()
-        check_call(lib.dirrm_prioritizer_load(ptr(buffer), buffer.size, ctypes.byref(handle)))
-        self = cls.__new__(cls)
-        self._handle = handle
+    def _after_load(self):
         count = ctypes.c_int64()
-        check_call(lib.dirrm_prioritizer_num_samples(handle, ctypes.byref(count)))
+        self._call("num_samples", ctypes.byref(count))
         self.num_samples = count.value
-        return self
-
-    def save(self):
-        size = ctypes.c_int64()
-        check_call(lib.dirrm_prioritizer_save(self._live(), None, 0, ctypes.byref(size)))
-        buffer = np.empty(size.value, np.uint8)
-        check_call(lib.dirrm_prioritizer_save(self._live(), ptr(buffer), buffer.size, ctypes.byref(size)))
-        return buffer.tobytes()
-
-    def __getstate__(self):
-        return {"state": self.save()}
-
-    def __setstate__(self, state):
-        other = Prioritizer.load(state["state"])
-        self._handle, other._handle = other._handle, None
-        self.num_samples = other.num_samples
 
     def propose(self, max_count):
         """Up to max_count candidate indices; an empty array means the epoch is over."""
         out = np.empty(max(int(max_count), 1), np.int64)
         count = ctypes.c_int64()
-        check_call(lib.dirrm_prioritizer_propose(self._live(), int(max_count), ptr(out), ctypes.byref(count)))
+        self._call("propose", int(max_count), ptr(out), ctypes.byref(count))
         return out[: count.value].copy()
 
     def decide(self, indices, dr2):
@@ -146,20 +126,20 @@ class Prioritizer:
         if values.size != idx.size:
             raise DirrmError(ERR_SHAPE, f"dr2 has {values.size} values for {idx.size} indices")
         accept = np.empty(idx.size, np.uint8)
-        check_call(lib.dirrm_prioritizer_decide(self._live(), idx.size, ptr(idx), ptr(values), ptr(accept)))
+        self._call("decide", idx.size, ptr(idx), ptr(values), ptr(accept))
         return accept.astype(bool)
 
     def end_step(self):
         """Updates and returns the threshold."""
         out = np.zeros(1, np.float32)
-        check_call(lib.dirrm_prioritizer_end_step(self._live(), ptr(out)))
+        self._call("end_step", ptr(out))
         return float(out[0])
 
     @property
     def stats(self):
         s = PrioritizerStats()
         s.struct_size = ctypes.sizeof(PrioritizerStats)
-        check_call(lib.dirrm_prioritizer_get_stats(self._live(), ctypes.byref(s)))
+        self._call("get_stats", ctypes.byref(s))
         return {name: getattr(s, name) for name, _ in PrioritizerStats._fields_[1:]}
 
     @property
@@ -181,25 +161,3 @@ class Prioritizer:
             if accepted.size:
                 yield accepted
             self.end_step()
-
-    def close(self):
-        if self._handle is not None:
-            check_call(lib.dirrm_prioritizer_free(self._handle))
-            self._handle = None
-
-    def _live(self):
-        if self._handle is None:
-            raise DirrmError(6, "Prioritizer is closed")
-        return self._handle
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass

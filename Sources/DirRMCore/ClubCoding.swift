@@ -1,0 +1,71 @@
+/// The estimator's serialized form: its configuration, q's parameters and the AdamW state.
+extension ClubEstimator {
+  static let magic: [UInt8] = Array("DIRRMCB\0".utf8)
+  static let formatVersion: UInt32 = 1
+
+  public func serialized() -> [UInt8] {
+    var w = ByteWriter()
+    switch config.kind {
+    case .categorical(let c):
+      w.u8(0)
+      w.u64(UInt64(c))
+    case .gaussian(let m):
+      w.u8(1)
+      w.u64(UInt64(m))
+    }
+    w.u64(UInt64(config.hiddenDim))
+    w.u8(config.pairMode == .difference ? 0 : 1)
+    w.u64(UInt64(config.qHidden))
+    w.u64(UInt64(config.fitSteps))
+    w.f32(config.learningRate)
+    w.f32(config.weightDecay)
+    w.f32(config.logvarBound)
+    w.u64(config.seed)
+    w.u64(UInt64(optimizer.step))
+    for v in weights { w.f32(v) }
+    for v in optimizer.firstMoment { w.f32(v) }
+    for v in optimizer.secondMoment { w.f32(v) }
+    return ByteWriter.frame(magic: Self.magic, version: Self.formatVersion, payload: w.bytes)
+  }
+
+  /// Restores an estimator; `valid` re-checks the configuration as the C boundary does.
+  public init(serialized bytes: [UInt8], valid: (Config) -> Bool) throws(FormatError) {
+    var r = try ByteReader(framed: bytes, magic: Self.magic, version: Self.formatVersion)
+    let kindCode = try r.u8()
+    let biasDim = try r.u64()
+    let hidden = try r.u64()
+    let modeCode = try r.u8()
+    let qHidden = try r.u64()
+    let fitSteps = try r.u64()
+    let lr = try r.f32()
+    let wd = try r.f32()
+    let bound = try r.f32()
+    let seed = try r.u64()
+    let step = try r.u64()
+    let limit = UInt64(Int32.max)
+    guard kindCode <= 1, modeCode <= 1, biasDim <= limit, hidden <= limit, qHidden <= limit,
+      fitSteps <= limit, step <= UInt64(Int64.max)
+    else { throw .corrupt("invalid estimator settings") }
+    let config = Config(
+      kind: kindCode == 0 ? .categorical(classes: Int(biasDim)) : .gaussian(dimensions: Int(biasDim)),
+      hiddenDim: Int(hidden), pairMode: modeCode == 0 ? .difference : .concat, qHidden: Int(qHidden),
+      fitSteps: Int(fitSteps), learningRate: lr, weightDecay: wd, logvarBound: bound, seed: seed)
+    guard valid(config) else { throw .corrupt("invalid estimator settings") }
+    let count = config.networks[config.networks.count - 1].end
+    guard r.remaining == 3 * 4 * count else { throw .corrupt("parameter block of the wrong size") }
+    var restored = ClubEstimator(config: config)
+    for i in 0..<count { restored.weights[i] = try r.f32() }
+    for i in 0..<count { restored.optimizer.firstMoment[i] = try r.f32() }
+    for i in 0..<count { restored.optimizer.secondMoment[i] = try r.f32() }
+    restored.optimizer.step = Int(step)
+    guard restored.weights.allSatisfy(\.isFinite), restored.optimizer.firstMoment.allSatisfy(\.isFinite),
+      restored.optimizer.secondMoment.allSatisfy({ $0.isFinite && $0 >= 0 })
+    else { throw .corrupt("non-finite parameters") }
+    self = restored
+  }
+}
+
+extension ByteReader {
+  /// Bytes left in the payload.
+  public var remaining: Int { bytes.endIndex - position }
+}
