@@ -401,6 +401,146 @@ int32_t dirrm_prioritizer_save(const dirrm_prioritizer *q, uint8_t *buf, int64_t
                                int64_t *out_size);
 int32_t dirrm_prioritizer_load(const uint8_t *buf, int64_t size, dirrm_prioritizer **out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* 2.3 The reward model: datasets, synthetic data, training, evaluation                     */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A dataset holds prompt features, response features and pairs by index, so that any
+ * prompt can be scored with any response (the prompt-free decomposition needs that). */
+typedef struct dirrm_dataset dirrm_dataset;
+
+/* Copies everything. num_prompts, num_responses, num_pairs >= 1; prompt_dim, response_dim
+ * >= 1; pairs: num_pairs x 3 (prompt index, chosen response index, rejected response
+ * index), each in range (else DIRRM_ERR_INVALID_ARGUMENT naming the first bad entry);
+ * bias: num_pairs x bias_dim pair-level attributes, or NULL with bias_dim 0. */
+int32_t dirrm_dataset_create(int64_t num_prompts, int64_t prompt_dim, const float *prompt_features,
+                             int64_t num_responses, int64_t response_dim,
+                             const float *response_features, int64_t num_pairs,
+                             const int64_t *pairs, int64_t bias_dim, const float *bias,
+                             dirrm_dataset **out);
+int32_t dirrm_dataset_free(dirrm_dataset *d);
+/* Any out may be NULL. */
+int32_t dirrm_dataset_shape(const dirrm_dataset *d, int64_t *num_prompts, int64_t *prompt_dim,
+                            int64_t *num_responses, int64_t *response_dim, int64_t *num_pairs,
+                            int64_t *bias_dim);
+
+/* Synthetic data with a known ground truth. Prompt features are [content, instruction sign
+ * (+1, or -1 for an instruction-flipped prompt)]; response features are [content, a block
+ * holding the standardized length, a block holding the sycophantic-prefix flag]. The true
+ * reward is sign * (prompt-related fit of the content + prompt-free quality of the content):
+ * length and the flag never matter, but are easy to read. Training labels carry
+ * Bradley-Terry noise; test sets are unbiased and labelled by the ground truth, with a
+ * quarter as many prompts (at least 50). Every kind has one bias column.
+ *   UNBIASED     all pairs, subsampled to the size of a LENGTH set; bias: length difference.
+ *   LENGTH       every chosen-longer pair plus chosen-shorter ones making them a share
+ *                bias_ratio (0.8: a quarter as many shorter); bias: length difference
+ *                (chosen - rejected). The test set has all pairs.
+ *   SYCOPHANCY   half the pairs carry a sycophantic prefix, on the chosen response with
+ *                probability bias_ratio (test: 1/2); bias: 1 if the pair carries it.
+ *   ADVERSARIAL  the UNBIASED set plus, for a share bias_ratio of its pairs, a duplicate
+ *                under the instruction-flipped prompt with the preference reversed (the
+ *                prompt-free paper's section 4.1.2); bias: 1 on duplicates. */
+#define DIRRM_SYNTH_UNBIASED 0
+#define DIRRM_SYNTH_LENGTH 1
+#define DIRRM_SYNTH_SYCOPHANCY 2
+#define DIRRM_SYNTH_ADVERSARIAL 3
+
+typedef struct dirrm_synth_params {
+  uint32_t struct_size;
+  int32_t kind;                 /* DIRRM_SYNTH_*                           default LENGTH */
+  float bias_ratio;             /* in [0.5, 1]                             default 0.8 */
+  int64_t num_prompts;          /* training prompts in [2, 10^6]           default 2000 */
+  int32_t responses_per_prompt; /* in [2, 64]                              default 4 */
+  int64_t prompt_dim;           /* in [2, 4096]                            default 64 */
+  int64_t response_dim;         /* in [4, 4096]                            default 64 */
+  uint64_t seed;                /*                                         default 0 */
+} dirrm_synth_params;
+
+void dirrm_synth_params_init(dirrm_synth_params *p);
+int32_t dirrm_synth_generate(const dirrm_synth_params *p, dirrm_dataset **train,
+                             dirrm_dataset **test);
+
+/* The reward model: h1 = relu(W1 [x; y] + b1 + (P x) * (Q y)) (an MLP layer plus a
+ * multiplicative prompt-response interaction), h_l = relu(W_l h_{l-1} + b_l) for l = 2 ..
+ * depth, reward r = v . h_depth + c. The hidden state h_depth (width floats) is what DIR's
+ * estimator reads. */
+typedef struct dirrm_model dirrm_model;
+
+typedef struct dirrm_model_params {
+  uint32_t struct_size;
+  int64_t prompt_dim, response_dim; /* in [1, 2^16], required */
+  int32_t width;                    /* hidden state size d in [1, 4096]   default 128 */
+  int32_t depth;                    /* backbone layers in [1, 16]         default 2 */
+  uint64_t seed;                    /*                                    default 0 */
+} dirrm_model_params;
+
+void dirrm_model_params_init(dirrm_model_params *p);
+int32_t dirrm_model_create(const dirrm_model_params *p, dirrm_model **out);
+int32_t dirrm_model_free(dirrm_model *m);
+/* Rewards of n (prompt, response) feature rows: prompt_features n x prompt_dim,
+ * response_features n x response_dim. out_reward: n; out_hidden: n x width, NULL ok. */
+int32_t dirrm_model_score(dirrm_model *m, int64_t n, const float *prompt_features,
+                          const float *response_features, float *out_reward, float *out_hidden);
+/* Serialization (shape and parameters); see the handle conventions. */
+int32_t dirrm_model_save(const dirrm_model *m, uint8_t *buf, int64_t cap, int64_t *out_size);
+int32_t dirrm_model_load(const uint8_t *buf, int64_t size, dirrm_model **out);
+
+#define DIRRM_METHOD_VANILLA 0         /* Bradley-Terry */
+#define DIRRM_METHOD_DIR 1             /* BT + lambda * CLUB, q fitted on each batch (Alg. 1) */
+#define DIRRM_METHOD_PROMPT_FREE 2     /* BT on the pairs the prioritizer accepts (Alg. 2) */
+#define DIRRM_METHOD_DIR_PROMPT_FREE 3 /* both */
+
+typedef struct dirrm_train_params {
+  uint32_t struct_size;
+  int32_t method;        /* DIRRM_METHOD_*                          default VANILLA */
+  int32_t epochs;        /* >= 0                                    default 3 */
+  int32_t batch_size;    /* >= 1                                    default 64 */
+  float learning_rate;   /* AdamW, > 0                              default 1e-3 */
+  float weight_decay;    /* >= 0                                    default 0.01 */
+  float lambda;          /* DIR weight, >= 0                        default 0.1 */
+  int32_t bias_column;   /* the dataset bias column DIR reads       default 0;
+                            CATEGORICAL estimators see 1[value > 0] */
+  dirrm_club_params club; /* DIR's estimator; hidden_dim is set from the model. Defaults as
+                            dirrm_club_params_init except learning_rate (see the README). */
+  int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), >= 1   default 8 */
+  dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0 */
+  dirrm_prioritizer_params prioritizer;
+  uint64_t seed;         /* shuffling and prompt sampling           default 0 */
+} dirrm_train_params;
+
+void dirrm_train_params_init(dirrm_train_params *p);
+
+/* Called after every step; return non-zero to stop training early (dirrm_train then
+ * returns DIRRM_OK having done fewer steps). loss_pref and mi are NaN where a step did not
+ * compute them; threshold is NaN without prompt-free prioritization. total_steps is an upper
+ * bound for the prompt-free methods (rejected pairs do not cost a step). */
+typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_steps,
+                                     float loss_pref, float mi, float threshold);
+
+/* Trains m on train. The prompt-free methods score each candidate under pf_prompts prompts
+ * of the dataset, compute Delta r2, divide it by the batch's RMS own-prompt reward gap (so
+ * that the threshold does not drift as rewards grow; see the README), and train on those
+ * below the prioritizer's threshold. On an error the model is left as it was.
+ * Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, SHAPE (feature dimensions differ from the
+ * model's), VERSION, NONFINITE (training diverged), MISUSE. */
+int32_t dirrm_train(dirrm_model *m, const dirrm_dataset *train, const dirrm_train_params *p,
+                    dirrm_progress_fn progress, void *user);
+
+typedef struct dirrm_eval_report {
+  uint32_t struct_size;           /* set to sizeof(dirrm_eval_report) before the call */
+  int64_t pairs;
+  float accuracy;                 /* share of pairs with r(chosen) > r(rejected) */
+  float mean_gap;
+  float gap_bias_pearson;         /* between the reward gap and the bias column */
+  float gap_bias_spearman;        /* (NaN when either is constant or there is no bias) */
+  float accuracy_bias_positive;   /* accuracy over pairs whose bias value > 0 (NaN if none) */
+  float accuracy_bias_negative;   /* accuracy over pairs whose bias value <= 0 (NaN if none) */
+} dirrm_eval_report;
+
+/* bias_column: a column of d, or -1 for none. */
+int32_t dirrm_evaluate(dirrm_model *m, const dirrm_dataset *d, int32_t bias_column,
+                       dirrm_eval_report *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@ import json
 from ._lib import DirrmError, check_call, lib, library_path
 from .club import Club, DirLoss, dir_loss
 from .loss import bt_loss
+from .model import Dataset, RewardModel, synth
 from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
 
 __version__ = lib.dirrm_version_string().decode()
@@ -15,6 +16,9 @@ __version__ = lib.dirrm_version_string().decode()
 __all__ = [
     "DirrmError",
     "bt_loss",
+    "Dataset",
+    "synth",
+    "RewardModel",
     "Club",
     "dir_loss",
     "DirLoss",

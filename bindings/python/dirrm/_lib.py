@@ -82,6 +82,58 @@ class PrioritizerParams(Structure):
     ]
 
 
+class SynthParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("kind", c_int32),
+        ("bias_ratio", c_float),
+        ("num_prompts", c_int64),
+        ("responses_per_prompt", c_int32),
+        ("prompt_dim", c_int64),
+        ("response_dim", c_int64),
+        ("seed", c_uint64),
+    ]
+
+
+class ModelParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("prompt_dim", c_int64),
+        ("response_dim", c_int64),
+        ("width", c_int32),
+        ("depth", c_int32),
+        ("seed", c_uint64),
+    ]
+
+
+class TrainParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("method", c_int32),
+        ("epochs", c_int32),
+        ("batch_size", c_int32),
+        ("learning_rate", c_float),
+        ("weight_decay", c_float),
+        ("lam", c_float),
+        ("bias_column", c_int32),
+        ("club", ClubParams),
+        ("pf_prompts", c_int32),
+        ("pf", PfParams),
+        ("prioritizer", PrioritizerParams),
+        ("seed", c_uint64),
+    ]
+
+
+class EvalReport(Structure):
+    _fields_ = [("struct_size", c_uint32), ("pairs", c_int64)] + [
+        (name, c_float)
+        for name in ("accuracy", "mean_gap", "gap_bias_pearson", "gap_bias_spearman",
+                     "accuracy_bias_positive", "accuracy_bias_negative")
+    ]
+
+
+PROGRESS_FN = ctypes.CFUNCTYPE(c_int32, c_void_p, c_int64, c_int64, c_float, c_float, c_float)
+
 class PrioritizerStats(Structure):
     _fields_ = [("struct_size", c_uint32)] + [
         (name, c_int64)
@@ -125,6 +177,23 @@ _SIGNATURES = {
         [_handle, c_int64, _f32p, _f32p, _f32p, _f32p, _f32p, c_float, c_int32,
          _f32p, _f32p, _f32p, _f32p, _f32p, _f32p, _f32p],
     ),
+    "dirrm_dataset_create": (
+        c_int32,
+        [c_int64, c_int64, _f32p, c_int64, c_int64, _f32p, c_int64, _i64p, c_int64, _f32p, _handle_out],
+    ),
+    "dirrm_dataset_free": (c_int32, [_handle]),
+    "dirrm_dataset_shape": (c_int32, [_handle, _i64p, _i64p, _i64p, _i64p, _i64p, _i64p]),
+    "dirrm_synth_params_init": (None, [POINTER(SynthParams)]),
+    "dirrm_synth_generate": (c_int32, [POINTER(SynthParams), _handle_out, _handle_out]),
+    "dirrm_model_params_init": (None, [POINTER(ModelParams)]),
+    "dirrm_model_create": (c_int32, [POINTER(ModelParams), _handle_out]),
+    "dirrm_model_free": (c_int32, [_handle]),
+    "dirrm_model_score": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p, _f32p]),
+    "dirrm_model_save": (c_int32, [_handle, _u8p, c_int64, _i64p]),
+    "dirrm_model_load": (c_int32, [_u8p, c_int64, _handle_out]),
+    "dirrm_train_params_init": (None, [POINTER(TrainParams)]),
+    "dirrm_train": (c_int32, [_handle, _handle, POINTER(TrainParams), PROGRESS_FN, c_void_p]),
+    "dirrm_evaluate": (c_int32, [_handle, _handle, c_int32, POINTER(EvalReport)]),
     "dirrm_pf_params_init": (None, [POINTER(PfParams)]),
     "dirrm_pf_gap": (
         c_int32,

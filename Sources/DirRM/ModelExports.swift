@@ -1,0 +1,374 @@
+import CDirRM
+import DirRMCore
+
+// Datasets, synthetic data, the reward model, training and evaluation (SPEC §2.3).
+
+private let maxFeatureDim: Int64 = 1 << 16
+
+private func lookupDataset(_ d: OpaquePointer?, _ name: String) throws(ABIError) -> PreferenceDataset {
+  try Handles.lookup(d, PreferenceDataset.self, name).value
+}
+
+private func lookupModel(_ m: OpaquePointer?) throws(ABIError) -> HandleBox<RewardModel<Float>> {
+  try Handles.lookup(m, RewardModel<Float>.self, "m")
+}
+
+@c @implementation
+public func dirrm_dataset_create(
+  _ numPrompts: Int64, _ promptDim: Int64, _ promptFeatures: UnsafePointer<Float>?, _ numResponses: Int64,
+  _ responseDim: Int64, _ responseFeatures: UnsafePointer<Float>?, _ numPairs: Int64,
+  _ pairs: UnsafePointer<Int64>?, _ biasDim: Int64, _ bias: UnsafePointer<Float>?,
+  _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+  abiCall("dirrm_dataset_create") { () throws(ABIError) in
+    let prompts = try Check.count(numPrompts, "num_prompts")
+    let pdim = try Check.count(promptDim, "prompt_dim")
+    let responses = try Check.count(numResponses, "num_responses")
+    let rdim = try Check.count(responseDim, "response_dim")
+    let count = try Check.count(numPairs, "num_pairs")
+    let bdim = try Check.count(biasDim, "bias_dim", minimum: 0)
+    let promptValues = try Check.input(
+      promptFeatures, Check.product(prompts, pdim, "prompt_features"), "prompt_features")
+    let responseValues = try Check.input(
+      responseFeatures, Check.product(responses, rdim, "response_features"), "response_features")
+    guard let pairs else { throw ABIError(DIRRM_ERR_NULL_POINTER, "pairs is NULL") }
+    let triples = UnsafeBufferPointer(start: pairs, count: try Check.product(count, 3, "pairs"))
+    for i in 0..<count {
+      for (j, (limit, what)) in [(prompts, "prompt"), (responses, "chosen"), (responses, "rejected")]
+        .enumerated()
+      {
+        let v = triples[i * 3 + j]
+        guard v >= 0, v < Int64(limit) else {
+          throw ABIError(
+            DIRRM_ERR_INVALID_ARGUMENT, "pairs[\(i)][\(j)] = \(v): the \(what) index is outside [0, \(limit))"
+          )
+        }
+      }
+    }
+    var biasValues: [Float] = []
+    if bdim > 0 {
+      biasValues = Array(try Check.input(bias, Check.product(count, bdim, "bias"), "bias"))
+    } else if bias != nil {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias must be NULL when bias_dim is 0")
+    }
+    let handle = try Check.output(out, "out")
+    let dataset = PreferenceDataset(
+      promptDim: pdim, prompts: Array(promptValues), responseDim: rdim, responses: Array(responseValues),
+      pairs: (0..<count).map {
+        .init(
+          prompt: Int(triples[$0 * 3]), chosen: Int(triples[$0 * 3 + 1]), rejected: Int(triples[$0 * 3 + 2]))
+      }, biasDim: bdim, bias: biasValues)
+    handle.pointee = Handles.register(dataset)
+  }
+}
+
+@c @implementation
+public func dirrm_dataset_free(_ d: OpaquePointer?) -> Int32 {
+  abiCall("dirrm_dataset_free") { () throws(ABIError) in
+    try Handles.release(d, PreferenceDataset.self, "d")
+  }
+}
+
+@c @implementation
+public func dirrm_dataset_shape(
+  _ d: OpaquePointer?, _ numPrompts: UnsafeMutablePointer<Int64>?, _ promptDim: UnsafeMutablePointer<Int64>?,
+  _ numResponses: UnsafeMutablePointer<Int64>?, _ responseDim: UnsafeMutablePointer<Int64>?,
+  _ numPairs: UnsafeMutablePointer<Int64>?, _ biasDim: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+  abiCall("dirrm_dataset_shape") { () throws(ABIError) in
+    let data = try lookupDataset(d, "d")
+    numPrompts?.pointee = Int64(data.promptCount)
+    promptDim?.pointee = Int64(data.promptDim)
+    numResponses?.pointee = Int64(data.responseCount)
+    responseDim?.pointee = Int64(data.responseDim)
+    numPairs?.pointee = Int64(data.pairs.count)
+    biasDim?.pointee = Int64(data.biasDim)
+  }
+}
+
+@c @implementation
+public func dirrm_synth_params_init(_ p: UnsafeMutablePointer<dirrm_synth_params>?) {
+  p?.pointee = dirrm_synth_params(
+    struct_size: UInt32(MemoryLayout<dirrm_synth_params>.size), kind: DIRRM_SYNTH_LENGTH, bias_ratio: 0.8,
+    num_prompts: 2000, responses_per_prompt: 4, prompt_dim: 64, response_dim: 64, seed: 0)
+}
+
+@c @implementation
+public func dirrm_synth_generate(
+  _ p: UnsafePointer<dirrm_synth_params>?, _ train: UnsafeMutablePointer<OpaquePointer?>?,
+  _ test: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+  abiCall("dirrm_synth_generate") { () throws(ABIError) in
+    let params = try readParams(p, "p")
+    try Check.oneOf(params.kind, DIRRM_SYNTH_UNBIASED...DIRRM_SYNTH_ADVERSARIAL, "p->kind", "DIRRM_SYNTH_*")
+    try Check.finite(params.bias_ratio, "p->bias_ratio")
+    guard params.bias_ratio >= 0.5, params.bias_ratio <= 1 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->bias_ratio = \(params.bias_ratio) is outside [0.5, 1]")
+    }
+    func within(_ v: Int64, _ low: Int64, _ high: Int64, _ name: String) throws(ABIError) -> Int {
+      guard v >= low, v <= high else {
+        throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->\(name) = \(v) is outside [\(low), \(high)]")
+      }
+      return Int(v)
+    }
+    let prompts = try within(params.num_prompts, 2, 1_000_000, "num_prompts")
+    let perPrompt = try within(Int64(params.responses_per_prompt), 2, 64, "responses_per_prompt")
+    let pdim = try within(params.prompt_dim, 2, 4096, "prompt_dim")
+    let rdim = try within(params.response_dim, 4, 4096, "response_dim")
+    let trainOut = try Check.output(train, "train")
+    let testOut = try Check.output(test, "test")
+    let kinds: [SyntheticPreferences.Kind] = [.unbiased, .length, .sycophancy, .adversarial]
+    let (a, b) = SyntheticPreferences.generate(
+      .init(
+        kind: kinds[Int(params.kind)], biasRatio: Double(params.bias_ratio), promptCount: prompts,
+        responsesPerPrompt: perPrompt, promptDim: pdim, responseDim: rdim, seed: params.seed))
+    trainOut.pointee = Handles.register(a)
+    testOut.pointee = Handles.register(b)
+  }
+}
+
+@c @implementation
+public func dirrm_model_params_init(_ p: UnsafeMutablePointer<dirrm_model_params>?) {
+  p?.pointee = dirrm_model_params(
+    struct_size: UInt32(MemoryLayout<dirrm_model_params>.size), prompt_dim: 0, response_dim: 0, width: 128,
+    depth: 2, seed: 0)
+}
+
+private func modelShape(_ p: dirrm_model_params) throws(ABIError) -> RewardModel<Float>.Shape {
+  for (v, name) in [(p.prompt_dim, "prompt_dim"), (p.response_dim, "response_dim")] {
+    guard v >= 1, v <= maxFeatureDim else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->\(name) = \(v) is outside [1, \(maxFeatureDim)]")
+    }
+  }
+  guard p.width >= 1, p.width <= 4096 else {
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->width = \(p.width) is outside [1, 4096]")
+  }
+  guard p.depth >= 1, p.depth <= 16 else {
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->depth = \(p.depth) is outside [1, 16]")
+  }
+  return .init(
+    promptDim: Int(p.prompt_dim), responseDim: Int(p.response_dim), width: Int(p.width), depth: Int(p.depth))
+}
+
+@c @implementation
+public func dirrm_model_create(
+  _ p: UnsafePointer<dirrm_model_params>?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+)
+  -> Int32
+{
+  abiCall("dirrm_model_create") { () throws(ABIError) in
+    let params = try readParams(p, "p")
+    let shape = try modelShape(params)
+    let handle = try Check.output(out, "out")
+    handle.pointee = Handles.register(RewardModel<Float>(shape: shape, seed: params.seed))
+  }
+}
+
+@c @implementation
+public func dirrm_model_free(_ m: OpaquePointer?) -> Int32 {
+  abiCall("dirrm_model_free") { () throws(ABIError) in
+    try Handles.release(m, RewardModel<Float>.self, "m")
+  }
+}
+
+@c @implementation
+public func dirrm_model_score(
+  _ m: OpaquePointer?, _ n: Int64, _ promptFeatures: UnsafePointer<Float>?,
+  _ responseFeatures: UnsafePointer<Float>?, _ outReward: UnsafeMutablePointer<Float>?,
+  _ outHidden: UnsafeMutablePointer<Float>?
+) -> Int32 {
+  abiCall("dirrm_model_score") { () throws(ABIError) in
+    let model = try lookupModel(m).value
+    let rows = try Check.count(n, "n")
+    guard rows <= Int(Int32.max) / max(model.shape.width, model.shape.promptDim + model.shape.responseDim)
+    else {
+      throw ABIError(DIRRM_ERR_SHAPE, "n = \(n) rows exceed what one call scores; split the batch")
+    }
+    let prompts = try Check.input(
+      promptFeatures, Check.product(rows, model.shape.promptDim, "prompt_features"), "prompt_features")
+    let responses = try Check.input(
+      responseFeatures, Check.product(rows, model.shape.responseDim, "response_features"), "response_features"
+    )
+    let rewards = try Check.output(outReward, "out_reward")
+    let trace = model.forward(prompts: Array(prompts), responses: Array(responses), rows: rows)
+    if let i = trace.rewards.firstIndex(where: { !$0.isFinite }) {
+      throw ABIError(DIRRM_ERR_NONFINITE, "reward \(i) overflows float32")
+    }
+    for i in 0..<rows { rewards[i] = trace.rewards[i] }
+    if let outHidden {
+      let hidden = trace.hidden
+      for i in hidden.indices { outHidden[i] = hidden[i] }
+    }
+  }
+}
+
+@c @implementation
+public func dirrm_model_save(
+  _ m: OpaquePointer?, _ buf: UnsafeMutablePointer<UInt8>?, _ cap: Int64,
+  _ outSize: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+  abiCall("dirrm_model_save") { () throws(ABIError) in
+    try writeSerialized(lookupModel(m).value.serialized(), buf, cap, outSize)
+  }
+}
+
+@c @implementation
+public func dirrm_model_load(
+  _ buf: UnsafePointer<UInt8>?, _ size: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+  abiCall("dirrm_model_load") { () throws(ABIError) in
+    let bytes = try readSerialized(buf, size)
+    let handle = try Check.output(out, "out")
+    do throws(FormatError) {
+      let model = try RewardModel<Float>(serialized: bytes) { shape in
+        var p = dirrm_model_params()
+        dirrm_model_params_init(&p)
+        (p.prompt_dim, p.response_dim) = (Int64(shape.promptDim), Int64(shape.responseDim))
+        (p.width, p.depth) = (Int32(clamping: shape.width), Int32(clamping: shape.depth))
+        return (try? modelShape(p)) == shape
+      }
+      handle.pointee = Handles.register(model)
+    } catch {
+      throw ABIError(error)
+    }
+  }
+}
+
+@c @implementation
+public func dirrm_train_params_init(_ p: UnsafeMutablePointer<dirrm_train_params>?) {
+  guard let p else { return }
+  var club = dirrm_club_params()
+  dirrm_club_params_init(&club)
+  club.hidden_dim = 128
+  club.learning_rate = trainerClubLearningRate
+  var pf = dirrm_pf_params()
+  dirrm_pf_params_init(&pf)
+  var prioritizer = dirrm_prioritizer_params()
+  dirrm_prioritizer_params_init(&prioritizer)
+  p.pointee = dirrm_train_params(
+    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: DIRRM_METHOD_VANILLA, epochs: 3,
+    batch_size: 64, learning_rate: 1e-3, weight_decay: 0.01, lambda: 0.1, bias_column: 0, club: club,
+    pf_prompts: 8, pf: pf, prioritizer: prioritizer, seed: 0)
+}
+
+/// The estimator's learning rate inside the trainer, chosen by experiment (README).
+let trainerClubLearningRate: Float = 1e-2
+
+@c @implementation
+public func dirrm_train(
+  _ m: OpaquePointer?, _ train: OpaquePointer?, _ p: UnsafePointer<dirrm_train_params>?,
+  _ progress: dirrm_progress_fn?, _ user: UnsafeMutableRawPointer?
+) -> Int32 {
+  abiCall("dirrm_train") { () throws(ABIError) in
+    let box = try lookupModel(m)
+    let data = try lookupDataset(train, "train")
+    let params = try readParams(p, "p")
+    try Check.oneOf(
+      params.method, DIRRM_METHOD_VANILLA...DIRRM_METHOD_DIR_PROMPT_FREE, "p->method", "DIRRM_METHOD_*")
+    guard params.epochs >= 0 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->epochs = \(params.epochs) must be >= 0")
+    }
+    guard params.batch_size >= 1 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->batch_size = \(params.batch_size) must be >= 1")
+    }
+    for (v, name) in [
+      (params.learning_rate, "learning_rate"), (params.weight_decay, "weight_decay"),
+      (params.lambda, "lambda"),
+    ] {
+      try Check.finite(v, "p->\(name)")
+    }
+    guard params.learning_rate > 0 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->learning_rate = \(params.learning_rate) must be > 0")
+    }
+    guard params.weight_decay >= 0, params.lambda >= 0 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->weight_decay and p->lambda must be >= 0")
+    }
+    guard params.pf_prompts >= 1 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->pf_prompts = \(params.pf_prompts) must be >= 1")
+    }
+    let model = box.value
+    guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {
+      throw ABIError(
+        DIRRM_ERR_SHAPE,
+        "train has features \(data.promptDim) + \(data.responseDim), the model \(model.shape.promptDim) + \(model.shape.responseDim)"
+      )
+    }
+    var club = params.club
+    club.hidden_dim = Int32(model.shape.width)
+    guard club.struct_size == UInt32(MemoryLayout<dirrm_club_params>.size) else {
+      throw ABIError(
+        DIRRM_ERR_VERSION, "p->club.struct_size = \(club.struct_size): fill p with dirrm_train_params_init")
+    }
+    let clubConfig = try clubConfig(club, "p->club")
+    guard params.pf.struct_size == UInt32(MemoryLayout<dirrm_pf_params>.size),
+      params.prioritizer.struct_size == UInt32(MemoryLayout<dirrm_prioritizer_params>.size)
+    else {
+      throw ABIError(
+        DIRRM_ERR_VERSION,
+        "p->pf or p->prioritizer has a foreign struct_size: fill p with dirrm_train_params_init")
+    }
+    let solver = try promptFreeGap(params.pf, "p->pf")
+    if case .corresponding = solver.weighting {
+    } else if solver.weighting != .uniform {
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "p->pf.weighting must be UNIFORM or CORRESPONDING for training")
+    }
+    var prioritizer = try prioritizerSettings(params.prioritizer, "p->prioritizer")
+    prioritizer.seed ^= params.seed
+    let method: Trainer.Method = [.vanilla, .dir, .promptFree, .dirPromptFree][Int(params.method)]
+    if method == .dir || method == .dirPromptFree {
+      guard params.bias_column >= 0, Int(params.bias_column) < data.biasDim else {
+        throw ABIError(
+          DIRRM_ERR_INVALID_ARGUMENT,
+          "p->bias_column = \(params.bias_column) but train has \(data.biasDim) bias columns")
+      }
+      if case .gaussian(let m) = clubConfig.kind, m != 1 {
+        throw ABIError(
+          DIRRM_ERR_INVALID_ARGUMENT, "p->club.bias_dim = \(m): the trainer passes one bias column")
+      }
+    }
+    var trainer = Trainer(
+      model: model, data: data,
+      settings: .init(
+        method: method, epochs: Int(params.epochs), batchSize: Int(params.batch_size),
+        learningRate: params.learning_rate, weightDecay: params.weight_decay, lambda: params.lambda,
+        biasColumn: Int(params.bias_column), club: clubConfig, promptsPerPair: Int(params.pf_prompts),
+        promptFree: solver, prioritizer: prioritizer, seed: params.seed))
+    try numeric { () throws(NumericError) in
+      try trainer.run { record in
+        guard let progress else { return true }
+        return progress(
+          user, Int64(record.step), Int64(record.totalSteps), record.lossPref, record.mi, record.threshold)
+          == 0
+      }
+    }
+    box.value = trainer.model
+  }
+}
+
+@c @implementation
+public func dirrm_evaluate(
+  _ m: OpaquePointer?, _ d: OpaquePointer?, _ biasColumn: Int32,
+  _ out: UnsafeMutablePointer<dirrm_eval_report>?
+) -> Int32 {
+  abiCall("dirrm_evaluate") { () throws(ABIError) in
+    let model = try lookupModel(m).value
+    let data = try lookupDataset(d, "d")
+    guard biasColumn >= -1, Int(biasColumn) < data.biasDim else {
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "bias_column = \(biasColumn) but d has \(data.biasDim) bias columns")
+    }
+    guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {
+      throw ABIError(DIRRM_ERR_SHAPE, "d's feature dimensions differ from the model's")
+    }
+    let destination = try Check.output(out, "out")
+    _ = try readParams(UnsafePointer(destination), "out")
+    let e = Evaluation.evaluate(model, on: data, biasColumn: biasColumn < 0 ? nil : Int(biasColumn))
+    destination.pointee = dirrm_eval_report(
+      struct_size: UInt32(MemoryLayout<dirrm_eval_report>.size), pairs: Int64(e.pairs),
+      accuracy: Float(e.accuracy),
+      mean_gap: Float(e.meanGap), gap_bias_pearson: Float(e.gapBiasPearson),
+      gap_bias_spearman: Float(e.gapBiasSpearman), accuracy_bias_positive: Float(e.accuracyBiasPositive),
+      accuracy_bias_negative: Float(e.accuracyBiasNegative))
+  }
+}

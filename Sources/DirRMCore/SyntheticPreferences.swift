@@ -1,0 +1,250 @@
+import Glibc
+
+/// Preference data with a known ground truth (SPEC §2.3, DIRRM_SYNTH_*).
+///
+/// Prompt features are [x̃, ι]: content x̃ ~ N(0, I) and an instruction sign ι (+1 normally,
+/// −1 for an instruction-flipped prompt). Response features are [c, length, flag]: content
+/// c ~ N(0, I), a standardized length ℓ ~ N(0, 1) written into a block of coordinates, and a
+/// sycophantic-prefix flag written into another. The true reward depends on the content only:
+///
+///     r*(x, y) = ι · (x̃ᵀ A c + gᵀ c)
+///
+/// a prompt-related fit plus a prompt-free quality whose sense the instruction sets. Length
+/// and the flag are independent of quality but easy to read. Training labels follow
+/// Bradley–Terry noise, P(y₁ ≻ y₂) = σ(r*₁ − r*₂); test labels are the ground truth.
+public enum SyntheticPreferences {
+  public enum Kind: Equatable, Sendable {
+    case unbiased, length, sycophancy, adversarial
+  }
+
+  public struct Settings: Equatable, Sendable {
+    public var kind: Kind
+    public var biasRatio: Double
+    public var promptCount: Int
+    public var responsesPerPrompt: Int
+    public var promptDim: Int
+    public var responseDim: Int
+    public var seed: UInt64
+
+    public init(
+      kind: Kind, biasRatio: Double, promptCount: Int, responsesPerPrompt: Int, promptDim: Int,
+      responseDim: Int,
+      seed: UInt64
+    ) {
+      self.kind = kind
+      self.biasRatio = biasRatio
+      self.promptCount = promptCount
+      self.responsesPerPrompt = responsesPerPrompt
+      self.promptDim = promptDim
+      self.responseDim = responseDim
+      self.seed = seed
+    }
+
+    /// Coordinates per surface attribute (length, flag).
+    var surfaceDim: Int { max(1, responseDim / 8) }
+    var contentDim: Int { responseDim - 2 * surfaceDim }
+    var promptContentDim: Int { promptDim - 1 }
+  }
+
+  /// The world: the ground-truth weights, drawn once per seed.
+  struct World {
+    let settings: Settings
+    let interaction: [Double]  // promptContentDim × contentDim
+    let quality: [Double]  // contentDim
+    var random: Xoshiro256
+
+    init(_ s: Settings) {
+      settings = s
+      var random = Xoshiro256(seed: s.seed)
+      // Scaled so that the prompt-related and prompt-free parts each have variance ~4.
+      let a = 2 / Double(s.promptContentDim * s.contentDim).squareRoot()
+      interaction = (0..<(s.promptContentDim * s.contentDim)).map { _ in a * random.normal() }
+      let g = 2 / Double(s.contentDim).squareRoot()
+      quality = (0..<s.contentDim).map { _ in g * random.normal() }
+      self.random = random
+    }
+
+    func truth(prompt x: ArraySlice<Float>, content c: ArraySlice<Float>) -> Double {
+      let s = settings
+      var total = 0.0
+      for j in 0..<s.contentDim {
+        var fit = quality[j]
+        for i in 0..<s.promptContentDim {
+          fit += Double(x[x.startIndex + i]) * interaction[i * s.contentDim + j]
+        }
+        total += fit * Double(c[c.startIndex + j])
+      }
+      return Double(x[x.startIndex + s.promptDim - 1]) * total
+    }
+  }
+
+  /// A growing dataset under construction.
+  struct Builder {
+    let s: Settings
+    var prompts: [Float] = []
+    var responses: [Float] = []
+    var lengths: [Double] = []
+    var pairs: [PreferenceDataset.Pair] = []
+    var bias: [Float] = []
+
+    mutating func addPrompt(_ random: inout Xoshiro256, instruction: Float = 1) -> Int {
+      for _ in 0..<s.promptContentDim { prompts.append(Float(random.normal())) }
+      prompts.append(instruction)
+      return prompts.count / s.promptDim - 1
+    }
+
+    mutating func addResponse(_ random: inout Xoshiro256) -> Int {
+      for _ in 0..<s.contentDim { responses.append(Float(random.normal())) }
+      let length = random.normal()
+      lengths.append(length)
+      for _ in 0..<s.surfaceDim { responses.append(Float(length)) }
+      for _ in 0..<s.surfaceDim { responses.append(0) }
+      return lengths.count - 1
+    }
+
+    /// A copy of response i carrying the sycophantic prefix.
+    mutating func addPrefixed(_ i: Int) -> Int {
+      let row = Array(responses[(i * s.responseDim)..<((i + 1) * s.responseDim)])
+      responses += row.prefix(s.responseDim - s.surfaceDim) + [Float](repeating: 1, count: s.surfaceDim)
+      lengths.append(lengths[i])
+      return lengths.count - 1
+    }
+
+    func prompt(_ p: Int) -> ArraySlice<Float> { prompts[(p * s.promptDim)..<((p + 1) * s.promptDim)] }
+    func content(_ r: Int) -> ArraySlice<Float> {
+      responses[(r * s.responseDim)..<(r * s.responseDim + s.contentDim)]
+    }
+
+    func dataset() -> PreferenceDataset {
+      PreferenceDataset(
+        promptDim: s.promptDim, prompts: prompts, responseDim: s.responseDim, responses: responses,
+        pairs: pairs,
+        biasDim: 1, bias: bias)
+    }
+  }
+
+  /// The train set (following the kind's bias) and the unbiased, ground-truth-labelled test
+  /// set. The test set has a quarter as many prompts (at least 50).
+  public static func generate(_ s: Settings) -> (train: PreferenceDataset, test: PreferenceDataset) {
+    var world = World(s)
+    var random = world.random
+    let train = trainSet(s, world: world, random: &random)
+    let test = testSet(s, world: world, random: &random)
+    world.random = random
+    return (train, test)
+  }
+
+  /// All pairs of responses to each prompt, labelled by noisy Bradley–Terry draws.
+  static func candidatePairs(
+    _ b: inout Builder, _ world: World, _ random: inout Xoshiro256, prompts count: Int, noisy: Bool
+  ) {
+    for _ in 0..<count {
+      let p = b.addPrompt(&random)
+      let rs = (0..<b.s.responsesPerPrompt).map { _ in b.addResponse(&random) }
+      for i in 0..<rs.count {
+        for j in (i + 1)..<rs.count {
+          let gap =
+            world.truth(prompt: b.prompt(p), content: b.content(rs[i]))
+            - world.truth(prompt: b.prompt(p), content: b.content(rs[j]))
+          let firstWins = noisy ? random.unit() < Stable.sigmoid(gap) : gap > 0
+          let (c, r) = firstWins ? (rs[i], rs[j]) : (rs[j], rs[i])
+          b.pairs.append(.init(prompt: p, chosen: c, rejected: r))
+          b.bias.append(Float(b.lengths[c] - b.lengths[r]))
+        }
+      }
+    }
+  }
+
+  static func keep(_ b: inout Builder, where predicate: (Int) -> Bool) {
+    let kept = b.pairs.indices.filter(predicate)
+    b.pairs = kept.map { b.pairs[$0] }
+    b.bias = kept.map { b.bias[$0] }
+  }
+
+  static func trainSet(_ s: Settings, world: World, random: inout Xoshiro256) -> PreferenceDataset {
+    var b = Builder(s: s)
+    candidatePairs(&b, world, &random, prompts: s.promptCount, noisy: true)
+    // Pairs kept from the candidates so that the biased and unbiased sets have one size:
+    // the length-biased set keeps every chosen-longer pair (about half) and adds
+    // chosen-shorter ones to make that half a share `biasRatio` of the whole.
+    let share = min(1, 0.5 / s.biasRatio)
+    switch s.kind {
+    case .unbiased:
+      var r = random
+      keep(&b) { _ in r.unit() < share }
+      random = r
+    case .length:
+      var r = random
+      let shorterShare = (1 - s.biasRatio) / s.biasRatio
+      let gaps = b.bias
+      keep(&b) { gaps[$0] > 0 || r.unit() < shorterShare }
+      random = r
+    case .sycophancy:
+      // DIR's contamination: half the pairs carry a sycophantic prefix, on the chosen response
+      // with probability biasRatio. The bias column flags the pair.
+      for k in b.pairs.indices {
+        guard random.unit() < 0.5 else {
+          b.bias[k] = 0
+          continue
+        }
+        if random.unit() < s.biasRatio {
+          b.pairs[k].chosen = b.addPrefixed(b.pairs[k].chosen)
+        } else {
+          b.pairs[k].rejected = b.addPrefixed(b.pairs[k].rejected)
+        }
+        b.bias[k] = 1
+      }
+      var r = random
+      keep(&b) { _ in r.unit() < share }
+      random = r
+    case .adversarial:
+      // The prompt-free paper's §4.1.2: for a share biasRatio of the pairs, an
+      // instruction-flipped duplicate of the prompt (ι = −1) with the pair's preference
+      // reversed, as the ground truth has it. The bias column is 1 on duplicates.
+      var r = random
+      keep(&b) { _ in r.unit() < share }
+      random = r
+      let originals = b.pairs.count
+      for k in 0..<originals { b.bias[k] = 0 }
+      for k in 0..<originals where random.unit() < s.biasRatio {
+        let pair = b.pairs[k]
+        let flipped = b.prompts.count / s.promptDim
+        b.prompts += b.prompt(pair.prompt).dropLast() + [-1]
+        b.pairs.append(.init(prompt: flipped, chosen: pair.rejected, rejected: pair.chosen))
+        b.bias.append(1)
+      }
+    }
+    return b.dataset()
+  }
+
+  static func testSet(_ s: Settings, world: World, random: inout Xoshiro256) -> PreferenceDataset {
+    var b = Builder(s: s)
+    candidatePairs(&b, world, &random, prompts: max(50, s.promptCount / 4), noisy: false)
+    if s.kind == .sycophancy {
+      // The prefix on a random side of half the pairs: the test does not follow the bias.
+      for k in b.pairs.indices {
+        guard random.unit() < 0.5 else {
+          b.bias[k] = 0
+          continue
+        }
+        if random.unit() < 0.5 {
+          b.pairs[k].chosen = b.addPrefixed(b.pairs[k].chosen)
+        } else {
+          b.pairs[k].rejected = b.addPrefixed(b.pairs[k].rejected)
+        }
+        b.bias[k] = 1
+      }
+    } else if s.kind == .adversarial {
+      for k in b.pairs.indices { b.bias[k] = 0 }
+    }
+    return b.dataset()
+  }
+}
+
+extension Xoshiro256 {
+  /// A standard normal draw (Box–Muller, one of the pair).
+  public mutating func normal() -> Double {
+    let u = max(unit(), 0x1p-60)
+    return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * unit())
+  }
+}

@@ -1,0 +1,263 @@
+/// Training a reward model with vanilla Bradley–Terry, DIR, prompt-free prioritization, or
+/// DIR and prompt-free together (SPEC §2.3).
+public struct Trainer {
+  public enum Method: Equatable, Sendable {
+    case vanilla, dir, promptFree, dirPromptFree
+    var usesDIR: Bool { self == .dir || self == .dirPromptFree }
+    var usesPromptFree: Bool { self == .promptFree || self == .dirPromptFree }
+  }
+
+  public struct Settings {
+    public var method: Method
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    public var weightDecay: Float
+    public var lambda: Float
+    public var biasColumn: Int
+    /// The DIR estimator; its hidden dimension is set from the model.
+    public var club: ClubEstimator.Config
+    public var promptsPerPair: Int
+    public var promptFree: PromptFreeGap
+    public var prioritizer: Prioritizer.Settings
+    public var seed: UInt64
+
+    public init(
+      method: Method, epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float, lambda: Float,
+      biasColumn: Int, club: ClubEstimator.Config, promptsPerPair: Int, promptFree: PromptFreeGap,
+      prioritizer: Prioritizer.Settings, seed: UInt64
+    ) {
+      self.method = method
+      self.epochs = epochs
+      self.batchSize = batchSize
+      self.learningRate = learningRate
+      self.weightDecay = weightDecay
+      self.lambda = lambda
+      self.biasColumn = biasColumn
+      self.club = club
+      self.promptsPerPair = promptsPerPair
+      self.promptFree = promptFree
+      self.prioritizer = prioritizer
+      self.seed = seed
+    }
+  }
+
+  public struct Progress: Sendable {
+    public var step: Int
+    public var totalSteps: Int
+    public var lossPref: Float
+    public var mi: Float
+    public var threshold: Float
+  }
+
+  /// What happened, for curves and for checking which pairs were trained on.
+  public struct Log: Sendable {
+    public var steps: [Progress] = []
+    /// How many times each pair was trained on.
+    public var trainedCount: [Int] = []
+    /// The prompt-free method's last scores of each pair: (Δr2, Δr1), NaN if never scored.
+    public var lastDr2: [Float] = []
+    public var lastDr1: [Float] = []
+  }
+
+  public var model: RewardModel<Float>
+  public let data: PreferenceDataset
+  public let settings: Settings
+  var optimizer: AdamW
+  var club: ClubEstimator?
+  var random: Xoshiro256
+  public private(set) var log = Log()
+  var step = 0
+
+  public init(model: RewardModel<Float>, data: PreferenceDataset, settings: Settings) {
+    self.model = model
+    self.data = data
+    self.settings = settings
+    optimizer = AdamW(
+      count: model.parameters.count, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+    if settings.method.usesDIR {
+      var config = settings.club
+      config.hiddenDim = model.shape.width
+      club = ClubEstimator(config: config)
+    }
+    random = Xoshiro256(seed: settings.seed)
+    log.trainedCount = [Int](repeating: 0, count: data.pairs.count)
+    log.lastDr2 = [Float](repeating: .nan, count: data.pairs.count)
+    log.lastDr1 = [Float](repeating: .nan, count: data.pairs.count)
+  }
+
+  /// An upper bound of the steps: every pair once per epoch, plus its reinsertions.
+  public var totalSteps: Int {
+    let perEpoch =
+      settings.method.usesPromptFree
+      ? data.pairs.count * (1 + settings.prioritizer.maxReinsertions) : data.pairs.count
+    return settings.epochs * ((perEpoch + settings.batchSize - 1) / settings.batchSize)
+  }
+
+  /// Runs the training; `progress` returning false stops it early.
+  public mutating func run(progress: (Progress) -> Bool) throws(NumericError) {
+    if settings.method.usesPromptFree {
+      try runPrioritized(progress: progress)
+      return
+    }
+    for _ in 0..<settings.epochs {
+      var order = Array(data.pairs.indices)
+      random.shuffle(&order)
+      var start = 0
+      while start < order.count {
+        let batch = Array(order[start..<min(start + settings.batchSize, order.count)])
+        start += batch.count
+        let record = try trainStep(batch, threshold: .nan)
+        guard progress(record) else { return }
+      }
+    }
+  }
+
+  /// Alg. 2: candidates from the prioritizer, scored under K prompts, trained on when their
+  /// scale-free Δr2 is below the threshold.
+  mutating func runPrioritized(progress: (Progress) -> Bool) throws(NumericError) {
+    var prioritizer = Prioritizer(settings: settings.prioritizer, count: data.pairs.count)
+    for _ in 0..<settings.epochs {
+      while true {
+        let candidates: [Int]
+        do {
+          candidates = try prioritizer.propose(maxCount: settings.batchSize)
+        } catch {
+          return  // cannot happen: every proposal is decided below
+        }
+        if candidates.isEmpty { break }
+        let scores = promptFreeScores(candidates)
+        let accepted: [Bool]
+        do {
+          accepted = try prioritizer.decide(candidates, scores)
+        } catch {
+          return
+        }
+        let batch = zip(candidates, accepted).filter(\.1).map(\.0)
+        let threshold = prioritizer.threshold
+        var record = Progress(
+          step: step, totalSteps: totalSteps, lossPref: .nan, mi: .nan, threshold: threshold)
+        if !batch.isEmpty { record = try trainStep(batch, threshold: threshold) }
+        prioritizer.endStep()
+        guard progress(record) else { return }
+      }
+    }
+  }
+
+  /// Each candidate's Δr2 divided by the batch's RMS own-prompt gap: the gaps all grow as the
+  /// model trains, and a threshold on raw Δr2 would drift with them.
+  mutating func promptFreeScores(_ candidates: [Int]) -> [Float] {
+    let k = min(settings.promptsPerPair, data.promptCount)
+    let own = candidates.map { Int64(data.pairs[$0].prompt) }
+    var prompts = [Int64](repeating: 0, count: candidates.count * k)
+    own.withUnsafeBufferPointer { o in
+      prompts.withUnsafeMutableBufferPointer { out in
+        PromptSampling.sample(own: o, k: k, numPrompts: data.promptCount, seed: random.next(), into: out)
+      }
+    }
+    var promptRows: [Int] = []
+    var responseRows: [Int] = []
+    for (i, c) in candidates.enumerated() {
+      for j in 0..<k {
+        promptRows.append(Int(prompts[i * k + j]))
+        responseRows.append(data.pairs[c].chosen)
+      }
+    }
+    for (i, c) in candidates.enumerated() {
+      for j in 0..<k {
+        promptRows.append(Int(prompts[i * k + j]))
+        responseRows.append(data.pairs[c].rejected)
+      }
+    }
+    let rows = candidates.count * k
+    let rewards = model.forward(
+      prompts: data.promptRows(promptRows), responses: data.responseRows(responseRows), rows: 2 * rows
+    ).rewards
+    var gaps = [Float](repeating: 0, count: rows)
+    for i in 0..<rows { gaps[i] = rewards[i] - rewards[rows + i] }
+    var dr2 = [Float](repeating: 0, count: candidates.count)
+    var dr1 = dr2
+    let corr = [Int64](repeating: 0, count: candidates.count)
+    var solver = settings.promptFree
+    solver.maxIterations = max(solver.maxIterations, 200)
+    gaps.withUnsafeBufferPointer { g in
+      corr.withUnsafeBufferPointer { c in
+        dr2.withUnsafeMutableBufferPointer { d2 in
+          dr1.withUnsafeMutableBufferPointer { d1 in
+            // Gaps of a finite model are finite, and 200 iterations always suffice on the
+            // float grid; a failure leaves the zeros, which the threshold then decides.
+            try? solver.solve(
+              gaps: g, k: k, corresponding: c, weights: nil, dr2: d2, dr1: d1, iterations: nil)
+          }
+        }
+      }
+    }
+    var squares = 0.0
+    for i in 0..<candidates.count { squares += Double(gaps[i * k]) * Double(gaps[i * k]) }
+    let scale = max((squares / Double(candidates.count)).squareRoot(), 1e-12)
+    for (i, c) in candidates.enumerated() {
+      log.lastDr2[c] = dr2[i]
+      log.lastDr1[c] = dr1[i]
+    }
+    return dr2.map { Float(Double($0) / scale) }
+  }
+
+  /// One optimizer step on the given pairs.
+  mutating func trainStep(_ batch: [Int], threshold: Float) throws(NumericError) -> Progress {
+    let n = batch.count
+    let pairs = batch.map { data.pairs[$0] }
+    let trace = model.forward(
+      prompts: data.promptRows(pairs.map(\.prompt) + pairs.map(\.prompt)),
+      responses: data.responseRows(pairs.map(\.chosen) + pairs.map(\.rejected)), rows: 2 * n)
+    var rewardGradient = [Float](repeating: 0, count: 2 * n)
+    let loss = try trace.rewards.withUnsafeBufferPointer { r throws(NumericError) in
+      try rewardGradient.withUnsafeMutableBufferPointer { g throws(NumericError) in
+        try PreferenceLoss.bradleyTerry(
+          chosen: UnsafeBufferPointer(rebasing: r[0..<n]), rejected: UnsafeBufferPointer(rebasing: r[n...]),
+          margin: nil, weight: nil, centerCoef: 0, gradChosen: UnsafeMutableBufferPointer(rebasing: g[0..<n]),
+          gradRejected: UnsafeMutableBufferPointer(rebasing: g[n...]))
+      }
+    }
+    var hiddenGradient: [Float]? = nil
+    var mi = Float.nan
+    if var estimator = club {
+      let hidden = trace.hidden
+      let width = model.shape.width
+      let bias = batch.map { i -> Float in
+        let value = data.bias[i * data.biasDim + settings.biasColumn]
+        if case .categorical = estimator.config.kind { return value > 0 ? 1 : 0 }
+        return value
+      }
+      let (value, gx) = hidden.withUnsafeBufferPointer { h in
+        bias.withUnsafeBufferPointer { b in
+          let x = estimator.batch(
+            chosen: UnsafeBufferPointer(rebasing: h[0..<(n * width)]),
+            rejected: UnsafeBufferPointer(rebasing: h[(n * width)...]), bias: b)
+          estimator.fit(x)
+          return estimator.bound(x, stats: nil, wantGradient: true)
+        }
+      }
+      club = estimator
+      mi = Float(value)
+      if let gx {
+        var gh = [Float](repeating: 0, count: 2 * n * width)
+        gh.withUnsafeMutableBufferPointer { out in
+          estimator.splitGradient(
+            gx, rows: n, chosen: UnsafeMutableBufferPointer(rebasing: out[0..<(n * width)]),
+            rejected: UnsafeMutableBufferPointer(rebasing: out[(n * width)...]), scale: settings.lambda)
+        }
+        hiddenGradient = gh
+      }
+    }
+    let gradient = model.gradient(trace, rewardGradient: rewardGradient, hiddenGradient: hiddenGradient)
+    guard gradient.allSatisfy(\.isFinite) else {
+      throw .overflow("the gradient at step \(step) is not finite; lower the learning rate")
+    }
+    optimizer.update(&model.parameters, gradient: gradient)
+    for i in batch { log.trainedCount[i] += 1 }
+    let record = Progress(step: step, totalSteps: totalSteps, lossPref: loss, mi: mi, threshold: threshold)
+    log.steps.append(record)
+    step += 1
+    return record
+  }
+}
