@@ -7,8 +7,8 @@ CC ?= cc
 
 .PHONY: demo test setup build examples swift-test python-test
 
-demo: build examples
-	$(EXAMPLES)/bt_loss
+demo: build
+	.build/release/dirrm-cli demo --out out
 
 test: swift-test examples python-test
 

@@ -7,13 +7,21 @@ import PackageDescription
 let package = Package(
   name: "dirrm",
   products: [
-    .library(name: "dirrm", type: .dynamic, targets: ["DirRM"])
+    .library(name: "dirrm", type: .dynamic, targets: ["DirRM"]),
+    .executable(name: "dirrm-cli", targets: ["dirrm-cli"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
   ],
   targets: [
     .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
     .systemLibrary(name: "CDirRM", path: "Sources/CDirRM"),
     .target(name: "DirRMCore", dependencies: ["COpenBLAS"]),
     .target(name: "DirRM", dependencies: ["DirRMCore", "CDirRM", "COpenBLAS"], exclude: ["exports.map"]),
+    .executableTarget(
+      name: "dirrm-cli",
+      dependencies: ["DirRMCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .testTarget(name: "DirRMTests", dependencies: ["DirRM", "CDirRM"]),
+    .testTarget(name: "DirRMCoreTests", dependencies: ["DirRMCore"]),
   ]
 )

@@ -427,8 +427,9 @@ int32_t dirrm_dataset_shape(const dirrm_dataset *d, int64_t *num_prompts, int64_
 /* Synthetic data with a known ground truth. Prompt features are [content, instruction sign
  * (+1, or -1 for an instruction-flipped prompt)]; response features are [content, a block
  * holding the standardized length, a block holding the sycophantic-prefix flag]. The true
- * reward is sign * (prompt-related fit of the content + prompt-free quality of the content):
- * length and the flag never matter, but are easy to read. Training labels carry
+ * reward is sign * (how well the response's content fits the prompt's content, a bilinear
+ * form): every true preference is prompt-related; length and the flag never matter, but
+ * are easy to read. Training labels carry
  * Bradley-Terry noise; test sets are unbiased and labelled by the ground truth, with a
  * quarter as many prompts (at least 50). Every kind has one bias column.
  *   UNBIASED     all pairs, subsampled to the size of a LENGTH set; bias: length difference.

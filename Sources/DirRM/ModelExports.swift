@@ -33,17 +33,13 @@ public func dirrm_dataset_create(
       responseFeatures, Check.product(responses, rdim, "response_features"), "response_features")
     guard let pairs else { throw ABIError(DIRRM_ERR_NULL_POINTER, "pairs is NULL") }
     let triples = UnsafeBufferPointer(start: pairs, count: try Check.product(count, 3, "pairs"))
-    for i in 0..<count {
-      for (j, (limit, what)) in [(prompts, "prompt"), (responses, "chosen"), (responses, "rejected")]
-        .enumerated()
-      {
-        let v = triples[i * 3 + j]
-        guard v >= 0, v < Int64(limit) else {
-          throw ABIError(
-            DIRRM_ERR_INVALID_ARGUMENT, "pairs[\(i)][\(j)] = \(v): the \(what) index is outside [0, \(limit))"
-          )
-        }
-      }
+    let parsed = (0..<count).map {
+      PreferenceDataset.Pair(
+        prompt: Int(clamping: triples[$0 * 3]), chosen: Int(clamping: triples[$0 * 3 + 1]),
+        rejected: Int(clamping: triples[$0 * 3 + 2]))
+    }
+    if let (_, _, message) = PreferenceDataset.firstInvalidPair(parsed, promptCount: prompts, responseCount: responses) {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, message)
     }
     var biasValues: [Float] = []
     if bdim > 0 {
@@ -237,22 +233,20 @@ public func dirrm_model_load(
 @c @implementation
 public func dirrm_train_params_init(_ p: UnsafeMutablePointer<dirrm_train_params>?) {
   guard let p else { return }
-  var club = dirrm_club_params()
-  dirrm_club_params_init(&club)
-  club.hidden_dim = 128
-  club.learning_rate = trainerClubLearningRate
+  let d = Trainer.Settings.defaults()
   var pf = dirrm_pf_params()
   dirrm_pf_params_init(&pf)
+  if case .corresponding(let own) = d.promptFree.weighting { pf.p = Float(own) }
   var prioritizer = dirrm_prioritizer_params()
   dirrm_prioritizer_params_init(&prioritizer)
+  prioritizer.ema_weight = d.prioritizer.emaWeight
+  prioritizer.max_reinsertions = Int32(d.prioritizer.maxReinsertions)
   p.pointee = dirrm_train_params(
-    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: DIRRM_METHOD_VANILLA, epochs: 3,
-    batch_size: 64, learning_rate: 1e-3, weight_decay: 0.01, lambda: 0.1, bias_column: 0, club: club,
-    pf_prompts: 8, pf: pf, prioritizer: prioritizer, seed: 0)
+    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: DIRRM_METHOD_VANILLA,
+    epochs: Int32(d.epochs), batch_size: Int32(d.batchSize), learning_rate: d.learningRate,
+    weight_decay: d.weightDecay, lambda: d.lambda, bias_column: Int32(d.biasColumn), club: params(of: d.club),
+    pf_prompts: Int32(d.promptsPerPair), pf: pf, prioritizer: prioritizer, seed: d.seed)
 }
-
-/// The estimator's learning rate inside the trainer, chosen by experiment (README).
-let trainerClubLearningRate: Float = 1e-2
 
 @c @implementation
 public func dirrm_train(

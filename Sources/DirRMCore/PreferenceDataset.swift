@@ -45,8 +45,8 @@ public struct PreferenceDataset: Sendable {
   }
 
   /// Rows of prompt features for the given prompt indices.
-  func promptRows(_ indices: [Int]) -> [Float] { Self.rows(prompts, promptDim, indices) }
-  func responseRows(_ indices: [Int]) -> [Float] { Self.rows(responses, responseDim, indices) }
+  public func promptRows(_ indices: [Int]) -> [Float] { Self.rows(prompts, promptDim, indices) }
+  public func responseRows(_ indices: [Int]) -> [Float] { Self.rows(responses, responseDim, indices) }
 
   static func rows(_ table: [Float], _ width: Int, _ indices: [Int]) -> [Float] {
     var out = [Float](repeating: 0, count: indices.count * width)
@@ -54,5 +54,19 @@ public struct PreferenceDataset: Sendable {
       for j in 0..<width { out[r * width + j] = table[i * width + j] }
     }
     return out
+  }
+}
+
+extension PreferenceDataset {
+  /// The first pair whose indices point past the features, as (pair, field 0–2, message).
+  public static func firstInvalidPair(_ pairs: [Pair], promptCount: Int, responseCount: Int) -> (Int, Int, String)? {
+    for (i, p) in pairs.enumerated() {
+      for (j, (value, limit, what)) in [
+        (p.prompt, promptCount, "prompt"), (p.chosen, responseCount, "chosen"), (p.rejected, responseCount, "rejected"),
+      ].enumerated() where value < 0 || value >= limit {
+        return (i, j, "pairs[\(i)][\(j)] = \(value): the \(what) index is outside [0, \(limit))")
+      }
+    }
+    return nil
   }
 }

@@ -5,12 +5,13 @@ import Glibc
 /// Prompt features are [x̃, ι]: content x̃ ~ N(0, I) and an instruction sign ι (+1 normally,
 /// −1 for an instruction-flipped prompt). Response features are [c, length, flag]: content
 /// c ~ N(0, I), a standardized length ℓ ~ N(0, 1) written into a block of coordinates, and a
-/// sycophantic-prefix flag written into another. The true reward depends on the content only:
+/// sycophantic-prefix flag written into another. The true reward is how well the content fits
+/// the prompt, in the sense the instruction sets:
 ///
-///     r*(x, y) = ι · (x̃ᵀ A c + gᵀ c)
+///     r*(x, y) = ι · x̃ᵀ A c
 ///
-/// a prompt-related fit plus a prompt-free quality whose sense the instruction sets. Length
-/// and the flag are independent of quality but easy to read. Training labels follow
+/// so every true preference is prompt-related. Length and the flag are independent of it but
+/// easy to read: the prompt-free shortcuts a reward model should not learn. Training labels follow
 /// Bradley–Terry noise, P(y₁ ≻ y₂) = σ(r*₁ − r*₂); test labels are the ground truth.
 public enum SyntheticPreferences {
   public enum Kind: Equatable, Sendable {
@@ -50,17 +51,24 @@ public enum SyntheticPreferences {
   struct World {
     let settings: Settings
     let interaction: [Double]  // promptContentDim × contentDim
-    let quality: [Double]  // contentDim
     var random: Xoshiro256
 
     init(_ s: Settings) {
       settings = s
       var random = Xoshiro256(seed: s.seed)
-      // Scaled so that the prompt-related and prompt-free parts each have variance ~4.
-      let a = 2 / Double(s.promptContentDim * s.contentDim).squareRoot()
-      interaction = (0..<(s.promptContentDim * s.contentDim)).map { _ in a * random.normal() }
-      let g = 2 / Double(s.contentDim).squareRoot()
-      quality = (0..<s.contentDim).map { _ in g * random.normal() }
+      // A = U Wᵀ of rank 2 (a few "topics" on which a response fits a prompt or not),
+      // scaled so that true rewards have a standard deviation of about 3.
+      let rank = 2
+      let u = (0..<(s.promptContentDim * rank)).map { _ in random.normal() }
+      let w = (0..<(s.contentDim * rank)).map { _ in random.normal() }
+      let scale = 3 / Double(rank * s.promptContentDim * s.contentDim).squareRoot()
+      var a = [Double](repeating: 0, count: s.promptContentDim * s.contentDim)
+      for i in 0..<s.promptContentDim {
+        for j in 0..<s.contentDim {
+          for t in 0..<rank { a[i * s.contentDim + j] += scale * u[i * rank + t] * w[j * rank + t] }
+        }
+      }
+      interaction = a
       self.random = random
     }
 
@@ -68,7 +76,7 @@ public enum SyntheticPreferences {
       let s = settings
       var total = 0.0
       for j in 0..<s.contentDim {
-        var fit = quality[j]
+        var fit = 0.0
         for i in 0..<s.promptContentDim {
           fit += Double(x[x.startIndex + i]) * interaction[i * s.contentDim + j]
         }

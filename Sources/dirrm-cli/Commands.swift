@@ -1,0 +1,227 @@
+import ArgumentParser
+import DirRMCore
+import Glibc
+
+let methodOptions: [String: Trainer.Method] = [
+  "vanilla": .vanilla, "dir": .dir, "prompt-free": .promptFree, "dir-prompt-free": .dirPromptFree,
+]
+
+/// Training options shared by `train` and `experiment`; unset ones keep the library defaults.
+struct TrainingOptions: ParsableArguments {
+  @Option(help: "DIR weight lambda.") var lambda: Float?
+  @Option(help: "Learning rate of DIR's estimator q.") var clubLr: Float?
+  @Option(help: "Hidden width of q (0: linear).") var qHidden: Int?
+  @Option(help: "Prompt-free: weight p of the pair's own prompt.") var ownWeight: Double?
+  @Option(help: "Prompt-free: prompts K per pair.") var prompts: Int?
+  @Option(help: "Prioritizer: EMA weight alpha.") var emaWeight: Float?
+  @Option(help: "Prioritizer: reinsertions per pair and epoch.") var reinsertions: Int?
+  @Option var epochs: Int?
+
+  func apply(_ s: inout Trainer.Settings) {
+    if let lambda { s.lambda = lambda }
+    if let clubLr { s.club.learningRate = clubLr }
+    if let qHidden { s.club.qHidden = qHidden }
+    if let ownWeight { s.promptFree.weighting = .corresponding(p: ownWeight) }
+    if let prompts { s.promptsPerPair = prompts }
+    if let emaWeight { s.prioritizer.emaWeight = emaWeight }
+    if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
+    if let epochs { s.epochs = epochs }
+  }
+}
+
+/// .npy inputs of a dataset.
+struct DataOptions: ParsableArguments {
+  @Option(help: "Prompt features, float (num_prompts, prompt_dim).") var prompts: String
+  @Option(help: "Response features, float (num_responses, response_dim).") var responses: String
+  @Option(help: "Pairs, integer (num_pairs, 3): prompt, chosen, rejected.") var pairs: String
+  @Option(help: "Pair bias attributes, (num_pairs,) or (num_pairs, b).") var bias: String?
+
+  func load() throws -> PreferenceDataset {
+    let files = try NumpyFile.dataset(prompts: prompts, responses: responses, pairs: pairs, bias: bias)
+    let parsed = (0..<files.pairs.rows).map {
+      PreferenceDataset.Pair(
+        prompt: Int(clamping: files.pairs.integers[$0 * 3]), chosen: Int(clamping: files.pairs.integers[$0 * 3 + 1]),
+        rejected: Int(clamping: files.pairs.integers[$0 * 3 + 2]))
+    }
+    if let (_, _, message) = PreferenceDataset.firstInvalidPair(
+      parsed, promptCount: files.prompts.rows, responseCount: files.responses.rows)
+    {
+      throw CLIError("\(files.pairsPath): \(message)")
+    }
+    let biasValues = files.bias.map { $0.isInteger ? $0.integers.map { Float($0) } : $0.floats } ?? []
+    return PreferenceDataset(
+      promptDim: files.prompts.columns, prompts: files.prompts.floats, responseDim: files.responses.columns,
+      responses: files.responses.floats, pairs: parsed, biasDim: files.bias?.columns ?? 0, bias: biasValues)
+  }
+}
+
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a reward model on .npy data.")
+
+  @OptionGroup var data: DataOptions
+  @OptionGroup var training: TrainingOptions
+  @Option(help: "vanilla, dir, prompt-free or dir-prompt-free") var method: String = "vanilla"
+  @Option(help: "Where to write the model.") var output: String
+  @Option var width: Int = 128
+  @Option var depth: Int = 2
+  @Option var seed: UInt64 = 0
+
+  func run() throws {
+    guard let m = methodOptions[method] else { throw ValidationError("unknown method \(method)") }
+    guard (1...4096).contains(width), (1...16).contains(depth) else { throw ValidationError("width in 1...4096, depth in 1...16") }
+    let dataset = try data.load()
+    if m == .dir || m == .dirPromptFree, dataset.biasDim == 0 {
+      throw ValidationError("DIR needs --bias")
+    }
+    let shape = RewardModel<Float>.Shape(
+      promptDim: dataset.promptDim, responseDim: dataset.responseDim, width: width, depth: depth)
+    var settings = Trainer.Settings.defaults(method: m, hiddenDim: width, seed: seed)
+    training.apply(&settings)
+    var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
+    try trainer.run { showProgress(method, $0) }
+    writeStderr("\n")
+    try NumpyFile.writeBytes(trainer.model.serialized(), to: output)
+    print("wrote \(output)")
+  }
+}
+
+struct EvaluateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "evaluate", abstract: "Evaluate a saved model on .npy data.")
+
+  @OptionGroup var data: DataOptions
+  @Option(help: "A model written by `train`.") var model: String
+  @Option(help: "The bias column to correlate with the reward gap.") var biasColumn: Int = 0
+
+  func run() throws {
+    let bytes = try NumpyFile.readBytes(model)
+    let loaded: RewardModel<Float>
+    do {
+      loaded = try RewardModel<Float>(serialized: bytes) { $0.width <= 4096 && $0.depth <= 16 && $0.depth >= 1 }
+    } catch {
+      throw CLIError("\(model): not a dirrm model (\(error))")
+    }
+    let dataset = try data.load()
+    guard dataset.promptDim == loaded.shape.promptDim, dataset.responseDim == loaded.shape.responseDim else {
+      throw CLIError("the data's feature dimensions differ from the model's")
+    }
+    let column = dataset.biasDim > biasColumn ? biasColumn : nil
+    let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
+    print("pairs \(e.pairs)")
+    print("accuracy \(fixed(e.accuracy, 4))")
+    print("mean gap \(fixed(e.meanGap, 4))")
+    if column != nil {
+      print("Pearson(gap, bias) \(fixed(e.gapBiasPearson, 4))")
+      print("Spearman(gap, bias) \(fixed(e.gapBiasSpearman, 4))")
+      print("accuracy where bias > 0: \(fixed(e.accuracyBiasPositive, 4)); where bias <= 0: \(fixed(e.accuracyBiasNegative, 4))")
+    }
+  }
+}
+
+struct ExperimentCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "experiment",
+    abstract: "The effectiveness table: every method on the length, sycophancy and adversarial biases, over seeds.")
+
+  @Option var seeds: Int = 3
+  @OptionGroup var training: TrainingOptions
+  @Option(help: "Write the table into this file between <!-- results:begin --> and <!-- results:end -->.")
+  var readme: String?
+
+  func run() throws {
+    var lengthRows: [String: [String: Summary]] = [:]
+    var sycophancy: [String: [String: Summary]] = [:]
+    var adversarial: [String: Summary] = [:]
+    func record(_ table: inout [String: [String: Summary]], _ row: String, _ column: String, _ v: Double) {
+      table[row, default: [:]][column, default: Summary()].add(v)
+    }
+    for seed in 0..<UInt64(seeds) {
+      writeStderr("seed \(seed)\n")
+      let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed)
+      let (train, test) = Experiment.synthetic(.length, seed: seed)
+      var runs: [(String, MethodResult)] = [
+        ("vanilla on unbiased data (oracle)", try Experiment.run(.vanilla, train: unbiasedTrain, test: test, seed: seed, configure: training.apply))
+      ]
+      for (method, label) in methodNames {
+        runs.append((label, try Experiment.run(method, train: train, test: test, seed: seed, configure: training.apply)))
+      }
+      for (label, r) in runs {
+        record(&lengthRows, label, "accuracy", r.evaluation.accuracy)
+        record(&lengthRows, label, "shorter", r.evaluation.accuracyBiasNegative)
+        record(&lengthRows, label, "spearman", abs(r.evaluation.gapBiasSpearman))
+        record(&lengthRows, label, "club", r.club)
+        record(&lengthRows, label, "share", r.trainedBiasShare)
+      }
+      let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed)
+      for method in [Trainer.Method.vanilla, .dir] {
+        let e = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: training.apply).evaluation
+        record(&sycophancy, name(method), "flagged", e.accuracyBiasPositive)
+        record(&sycophancy, name(method), "unflagged", e.accuracyBiasNegative)
+        record(&sycophancy, name(method), "gap", e.accuracyBiasNegative - e.accuracyBiasPositive)
+      }
+      let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed)
+      let original = try Experiment.run(.vanilla, train: unbiasedTrain, test: aTest, seed: seed, configure: training.apply)
+      let vanilla = try Experiment.run(.vanilla, train: aTrain, test: aTest, seed: seed, configure: training.apply)
+      let promptFree = try Experiment.run(.promptFree, train: aTrain, test: aTest, seed: seed, configure: training.apply)
+      adversarial["original", default: Summary()].add(original.evaluation.accuracy)
+      adversarial["vanilla", default: Summary()].add(vanilla.evaluation.accuracy)
+      adversarial["prompt-free", default: Summary()].add(promptFree.evaluation.accuracy)
+    }
+    let text = report(lengthRows, sycophancy, adversarial)
+    print(text)
+    if let readme { try replaceResults(in: readme, with: text) }
+  }
+
+  func report(
+    _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]], _ adversarial: [String: Summary]
+  ) -> String {
+    var t = "Mean ± std over \(seeds) seeds (`dirrm-cli experiment --seeds \(seeds)`), library defaults"
+    t += seedsNote() + ". Accuracies are on the unbiased, ground-truth-labelled test set.\n\n"
+    t += "**Length bias** (80% of training pairs chosen-longer)\n\n"
+    t += "| trained as | test accuracy | accuracy, chosen shorter | abs Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained on |\n"
+    t += "|---|---|---|---|---|---|\n"
+    let order = ["vanilla on unbiased data (oracle)"] + methodNames.map(\.1)
+    for row in order {
+      guard let r = length[row] else { continue }
+      t += "| \(row) | \(r["accuracy"]!.text()) | \(r["shorter"]!.text()) | \(r["spearman"]!.text()) | \(r["club"]!.text(2)) | \(r["share"]!.text()) |\n"
+    }
+    let oracle = length[order[0]]!["accuracy"]!.mean
+    let vanilla = length["vanilla"]!
+    func recovered(_ acc: Double, _ base: Double, _ best: Double) -> String { fixed(100 * (acc - base) / (best - base), 0) + "%" }
+    let dir = length["DIR"]!
+    let pf = length["prompt-free"]!
+    t += "\nDIR: abs Spearman \(fixed(dir["spearman"]!.mean, 3)) vs vanilla \(fixed(vanilla["spearman"]!.mean, 3)) "
+    t += "(target: at most half), accuracy \(fixed(dir["accuracy"]!.mean - vanilla["accuracy"]!.mean, 3)) vs vanilla (target ≥ −0.010). "
+    t += "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%).\n\n"
+    t += "**Sycophancy** (half the pairs carry a prefix, on the chosen response in 80% of training pairs, on a random side in test)\n\n"
+    t += "| trained as | accuracy, flagged pairs | accuracy, unflagged pairs | gap |\n|---|---|---|---|\n"
+    for row in ["vanilla", "DIR"] {
+      guard let r = sycophancy[row] else { continue }
+      t += "| \(row) | \(r["flagged"]!.text()) | \(r["unflagged"]!.text()) | \(r["gap"]!.text()) |\n"
+    }
+    t += "\n**Adversarial prompts** (instruction-flipped duplicates of 80% of the pairs)\n\n"
+    t += "| trained as | test accuracy |\n|---|---|\n"
+    t += "| vanilla on the original data | \(adversarial["original"]!.text()) |\n"
+    t += "| vanilla with the duplicates | \(adversarial["vanilla"]!.text()) |\n"
+    t += "| prompt-free with the duplicates | \(adversarial["prompt-free"]!.text()) |\n"
+    t += "\nPrompt-free recovers \(recovered(adversarial["prompt-free"]!.mean, adversarial["vanilla"]!.mean, adversarial["original"]!.mean)) of the accuracy the duplicates cost vanilla (target ≥ 30%).\n"
+    return t
+  }
+
+  func seedsNote() -> String {
+    let changed = [
+      training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" }, training.qHidden.map { "q_hidden \($0)" },
+      training.ownWeight.map { "p \($0)" }, training.prompts.map { "K \($0)" }, training.emaWeight.map { "alpha \($0)" },
+      training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },
+    ].compactMap { $0 }
+    return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
+  }
+
+  func replaceResults(in path: String, with text: String) throws {
+    let original = String(decoding: try NumpyFile.readBytes(path), as: UTF8.self)
+    guard let begin = original.firstRange(of: "<!-- results:begin -->"),
+      let end = original.firstRange(of: "<!-- results:end -->"), begin.upperBound <= end.lowerBound
+    else { throw CLIError("\(path): no <!-- results:begin --> ... <!-- results:end --> markers") }
+    let updated = String(original[..<begin.upperBound]) + "\n" + text + "\n" + String(original[end.lowerBound...])
+    try NumpyFile.writeBytes(Array(updated.utf8), to: path)
+  }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import DirRMCore
+import Glibc
+
+@main
+struct DirRMCLI: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "dirrm-cli",
+    abstract: "Debiased reward models: DIR and prompt-free prioritization, on synthetic or your own data.",
+    subcommands: [DemoCommand.self, TrainCommand.self, EvaluateCommand.self, ExperimentCommand.self],
+    defaultSubcommand: DemoCommand.self)
+}
+
+let methodNames: [(Trainer.Method, String)] = [
+  (.vanilla, "vanilla"), (.dir, "DIR"), (.promptFree, "prompt-free"), (.dirPromptFree, "DIR + prompt-free"),
+]
+
+func name(_ method: Trainer.Method) -> String { methodNames.first { $0.0 == method }?.1 ?? "?" }
+
+/// Writes to standard error (file descriptor 2, not the shared FILE stream).
+func writeStderr(_ text: String) {
+  let bytes = Array(text.utf8)
+  _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// A one-line progress bar on stderr when it is a terminal; otherwise nothing until the end.
+func showProgress(_ label: String, _ record: Trainer.Progress) -> Bool {
+  guard isatty(2) != 0 else { return true }
+  if record.step % 25 == 0 || record.step + 1 >= record.totalSteps {
+    let filled = min(30, 30 * (record.step + 1) / max(record.totalSteps, 1))
+    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+    writeStderr("\r\(label) [\(bar)] step \(record.step + 1)/\(record.totalSteps)  ")
+  }
+  return true
+}
+
+func makeDirectory(_ path: String) throws {
+  if mkdir(path, 0o755) != 0 && errno != EEXIST {
+    throw CLIError("\(path): cannot create the folder (\(String(cString: strerror(errno))))")
+  }
+}
+
+struct DemoCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "demo",
+    abstract: "Train vanilla, DIR, prompt-free and both on length-biased synthetic data and compare them.")
+
+  @Option(help: "Folder for the SVG figures.") var out: String = "out"
+  @Option(help: "Seed of the data and the models.") var seed: UInt64 = 0
+
+  func run() throws {
+    let (train, test) = Experiment.synthetic(.length, seed: seed)
+    let longer = train.biasColumn(0).filter { $0 > 0 }.count
+    print("Length-biased synthetic data: \(train.pairs.count) training pairs (\(fixed(100 * Double(longer) / Double(train.pairs.count), 1))% chosen-longer), \(test.pairs.count) unbiased test pairs.")
+    print("The true preference depends only on how well a response fits its prompt; length never matters.\n")
+    try makeDirectory(out)
+    var rows: [(String, MethodResult)] = []
+    for (method, label) in methodNames {
+      let result = try Experiment.run(method, train: train, test: test, seed: seed, progress: { showProgress(label, $0) })
+      writeStderr(isatty(2) != 0 ? "\n" : "trained \(label)\n")
+      rows.append((label, result))
+      let (dr2, dr1) = Experiment.decompose(result.model, test)
+      let bias = test.biasColumn(0)
+      let points = zip(dr2, dr1).map { (Double($0.0), Double($0.1)) }
+      let svg = SVGPlot.scatter(
+        title: "\(label): test pairs in the (Δr2, Δr1) plane", xLabel: "prompt-free gap Δr2",
+        yLabel: "prompt-related gap Δr1",
+        series: [
+          .init(name: "chosen longer", color: "#d62728", points: points.indices.filter { bias[$0] > 0 }.map { points[$0] }),
+          .init(name: "chosen shorter", color: "#1f77b4", points: points.indices.filter { bias[$0] <= 0 }.map { points[$0] }),
+        ])
+      try NumpyFile.writeBytes(Array(svg.utf8), to: "\(out)/pairs-\(label.replacingSpaces()).svg")
+    }
+    let colors = ["#333333", "#d62728", "#2ca02c", "#9467bd"]
+    let curves = SVGPlot.lines(
+      title: "Training loss (Bradley–Terry, mean over 20 steps)", xLabel: "step", yLabel: "loss",
+      series: rows.enumerated().map { i, row in
+        .init(name: row.0, color: colors[i], points: smoothed(row.1.log.steps.map { Double($0.lossPref) }))
+      })
+    try NumpyFile.writeBytes(Array(curves.utf8), to: "\(out)/curves.svg")
+    print(table(rows))
+    print("\nFigures: \(out)/pairs-*.svg (the prompt-free paper's Fig. 4), \(out)/curves.svg")
+  }
+
+  func table(_ rows: [(String, MethodResult)]) -> String {
+    var text = "method             | test accuracy | accuracy, chosen shorter | Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained\n"
+    text += "-------------------|---------------|--------------------------|---------------------------|---------------|----------------------------\n"
+    for (label, r) in rows {
+      let e = r.evaluation
+      text += label.padding(18) + " | " + fixed(e.accuracy, 3).padding(13) + " | " + fixed(e.accuracyBiasNegative, 3).padding(24)
+        + " | " + fixed(e.gapBiasSpearman, 3).padding(25) + " | " + fixed(r.club, 3).padding(13) + " | "
+        + fixed(r.trainedBiasShare, 3) + "\n"
+    }
+    return text
+  }
+}
+
+/// A running mean over `window` steps, skipping steps without a loss.
+func smoothed(_ values: [Double], window: Int = 20) -> [(Double, Double)] {
+  var out: [(Double, Double)] = []
+  var recent: [Double] = []
+  for (i, v) in values.enumerated() where v.isFinite {
+    recent.append(v)
+    if recent.count > window { recent.removeFirst() }
+    out.append((Double(i), recent.reduce(0, +) / Double(recent.count)))
+  }
+  return out
+}
+
+extension String {
+  func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+  func replacingSpaces() -> String { String(map { $0 == " " ? "-" : $0 }).replacing("+", with: "and") }
+}

@@ -1,0 +1,135 @@
+import DirRMCore
+
+/// One method trained on one dataset, and what came of it.
+struct MethodResult {
+  var evaluation: Evaluation
+  /// Share of the pairs trained on (counted with repetition) whose bias value is > 0.
+  var trainedBiasShare: Double
+  var club: Double
+  var log: Trainer.Log
+  var model: RewardModel<Float>
+}
+
+enum Experiment {
+  static func run(
+    _ method: Trainer.Method, train: PreferenceDataset, test: PreferenceDataset, seed: UInt64,
+    configure: (inout Trainer.Settings) -> Void = { _ in }, progress: (Trainer.Progress) -> Bool = { _ in true }
+  ) throws -> MethodResult {
+    let shape = RewardModel<Float>.Shape(
+      promptDim: train.promptDim, responseDim: train.responseDim, width: 128, depth: 2)
+    var settings = Trainer.Settings.defaults(method: method, hiddenDim: shape.width, seed: seed)
+    configure(&settings)
+    var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: train, settings: settings)
+    try trainer.run(progress: progress)
+    let bias = train.biasColumn(0)
+    var trained = 0
+    var biased = 0
+    for (i, count) in trainer.log.trainedCount.enumerated() {
+      trained += count
+      if bias[i] > 0 { biased += count }
+    }
+    return MethodResult(
+      evaluation: Evaluation.evaluate(trainer.model, on: test, biasColumn: 0),
+      trainedBiasShare: Double(biased) / Double(max(trained, 1)), club: clubEstimate(trainer.model, test),
+      log: trainer.log, model: trainer.model)
+  }
+
+  /// The CLUB estimate of I(h_c − h_r; 1[bias > 0]) on a dataset, with a fresh estimator fitted
+  /// to convergence on one half and evaluated on the other.
+  static func clubEstimate(_ model: RewardModel<Float>, _ data: PreferenceDataset) -> Double {
+    let n = data.pairs.count
+    let pairs = data.pairs
+    let trace = model.forward(
+      prompts: data.promptRows(pairs.map(\.prompt) + pairs.map(\.prompt)),
+      responses: data.responseRows(pairs.map(\.chosen) + pairs.map(\.rejected)), rows: 2 * n)
+    let w = model.shape.width
+    let hidden = trace.hidden
+    let labels = data.biasColumn(0).map { Float($0 > 0 ? 1 : 0) }
+    var estimator = ClubEstimator(
+      config: .init(
+        kind: .categorical(classes: 2), hiddenDim: w, pairMode: .difference, qHidden: 64, fitSteps: 300,
+        learningRate: 3e-3, weightDecay: 0, logvarBound: 5, seed: 1))
+    let half = n / 2
+    return hidden.withUnsafeBufferPointer { h in
+      labels.withUnsafeBufferPointer { b in
+        let fitBatch = estimator.batch(
+          chosen: UnsafeBufferPointer(rebasing: h[0..<(half * w)]),
+          rejected: UnsafeBufferPointer(rebasing: h[(n * w)..<((n + half) * w)]),
+          bias: UnsafeBufferPointer(rebasing: b[0..<half]))
+        estimator.fit(fitBatch)
+        let heldOut = estimator.batch(
+          chosen: UnsafeBufferPointer(rebasing: h[(half * w)..<(n * w)]),
+          rejected: UnsafeBufferPointer(rebasing: h[((n + half) * w)...]), bias: UnsafeBufferPointer(rebasing: b[half...]))
+        return estimator.bound(heldOut, stats: nil, wantGradient: false).0
+      }
+    }
+  }
+}
+
+
+extension Experiment {
+  /// Each pair's prompt-free and prompt-related gaps under a model: K prompts per pair (its
+  /// own first, then K − 1 drawn from the dataset), Δr2 by Newton with uniform weights.
+  static func decompose(_ model: RewardModel<Float>, _ data: PreferenceDataset, k: Int = 8, seed: UInt64 = 1)
+    -> (dr2: [Float], dr1: [Float])
+  {
+    let n = data.pairs.count
+    let k = min(k, data.promptCount)
+    let own = data.pairs.map { Int64($0.prompt) }
+    var prompts = [Int64](repeating: 0, count: n * k)
+    own.withUnsafeBufferPointer { o in
+      prompts.withUnsafeMutableBufferPointer { PromptSampling.sample(own: o, k: k, numPrompts: data.promptCount, seed: seed, into: $0) }
+    }
+    let rows = n * k
+    let promptRows = prompts.map { Int($0) }
+    let chosen = (0..<rows).map { data.pairs[$0 / k].chosen }
+    let rejected = (0..<rows).map { data.pairs[$0 / k].rejected }
+    let rewards = model.forward(
+      prompts: data.promptRows(promptRows + promptRows), responses: data.responseRows(chosen + rejected), rows: 2 * rows
+    ).rewards
+    let gaps = (0..<rows).map { rewards[$0] - rewards[rows + $0] }
+    var dr2 = [Float](repeating: 0, count: n)
+    var dr1 = dr2
+    let corr = [Int64](repeating: 0, count: n)
+    let solver = PromptFreeGap(weighting: .uniform, solver: .newton, tolerance: 1e-6, maxIterations: 200)
+    gaps.withUnsafeBufferPointer { g in
+      corr.withUnsafeBufferPointer { c in
+        dr2.withUnsafeMutableBufferPointer { d2 in
+          dr1.withUnsafeMutableBufferPointer { d1 in
+            try? solver.solve(gaps: g, k: k, corresponding: c, weights: nil, dr2: d2, dr1: d1, iterations: nil)
+          }
+        }
+      }
+    }
+    return (dr2, dr1)
+  }
+
+  static func synthetic(_ kind: SyntheticPreferences.Kind, seed: UInt64) -> (PreferenceDataset, PreferenceDataset) {
+    SyntheticPreferences.generate(
+      .init(kind: kind, biasRatio: 0.8, promptCount: 2000, responsesPerPrompt: 4, promptDim: 64, responseDim: 64, seed: seed))
+  }
+}
+
+/// Mean ± standard deviation over seeds.
+struct Summary {
+  var values: [Double] = []
+  mutating func add(_ v: Double) { values.append(v) }
+  var mean: Double { values.reduce(0, +) / Double(max(values.count, 1)) }
+  var std: Double {
+    guard values.count > 1 else { return 0 }
+    let m = mean
+    return (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+  }
+  func text(_ digits: Int = 3) -> String { "\(fixed(mean, digits)) ± \(fixed(std, digits))" }
+}
+
+func fixed(_ v: Double, _ digits: Int) -> String {
+  guard v.isFinite else { return "n/a" }
+  var scale = 1.0
+  for _ in 0..<digits { scale *= 10 }
+  let r = (abs(v) * scale).rounded()
+  let whole = Int(r / scale)
+  var fraction = String(Int(r.truncatingRemainder(dividingBy: scale)))
+  while fraction.count < digits { fraction = "0" + fraction }
+  return (v < 0 && r > 0 ? "-" : "") + "\(whole)" + (digits > 0 ? ".\(fraction)" : "")
+}
