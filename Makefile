@@ -20,8 +20,10 @@ build: setup
 
 examples: build
 	@mkdir -p $(EXAMPLES)
-	$(CC) -std=c99 -Wall -Wextra -Werror -Iinclude examples/c/bt_loss.c \
-	  -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lm -o $(EXAMPLES)/bt_loss
+	for example in bt_loss train_rm; do \
+	  $(CC) -std=c99 -Wall -Wextra -Werror -Iinclude examples/c/$$example.c \
+	    -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lm -o $(EXAMPLES)/$$example || exit 1; \
+	done
 
 swift-test: setup
 	swift test --disable-swift-testing

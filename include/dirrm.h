@@ -478,6 +478,9 @@ typedef struct dirrm_model_params {
 void dirrm_model_params_init(dirrm_model_params *p);
 int32_t dirrm_model_create(const dirrm_model_params *p, dirrm_model **out);
 int32_t dirrm_model_free(dirrm_model *m);
+/* The model's dimensions; any out may be NULL. */
+int32_t dirrm_model_shape(const dirrm_model *m, int64_t *prompt_dim, int64_t *response_dim,
+                          int32_t *width, int32_t *depth);
 /* Rewards of n (prompt, response) feature rows: prompt_features n x prompt_dim,
  * response_features n x response_dim. out_reward: n; out_hidden: n x width, NULL ok. */
 int32_t dirrm_model_score(dirrm_model *m, int64_t n, const float *prompt_features,

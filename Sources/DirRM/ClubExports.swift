@@ -14,40 +14,40 @@ public func dirrm_club_params_init(_ p: UnsafeMutablePointer<dirrm_club_params>?
 }
 
 /// The configuration a parameter struct describes, or the first problem with it.
-func clubConfig(_ p: dirrm_club_params, _ name: String = "p") throws(ABIError) -> ClubEstimator.Config {
+func clubConfig(_ p: dirrm_club_params, _ name: String = "p->") throws(ABIError) -> ClubEstimator.Config {
   func dimension(_ value: Int32, _ field: String, minimum: Int32) throws(ABIError) -> Int {
     guard value >= minimum, value <= maxDimension else {
       throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "\(name)->\(field) = \(value) is outside [\(minimum), \(maxDimension)]")
+        DIRRM_ERR_INVALID_ARGUMENT, "\(name)\(field) = \(value) is outside [\(minimum), \(maxDimension)]")
     }
     return Int(value)
   }
   try Check.oneOf(
-    p.bias_kind, DIRRM_BIAS_CATEGORICAL...DIRRM_BIAS_GAUSSIAN, "\(name)->bias_kind", "DIRRM_BIAS_*")
+    p.bias_kind, DIRRM_BIAS_CATEGORICAL...DIRRM_BIAS_GAUSSIAN, "\(name)bias_kind", "DIRRM_BIAS_*")
   try Check.oneOf(
-    p.pair_mode, DIRRM_PAIR_DIFFERENCE...DIRRM_PAIR_CONCAT, "\(name)->pair_mode", "DIRRM_PAIR_*")
+    p.pair_mode, DIRRM_PAIR_DIFFERENCE...DIRRM_PAIR_CONCAT, "\(name)pair_mode", "DIRRM_PAIR_*")
   let gaussian = p.bias_kind == DIRRM_BIAS_GAUSSIAN
   let biasDim = try dimension(p.bias_dim, "bias_dim", minimum: gaussian ? 1 : 2)
   let hiddenDim = try dimension(p.hidden_dim, "hidden_dim", minimum: 1)
   let qHidden = try dimension(p.q_hidden, "q_hidden", minimum: 0)
   if gaussian && qHidden == 1 {
     throw ABIError(
-      DIRRM_ERR_INVALID_ARGUMENT, "\(name)->q_hidden = 1: Gaussian heads use q_hidden/2 units; use 0 or >= 2")
+      DIRRM_ERR_INVALID_ARGUMENT, "\(name)q_hidden = 1: Gaussian heads use q_hidden/2 units; use 0 or >= 2")
   }
   guard p.fit_steps >= 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)->fit_steps = \(p.fit_steps) must be >= 0")
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)fit_steps = \(p.fit_steps) must be >= 0")
   }
-  try Check.finite(p.learning_rate, "\(name)->learning_rate")
-  try Check.finite(p.weight_decay, "\(name)->weight_decay")
-  try Check.finite(p.logvar_bound, "\(name)->logvar_bound")
+  try Check.finite(p.learning_rate, "\(name)learning_rate")
+  try Check.finite(p.weight_decay, "\(name)weight_decay")
+  try Check.finite(p.logvar_bound, "\(name)logvar_bound")
   guard p.learning_rate > 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)->learning_rate = \(p.learning_rate) must be > 0")
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)learning_rate = \(p.learning_rate) must be > 0")
   }
   guard p.weight_decay >= 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)->weight_decay = \(p.weight_decay) must be >= 0")
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)weight_decay = \(p.weight_decay) must be >= 0")
   }
   guard p.logvar_bound > 0, p.logvar_bound <= 30 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)->logvar_bound = \(p.logvar_bound) is outside (0, 30]")
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)logvar_bound = \(p.logvar_bound) is outside (0, 30]")
   }
   return ClubEstimator.Config(
     kind: gaussian ? .gaussian(dimensions: biasDim) : .categorical(classes: biasDim), hiddenDim: hiddenDim,

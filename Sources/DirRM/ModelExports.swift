@@ -38,7 +38,9 @@ public func dirrm_dataset_create(
         prompt: Int(clamping: triples[$0 * 3]), chosen: Int(clamping: triples[$0 * 3 + 1]),
         rejected: Int(clamping: triples[$0 * 3 + 2]))
     }
-    if let (_, _, message) = PreferenceDataset.firstInvalidPair(parsed, promptCount: prompts, responseCount: responses) {
+    if let (_, _, message) = PreferenceDataset.firstInvalidPair(
+      parsed, promptCount: prompts, responseCount: responses)
+    {
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, message)
     }
     var biasValues: [Float] = []
@@ -168,6 +170,20 @@ public func dirrm_model_free(_ m: OpaquePointer?) -> Int32 {
 }
 
 @c @implementation
+public func dirrm_model_shape(
+  _ m: OpaquePointer?, _ promptDim: UnsafeMutablePointer<Int64>?, _ responseDim: UnsafeMutablePointer<Int64>?,
+  _ width: UnsafeMutablePointer<Int32>?, _ depth: UnsafeMutablePointer<Int32>?
+) -> Int32 {
+  abiCall("dirrm_model_shape") { () throws(ABIError) in
+    let shape = try lookupModel(m).value.shape
+    promptDim?.pointee = Int64(shape.promptDim)
+    responseDim?.pointee = Int64(shape.responseDim)
+    width?.pointee = Int32(shape.width)
+    depth?.pointee = Int32(shape.depth)
+  }
+}
+
+@c @implementation
 public func dirrm_model_score(
   _ m: OpaquePointer?, _ n: Int64, _ promptFeatures: UnsafePointer<Float>?,
   _ responseFeatures: UnsafePointer<Float>?, _ outReward: UnsafeMutablePointer<Float>?,
@@ -293,7 +309,7 @@ public func dirrm_train(
       throw ABIError(
         DIRRM_ERR_VERSION, "p->club.struct_size = \(club.struct_size): fill p with dirrm_train_params_init")
     }
-    let clubConfig = try clubConfig(club, "p->club")
+    let clubConfig = try clubConfig(club, "p->club.")
     guard params.pf.struct_size == UInt32(MemoryLayout<dirrm_pf_params>.size),
       params.prioritizer.struct_size == UInt32(MemoryLayout<dirrm_prioritizer_params>.size)
     else {
@@ -301,13 +317,13 @@ public func dirrm_train(
         DIRRM_ERR_VERSION,
         "p->pf or p->prioritizer has a foreign struct_size: fill p with dirrm_train_params_init")
     }
-    let solver = try promptFreeGap(params.pf, "p->pf")
+    let solver = try promptFreeGap(params.pf, "p->pf.")
     if case .corresponding = solver.weighting {
     } else if solver.weighting != .uniform {
       throw ABIError(
         DIRRM_ERR_INVALID_ARGUMENT, "p->pf.weighting must be UNIFORM or CORRESPONDING for training")
     }
-    var prioritizer = try prioritizerSettings(params.prioritizer, "p->prioritizer")
+    var prioritizer = try prioritizerSettings(params.prioritizer, "p->prioritizer.")
     prioritizer.seed ^= params.seed
     let method: Trainer.Method = [.vanilla, .dir, .promptFree, .dirPromptFree][Int(params.method)]
     if method == .dir || method == .dirPromptFree {

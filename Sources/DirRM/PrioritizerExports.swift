@@ -31,17 +31,17 @@ public func dirrm_prioritizer_params_init(_ p: UnsafeMutablePointer<dirrm_priori
 func prioritizerSettings(_ params: dirrm_prioritizer_params, _ name: String) throws(ABIError)
   -> Prioritizer.Settings
 {
-  let clusters = try placement(params.cluster_method, "\(name)->cluster_method")
-  try Check.inUnitInterval(params.ema_weight, "\(name)->ema_weight")
-  try Check.finite(params.initial_threshold, "\(name)->initial_threshold")
+  let clusters = try placement(params.cluster_method, "\(name)cluster_method")
+  try Check.inUnitInterval(params.ema_weight, "\(name)ema_weight")
+  try Check.finite(params.initial_threshold, "\(name)initial_threshold")
   try Check.oneOf(
-    params.reinsertion, DIRRM_REINSERT_IMMEDIATE...DIRRM_REINSERT_LAZY, "\(name)->reinsertion",
+    params.reinsertion, DIRRM_REINSERT_IMMEDIATE...DIRRM_REINSERT_LAZY, "\(name)reinsertion",
     "DIRRM_REINSERT_*")
   guard params.max_reinsertions >= 0 else {
     throw ABIError(
-      DIRRM_ERR_INVALID_ARGUMENT, "\(name)->max_reinsertions = \(params.max_reinsertions) must be >= 0")
+      DIRRM_ERR_INVALID_ARGUMENT, "\(name)max_reinsertions = \(params.max_reinsertions) must be >= 0")
   }
-  try Check.oneOf(params.shuffle, 0...1, "\(name)->shuffle", "0/1")
+  try Check.oneOf(params.shuffle, 0...1, "\(name)shuffle", "0/1")
   return Prioritizer.Settings(
     placement: clusters, emaWeight: params.ema_weight, initialThreshold: params.initial_threshold,
     lazyReinsertion: params.reinsertion == DIRRM_REINSERT_LAZY, maxReinsertions: Int(params.max_reinsertions),
@@ -54,7 +54,7 @@ public func dirrm_prioritizer_create(
   _ out: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
   abiCall("dirrm_prioritizer_create") { () throws(ABIError) in
-    let settings = try prioritizerSettings(readParams(p, "p"), "p")
+    let settings = try prioritizerSettings(readParams(p, "p"), "p->")
     let count = try Check.count(numSamples, "num_samples")
     let handle = try Check.output(out, "out")
     handle.pointee = Handles.register(Prioritizer(settings: settings, count: count))

@@ -9,20 +9,20 @@ public func dirrm_pf_params_init(_ p: UnsafeMutablePointer<dirrm_pf_params>?) {
 }
 
 /// The solver a checked parameter struct describes.
-func promptFreeGap(_ params: dirrm_pf_params, _ name: String = "p") throws(ABIError) -> PromptFreeGap {
+func promptFreeGap(_ params: dirrm_pf_params, _ name: String = "p->") throws(ABIError) -> PromptFreeGap {
   try Check.oneOf(
-    params.weighting, DIRRM_PF_UNIFORM...DIRRM_PF_LOG_WEIGHTS, "\(name)->weighting", "DIRRM_PF_* weighting")
-  try Check.oneOf(params.solver, DIRRM_PF_NEWTON...DIRRM_PF_BISECTION, "\(name)->solver", "DIRRM_PF_* solver")
-  try Check.inUnitInterval(params.p, "\(name)->p")
-  try Check.finite(params.tolerance, "\(name)->tolerance")
+    params.weighting, DIRRM_PF_UNIFORM...DIRRM_PF_LOG_WEIGHTS, "\(name)weighting", "DIRRM_PF_* weighting")
+  try Check.oneOf(params.solver, DIRRM_PF_NEWTON...DIRRM_PF_BISECTION, "\(name)solver", "DIRRM_PF_* solver")
+  try Check.inUnitInterval(params.p, "\(name)p")
+  try Check.finite(params.tolerance, "\(name)tolerance")
   guard params.tolerance > 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)->tolerance = \(params.tolerance) must be > 0")
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)tolerance = \(params.tolerance) must be > 0")
   }
   guard params.max_iter >= 1 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)->max_iter = \(params.max_iter) must be >= 1")
+    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)max_iter = \(params.max_iter) must be >= 1")
   }
-  try Check.finite(params.r_min, "\(name)->r_min")
-  try Check.finite(params.r_max, "\(name)->r_max")
+  try Check.finite(params.r_min, "\(name)r_min")
+  try Check.finite(params.r_max, "\(name)r_max")
   let weighting: PromptFreeGap.Weighting =
     switch params.weighting {
     case DIRRM_PF_UNIFORM: .uniform

@@ -59,10 +59,13 @@ public struct PreferenceDataset: Sendable {
 
 extension PreferenceDataset {
   /// The first pair whose indices point past the features, as (pair, field 0–2, message).
-  public static func firstInvalidPair(_ pairs: [Pair], promptCount: Int, responseCount: Int) -> (Int, Int, String)? {
+  public static func firstInvalidPair(_ pairs: [Pair], promptCount: Int, responseCount: Int) -> (
+    Int, Int, String
+  )? {
     for (i, p) in pairs.enumerated() {
       for (j, (value, limit, what)) in [
-        (p.prompt, promptCount, "prompt"), (p.chosen, responseCount, "chosen"), (p.rejected, responseCount, "rejected"),
+        (p.prompt, promptCount, "prompt"), (p.chosen, responseCount, "chosen"),
+        (p.rejected, responseCount, "rejected"),
       ].enumerated() where value < 0 || value >= limit {
         return (i, j, "pairs[\(i)][\(j)] = \(value): the \(what) index is outside [0, \(limit))")
       }

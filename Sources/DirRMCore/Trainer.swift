@@ -268,14 +268,19 @@ extension Trainer.Settings {
   /// steps at 1e-4 per batch); the prompt-free decomposition with K = 8 prompts, the own
   /// prompt weighted p = 0.5, Newton; the prioritizer with k-means boundaries, α = 0.9,
   /// λ₀ = 0, one immediate reinsertion per pair and epoch.
-  public static func defaults(method: Trainer.Method = .vanilla, hiddenDim: Int = 128, seed: UInt64 = 0) -> Self {
+  public static func defaults(method: Trainer.Method = .vanilla, hiddenDim: Int = 128, seed: UInt64 = 0)
+    -> Self
+  {
     .init(
-      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 0.1, biasColumn: 0,
+      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 0.1,
+      biasColumn: 0,
       club: .init(
-        kind: .categorical(classes: 2), hiddenDim: hiddenDim, pairMode: .difference, qHidden: 1024, fitSteps: 5,
+        kind: .categorical(classes: 2), hiddenDim: hiddenDim, pairMode: .difference, qHidden: 1024,
+        fitSteps: 5,
         learningRate: 1e-4, weightDecay: 0.01, logvarBound: 5, seed: 0),
       promptsPerPair: 8,
-      promptFree: PromptFreeGap(weighting: .corresponding(p: 0.5), solver: .newton, tolerance: 1e-6, maxIterations: 100),
+      promptFree: PromptFreeGap(
+        weighting: .corresponding(p: 0.5), solver: .newton, tolerance: 1e-6, maxIterations: 100),
       prioritizer: .init(
         placement: .kmeans, emaWeight: 0.9, initialThreshold: 0, lazyReinsertion: false, maxReinsertions: 1,
         shuffle: true, seed: 0),

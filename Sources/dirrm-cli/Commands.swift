@@ -40,7 +40,8 @@ struct DataOptions: ParsableArguments {
     let files = try NumpyFile.dataset(prompts: prompts, responses: responses, pairs: pairs, bias: bias)
     let parsed = (0..<files.pairs.rows).map {
       PreferenceDataset.Pair(
-        prompt: Int(clamping: files.pairs.integers[$0 * 3]), chosen: Int(clamping: files.pairs.integers[$0 * 3 + 1]),
+        prompt: Int(clamping: files.pairs.integers[$0 * 3]),
+        chosen: Int(clamping: files.pairs.integers[$0 * 3 + 1]),
         rejected: Int(clamping: files.pairs.integers[$0 * 3 + 2]))
     }
     if let (_, _, message) = PreferenceDataset.firstInvalidPair(
@@ -56,7 +57,8 @@ struct DataOptions: ParsableArguments {
 }
 
 struct TrainCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a reward model on .npy data.")
+  static let configuration = CommandConfiguration(
+    commandName: "train", abstract: "Train a reward model on .npy data.")
 
   @OptionGroup var data: DataOptions
   @OptionGroup var training: TrainingOptions
@@ -68,7 +70,9 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     guard let m = methodOptions[method] else { throw ValidationError("unknown method \(method)") }
-    guard (1...4096).contains(width), (1...16).contains(depth) else { throw ValidationError("width in 1...4096, depth in 1...16") }
+    guard (1...4096).contains(width), (1...16).contains(depth) else {
+      throw ValidationError("width in 1...4096, depth in 1...16")
+    }
     let dataset = try data.load()
     if m == .dir || m == .dirPromptFree, dataset.biasDim == 0 {
       throw ValidationError("DIR needs --bias")
@@ -86,7 +90,8 @@ struct TrainCommand: ParsableCommand {
 }
 
 struct EvaluateCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(commandName: "evaluate", abstract: "Evaluate a saved model on .npy data.")
+  static let configuration = CommandConfiguration(
+    commandName: "evaluate", abstract: "Evaluate a saved model on .npy data.")
 
   @OptionGroup var data: DataOptions
   @Option(help: "A model written by `train`.") var model: String
@@ -96,7 +101,9 @@ struct EvaluateCommand: ParsableCommand {
     let bytes = try NumpyFile.readBytes(model)
     let loaded: RewardModel<Float>
     do {
-      loaded = try RewardModel<Float>(serialized: bytes) { $0.width <= 4096 && $0.depth <= 16 && $0.depth >= 1 }
+      loaded = try RewardModel<Float>(serialized: bytes) {
+        $0.width <= 4096 && $0.depth <= 16 && $0.depth >= 1
+      }
     } catch {
       throw CLIError("\(model): not a dirrm model (\(error))")
     }
@@ -112,7 +119,9 @@ struct EvaluateCommand: ParsableCommand {
     if column != nil {
       print("Pearson(gap, bias) \(fixed(e.gapBiasPearson, 4))")
       print("Spearman(gap, bias) \(fixed(e.gapBiasSpearman, 4))")
-      print("accuracy where bias > 0: \(fixed(e.accuracyBiasPositive, 4)); where bias <= 0: \(fixed(e.accuracyBiasNegative, 4))")
+      print(
+        "accuracy where bias > 0: \(fixed(e.accuracyBiasPositive, 4)); where bias <= 0: \(fixed(e.accuracyBiasNegative, 4))"
+      )
     }
   }
 }
@@ -120,7 +129,8 @@ struct EvaluateCommand: ParsableCommand {
 struct ExperimentCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "experiment",
-    abstract: "The effectiveness table: every method on the length, sycophancy and adversarial biases, over seeds.")
+    abstract:
+      "The effectiveness table: every method on the length, sycophancy and adversarial biases, over seeds.")
 
   @Option var seeds: Int = 3
   @OptionGroup var training: TrainingOptions
@@ -139,10 +149,16 @@ struct ExperimentCommand: ParsableCommand {
       let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed)
       let (train, test) = Experiment.synthetic(.length, seed: seed)
       var runs: [(String, MethodResult)] = [
-        ("vanilla on unbiased data (oracle)", try Experiment.run(.vanilla, train: unbiasedTrain, test: test, seed: seed, configure: training.apply))
+        (
+          "vanilla on unbiased data (oracle)",
+          try Experiment.run(
+            .vanilla, train: unbiasedTrain, test: test, seed: seed, configure: training.apply)
+        )
       ]
       for (method, label) in methodNames {
-        runs.append((label, try Experiment.run(method, train: train, test: test, seed: seed, configure: training.apply)))
+        runs.append(
+          (label, try Experiment.run(method, train: train, test: test, seed: seed, configure: training.apply))
+        )
       }
       for (label, r) in runs {
         record(&lengthRows, label, "accuracy", r.evaluation.accuracy)
@@ -153,15 +169,19 @@ struct ExperimentCommand: ParsableCommand {
       }
       let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed)
       for method in [Trainer.Method.vanilla, .dir] {
-        let e = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: training.apply).evaluation
+        let e = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: training.apply)
+          .evaluation
         record(&sycophancy, name(method), "flagged", e.accuracyBiasPositive)
         record(&sycophancy, name(method), "unflagged", e.accuracyBiasNegative)
         record(&sycophancy, name(method), "gap", e.accuracyBiasNegative - e.accuracyBiasPositive)
       }
       let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed)
-      let original = try Experiment.run(.vanilla, train: unbiasedTrain, test: aTest, seed: seed, configure: training.apply)
-      let vanilla = try Experiment.run(.vanilla, train: aTrain, test: aTest, seed: seed, configure: training.apply)
-      let promptFree = try Experiment.run(.promptFree, train: aTrain, test: aTest, seed: seed, configure: training.apply)
+      let original = try Experiment.run(
+        .vanilla, train: unbiasedTrain, test: aTest, seed: seed, configure: training.apply)
+      let vanilla = try Experiment.run(
+        .vanilla, train: aTrain, test: aTest, seed: seed, configure: training.apply)
+      let promptFree = try Experiment.run(
+        .promptFree, train: aTrain, test: aTest, seed: seed, configure: training.apply)
       adversarial["original", default: Summary()].add(original.evaluation.accuracy)
       adversarial["vanilla", default: Summary()].add(vanilla.evaluation.accuracy)
       adversarial["prompt-free", default: Summary()].add(promptFree.evaluation.accuracy)
@@ -172,27 +192,36 @@ struct ExperimentCommand: ParsableCommand {
   }
 
   func report(
-    _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]], _ adversarial: [String: Summary]
+    _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
+    _ adversarial: [String: Summary]
   ) -> String {
     var t = "Mean ± std over \(seeds) seeds (`dirrm-cli experiment --seeds \(seeds)`), library defaults"
     t += seedsNote() + ". Accuracies are on the unbiased, ground-truth-labelled test set.\n\n"
     t += "**Length bias** (80% of training pairs chosen-longer)\n\n"
-    t += "| trained as | test accuracy | accuracy, chosen shorter | abs Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained on |\n"
+    t +=
+      "| trained as | test accuracy | accuracy, chosen shorter | abs Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained on |\n"
     t += "|---|---|---|---|---|---|\n"
     let order = ["vanilla on unbiased data (oracle)"] + methodNames.map(\.1)
     for row in order {
       guard let r = length[row] else { continue }
-      t += "| \(row) | \(r["accuracy"]!.text()) | \(r["shorter"]!.text()) | \(r["spearman"]!.text()) | \(r["club"]!.text(2)) | \(r["share"]!.text()) |\n"
+      t +=
+        "| \(row) | \(r["accuracy"]!.text()) | \(r["shorter"]!.text()) | \(r["spearman"]!.text()) | \(r["club"]!.text(2)) | \(r["share"]!.text()) |\n"
     }
     let oracle = length[order[0]]!["accuracy"]!.mean
     let vanilla = length["vanilla"]!
-    func recovered(_ acc: Double, _ base: Double, _ best: Double) -> String { fixed(100 * (acc - base) / (best - base), 0) + "%" }
+    func recovered(_ acc: Double, _ base: Double, _ best: Double) -> String {
+      fixed(100 * (acc - base) / (best - base), 0) + "%"
+    }
     let dir = length["DIR"]!
     let pf = length["prompt-free"]!
-    t += "\nDIR: abs Spearman \(fixed(dir["spearman"]!.mean, 3)) vs vanilla \(fixed(vanilla["spearman"]!.mean, 3)) "
-    t += "(target: at most half), accuracy \(fixed(dir["accuracy"]!.mean - vanilla["accuracy"]!.mean, 3)) vs vanilla (target ≥ −0.010). "
-    t += "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%).\n\n"
-    t += "**Sycophancy** (half the pairs carry a prefix, on the chosen response in 80% of training pairs, on a random side in test)\n\n"
+    t +=
+      "\nDIR: abs Spearman \(fixed(dir["spearman"]!.mean, 3)) vs vanilla \(fixed(vanilla["spearman"]!.mean, 3)) "
+    t +=
+      "(target: at most half), accuracy \(fixed(dir["accuracy"]!.mean - vanilla["accuracy"]!.mean, 3)) vs vanilla (target ≥ −0.010). "
+    t +=
+      "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%).\n\n"
+    t +=
+      "**Sycophancy** (half the pairs carry a prefix, on the chosen response in 80% of training pairs, on a random side in test)\n\n"
     t += "| trained as | accuracy, flagged pairs | accuracy, unflagged pairs | gap |\n|---|---|---|---|\n"
     for row in ["vanilla", "DIR"] {
       guard let r = sycophancy[row] else { continue }
@@ -203,14 +232,17 @@ struct ExperimentCommand: ParsableCommand {
     t += "| vanilla on the original data | \(adversarial["original"]!.text()) |\n"
     t += "| vanilla with the duplicates | \(adversarial["vanilla"]!.text()) |\n"
     t += "| prompt-free with the duplicates | \(adversarial["prompt-free"]!.text()) |\n"
-    t += "\nPrompt-free recovers \(recovered(adversarial["prompt-free"]!.mean, adversarial["vanilla"]!.mean, adversarial["original"]!.mean)) of the accuracy the duplicates cost vanilla (target ≥ 30%).\n"
+    t +=
+      "\nPrompt-free recovers \(recovered(adversarial["prompt-free"]!.mean, adversarial["vanilla"]!.mean, adversarial["original"]!.mean)) of the accuracy the duplicates cost vanilla (target ≥ 30%).\n"
     return t
   }
 
   func seedsNote() -> String {
     let changed = [
-      training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" }, training.qHidden.map { "q_hidden \($0)" },
-      training.ownWeight.map { "p \($0)" }, training.prompts.map { "K \($0)" }, training.emaWeight.map { "alpha \($0)" },
+      training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" },
+      training.qHidden.map { "q_hidden \($0)" },
+      training.ownWeight.map { "p \($0)" }, training.prompts.map { "K \($0)" },
+      training.emaWeight.map { "alpha \($0)" },
       training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },
     ].compactMap { $0 }
     return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
@@ -221,7 +253,8 @@ struct ExperimentCommand: ParsableCommand {
     guard let begin = original.firstRange(of: "<!-- results:begin -->"),
       let end = original.firstRange(of: "<!-- results:end -->"), begin.upperBound <= end.lowerBound
     else { throw CLIError("\(path): no <!-- results:begin --> ... <!-- results:end --> markers") }
-    let updated = String(original[..<begin.upperBound]) + "\n" + text + "\n" + String(original[end.lowerBound...])
+    let updated =
+      String(original[..<begin.upperBound]) + "\n" + text + "\n" + String(original[end.lowerBound...])
     try NumpyFile.writeBytes(Array(updated.utf8), to: path)
   }
 }

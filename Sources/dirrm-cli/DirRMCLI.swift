@@ -51,12 +51,15 @@ struct DemoCommand: ParsableCommand {
   func run() throws {
     let (train, test) = Experiment.synthetic(.length, seed: seed)
     let longer = train.biasColumn(0).filter { $0 > 0 }.count
-    print("Length-biased synthetic data: \(train.pairs.count) training pairs (\(fixed(100 * Double(longer) / Double(train.pairs.count), 1))% chosen-longer), \(test.pairs.count) unbiased test pairs.")
+    print(
+      "Length-biased synthetic data: \(train.pairs.count) training pairs (\(fixed(100 * Double(longer) / Double(train.pairs.count), 1))% chosen-longer), \(test.pairs.count) unbiased test pairs."
+    )
     print("The true preference depends only on how well a response fits its prompt; length never matters.\n")
     try makeDirectory(out)
     var rows: [(String, MethodResult)] = []
     for (method, label) in methodNames {
-      let result = try Experiment.run(method, train: train, test: test, seed: seed, progress: { showProgress(label, $0) })
+      let result = try Experiment.run(
+        method, train: train, test: test, seed: seed, progress: { showProgress(label, $0) })
       writeStderr(isatty(2) != 0 ? "\n" : "trained \(label)\n")
       rows.append((label, result))
       let (dr2, dr1) = Experiment.decompose(result.model, test)
@@ -66,8 +69,12 @@ struct DemoCommand: ParsableCommand {
         title: "\(label): test pairs in the (Δr2, Δr1) plane", xLabel: "prompt-free gap Δr2",
         yLabel: "prompt-related gap Δr1",
         series: [
-          .init(name: "chosen longer", color: "#d62728", points: points.indices.filter { bias[$0] > 0 }.map { points[$0] }),
-          .init(name: "chosen shorter", color: "#1f77b4", points: points.indices.filter { bias[$0] <= 0 }.map { points[$0] }),
+          .init(
+            name: "chosen longer", color: "#d62728",
+            points: points.indices.filter { bias[$0] > 0 }.map { points[$0] }),
+          .init(
+            name: "chosen shorter", color: "#1f77b4",
+            points: points.indices.filter { bias[$0] <= 0 }.map { points[$0] }),
         ])
       try NumpyFile.writeBytes(Array(svg.utf8), to: "\(out)/pairs-\(label.replacingSpaces()).svg")
     }
@@ -83,11 +90,15 @@ struct DemoCommand: ParsableCommand {
   }
 
   func table(_ rows: [(String, MethodResult)]) -> String {
-    var text = "method             | test accuracy | accuracy, chosen shorter | Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained\n"
-    text += "-------------------|---------------|--------------------------|---------------------------|---------------|----------------------------\n"
+    var text =
+      "method             | test accuracy | accuracy, chosen shorter | Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained\n"
+    text +=
+      "-------------------|---------------|--------------------------|---------------------------|---------------|----------------------------\n"
     for (label, r) in rows {
       let e = r.evaluation
-      text += label.padding(18) + " | " + fixed(e.accuracy, 3).padding(13) + " | " + fixed(e.accuracyBiasNegative, 3).padding(24)
+      text +=
+        label.padding(18) + " | " + fixed(e.accuracy, 3).padding(13) + " | "
+        + fixed(e.accuracyBiasNegative, 3).padding(24)
         + " | " + fixed(e.gapBiasSpearman, 3).padding(25) + " | " + fixed(r.club, 3).padding(13) + " | "
         + fixed(r.trainedBiasShare, 3) + "\n"
     }
@@ -108,6 +119,8 @@ func smoothed(_ values: [Double], window: Int = 20) -> [(Double, Double)] {
 }
 
 extension String {
-  func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+  func padding(_ width: Int) -> String {
+    count >= width ? self : self + String(repeating: " ", count: width - count)
+  }
   func replacingSpaces() -> String { String(map { $0 == " " ? "-" : $0 }).replacing("+", with: "and") }
 }

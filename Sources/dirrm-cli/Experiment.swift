@@ -13,7 +13,8 @@ struct MethodResult {
 enum Experiment {
   static func run(
     _ method: Trainer.Method, train: PreferenceDataset, test: PreferenceDataset, seed: UInt64,
-    configure: (inout Trainer.Settings) -> Void = { _ in }, progress: (Trainer.Progress) -> Bool = { _ in true }
+    configure: (inout Trainer.Settings) -> Void = { _ in },
+    progress: (Trainer.Progress) -> Bool = { _ in true }
   ) throws -> MethodResult {
     let shape = RewardModel<Float>.Shape(
       promptDim: train.promptDim, responseDim: train.responseDim, width: 128, depth: 2)
@@ -59,13 +60,13 @@ enum Experiment {
         estimator.fit(fitBatch)
         let heldOut = estimator.batch(
           chosen: UnsafeBufferPointer(rebasing: h[(half * w)..<(n * w)]),
-          rejected: UnsafeBufferPointer(rebasing: h[((n + half) * w)...]), bias: UnsafeBufferPointer(rebasing: b[half...]))
+          rejected: UnsafeBufferPointer(rebasing: h[((n + half) * w)...]),
+          bias: UnsafeBufferPointer(rebasing: b[half...]))
         return estimator.bound(heldOut, stats: nil, wantGradient: false).0
       }
     }
   }
 }
-
 
 extension Experiment {
   /// Each pair's prompt-free and prompt-related gaps under a model: K prompts per pair (its
@@ -78,14 +79,17 @@ extension Experiment {
     let own = data.pairs.map { Int64($0.prompt) }
     var prompts = [Int64](repeating: 0, count: n * k)
     own.withUnsafeBufferPointer { o in
-      prompts.withUnsafeMutableBufferPointer { PromptSampling.sample(own: o, k: k, numPrompts: data.promptCount, seed: seed, into: $0) }
+      prompts.withUnsafeMutableBufferPointer {
+        PromptSampling.sample(own: o, k: k, numPrompts: data.promptCount, seed: seed, into: $0)
+      }
     }
     let rows = n * k
     let promptRows = prompts.map { Int($0) }
     let chosen = (0..<rows).map { data.pairs[$0 / k].chosen }
     let rejected = (0..<rows).map { data.pairs[$0 / k].rejected }
     let rewards = model.forward(
-      prompts: data.promptRows(promptRows + promptRows), responses: data.responseRows(chosen + rejected), rows: 2 * rows
+      prompts: data.promptRows(promptRows + promptRows), responses: data.responseRows(chosen + rejected),
+      rows: 2 * rows
     ).rewards
     let gaps = (0..<rows).map { rewards[$0] - rewards[rows + $0] }
     var dr2 = [Float](repeating: 0, count: n)
@@ -96,7 +100,8 @@ extension Experiment {
       corr.withUnsafeBufferPointer { c in
         dr2.withUnsafeMutableBufferPointer { d2 in
           dr1.withUnsafeMutableBufferPointer { d1 in
-            try? solver.solve(gaps: g, k: k, corresponding: c, weights: nil, dr2: d2, dr1: d1, iterations: nil)
+            try? solver.solve(
+              gaps: g, k: k, corresponding: c, weights: nil, dr2: d2, dr1: d1, iterations: nil)
           }
         }
       }
@@ -104,9 +109,13 @@ extension Experiment {
     return (dr2, dr1)
   }
 
-  static func synthetic(_ kind: SyntheticPreferences.Kind, seed: UInt64) -> (PreferenceDataset, PreferenceDataset) {
+  static func synthetic(_ kind: SyntheticPreferences.Kind, seed: UInt64) -> (
+    PreferenceDataset, PreferenceDataset
+  ) {
     SyntheticPreferences.generate(
-      .init(kind: kind, biasRatio: 0.8, promptCount: 2000, responsesPerPrompt: 4, promptDim: 64, responseDim: 64, seed: seed))
+      .init(
+        kind: kind, biasRatio: 0.8, promptCount: 2000, responsesPerPrompt: 4, promptDim: 64, responseDim: 64,
+        seed: seed))
   }
 }
 

@@ -19,7 +19,9 @@ struct CLIError: Error, CustomStringConvertible {
 
 enum NumpyFile {
   static func readBytes(_ path: String) throws -> [UInt8] {
-    guard let file = fopen(path, "rb") else { throw CLIError("\(path): cannot open (\(String(cString: strerror(errno))))") }
+    guard let file = fopen(path, "rb") else {
+      throw CLIError("\(path): cannot open (\(String(cString: strerror(errno))))")
+    }
     defer { fclose(file) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -33,7 +35,9 @@ enum NumpyFile {
   }
 
   static func writeBytes(_ bytes: [UInt8], to path: String) throws {
-    guard let file = fopen(path, "wb") else { throw CLIError("\(path): cannot create (\(String(cString: strerror(errno))))") }
+    guard let file = fopen(path, "wb") else {
+      throw CLIError("\(path): cannot create (\(String(cString: strerror(errno))))")
+    }
     defer { fclose(file) }
     guard fwrite(bytes, 1, bytes.count, file) == bytes.count else { throw CLIError("\(path): write error") }
   }
@@ -41,7 +45,9 @@ enum NumpyFile {
   static func read(_ path: String) throws -> NumpyArray {
     let bytes = try readBytes(path)
     func fail(_ why: String) -> CLIError { CLIError("\(path): not a usable .npy file: \(why)") }
-    guard bytes.count >= 10, Array(bytes[0..<6]) == [0x93] + Array("NUMPY".utf8) else { throw fail("wrong magic bytes") }
+    guard bytes.count >= 10, Array(bytes[0..<6]) == [0x93] + Array("NUMPY".utf8) else {
+      throw fail("wrong magic bytes")
+    }
     let major = bytes[6]
     guard (1...3).contains(major) else { throw fail("unsupported format version \(major)") }
     let headerLength: Int
@@ -63,7 +69,9 @@ enum NumpyFile {
     guard let descrField = field("descr"), descrField.first == "'" else { throw fail("no dtype") }
     let descr = String(descrField.dropFirst().prefix(while: { $0 != "'" }))
     guard let fortran = field("fortran_order") else { throw fail("no fortran_order") }
-    guard fortran.hasPrefix("False") else { throw fail("Fortran-ordered arrays are not supported; save with C order") }
+    guard fortran.hasPrefix("False") else {
+      throw fail("Fortran-ordered arrays are not supported; save with C order")
+    }
     guard let shapeField = field("shape"), shapeField.first == "(" else { throw fail("no shape") }
     let shapeText = shapeField.dropFirst().prefix(while: { $0 != ")" })
     var shape: [Int] = []
@@ -73,7 +81,9 @@ enum NumpyFile {
       guard let v = Int(trimmed), v >= 0 else { throw fail("bad shape (\(shapeText))") }
       shape.append(v)
     }
-    guard (1...2).contains(shape.count) else { throw fail("expected a 1-D or 2-D array, got shape (\(shapeText))") }
+    guard (1...2).contains(shape.count) else {
+      throw fail("expected a 1-D or 2-D array, got shape (\(shapeText))")
+    }
     let (count, overflow) = shape.reduce((1, false)) { acc, v in
       let (p, o) = acc.0.multipliedReportingOverflow(by: v)
       return (p, acc.1 || o)
@@ -104,7 +114,9 @@ enum NumpyFile {
 
   /// A dataset from .npy files: prompts (P, dp), responses (R, dr), pairs (N, 3) integers,
   /// bias (N,) or (N, b) optional.
-  static func dataset(prompts: String, responses: String, pairs: String, bias: String?) throws -> PreferenceDatasetFiles {
+  static func dataset(prompts: String, responses: String, pairs: String, bias: String?) throws
+    -> PreferenceDatasetFiles
+  {
     let p = try read(prompts)
     let r = try read(responses)
     let q = try read(pairs)

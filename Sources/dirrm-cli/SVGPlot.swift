@@ -58,20 +58,27 @@ enum SVGPlot {
 
       """
     for t in ticks(x0, x1) {
-      svg += "<line x1=\"\(n(px(t)))\" y1=\"\(n(margin.top))\" x2=\"\(n(px(t)))\" y2=\"\(n(margin.top + plotH))\" stroke=\"#eee\"/>\n"
-      svg += "<text x=\"\(n(px(t)))\" y=\"\(n(margin.top + plotH + 18))\" text-anchor=\"middle\">\(format(t))</text>\n"
+      svg +=
+        "<line x1=\"\(n(px(t)))\" y1=\"\(n(margin.top))\" x2=\"\(n(px(t)))\" y2=\"\(n(margin.top + plotH))\" stroke=\"#eee\"/>\n"
+      svg +=
+        "<text x=\"\(n(px(t)))\" y=\"\(n(margin.top + plotH + 18))\" text-anchor=\"middle\">\(format(t))</text>\n"
     }
     for t in ticks(y0, y1) {
-      svg += "<line x1=\"\(n(margin.left))\" y1=\"\(n(py(t)))\" x2=\"\(n(margin.left + plotW))\" y2=\"\(n(py(t)))\" stroke=\"#eee\"/>\n"
-      svg += "<text x=\"\(n(margin.left - 6))\" y=\"\(n(py(t) + 4))\" text-anchor=\"end\">\(format(t))</text>\n"
+      svg +=
+        "<line x1=\"\(n(margin.left))\" y1=\"\(n(py(t)))\" x2=\"\(n(margin.left + plotW))\" y2=\"\(n(py(t)))\" stroke=\"#eee\"/>\n"
+      svg +=
+        "<text x=\"\(n(margin.left - 6))\" y=\"\(n(py(t) + 4))\" text-anchor=\"end\">\(format(t))</text>\n"
     }
     if x0 < 0 && x1 > 0 {
-      svg += "<line x1=\"\(n(px(0)))\" y1=\"\(n(margin.top))\" x2=\"\(n(px(0)))\" y2=\"\(n(margin.top + plotH))\" stroke=\"#999\"/>\n"
+      svg +=
+        "<line x1=\"\(n(px(0)))\" y1=\"\(n(margin.top))\" x2=\"\(n(px(0)))\" y2=\"\(n(margin.top + plotH))\" stroke=\"#999\"/>\n"
     }
     if y0 < 0 && y1 > 0 {
-      svg += "<line x1=\"\(n(margin.left))\" y1=\"\(n(py(0)))\" x2=\"\(n(margin.left + plotW))\" y2=\"\(n(py(0)))\" stroke=\"#999\"/>\n"
+      svg +=
+        "<line x1=\"\(n(margin.left))\" y1=\"\(n(py(0)))\" x2=\"\(n(margin.left + plotW))\" y2=\"\(n(py(0)))\" stroke=\"#999\"/>\n"
     }
-    svg += "<rect x=\"\(n(margin.left))\" y=\"\(n(margin.top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
+    svg +=
+      "<rect x=\"\(n(margin.left))\" y=\"\(n(margin.top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
     for s in series {
       let points = s.points.filter { $0.0.isFinite && $0.1.isFinite }
       if lines {
@@ -79,17 +86,21 @@ enum SVGPlot {
         svg += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.5\" points=\"\(path)\"/>\n"
       } else {
         for p in points {
-          svg += "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"2\" fill=\"\(s.color)\" fill-opacity=\"0.45\"/>\n"
+          svg +=
+            "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"2\" fill=\"\(s.color)\" fill-opacity=\"0.45\"/>\n"
         }
       }
     }
     for (i, s) in series.enumerated() {
       let y = margin.top + 14 + Double(i) * 18
-      svg += "<rect x=\"\(n(margin.left + 10))\" y=\"\(n(y - 9))\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>\n"
+      svg +=
+        "<rect x=\"\(n(margin.left + 10))\" y=\"\(n(y - 9))\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>\n"
       svg += "<text x=\"\(n(margin.left + 26))\" y=\"\(n(y))\">\(escape(s.name))</text>\n"
     }
-    svg += "<text x=\"\(n(margin.left + plotW / 2))\" y=\"\(n(height - 16))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-    svg += "<text transform=\"translate(18 \(n(margin.top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+    svg +=
+      "<text x=\"\(n(margin.left + plotW / 2))\" y=\"\(n(height - 16))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+    svg +=
+      "<text transform=\"translate(18 \(n(margin.top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
     return svg + "</svg>\n"
   }
 

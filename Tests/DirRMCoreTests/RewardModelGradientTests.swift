@@ -5,7 +5,9 @@ import XCTest
 /// The reward model's backward pass against central finite differences, in double.
 final class RewardModelGradientTests: XCTestCase {
   /// L = Σ_i a_i r_i + Σ_ij B_ij h_ij: exercises both the reward and the hidden-state path.
-  func loss(_ model: RewardModel<Double>, _ x: [Double], _ y: [Double], _ n: Int, _ a: [Double], _ b: [Double]) -> Double {
+  func loss(
+    _ model: RewardModel<Double>, _ x: [Double], _ y: [Double], _ n: Int, _ a: [Double], _ b: [Double]
+  ) -> Double {
     let trace = model.forward(prompts: x, responses: y, rows: n)
     var total = 0.0
     for i in 0..<n { total += a[i] * trace.rewards[i] }

@@ -188,6 +188,7 @@ _SIGNATURES = {
     "dirrm_model_params_init": (None, [POINTER(ModelParams)]),
     "dirrm_model_create": (c_int32, [POINTER(ModelParams), _handle_out]),
     "dirrm_model_free": (c_int32, [_handle]),
+    "dirrm_model_shape": (c_int32, [_handle, _i64p, _i64p, _i32p, _i32p]),
     "dirrm_model_score": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p, _f32p]),
     "dirrm_model_save": (c_int32, [_handle, _u8p, c_int64, _i64p]),
     "dirrm_model_load": (c_int32, [_u8p, c_int64, _handle_out]),

@@ -67,11 +67,14 @@ class Club(Handle):
     def _batch(self, h_chosen, h_rejected, bias):
         hc = as_f32(h_chosen, "h_chosen")
         hr = as_f32(h_rejected, "h_rejected")
-        if hc.ndim != 2 or hr.shape != hc.shape:
-            raise DirrmError(ERR_SHAPE, f"h_chosen {hc.shape} and h_rejected {hr.shape} must be the same (n, d)")
+        # The library cannot see an array's size: check every one here.
+        if hc.ndim != 2 or hc.shape[1] != self.hidden_dim or hr.shape != hc.shape:
+            raise DirrmError(
+                ERR_SHAPE, f"h_chosen {hc.shape} and h_rejected {hr.shape} must both be (n, {self.hidden_dim})")
         b = as_f32(bias, "bias")
-        if b.shape[:1] != hc.shape[:1]:
-            raise DirrmError(ERR_SHAPE, f"bias has {b.shape[:1]} rows for {hc.shape[0]} pairs")
+        columns = self.bias_dim if self.bias_kind == "gaussian" else 1
+        if b.size != hc.shape[0] * columns or b.shape[:1] != hc.shape[:1]:
+            raise DirrmError(ERR_SHAPE, f"bias has shape {b.shape}; {hc.shape[0]} pairs need {hc.shape[0] * columns} values")
         return hc, hr, b
 
     def fit(self, h_chosen, h_rejected, bias):
@@ -88,13 +91,20 @@ class Club(Handle):
         self._call("log_prob", hc.shape[0], ptr(hc), ptr(hr), ptr(b), ptr(out))
         return out
 
+    def _stats_len(self):
+        length = ctypes.c_int64()
+        self._call("stats_len", ctypes.byref(length))
+        return length.value
+
     def bias_stats(self, bias):
         """The sufficient statistics of a batch's bias; they add up across workers."""
         b = as_f32(bias, "bias")
-        length = ctypes.c_int64()
-        self._call("stats_len", ctypes.byref(length))
-        out = np.empty(length.value, np.float32)
-        self._call("bias_stats", b.shape[0] if b.ndim else 1, ptr(b), ptr(out))
+        columns = self.bias_dim if self.bias_kind == "gaussian" else 1
+        n = b.shape[0] if b.ndim else 1
+        if b.size != n * columns:
+            raise DirrmError(ERR_SHAPE, f"bias has shape {b.shape}; expected (n,{' ' + str(columns) if columns > 1 else ''})")
+        out = np.empty(self._stats_len(), np.float32)
+        self._call("bias_stats", n, ptr(b), ptr(out))
         return out
 
     def bound(self, h_chosen, h_rejected, bias, bias_stats=None, grad=True):
@@ -102,6 +112,8 @@ class Club(Handle):
         bias_stats: the statistics of the global batch (summed over workers), or None."""
         hc, hr, b = self._batch(h_chosen, h_rejected, bias)
         stats = None if bias_stats is None else as_f32(bias_stats, "bias_stats").reshape(-1)
+        if stats is not None and stats.size != self._stats_len():
+            raise DirrmError(ERR_SHAPE, f"bias_stats has {stats.size} values; this estimator's have {self._stats_len()}")
         mi = np.zeros(1, np.float32)
         grads = (np.empty_like(hc), np.empty_like(hr)) if grad else (None, None)
         self._call("bound", hc.shape[0], ptr(hc), ptr(hr), ptr(b), ptr(stats), ptr(mi), ptr(grads[0]), ptr(grads[1]))

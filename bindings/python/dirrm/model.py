@@ -109,20 +109,25 @@ class RewardModel(Handle):
         handle = ctypes.c_void_p()
         check_call(lib.dirrm_model_create(ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle
-        self.width = int(width)
+        self._after_load()
 
     def _after_load(self):
-        # The width is the hidden state's size: score one row to read it.
-        self.width = None
+        dims = [ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int32(), ctypes.c_int32()]
+        self._call("shape", *(ctypes.byref(d) for d in dims))
+        self.prompt_dim, self.response_dim, self.width, self.depth = (d.value for d in dims)
 
     def score(self, prompt_features, response_features, hidden=False):
         """Rewards of n (prompt, response) feature rows; with hidden=True also (n, width) states."""
         x = as_f32(prompt_features, "prompt_features")
         y = as_f32(response_features, "response_features")
-        if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-            raise DirrmError(ERR_SHAPE, f"prompt_features {x.shape} and response_features {y.shape}: need (n, .) each")
+        # The library cannot see an array's width: check it here.
+        if x.ndim != 2 or x.shape[1] != self.prompt_dim:
+            raise DirrmError(ERR_SHAPE, f"prompt_features has shape {x.shape}; the model takes (n, {self.prompt_dim})")
+        if y.ndim != 2 or y.shape != (x.shape[0], self.response_dim):
+            raise DirrmError(
+                ERR_SHAPE, f"response_features has shape {y.shape}; the model takes ({x.shape[0]}, {self.response_dim})")
         rewards = np.empty(x.shape[0], np.float32)
-        states = np.empty((x.shape[0], self.width), np.float32) if hidden and self.width else None
+        states = np.empty((x.shape[0], self.width), np.float32) if hidden else None
         self._call("score", x.shape[0], ptr(x), ptr(y), ptr(rewards), ptr(states))
         return (rewards, states) if hidden else rewards
 
