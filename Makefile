@@ -5,7 +5,7 @@ LIB := .build/release/libdirrm.so
 EXAMPLES := .build/examples
 CC ?= cc
 
-.PHONY: demo test setup build examples swift-test python-test
+.PHONY: demo test setup build examples swift-test python-test results
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -30,3 +30,7 @@ swift-test: setup
 
 python-test: build examples
 	python3 -m pytest -q bindings/python/tests
+
+# Regenerates the effectiveness table in README.md (three seeds, library defaults).
+results: build
+	.build/release/dirrm-cli experiment --seeds 3 --readme README.md
