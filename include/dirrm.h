@@ -437,7 +437,8 @@ int32_t dirrm_dataset_shape(const dirrm_dataset *d, int64_t *num_prompts, int64_
  *                bias_ratio (0.8: a quarter as many shorter); bias: length difference
  *                (chosen - rejected). The test set has all pairs.
  *   SYCOPHANCY   half the pairs carry a sycophantic prefix, on the chosen response with
- *                probability bias_ratio (test: 1/2); bias: 1 if the pair carries it.
+ *                probability bias_ratio (test: 1/2); bias: +1 if the chosen response carries
+ *                it, -1 if the rejected one does, 0 for none.
  *   ADVERSARIAL  the UNBIASED set plus, for a share bias_ratio of its pairs, a duplicate
  *                under the instruction-flipped prompt with the preference reversed (the
  *                prompt-free paper's section 4.1.2); bias: 1 on duplicates. */
@@ -501,30 +502,37 @@ typedef struct dirrm_train_params {
   int32_t batch_size;    /* >= 1                                    default 64 */
   float learning_rate;   /* AdamW, > 0                              default 1e-3 */
   float weight_decay;    /* >= 0                                    default 0.01 */
-  float lambda;          /* DIR weight, >= 0                        default 0.1 */
-  int32_t bias_column;   /* the dataset bias column DIR reads       default 0;
-                            CATEGORICAL estimators see 1[value > 0] */
-  dirrm_club_params club; /* DIR's estimator; hidden_dim is set from the model. Defaults as
-                            dirrm_club_params_init except learning_rate (see the README). */
+  float lambda;          /* DIR weight, >= 0                        default 1 (DIR's published
+                            script; the spec's 0.1 barely acts on this model, see the README) */
+  int32_t bias_column;   /* the dataset bias column DIR reads       default 0; a CATEGORICAL
+                            estimator sees 1[value > 0], a GAUSSIAN one (bias_dim 1) the value */
+  dirrm_club_params club; /* DIR's estimator; hidden_dim is set from the model. Default:
+                            GAUSSIAN, bias_dim 1, q_hidden 64, 5 steps at 1e-4 (chosen by the
+                            README's sweep; dirrm_club_params_init keeps DIR's categorical) */
   int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), >= 1   default 8 */
-  dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0 */
-  dirrm_prioritizer_params prioritizer;
-  uint64_t seed;         /* shuffling and prompt sampling           default 0 */
+  dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0. Default as
+                            dirrm_pf_params_init but p = 0: the own prompt is left out, so
+                            Delta r2 measures the other prompts only */
+  dirrm_prioritizer_params prioritizer; /* default as dirrm_prioritizer_params_init but
+                            max_reinsertions = 0 */
+  uint64_t seed;         /* shuffling, prompt sampling, the prioritizer   default 0 */
 } dirrm_train_params;
 
 void dirrm_train_params_init(dirrm_train_params *p);
 
 /* Called after every step; return non-zero to stop training early (dirrm_train then
  * returns DIRRM_OK having done fewer steps). loss_pref and mi are NaN where a step did not
- * compute them; threshold is NaN without prompt-free prioritization. total_steps is an upper
- * bound for the prompt-free methods (rejected pairs do not cost a step). */
+ * compute them (a prompt-free step that accepted nothing trains nothing); threshold is NaN
+ * without prompt-free prioritization. */
 typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_steps,
                                      float loss_pref, float mi, float threshold);
 
-/* Trains m on train. The prompt-free methods score each candidate under pf_prompts prompts
- * of the dataset, compute Delta r2, divide it by the batch's RMS own-prompt reward gap (so
- * that the threshold does not drift as rewards grow; see the README), and train on those
- * below the prioritizer's threshold. On an error the model is left as it was.
+/* Trains m on train: epochs x ceil(num_pairs / batch_size) AdamW steps for every method.
+ * The prompt-free methods fill each step's batch with accepted candidates: they propose,
+ * score each candidate under pf_prompts prompts of the dataset, compute Delta r2, divide it
+ * by the batch's RMS own-prompt reward gap (so that the threshold does not drift as rewards
+ * grow), and decide, until the batch is full (at most eight rounds a step); the
+ * prioritizer's epochs roll over as they end. On an error the model is left as it was.
  * Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, SHAPE (feature dimensions differ from the
  * model's), VERSION, NONFINITE (training diverged), MISUSE. */
 int32_t dirrm_train(dirrm_model *m, const dirrm_dataset *train, const dirrm_train_params *p,

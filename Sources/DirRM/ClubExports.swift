@@ -118,6 +118,14 @@ private func asFloat(_ value: Double, _ name: String) throws(ABIError) -> Float 
   return Float(value)
 }
 
+/// Writes double results as floats, after checking that every one fits.
+private func writeFloats(_ values: [Double], to out: UnsafeMutablePointer<Float>, _ name: String)
+  throws(ABIError)
+{
+  for (i, v) in values.enumerated() { _ = try asFloat(v, "\(name)[\(i)]") }
+  for (i, v) in values.enumerated() { out[i] = Float(v) }
+}
+
 @c @implementation
 public func dirrm_club_create(
   _ p: UnsafePointer<dirrm_club_params>?, _ out: UnsafeMutablePointer<OpaquePointer?>?
@@ -180,10 +188,7 @@ public func dirrm_club_log_prob(
     let box = try lookup(c)
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     let out = try Check.output(outLogProb, "out_log_prob")
-    let values = box.value.logProbability(batch)
-    var converted = [Float](repeating: 0, count: values.count)
-    for (i, v) in values.enumerated() { converted[i] = try asFloat(v, "log_prob[\(i)]") }
-    for (i, v) in converted.enumerated() { out[i] = v }
+    try writeFloats(box.value.logProbability(batch), to: out, "log_prob")
   }
 }
 
@@ -204,10 +209,7 @@ public func dirrm_club_bias_stats(
     let rows = try Check.count(n, "n")
     let values = try checkedBias(bias, rows, box.value.config)
     let out = try Check.output(outStats, "out_stats")
-    let stats = box.value.statistics(values, rows: rows)
-    var converted = [Float](repeating: 0, count: stats.count)
-    for (i, v) in stats.enumerated() { converted[i] = try asFloat(v, "out_stats[\(i)]") }
-    for (i, v) in converted.enumerated() { out[i] = v }
+    try writeFloats(box.value.statistics(values, rows: rows), to: out, "out_stats")
   }
 }
 

@@ -323,8 +323,7 @@ public func dirrm_train(
       throw ABIError(
         DIRRM_ERR_INVALID_ARGUMENT, "p->pf.weighting must be UNIFORM or CORRESPONDING for training")
     }
-    var prioritizer = try prioritizerSettings(params.prioritizer, "p->prioritizer.")
-    prioritizer.seed ^= params.seed
+    let prioritizer = try prioritizerSettings(params.prioritizer, "p->prioritizer.")
     let method: Trainer.Method = [.vanilla, .dir, .promptFree, .dirPromptFree][Int(params.method)]
     if method == .dir || method == .dirPromptFree {
       guard params.bias_column >= 0, Int(params.bias_column) < data.biasDim else {

@@ -189,19 +189,9 @@ public enum SyntheticPreferences {
       random = r
     case .sycophancy:
       // DIR's contamination: half the pairs carry a sycophantic prefix, on the chosen response
-      // with probability biasRatio. The bias column flags the pair.
-      for k in b.pairs.indices {
-        guard random.unit() < 0.5 else {
-          b.bias[k] = 0
-          continue
-        }
-        if random.unit() < s.biasRatio {
-          b.pairs[k].chosen = b.addPrefixed(b.pairs[k].chosen)
-        } else {
-          b.pairs[k].rejected = b.addPrefixed(b.pairs[k].rejected)
-        }
-        b.bias[k] = 1
-      }
+      // with probability biasRatio. The bias column says where: +1 on the chosen response, −1
+      // on the rejected one, 0 for none.
+      addPrefixes(&b, &random, onChosen: s.biasRatio)
       var r = random
       keep(&b) { _ in r.unit() < share }
       random = r
@@ -225,23 +215,30 @@ public enum SyntheticPreferences {
     return b.dataset()
   }
 
+  /// Gives half the pairs a sycophantic prefix, on the chosen response with probability
+  /// `onChosen`; the bias column becomes +1, −1 or 0 accordingly.
+  static func addPrefixes(_ b: inout Builder, _ random: inout Xoshiro256, onChosen: Double) {
+    for k in b.pairs.indices {
+      guard random.unit() < 0.5 else {
+        b.bias[k] = 0
+        continue
+      }
+      if random.unit() < onChosen {
+        b.pairs[k].chosen = b.addPrefixed(b.pairs[k].chosen)
+        b.bias[k] = 1
+      } else {
+        b.pairs[k].rejected = b.addPrefixed(b.pairs[k].rejected)
+        b.bias[k] = -1
+      }
+    }
+  }
+
   static func testSet(_ s: Settings, world: World, random: inout Xoshiro256) -> PreferenceDataset {
     var b = Builder(s: s)
     candidatePairs(&b, world, &random, prompts: max(50, s.promptCount / 4), noisy: false)
     if s.kind == .sycophancy {
       // The prefix on a random side of half the pairs: the test does not follow the bias.
-      for k in b.pairs.indices {
-        guard random.unit() < 0.5 else {
-          b.bias[k] = 0
-          continue
-        }
-        if random.unit() < 0.5 {
-          b.pairs[k].chosen = b.addPrefixed(b.pairs[k].chosen)
-        } else {
-          b.pairs[k].rejected = b.addPrefixed(b.pairs[k].rejected)
-        }
-        b.bias[k] = 1
-      }
+      addPrefixes(&b, &random, onChosen: 0.5)
     } else if s.kind == .adversarial {
       for k in b.pairs.indices { b.bias[k] = 0 }
     }

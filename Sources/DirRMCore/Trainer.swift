@@ -120,10 +120,13 @@ public struct Trainer {
   /// roll over as they end. Filtering must not also shrink the batches or the step count:
   /// otherwise the comparison with vanilla measures less training, not better data.
   mutating func runPrioritized(progress: (Progress) -> Bool) throws(NumericError) {
-    var prioritizer = Prioritizer(settings: settings.prioritizer, count: data.pairs.count)
+    var prioritizerSettings = settings.prioritizer
+    prioritizerSettings.seed ^= settings.seed  // a new training seed draws new candidate orders
+    var prioritizer = Prioritizer(settings: prioritizerSettings, count: data.pairs.count)
     let steps = settings.epochs * ((data.pairs.count + settings.batchSize - 1) / settings.batchSize)
     for _ in 0..<steps {
       var batch: [Int] = []
+      var rejected: [Int] = []
       for _ in 0..<8 where batch.count < settings.batchSize {
         var candidates = (try? prioritizer.propose(maxCount: settings.batchSize - batch.count)) ?? []
         if candidates.isEmpty {  // the epoch ended: the next call starts the next one
@@ -134,14 +137,16 @@ public struct Trainer {
         // Every candidate was just proposed, so deciding them cannot fail.
         let accepted = (try? prioritizer.decide(candidates, scores)) ?? []
         batch += zip(candidates, accepted).filter(\.1).map(\.0)
+        rejected += zip(candidates, accepted).filter { !$0.1 }.map(\.0)
         prioritizer.endStep()
       }
-      var record = Progress(step: step, totalSteps: steps, lossPref: .nan, mi: .nan, threshold: prioritizer.threshold)
+      var record = Progress(
+        step: step, totalSteps: steps, lossPref: .nan, mi: .nan, threshold: prioritizer.threshold)
       if batch.isEmpty {
         step += 1
         log.steps.append(record)
       } else {
-        record = try trainStep(batch, threshold: prioritizer.threshold)
+        record = try trainStep(batch, alsoPenalized: rejected, threshold: prioritizer.threshold)
       }
       guard progress(record) else { return }
     }
@@ -150,75 +155,42 @@ public struct Trainer {
   /// Each candidate's Δr2 divided by the batch's RMS own-prompt gap: the gaps all grow as the
   /// model trains, and a threshold on raw Δr2 would drift with them.
   mutating func promptFreeScores(_ candidates: [Int]) -> [Float] {
-    let k = min(settings.promptsPerPair, data.promptCount)
-    let own = candidates.map { Int64(data.pairs[$0].prompt) }
-    var prompts = [Int64](repeating: 0, count: candidates.count * k)
-    own.withUnsafeBufferPointer { o in
-      prompts.withUnsafeMutableBufferPointer { out in
-        PromptSampling.sample(own: o, k: k, numPrompts: data.promptCount, seed: random.next(), into: out)
-      }
-    }
-    var promptRows: [Int] = []
-    var responseRows: [Int] = []
-    for (i, c) in candidates.enumerated() {
-      for j in 0..<k {
-        promptRows.append(Int(prompts[i * k + j]))
-        responseRows.append(data.pairs[c].chosen)
-      }
-    }
-    for (i, c) in candidates.enumerated() {
-      for j in 0..<k {
-        promptRows.append(Int(prompts[i * k + j]))
-        responseRows.append(data.pairs[c].rejected)
-      }
-    }
-    let rows = candidates.count * k
-    let rewards = model.forward(
-      prompts: data.promptRows(promptRows), responses: data.responseRows(responseRows), rows: 2 * rows
-    ).rewards
-    var gaps = [Float](repeating: 0, count: rows)
-    for i in 0..<rows { gaps[i] = rewards[i] - rewards[rows + i] }
-    var dr2 = [Float](repeating: 0, count: candidates.count)
-    var dr1 = dr2
-    let corr = [Int64](repeating: 0, count: candidates.count)
-    var solver = settings.promptFree
-    solver.maxIterations = max(solver.maxIterations, 200)
-    gaps.withUnsafeBufferPointer { g in
-      corr.withUnsafeBufferPointer { c in
-        dr2.withUnsafeMutableBufferPointer { d2 in
-          dr1.withUnsafeMutableBufferPointer { d1 in
-            // Gaps of a finite model are finite, and 200 iterations always suffice on the
-            // float grid; a failure leaves the zeros, which the threshold then decides.
-            try? solver.solve(
-              gaps: g, k: k, corresponding: c, weights: nil, dr2: d2, dr1: d1, iterations: nil)
-          }
-        }
-      }
-    }
+    let scores = PromptFreeScores(
+      model: model, data: data, pairs: candidates, k: settings.promptsPerPair, seed: random.next(),
+      solver: settings.promptFree)
     var squares = 0.0
-    for i in 0..<candidates.count { squares += Double(gaps[i * k]) * Double(gaps[i * k]) }
+    for g in scores.ownGap { squares += Double(g) * Double(g) }
     let scale = max((squares / Double(candidates.count)).squareRoot(), 1e-12)
     for (i, c) in candidates.enumerated() {
-      log.lastDr2[c] = dr2[i]
-      log.lastDr1[c] = dr1[i]
+      log.lastDr2[c] = scores.dr2[i]
+      log.lastDr1[c] = scores.dr1[i]
     }
-    return dr2.map { Float(Double($0) / scale) }
+    return scores.dr2.map { Float(Double($0) / scale) }
   }
 
-  /// One optimizer step on the given pairs.
-  mutating func trainStep(_ batch: [Int], threshold: Float) throws(NumericError) -> Progress {
+  /// One optimizer step: Bradley–Terry on `batch`; with DIR, the CLUB penalty on `batch` and
+  /// `alsoPenalized` together. The penalty is about the representation, not the labels, so
+  /// with prompt-free prioritization it covers every candidate the step scored: on the
+  /// accepted ones alone it would see a filtered sample of the bias.
+  mutating func trainStep(_ batch: [Int], alsoPenalized extra: [Int] = [], threshold: Float)
+    throws(NumericError)
+    -> Progress
+  {
     let n = batch.count
-    let pairs = batch.map { data.pairs[$0] }
+    let all = batch + (club == nil ? [] : extra)
+    let m = all.count
+    let pairs = all.map { data.pairs[$0] }
     let trace = model.forward(
       prompts: data.promptRows(pairs.map(\.prompt) + pairs.map(\.prompt)),
-      responses: data.responseRows(pairs.map(\.chosen) + pairs.map(\.rejected)), rows: 2 * n)
-    var rewardGradient = [Float](repeating: 0, count: 2 * n)
+      responses: data.responseRows(pairs.map(\.chosen) + pairs.map(\.rejected)), rows: 2 * m)
+    var rewardGradient = [Float](repeating: 0, count: 2 * m)
     let loss = try trace.rewards.withUnsafeBufferPointer { r throws(NumericError) in
       try rewardGradient.withUnsafeMutableBufferPointer { g throws(NumericError) in
         try PreferenceLoss.bradleyTerry(
-          chosen: UnsafeBufferPointer(rebasing: r[0..<n]), rejected: UnsafeBufferPointer(rebasing: r[n...]),
+          chosen: UnsafeBufferPointer(rebasing: r[0..<n]),
+          rejected: UnsafeBufferPointer(rebasing: r[m..<(m + n)]),
           margin: nil, weight: nil, centerCoef: 0, gradChosen: UnsafeMutableBufferPointer(rebasing: g[0..<n]),
-          gradRejected: UnsafeMutableBufferPointer(rebasing: g[n...]))
+          gradRejected: UnsafeMutableBufferPointer(rebasing: g[m..<(m + n)]))
       }
     }
     var hiddenGradient: [Float]? = nil
@@ -226,7 +198,7 @@ public struct Trainer {
     if var estimator = club {
       let hidden = trace.hidden
       let width = model.shape.width
-      let bias = batch.map { i -> Float in
+      let bias = all.map { i -> Float in
         let value = data.bias[i * data.biasDim + settings.biasColumn]
         if case .categorical = estimator.config.kind { return value > 0 ? 1 : 0 }
         return value
@@ -234,8 +206,8 @@ public struct Trainer {
       let (value, gx) = hidden.withUnsafeBufferPointer { h in
         bias.withUnsafeBufferPointer { b in
           let x = estimator.batch(
-            chosen: UnsafeBufferPointer(rebasing: h[0..<(n * width)]),
-            rejected: UnsafeBufferPointer(rebasing: h[(n * width)...]), bias: b)
+            chosen: UnsafeBufferPointer(rebasing: h[0..<(m * width)]),
+            rejected: UnsafeBufferPointer(rebasing: h[(m * width)...]), bias: b)
           estimator.fit(x)
           return estimator.bound(x, stats: nil, wantGradient: true)
         }
@@ -243,11 +215,11 @@ public struct Trainer {
       club = estimator
       mi = Float(value)
       if let gx {
-        var gh = [Float](repeating: 0, count: 2 * n * width)
+        var gh = [Float](repeating: 0, count: 2 * m * width)
         gh.withUnsafeMutableBufferPointer { out in
           estimator.splitGradient(
-            gx, rows: n, chosen: UnsafeMutableBufferPointer(rebasing: out[0..<(n * width)]),
-            rejected: UnsafeMutableBufferPointer(rebasing: out[(n * width)...]), scale: settings.lambda)
+            gx, rows: m, chosen: UnsafeMutableBufferPointer(rebasing: out[0..<(m * width)]),
+            rejected: UnsafeMutableBufferPointer(rebasing: out[(m * width)...]), scale: settings.lambda)
         }
         hiddenGradient = gh
       }
@@ -271,17 +243,22 @@ extension Trainer.Settings {
   /// DIR with λ = 1 (DIR's published script) and a Gaussian estimator of the bias column
   /// (q_hidden 64, five AdamW steps at DIR's 1e-4 per batch); the prompt-free decomposition
   /// over K = 8 prompts with the pair's own prompt left out (p = 0), Newton; the prioritizer
-  /// with k-means boundaries, α = 0.9, λ₀ = 0, one immediate reinsertion per pair and epoch.
-  public static func defaults(method: Trainer.Method = .vanilla, hiddenDim: Int = 128, seed: UInt64 = 0) -> Self {
+  /// with k-means boundaries, α = 0.9, λ₀ = 0, and no reinsertion: a rejected pair waits for
+  /// the next epoch.
+  public static func defaults(method: Trainer.Method = .vanilla, hiddenDim: Int = 128, seed: UInt64 = 0)
+    -> Self
+  {
     .init(
-      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 1, biasColumn: 0,
+      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 1,
+      biasColumn: 0,
       club: .init(
         kind: .gaussian(dimensions: 1), hiddenDim: hiddenDim, pairMode: .difference, qHidden: 64, fitSteps: 5,
         learningRate: 1e-4, weightDecay: 0.01, logvarBound: 5, seed: 0),
       promptsPerPair: 8,
-      promptFree: PromptFreeGap(weighting: .corresponding(p: 0), solver: .newton, tolerance: 1e-6, maxIterations: 100),
+      promptFree: PromptFreeGap(
+        weighting: .corresponding(p: 0), solver: .newton, tolerance: 1e-6, maxIterations: 100),
       prioritizer: .init(
-        placement: .kmeans, emaWeight: 0.9, initialThreshold: 0, lazyReinsertion: false, maxReinsertions: 1,
+        placement: .kmeans, emaWeight: 0.9, initialThreshold: 0, lazyReinsertion: false, maxReinsertions: 0,
         shuffle: true, seed: 0),
       seed: seed)
   }

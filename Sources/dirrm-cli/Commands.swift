@@ -16,8 +16,11 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Prioritizer: EMA weight alpha.") var emaWeight: Float?
   @Option(help: "Prioritizer: reinsertions per pair and epoch.") var reinsertions: Int?
   @Option var epochs: Int?
+  @Flag(help: "DIR's estimator categorical on 1[bias > 0], as in DIR's code (default: Gaussian).")
+  var categorical = false
 
   func apply(_ s: inout Trainer.Settings) {
+    if categorical { s.club.kind = .categorical(classes: 2) }
     if let lambda { s.lambda = lambda }
     if let clubLr { s.club.learningRate = clubLr }
     if let qHidden { s.club.qHidden = qHidden }
@@ -136,6 +139,8 @@ struct ExperimentCommand: ParsableCommand {
   @OptionGroup var training: TrainingOptions
   @Option(help: "Write the table into this file between <!-- results:begin --> and <!-- results:end -->.")
   var readme: String?
+  @Option(help: "Print only one markdown row of headline numbers, labelled so (for sweeps).")
+  var row: String?
 
   func run() throws {
     var lengthRows: [String: [String: Summary]] = [:]
@@ -168,12 +173,18 @@ struct ExperimentCommand: ParsableCommand {
         record(&lengthRows, label, "share", r.trainedBiasShare)
       }
       let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed)
+      let flags = sTest.biasColumn(0)
       for method in [Trainer.Method.vanilla, .dir] {
-        let e = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: training.apply)
-          .evaluation
-        record(&sycophancy, name(method), "flagged", e.accuracyBiasPositive)
-        record(&sycophancy, name(method), "unflagged", e.accuracyBiasNegative)
-        record(&sycophancy, name(method), "gap", e.accuracyBiasNegative - e.accuracyBiasPositive)
+        let r = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: training.apply)
+        let (chosen, rejected) = r.model.scorePairs(sTest, Array(sTest.pairs.indices))
+        // Flagged: a prefix on either response (bias ±1); unflagged: none (bias 0).
+        func accuracy(_ flagged: Bool) -> Double {
+          let kept = flags.indices.filter { (flags[$0] != 0) == flagged }
+          return Double(kept.filter { chosen[$0] > rejected[$0] }.count) / Double(max(kept.count, 1))
+        }
+        record(&sycophancy, name(method), "flagged", accuracy(true))
+        record(&sycophancy, name(method), "unflagged", accuracy(false))
+        record(&sycophancy, name(method), "gap", accuracy(false) - accuracy(true))
       }
       let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed)
       let original = try Experiment.run(
@@ -185,6 +196,10 @@ struct ExperimentCommand: ParsableCommand {
       adversarial["original", default: Summary()].add(original.evaluation.accuracy)
       adversarial["vanilla", default: Summary()].add(vanilla.evaluation.accuracy)
       adversarial["prompt-free", default: Summary()].add(promptFree.evaluation.accuracy)
+    }
+    if let row {
+      print(headline(row, lengthRows, sycophancy, adversarial))
+      return
     }
     let text = report(lengthRows, sycophancy, adversarial)
     print(text)
@@ -237,6 +252,30 @@ struct ExperimentCommand: ParsableCommand {
     return t
   }
 
+  /// DIR's accuracy change and |Spearman| ratio, prompt-free's recovery, DIR + prompt-free's
+  /// accuracy, the sycophancy gap ratio and the adversarial recovery, as one table row.
+  func headline(
+    _ label: String, _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
+    _ adversarial: [String: Summary]
+  ) -> String {
+    let oracle = length["vanilla on unbiased data (oracle)"]!["accuracy"]!.mean
+    let v = length["vanilla"]!
+    let dir = length["DIR"]!
+    let pf = length["prompt-free"]!
+    let both = length["DIR + prompt-free"]!
+    let cells = [
+      fixed(dir["accuracy"]!.mean - v["accuracy"]!.mean, 3),
+      fixed(dir["spearman"]!.mean / v["spearman"]!.mean, 2),
+      fixed(100 * (pf["accuracy"]!.mean - v["accuracy"]!.mean) / (oracle - v["accuracy"]!.mean), 0) + "%",
+      fixed(both["accuracy"]!.mean, 3) + " vs " + fixed(max(dir["accuracy"]!.mean, pf["accuracy"]!.mean), 3),
+      fixed(sycophancy["DIR"]!["gap"]!.mean / sycophancy["vanilla"]!["gap"]!.mean, 2),
+      fixed(
+        100 * (adversarial["prompt-free"]!.mean - adversarial["vanilla"]!.mean)
+          / (adversarial["original"]!.mean - adversarial["vanilla"]!.mean), 0) + "%",
+    ]
+    return "| \(label) | " + cells.joined(separator: " | ") + " |"
+  }
+
   func seedsNote() -> String {
     let changed = [
       training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" },
@@ -244,6 +283,7 @@ struct ExperimentCommand: ParsableCommand {
       training.ownWeight.map { "p \($0)" }, training.prompts.map { "K \($0)" },
       training.emaWeight.map { "alpha \($0)" },
       training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },
+      training.categorical ? "categorical q" : nil,
     ].compactMap { $0 }
     return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
   }

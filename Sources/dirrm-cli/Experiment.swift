@@ -74,39 +74,10 @@ extension Experiment {
   static func decompose(_ model: RewardModel<Float>, _ data: PreferenceDataset, k: Int = 8, seed: UInt64 = 1)
     -> (dr2: [Float], dr1: [Float])
   {
-    let n = data.pairs.count
-    let k = min(k, data.promptCount)
-    let own = data.pairs.map { Int64($0.prompt) }
-    var prompts = [Int64](repeating: 0, count: n * k)
-    own.withUnsafeBufferPointer { o in
-      prompts.withUnsafeMutableBufferPointer {
-        PromptSampling.sample(own: o, k: k, numPrompts: data.promptCount, seed: seed, into: $0)
-      }
-    }
-    let rows = n * k
-    let promptRows = prompts.map { Int($0) }
-    let chosen = (0..<rows).map { data.pairs[$0 / k].chosen }
-    let rejected = (0..<rows).map { data.pairs[$0 / k].rejected }
-    let rewards = model.forward(
-      prompts: data.promptRows(promptRows + promptRows), responses: data.responseRows(chosen + rejected),
-      rows: 2 * rows
-    ).rewards
-    let gaps = (0..<rows).map { rewards[$0] - rewards[rows + $0] }
-    var dr2 = [Float](repeating: 0, count: n)
-    var dr1 = dr2
-    let corr = [Int64](repeating: 0, count: n)
-    let solver = PromptFreeGap(weighting: .uniform, solver: .newton, tolerance: 1e-6, maxIterations: 200)
-    gaps.withUnsafeBufferPointer { g in
-      corr.withUnsafeBufferPointer { c in
-        dr2.withUnsafeMutableBufferPointer { d2 in
-          dr1.withUnsafeMutableBufferPointer { d1 in
-            try? solver.solve(
-              gaps: g, k: k, corresponding: c, weights: nil, dr2: d2, dr1: d1, iterations: nil)
-          }
-        }
-      }
-    }
-    return (dr2, dr1)
+    let scores = PromptFreeScores(
+      model: model, data: data, pairs: Array(data.pairs.indices), k: k, seed: seed,
+      solver: PromptFreeGap(weighting: .uniform, solver: .newton, tolerance: 1e-6, maxIterations: 200))
+    return (scores.dr2, scores.dr1)
   }
 
   static func synthetic(_ kind: SyntheticPreferences.Kind, seed: UInt64) -> (
