@@ -499,7 +499,7 @@ typedef struct dirrm_train_params {
   uint32_t struct_size;
   int32_t method;        /* DIRRM_METHOD_*                          default VANILLA */
   int32_t epochs;        /* >= 0                                    default 3 */
-  int32_t batch_size;    /* >= 1                                    default 64 */
+  int32_t batch_size;    /* in [1, 2^20]                            default 64 */
   float learning_rate;   /* AdamW, > 0                              default 1e-3 */
   float weight_decay;    /* >= 0                                    default 0.01 */
   float lambda;          /* DIR weight, >= 0                        default 1 (DIR's published
@@ -509,7 +509,7 @@ typedef struct dirrm_train_params {
   dirrm_club_params club; /* DIR's estimator; hidden_dim is set from the model. Default:
                             GAUSSIAN, bias_dim 1, q_hidden 64, 5 steps at 1e-4 (chosen by the
                             README's sweep; dirrm_club_params_init keeps DIR's categorical) */
-  int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), >= 1   default 8 */
+  int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), in [1, 4096]   default 8 */
   dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0. Default as
                             dirrm_pf_params_init but p = 0: the own prompt is left out, so
                             Delta r2 measures the other prompts only */
@@ -532,7 +532,9 @@ typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_ste
  * score each candidate under pf_prompts prompts of the dataset, compute Delta r2, divide it
  * by the batch's RMS own-prompt reward gap (so that the threshold does not drift as rewards
  * grow), and decide, until the batch is full (at most eight rounds a step); the
- * prioritizer's epochs roll over as they end. On an error the model is left as it was.
+ * prioritizer's epochs roll over as they end. DIR_PROMPT_FREE applies the CLUB penalty to
+ * every candidate the step scored, and Bradley-Terry to the accepted ones. On an error the
+ * model is left as it was.
  * Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, SHAPE (feature dimensions differ from the
  * model's), VERSION, NONFINITE (training diverged), MISUSE. */
 int32_t dirrm_train(dirrm_model *m, const dirrm_dataset *train, const dirrm_train_params *p,

@@ -278,8 +278,10 @@ public func dirrm_train(
     guard params.epochs >= 0 else {
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->epochs = \(params.epochs) must be >= 0")
     }
-    guard params.batch_size >= 1 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->batch_size = \(params.batch_size) must be >= 1")
+    // Upper bounds keep the prompt-free scoring (batch × K rows) from asking for absurd memory.
+    guard params.batch_size >= 1, params.batch_size <= 1 << 20 else {
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "p->batch_size = \(params.batch_size) is outside [1, 1048576]")
     }
     for (v, name) in [
       (params.learning_rate, "learning_rate"), (params.weight_decay, "weight_decay"),
@@ -293,8 +295,8 @@ public func dirrm_train(
     guard params.weight_decay >= 0, params.lambda >= 0 else {
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->weight_decay and p->lambda must be >= 0")
     }
-    guard params.pf_prompts >= 1 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->pf_prompts = \(params.pf_prompts) must be >= 1")
+    guard params.pf_prompts >= 1, params.pf_prompts <= 4096 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->pf_prompts = \(params.pf_prompts) is outside [1, 4096]")
     }
     let model = box.value
     guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {

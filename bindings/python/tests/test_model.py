@@ -147,6 +147,8 @@ def test_training_arguments_are_checked():
     cases = [
         (lambda: other.fit(train), _lib.ERR_SHAPE, "features"),
         (lambda: model.fit(train, batch_size=0), _lib.ERR_INVALID_ARGUMENT, "p->batch_size"),
+        (lambda: model.fit(train, batch_size=2**30), _lib.ERR_INVALID_ARGUMENT, "p->batch_size"),
+        (lambda: model.fit(train, method="prompt_free", pf_prompts=10**6), _lib.ERR_INVALID_ARGUMENT, "p->pf_prompts"),
         (lambda: model.fit(train, learning_rate=float("nan")), _lib.ERR_NONFINITE, "p->learning_rate"),
         (lambda: model.fit(train, method="dir", bias_column=3), _lib.ERR_INVALID_ARGUMENT, "p->bias_column"),
         (lambda: model.fit(train, method="dir", club=dict(q_hidden=-1)), _lib.ERR_INVALID_ARGUMENT, "p->club.q_hidden"),
