@@ -252,29 +252,19 @@ public func dirrm_club_bound(
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     let stats = try checkedStats(biasStats, box.value.config)
     let mi = try Check.output(outMi, "out_mi")
-    try boundInto(
-      box.value, batch, stats: stats, scale: 1, mi: mi, gradChosen: gradChosen, gradRejected: gradRejected)
-  }
-}
-
-/// Evaluates the bound, checks that everything fits in float32, then writes the outputs.
-private func boundInto(
-  _ club: ClubEstimator, _ batch: ClubEstimator.Batch, stats: [Double]?, scale: Float,
-  mi: UnsafeMutablePointer<Float>?, gradChosen: UnsafeMutablePointer<Float>?,
-  gradRejected: UnsafeMutablePointer<Float>?
-) throws(ABIError) {
-  let wantGradient = gradChosen != nil || gradRejected != nil
-  let (value, gx) = club.bound(batch, stats: stats, wantGradient: wantGradient)
-  let bound = try asFloat(value, "the bound")
-  if let gx, let i = gx.firstIndex(where: { !($0 * scale).isFinite }) {
-    throw ABIError(DIRRM_ERR_NONFINITE, "the bound's gradient overflows float32 at X element \(i)")
-  }
-  mi?.pointee = bound
-  if let gx {
-    let cells = batch.rows * club.config.hiddenDim
-    club.splitGradient(
-      gx, rows: batch.rows, chosen: Check.optionalOutput(gradChosen, cells),
-      rejected: Check.optionalOutput(gradRejected, cells), scale: scale)
+    let (value, gx) = box.value.bound(
+      batch, stats: stats, wantGradient: gradChosen != nil || gradRejected != nil)
+    let bound = try asFloat(value, "the bound")
+    if let gx, let i = gx.firstIndex(where: { !$0.isFinite }) {
+      throw ABIError(DIRRM_ERR_NONFINITE, "the bound's gradient overflows float32 at X element \(i)")
+    }
+    mi.pointee = bound
+    if let gx {
+      let cells = batch.rows * box.value.config.hiddenDim
+      box.value.splitGradient(
+        gx, rows: batch.rows, chosen: Check.optionalOutput(gradChosen, cells),
+        rejected: Check.optionalOutput(gradRejected, cells))
+    }
   }
 }
 
