@@ -20,7 +20,9 @@ let package = Package(
     .target(name: "DirRM", dependencies: ["DirRMCore", "CDirRM", "COpenBLAS"], exclude: ["exports.map"]),
     .executableTarget(
       name: "dirrm-cli",
-      dependencies: ["DirRMCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: [
+        "DirRMCore", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     .testTarget(name: "DirRMTests", dependencies: ["DirRM", "CDirRM"]),
     .testTarget(name: "DirRMCoreTests", dependencies: ["DirRMCore"]),
   ]

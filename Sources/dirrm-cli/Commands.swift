@@ -11,6 +11,7 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "DIR weight lambda.") var lambda: Float?
   @Option(help: "Learning rate of DIR's estimator q.") var clubLr: Float?
   @Option(help: "Hidden width of q (0: linear).") var qHidden: Int?
+  @Option(help: "AdamW steps of q per training step.") var fitSteps: Int?
   @Option(help: "Prompt-free: weight p of the pair's own prompt.") var ownWeight: Double?
   @Option(help: "Prompt-free: prompts K per pair.") var prompts: Int?
   @Option(help: "Prioritizer: EMA weight alpha.") var emaWeight: Float?
@@ -24,6 +25,7 @@ struct TrainingOptions: ParsableArguments {
     if let lambda { s.lambda = lambda }
     if let clubLr { s.club.learningRate = clubLr }
     if let qHidden { s.club.qHidden = qHidden }
+    if let fitSteps { s.club.fitSteps = fitSteps }
     if let ownWeight { s.promptFree.weighting = .corresponding(p: ownWeight) }
     if let prompts { s.promptsPerPair = prompts }
     if let emaWeight { s.prioritizer.emaWeight = emaWeight }
@@ -85,8 +87,9 @@ struct TrainCommand: ParsableCommand {
     var settings = Trainer.Settings.defaults(method: m, hiddenDim: width, seed: seed)
     training.apply(&settings)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
-    try trainer.run { showProgress(method, $0) }
-    writeStderr("\n")
+    let bar = ProgressBar("training \(method)", jobs: 1)
+    try trainer.run(progress: bar.callback(0))
+    bar.finish()
     try NumpyFile.writeBytes(trainer.model.serialized(), to: output)
     print("wrote \(output)")
   }
@@ -146,56 +149,67 @@ struct ExperimentCommand: ParsableCommand {
     var lengthRows: [String: [String: Summary]] = [:]
     var sycophancy: [String: [String: Summary]] = [:]
     var adversarial: [String: Summary] = [:]
-    func record(_ table: inout [String: [String: Summary]], _ row: String, _ column: String, _ v: Double) {
-      table[row, default: [:]][column, default: Summary()].add(v)
-    }
+    // Every training is a job; they run one per core and are recorded in job order, so the
+    // table does not depend on the core count.
+    typealias Measurement = (table: Int, row: String, column: String, value: Double)
+    var jobs: [() throws -> [Measurement]] = []
     for seed in 0..<UInt64(seeds) {
-      writeStderr("seed \(seed)\n")
       let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed)
       let (train, test) = Experiment.synthetic(.length, seed: seed)
-      var runs: [(String, MethodResult)] = [
-        (
-          "vanilla on unbiased data (oracle)",
-          try Experiment.run(
-            .vanilla, train: unbiasedTrain, test: test, seed: seed, configure: training.apply)
-        )
-      ]
-      for (method, label) in methodNames {
-        runs.append(
-          (label, try Experiment.run(method, train: train, test: test, seed: seed, configure: training.apply))
-        )
-      }
-      for (label, r) in runs {
-        record(&lengthRows, label, "accuracy", r.evaluation.accuracy)
-        record(&lengthRows, label, "shorter", r.evaluation.accuracyBiasNegative)
-        record(&lengthRows, label, "spearman", abs(r.evaluation.gapBiasSpearman))
-        record(&lengthRows, label, "club", r.club)
-        record(&lengthRows, label, "share", r.trainedBiasShare)
-      }
-      let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed)
-      let flags = sTest.biasColumn(0)
-      for method in [Trainer.Method.vanilla, .dir] {
-        let r = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: training.apply)
-        let (chosen, rejected) = r.model.scorePairs(sTest, Array(sTest.pairs.indices))
-        // Flagged: a prefix on either response (bias ±1); unflagged: none (bias 0).
-        func accuracy(_ flagged: Bool) -> Double {
-          let kept = flags.indices.filter { (flags[$0] != 0) == flagged }
-          return Double(kept.filter { chosen[$0] > rejected[$0] }.count) / Double(max(kept.count, 1))
+      let configure = training.apply
+      func length(_ label: String, _ method: Trainer.Method, _ data: PreferenceDataset) {
+        jobs.append {
+          let r = try Experiment.run(method, train: data, test: test, seed: seed, configure: configure)
+          return [
+            (0, label, "accuracy", r.evaluation.accuracy),
+            (0, label, "shorter", r.evaluation.accuracyBiasNegative),
+            (0, label, "spearman", abs(r.evaluation.gapBiasSpearman)), (0, label, "club", r.club),
+            (0, label, "share", r.trainedBiasShare),
+          ]
         }
-        record(&sycophancy, name(method), "flagged", accuracy(true))
-        record(&sycophancy, name(method), "unflagged", accuracy(false))
-        record(&sycophancy, name(method), "gap", accuracy(false) - accuracy(true))
+      }
+      length("vanilla on unbiased data (oracle)", .vanilla, unbiasedTrain)
+      for (method, label) in methodNames { length(label, method, train) }
+      let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed)
+      for method in [Trainer.Method.vanilla, .dir] {
+        jobs.append {
+          let r = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: configure)
+          let (chosen, rejected) = r.model.scorePairs(sTest, Array(sTest.pairs.indices))
+          let flags = sTest.biasColumn(0)
+          // Flagged: a prefix on either response (bias ±1); unflagged: none (bias 0).
+          func accuracy(_ flagged: Bool) -> Double {
+            let kept = flags.indices.filter { (flags[$0] != 0) == flagged }
+            return Double(kept.filter { chosen[$0] > rejected[$0] }.count) / Double(max(kept.count, 1))
+          }
+          return [
+            (1, name(method), "flagged", accuracy(true)), (1, name(method), "unflagged", accuracy(false)),
+            (1, name(method), "gap", accuracy(false) - accuracy(true)),
+          ]
+        }
       }
       let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed)
-      let original = try Experiment.run(
-        .vanilla, train: unbiasedTrain, test: aTest, seed: seed, configure: training.apply)
-      let vanilla = try Experiment.run(
-        .vanilla, train: aTrain, test: aTest, seed: seed, configure: training.apply)
-      let promptFree = try Experiment.run(
-        .promptFree, train: aTrain, test: aTest, seed: seed, configure: training.apply)
-      adversarial["original", default: Summary()].add(original.evaluation.accuracy)
-      adversarial["vanilla", default: Summary()].add(vanilla.evaluation.accuracy)
-      adversarial["prompt-free", default: Summary()].add(promptFree.evaluation.accuracy)
+      for (label, method, data) in [
+        ("original", Trainer.Method.vanilla, unbiasedTrain), ("vanilla", .vanilla, aTrain),
+        ("prompt-free", .promptFree, aTrain),
+      ] {
+        jobs.append {
+          let r = try Experiment.run(method, train: data, test: aTest, seed: seed, configure: configure)
+          return [(2, label, "accuracy", r.evaluation.accuracy)]
+        }
+      }
+    }
+    let bar = ProgressBar("\(jobs.count) trainings", jobs: jobs.count)
+    let measured = try Parallel.map(Array(jobs.enumerated())) { i, job in
+      defer { bar.set(i, 1) }
+      return try job()
+    }
+    bar.finish()
+    for m in measured.joined() {
+      switch m.table {
+      case 0: lengthRows[m.row, default: [:]][m.column, default: Summary()].add(m.value)
+      case 1: sycophancy[m.row, default: [:]][m.column, default: Summary()].add(m.value)
+      default: adversarial[m.row, default: Summary()].add(m.value)
+      }
     }
     if let row {
       print(headline(row, lengthRows, sycophancy, adversarial))
@@ -279,7 +293,7 @@ struct ExperimentCommand: ParsableCommand {
   func seedsNote() -> String {
     let changed = [
       training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" },
-      training.qHidden.map { "q_hidden \($0)" },
+      training.qHidden.map { "q_hidden \($0)" }, training.fitSteps.map { "q steps \($0)" },
       training.ownWeight.map { "p \($0)" }, training.prompts.map { "K \($0)" },
       training.emaWeight.map { "alpha \($0)" },
       training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },

@@ -9,6 +9,11 @@ struct DirRMCLI: ParsableCommand {
     abstract: "Debiased reward models: DIR and prompt-free prioritization, on synthetic or your own data.",
     subcommands: [DemoCommand.self, TrainCommand.self, EvaluateCommand.self, ExperimentCommand.self],
     defaultSubcommand: DemoCommand.self)
+
+  static func main() {
+    Parallel.configureBLAS()
+    main(nil)
+  }
 }
 
 let methodNames: [(Trainer.Method, String)] = [
@@ -21,17 +26,6 @@ func name(_ method: Trainer.Method) -> String { methodNames.first { $0.0 == meth
 func writeStderr(_ text: String) {
   let bytes = Array(text.utf8)
   _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}
-
-/// A one-line progress bar on stderr when it is a terminal; otherwise nothing until the end.
-func showProgress(_ label: String, _ record: Trainer.Progress) -> Bool {
-  guard isatty(2) != 0 else { return true }
-  if record.step % 25 == 0 || record.step + 1 >= record.totalSteps {
-    let filled = min(30, 30 * (record.step + 1) / max(record.totalSteps, 1))
-    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-    writeStderr("\r\(label) [\(bar)] step \(record.step + 1)/\(record.totalSteps)  ")
-  }
-  return true
 }
 
 func makeDirectory(_ path: String) throws {
@@ -56,12 +50,11 @@ struct DemoCommand: ParsableCommand {
     )
     print("The true preference depends only on how well a response fits its prompt; length never matters.\n")
     try makeDirectory(out)
-    var rows: [(String, MethodResult)] = []
-    for (method, label) in methodNames {
+    let bar = ProgressBar("training \(methodNames.count) models", jobs: methodNames.count)
+    let rows = try Parallel.map(Array(methodNames.enumerated())) { job, entry in
+      let (method, label) = entry
       let result = try Experiment.run(
-        method, train: train, test: test, seed: seed, progress: { showProgress(label, $0) })
-      writeStderr(isatty(2) != 0 ? "\n" : "trained \(label)\n")
-      rows.append((label, result))
+        method, train: train, test: test, seed: seed, progress: bar.callback(job))
       let (dr2, dr1) = Experiment.decompose(result.model, test)
       let bias = test.biasColumn(0)
       let points = zip(dr2, dr1).map { (Double($0.0), Double($0.1)) }
@@ -77,7 +70,9 @@ struct DemoCommand: ParsableCommand {
             points: points.indices.filter { bias[$0] <= 0 }.map { points[$0] }),
         ])
       try NumpyFile.writeBytes(Array(svg.utf8), to: "\(out)/pairs-\(label.replacingSpaces()).svg")
+      return (label, result)
     }
+    bar.finish()
     let colors = ["#333333", "#d62728", "#2ca02c", "#9467bd"]
     let curves = SVGPlot.lines(
       title: "Training loss (Bradley–Terry, mean over 20 steps)", xLabel: "step", yLabel: "loss",
