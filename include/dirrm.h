@@ -437,8 +437,10 @@ int32_t dirrm_dataset_shape(const dirrm_dataset *d, int64_t *num_prompts, int64_
  *                bias_ratio (0.8: a quarter as many shorter); bias: length difference
  *                (chosen - rejected). The test set has all pairs.
  *   SYCOPHANCY   half the pairs carry a sycophantic prefix, on the chosen response with
- *                probability bias_ratio (test: 1/2); bias: +1 if the chosen response carries
- *                it, -1 if the rejected one does, 0 for none.
+ *                probability bias_ratio; bias: +1 if the chosen response carries it, -1 if
+ *                the rejected one does, 0 for none. The test set holds every pair twice:
+ *                plain, and with the prefix on a random side, so that flagged and unflagged
+ *                accuracy compare the same contents.
  *   ADVERSARIAL  the UNBIASED set plus, for a share bias_ratio of its pairs, a duplicate
  *                under the instruction-flipped prompt with the preference reversed (the
  *                prompt-free paper's section 4.1.2); bias: 1 on duplicates. */
@@ -502,8 +504,8 @@ typedef struct dirrm_train_params {
   int32_t batch_size;    /* in [1, 2^20]                            default 64 */
   float learning_rate;   /* AdamW, > 0                              default 1e-3 */
   float weight_decay;    /* >= 0                                    default 0.01 */
-  float lambda;          /* DIR weight, >= 0                        default 1 (DIR's published
-                            script; the spec's 0.1 barely acts on this model, see the README) */
+  float lambda;          /* DIR weight, >= 0                        default 0.75 (chosen by the
+                            README's sweep; the spec's 0.1 barely acts on this model) */
   int32_t bias_column;   /* the dataset bias column DIR reads       default 0; a CATEGORICAL
                             estimator sees 1[value > 0], a GAUSSIAN one (bias_dim 1) the value */
   dirrm_club_params club; /* DIR's estimator; hidden_dim is set from the model. Default:

@@ -237,8 +237,22 @@ public enum SyntheticPreferences {
     var b = Builder(s: s)
     candidatePairs(&b, world, &random, prompts: max(50, s.promptCount / 4), noisy: false)
     if s.kind == .sycophancy {
-      // The prefix on a random side of half the pairs: the test does not follow the bias.
-      addPrefixes(&b, &random, onChosen: 0.5)
+      // Every pair twice: as it is, and with the prefix on a random side. Flagged and
+      // unflagged accuracy then compare the same contents, so their gap measures the prefix
+      // alone rather than also the sampling noise of two disjoint halves.
+      let plain = b.pairs.count
+      for k in 0..<plain {
+        var pair = b.pairs[k]
+        let onChosen = random.unit() < 0.5
+        if onChosen {
+          pair.chosen = b.addPrefixed(pair.chosen)
+        } else {
+          pair.rejected = b.addPrefixed(pair.rejected)
+        }
+        b.pairs.append(pair)
+        b.bias.append(onChosen ? 1 : -1)
+        b.bias[k] = 0
+      }
     } else if s.kind == .adversarial {
       for k in b.pairs.indices { b.bias[k] = 0 }
     }

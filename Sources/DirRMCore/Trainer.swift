@@ -240,7 +240,7 @@ public struct Trainer {
 extension Trainer.Settings {
   /// The defaults of dirrm_train_params_init (SPEC §2.3, with the choices the README's sweep
   /// made where the papers give no value): three epochs of AdamW at 1e-3 on batches of 64;
-  /// DIR with λ = 1 (DIR's published script) and a Gaussian estimator of the bias column
+  /// DIR with λ = 0.75 and a Gaussian estimator of the bias column
   /// (q_hidden 64, five AdamW steps at DIR's 1e-4 per batch); the prompt-free decomposition
   /// over K = 8 prompts with the pair's own prompt left out (p = 0), Newton; the prioritizer
   /// with k-means boundaries, α = 0.9, λ₀ = 0, and no reinsertion: a rejected pair waits for
@@ -249,7 +249,7 @@ extension Trainer.Settings {
     -> Self
   {
     .init(
-      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 1,
+      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 0.75,
       biasColumn: 0,
       club: .init(
         kind: .gaussian(dimensions: 1), hiddenDim: hiddenDim, pairMode: .difference, qHidden: 64, fitSteps: 5,

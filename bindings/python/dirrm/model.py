@@ -92,6 +92,8 @@ def _update(struct, options, name):
         if key not in dict(struct._fields_):
             raise DirrmError(ERR_INVALID_ARGUMENT, f"{name}: unknown option {key!r}")
         setattr(struct, key, value)
+        if isinstance(value, int) and getattr(struct, key) != value:  # ctypes wraps silently
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"{name}: {key} = {value} does not fit its C type")
 
 
 class RewardModel(Handle):
@@ -131,19 +133,21 @@ class RewardModel(Handle):
         self._call("score", x.shape[0], ptr(x), ptr(y), ptr(rewards), ptr(states))
         return (rewards, states) if hidden else rewards
 
-    def fit(self, dataset, method="vanilla", epochs=3, batch_size=64, learning_rate=1e-3, weight_decay=0.01,
-            lam=0.1, bias_column=0, pf_prompts=8, seed=0, club=None, pf=None, prioritizer=None, progress=None):
+    def fit(self, dataset, method="vanilla", epochs=None, batch_size=None, learning_rate=None, weight_decay=None,
+            lam=None, bias_column=None, pf_prompts=None, seed=None, club=None, pf=None, prioritizer=None,
+            progress=None):
         """Trains on dataset. method: "vanilla", "dir", "prompt_free" or "dir_prompt_free".
+        Every option left None keeps dirrm_train_params_init's default (see dirrm.h).
         club, pf, prioritizer: dicts of fields of dirrm_club_params, dirrm_pf_params and
         dirrm_prioritizer_params. progress(step, total_steps, loss_pref, mi, threshold) may
         return True to stop. Returns the per-step records as a dict of arrays."""
         params = TrainParams()
         lib.dirrm_train_params_init(ctypes.byref(params))
         params.method = _choice(METHODS, method, "method")
-        params.epochs, params.batch_size = int(epochs), int(batch_size)
-        params.learning_rate, params.weight_decay, params.lam = float(learning_rate), float(weight_decay), float(lam)
-        params.bias_column, params.pf_prompts = int(bias_column), int(pf_prompts)
-        params.seed = int(seed) & (2**64 - 1)
+        _update(params, {key: value for key, value in [
+            ("epochs", epochs), ("batch_size", batch_size), ("learning_rate", learning_rate),
+            ("weight_decay", weight_decay), ("lam", lam), ("bias_column", bias_column), ("pf_prompts", pf_prompts),
+            ("seed", None if seed is None else int(seed) & (2**64 - 1))] if value is not None}, "fit")
         _update(params.club, club or {}, "club")
         _update(params.pf, pf or {}, "pf")
         _update(params.prioritizer, prioritizer or {}, "prioritizer")

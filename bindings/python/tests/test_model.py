@@ -34,7 +34,8 @@ def test_synthetic_sets_follow_their_construction():
         train, test = dirrm.synth(kind, num_prompts=400, seed=1)
         s, t = train.shape, test.shape
         assert s["prompt_dim"] == 64 and s["response_dim"] == 64 and s["bias_dim"] == 1
-        assert t["num_prompts"] == 100 and t["num_pairs"] == 100 * 6
+        # The sycophancy test set holds every pair twice: plain and prefixed.
+        assert t["num_prompts"] == 100 and t["num_pairs"] == 100 * 6 * (2 if kind == "sycophancy" else 1)
     # The length-biased and unbiased sets have about one size (the oracle comparison).
     a, _ = dirrm.synth("length", seed=2)
     b, _ = dirrm.synth("unbiased", seed=2)
@@ -156,6 +157,8 @@ def test_training_arguments_are_checked():
         (lambda: model.fit(train, method="prompt_free", prioritizer=dict(ema_weight=-1.0)),
          _lib.ERR_INVALID_ARGUMENT, "p->prioritizer.ema_weight"),
         (lambda: model.fit(train, club=dict(struct_size=3)), _lib.ERR_VERSION, "p->club.struct_size"),
+        (lambda: model.fit(train, epochs=2**32 + 1), _lib.ERR_INVALID_ARGUMENT, "epochs"),
+        (lambda: model.fit(train, club=dict(q_hidden=-2**40)), _lib.ERR_INVALID_ARGUMENT, "q_hidden"),
         (lambda: model.evaluate(train, bias_column=4), _lib.ERR_INVALID_ARGUMENT, "bias_column"),
         (lambda: model.score(np.zeros((2, 8)), np.zeros((2, 15))), _lib.ERR_SHAPE, "response_features"),
     ]
@@ -163,6 +166,23 @@ def test_training_arguments_are_checked():
         with pytest.raises(dirrm.DirrmError) as info:
             call()
         assert info.value.status == status and needle in info.value.message, (needle, info.value.message)
+
+
+def test_fit_without_options_uses_the_library_defaults():
+    train, _ = small(prompts=60)
+    defaults = _lib.TrainParams()
+    _lib.lib.dirrm_train_params_init(defaults)
+    explicit, implicit = dirrm.RewardModel(8, 16, width=16), dirrm.RewardModel(8, 16, width=16)
+    explicit.fit(train, method="dir", epochs=defaults.epochs, batch_size=defaults.batch_size,
+                 learning_rate=defaults.learning_rate, weight_decay=defaults.weight_decay, lam=defaults.lam,
+                 bias_column=defaults.bias_column, pf_prompts=defaults.pf_prompts, seed=defaults.seed)
+    implicit.fit(train, method="dir")
+    x = np.random.default_rng(0).normal(size=(5, 8))
+    y = np.random.default_rng(1).normal(size=(5, 16))
+    assert np.array_equal(explicit.score(x, y), implicit.score(x, y))
+    explicit.fit(train, method="dir", lam=defaults.lam + 1)
+    implicit.fit(train, method="dir")
+    assert not np.array_equal(explicit.score(x, y), implicit.score(x, y))
 
 
 def test_c_example_trains_through_the_c_api():
