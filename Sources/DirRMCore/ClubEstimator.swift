@@ -115,17 +115,20 @@ public struct ClubEstimator {
   ) -> Batch {
     let d = config.hiddenDim
     let n = chosen.count / d
-    var x = [Float](repeating: 0, count: n * config.inputDim)
-    switch config.pairMode {
-    case .difference:
-      for i in 0..<(n * d) { x[i] = chosen[i] - rejected[i] }
-    case .concat:
-      for i in 0..<n {
-        for j in 0..<d {
-          x[i * 2 * d + j] = chosen[i * d + j]
-          x[i * 2 * d + d + j] = rejected[i * d + j]
+    let x = [Float](unsafeUninitializedCapacity: n * config.inputDim) { out, count in
+      let c = chosen.baseAddress.unsafelyUnwrapped
+      let r = rejected.baseAddress.unsafelyUnwrapped
+      let x = out.baseAddress.unsafelyUnwrapped
+      switch config.pairMode {
+      case .difference:
+        for i in 0..<(n * d) { x[i] = c[i] - r[i] }
+      case .concat:
+        for i in 0..<n {
+          (x + i * 2 * d).initialize(from: c + i * d, count: d)
+          (x + i * 2 * d + d).initialize(from: r + i * d, count: d)
         }
       }
+      count = n * config.inputDim
     }
     return Batch(rows: n, x: x, bias: bias)
   }
@@ -257,7 +260,11 @@ public struct ClubEstimator {
       if let part = net.backward(
         weights, trace, rows: n, outputGradient: g, parameterGradient: nil, wantInputGradient: true)
       {
-        for i in gx.indices { gx[i] += part[i] }
+        gx.withUnsafeMutableBufferPointer { total in
+          part.withUnsafeBufferPointer { p in
+            for i in 0..<total.count { total[i] += p[i] }
+          }
+        }
       }
     }
     return (value, gx)
@@ -269,15 +276,15 @@ public struct ClubEstimator {
     rejected: UnsafeMutableBufferPointer<Float>?, scale: Float = 1
   ) {
     let d = config.hiddenDim
-    for i in 0..<n {
-      for j in 0..<d {
-        switch config.pairMode {
-        case .difference:
-          chosen?[i * d + j] = scale * gx[i * d + j]
-          rejected?[i * d + j] = -scale * gx[i * d + j]
-        case .concat:
-          chosen?[i * d + j] = scale * gx[i * 2 * d + j]
-          rejected?[i * d + j] = scale * gx[i * 2 * d + d + j]
+    let (width, rejectedOffset, rejectedSign): (Int, Int, Float) =
+      config.pairMode == .difference ? (d, 0, -1) : (2 * d, d, 1)
+    gx.withUnsafeBufferPointer { g in
+      for i in 0..<n {
+        if let chosen {
+          for j in 0..<d { chosen[i * d + j] = scale * g[i * width + j] }
+        }
+        if let rejected {
+          for j in 0..<d { rejected[i * d + j] = rejectedSign * scale * g[i * width + rejectedOffset + j] }
         }
       }
     }

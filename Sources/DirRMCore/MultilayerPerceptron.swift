@@ -36,26 +36,31 @@ struct MultilayerPerceptron: Equatable {
     var trace = Trace()
     var current = x
     for (l, layer) in layers.enumerated() {
-      var y = [Float](repeating: 0, count: n * layer.output)
-      parameters.withUnsafeBufferPointer { p in
-        let base = p.baseAddress.unsafelyUnwrapped
-        // y = x · Wᵀ + b: start from the bias in every row, then add the product.
-        for i in 0..<n {
-          for o in 0..<layer.output { y[i * layer.output + o] = base[layer.biasOffset + o] }
-        }
-        current.withUnsafeBufferPointer { xs in
-          y.withUnsafeMutableBufferPointer { ys in
+      let y = [Float](unsafeUninitializedCapacity: n * layer.output) { ys, count in
+        parameters.withUnsafeBufferPointer { p in
+          let base = p.baseAddress.unsafelyUnwrapped
+          let out = ys.baseAddress.unsafelyUnwrapped
+          // y = x · Wᵀ + b: start from the bias in every row, then add the product.
+          for i in 0..<n {
+            (out + i * layer.output).initialize(from: base + layer.biasOffset, count: layer.output)
+          }
+          current.withUnsafeBufferPointer { xs in
             BLAS.gemm(
               transposeA: false, transposeB: true, m: n, n: layer.output, k: layer.input,
-              a: xs.baseAddress.unsafelyUnwrapped, b: base + layer.weightOffset, beta: 1,
-              c: ys.baseAddress.unsafelyUnwrapped)
+              a: xs.baseAddress.unsafelyUnwrapped, b: base + layer.weightOffset, beta: 1, c: out)
           }
         }
+        count = n * layer.output
       }
       trace.inputs.append(current)
       if l < layers.count - 1 {
         trace.preActivations.append(y)
-        current = y.map { max($0, 0) }
+        current = [Float](unsafeUninitializedCapacity: y.count) { out, count in
+          y.withUnsafeBufferPointer { ys in
+            for i in 0..<ys.count { out[i] = max(ys[i], 0) }
+          }
+          count = y.count
+        }
       } else {
         current = y
       }
@@ -84,11 +89,15 @@ struct MultilayerPerceptron: Equatable {
               c: base + layer.weightOffset)
           }
         }
-        for o in 0..<layer.output {
-          var sum = 0.0
-          for i in 0..<n { sum += Double(g[i * layer.output + o]) }
-          base[layer.biasOffset + o] = Float(sum)
+        var sums = [Double](repeating: 0, count: layer.output)
+        g.withUnsafeBufferPointer { gs in
+          sums.withUnsafeMutableBufferPointer { total in
+            for i in 0..<n {
+              for o in 0..<layer.output { total[o] += Double(gs[i * layer.output + o]) }
+            }
+          }
         }
+        for o in 0..<layer.output { base[layer.biasOffset + o] = Float(sums[o]) }
       }
       guard l > 0 || wantInputGradient else { break }
       // dx = g · W (n × in).
@@ -104,8 +113,11 @@ struct MultilayerPerceptron: Equatable {
         }
       }
       if l > 0 {
-        let pre = trace.preActivations[l - 1]
-        for i in gx.indices where pre[i] <= 0 { gx[i] = 0 }
+        trace.preActivations[l - 1].withUnsafeBufferPointer { pre in
+          gx.withUnsafeMutableBufferPointer { out in
+            for i in 0..<out.count where pre[i] <= 0 { out[i] = 0 }
+          }
+        }
       }
       g = gx
     }

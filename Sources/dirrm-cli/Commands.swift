@@ -248,13 +248,20 @@ struct ExperimentCommand: ParsableCommand {
     t +=
       "(target: at most half), accuracy \(fixed(dir["accuracy"]!.mean - vanilla["accuracy"]!.mean, 3)) vs vanilla (target ≥ −0.010). "
     t +=
-      "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%).\n\n"
+      "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%). "
+    let both = length["DIR + prompt-free"]!["accuracy"]!.mean
     t +=
-      "**Sycophancy** (half the pairs carry a prefix, on the chosen response in 80% of training pairs, on a random side in test)\n\n"
+      "DIR + prompt-free: accuracy \(fixed(both, 3)) vs \(fixed(max(dir["accuracy"]!.mean, pf["accuracy"]!.mean), 3)) for the better of the two (target: at least as high).\n\n"
+    t +=
+      "**Sycophancy** (half the training pairs carry a prefix, on the chosen response in 80% of them; the test set holds every pair twice, plain and with the prefix on a random side)\n\n"
     t += "| trained as | accuracy, flagged pairs | accuracy, unflagged pairs | gap |\n|---|---|---|---|\n"
     for row in ["vanilla", "DIR"] {
       guard let r = sycophancy[row] else { continue }
       t += "| \(row) | \(r["flagged"]!.text()) | \(r["unflagged"]!.text()) | \(r["gap"]!.text()) |\n"
+    }
+    if let v = sycophancy["vanilla"]?["gap"], let d = sycophancy["DIR"]?["gap"] {
+      t +=
+        "\nDIR's gap is \(fixed(d.mean / v.mean, 2)) of vanilla's (target: at most 0.5).\n"
     }
     t += "\n**Adversarial prompts** (instruction-flipped duplicates of 80% of the pairs)\n\n"
     t += "| trained as | test accuracy |\n|---|---|\n"
