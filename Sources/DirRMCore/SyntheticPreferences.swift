@@ -118,6 +118,18 @@ public enum SyntheticPreferences {
       return lengths.count - 1
     }
 
+    /// The pair with the prefix on its chosen response (bias +1) or its rejected one (−1).
+    mutating func prefixed(_ pair: PreferenceDataset.Pair, onChosen: Bool) -> (PreferenceDataset.Pair, Float)
+    {
+      var pair = pair
+      if onChosen {
+        pair.chosen = addPrefixed(pair.chosen)
+      } else {
+        pair.rejected = addPrefixed(pair.rejected)
+      }
+      return (pair, onChosen ? 1 : -1)
+    }
+
     func prompt(_ p: Int) -> ArraySlice<Float> { prompts[(p * s.promptDim)..<((p + 1) * s.promptDim)] }
     func content(_ r: Int) -> ArraySlice<Float> {
       responses[(r * s.responseDim)..<(r * s.responseDim + s.contentDim)]
@@ -223,13 +235,7 @@ public enum SyntheticPreferences {
         b.bias[k] = 0
         continue
       }
-      if random.unit() < onChosen {
-        b.pairs[k].chosen = b.addPrefixed(b.pairs[k].chosen)
-        b.bias[k] = 1
-      } else {
-        b.pairs[k].rejected = b.addPrefixed(b.pairs[k].rejected)
-        b.bias[k] = -1
-      }
+      (b.pairs[k], b.bias[k]) = b.prefixed(b.pairs[k], onChosen: random.unit() < onChosen)
     }
   }
 
@@ -242,15 +248,9 @@ public enum SyntheticPreferences {
       // alone rather than also the sampling noise of two disjoint halves.
       let plain = b.pairs.count
       for k in 0..<plain {
-        var pair = b.pairs[k]
-        let onChosen = random.unit() < 0.5
-        if onChosen {
-          pair.chosen = b.addPrefixed(pair.chosen)
-        } else {
-          pair.rejected = b.addPrefixed(pair.rejected)
-        }
+        let (pair, bias) = b.prefixed(b.pairs[k], onChosen: random.unit() < 0.5)
         b.pairs.append(pair)
-        b.bias.append(onChosen ? 1 : -1)
+        b.bias.append(bias)
         b.bias[k] = 0
       }
     } else if s.kind == .adversarial {

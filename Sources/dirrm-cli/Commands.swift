@@ -151,7 +151,8 @@ struct ExperimentCommand: ParsableCommand {
     var adversarial: [String: Summary] = [:]
     // Every training is a job; they run one per core and are recorded in job order, so the
     // table does not depend on the core count.
-    typealias Measurement = (table: Int, row: String, column: String, value: Double)
+    enum Table { case length, sycophancy, adversarial }
+    typealias Measurement = (table: Table, row: String, column: String, value: Double)
     var jobs: [() throws -> [Measurement]] = []
     for seed in 0..<UInt64(seeds) {
       let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed)
@@ -161,10 +162,10 @@ struct ExperimentCommand: ParsableCommand {
         jobs.append {
           let r = try Experiment.run(method, train: data, test: test, seed: seed, configure: configure)
           return [
-            (0, label, "accuracy", r.evaluation.accuracy),
-            (0, label, "shorter", r.evaluation.accuracyBiasNegative),
-            (0, label, "spearman", abs(r.evaluation.gapBiasSpearman)), (0, label, "club", r.club),
-            (0, label, "share", r.trainedBiasShare),
+            (.length, label, "accuracy", r.evaluation.accuracy),
+            (.length, label, "shorter", r.evaluation.accuracyBiasNegative),
+            (.length, label, "spearman", abs(r.evaluation.gapBiasSpearman)), (.length, label, "club", r.club),
+            (.length, label, "share", r.trainedBiasShare),
           ]
         }
       }
@@ -181,9 +182,11 @@ struct ExperimentCommand: ParsableCommand {
             let kept = flags.indices.filter { (flags[$0] != 0) == flagged }
             return Double(kept.filter { chosen[$0] > rejected[$0] }.count) / Double(max(kept.count, 1))
           }
+          let (flagged, unflagged) = (accuracy(true), accuracy(false))
           return [
-            (1, name(method), "flagged", accuracy(true)), (1, name(method), "unflagged", accuracy(false)),
-            (1, name(method), "gap", accuracy(false) - accuracy(true)),
+            (.sycophancy, name(method), "flagged", flagged),
+            (.sycophancy, name(method), "unflagged", unflagged),
+            (.sycophancy, name(method), "gap", unflagged - flagged),
           ]
         }
       }
@@ -194,7 +197,7 @@ struct ExperimentCommand: ParsableCommand {
       ] {
         jobs.append {
           let r = try Experiment.run(method, train: data, test: aTest, seed: seed, configure: configure)
-          return [(2, label, "accuracy", r.evaluation.accuracy)]
+          return [(.adversarial, label, "accuracy", r.evaluation.accuracy)]
         }
       }
     }
@@ -206,9 +209,9 @@ struct ExperimentCommand: ParsableCommand {
     bar.finish()
     for m in measured.joined() {
       switch m.table {
-      case 0: lengthRows[m.row, default: [:]][m.column, default: Summary()].add(m.value)
-      case 1: sycophancy[m.row, default: [:]][m.column, default: Summary()].add(m.value)
-      default: adversarial[m.row, default: Summary()].add(m.value)
+      case .length: lengthRows[m.row, default: [:]][m.column, default: Summary()].add(m.value)
+      case .sycophancy: sycophancy[m.row, default: [:]][m.column, default: Summary()].add(m.value)
+      case .adversarial: adversarial[m.row, default: Summary()].add(m.value)
       }
     }
     if let row {

@@ -54,34 +54,44 @@ private final class Work<T, U>: @unchecked Sendable {
   let body: (T) throws -> U
   var results: [Result<U, any Error>?]
   var next = 0
-  let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+  let lock = Lock()
 
   init(items: [T], body: @escaping (T) throws -> U) {
     self.items = items
     self.body = body
     results = Array(repeating: nil, count: items.count)
-    pthread_mutex_init(mutex, nil)
   }
+
+  func take() -> Int? {
+    lock.locked {
+      guard next < items.count else { return nil }
+      next += 1
+      return next - 1
+    }
+  }
+
+  func drain() {
+    while let i = take() {
+      let result = Result { try body(items[i]) }
+      lock.locked { results[i] = result }
+    }
+  }
+}
+
+/// A pthread mutex at a stable address (a stored pthread_mutex_t could be moved by Swift).
+final class Lock: @unchecked Sendable {
+  private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+  init() { pthread_mutex_init(mutex, nil) }
 
   deinit {
     pthread_mutex_destroy(mutex)
     mutex.deallocate()
   }
 
-  func take() -> Int? {
+  func locked<R>(_ body: () throws -> R) rethrows -> R {
     pthread_mutex_lock(mutex)
     defer { pthread_mutex_unlock(mutex) }
-    guard next < items.count else { return nil }
-    next += 1
-    return next - 1
-  }
-
-  func drain() {
-    while let i = take() {
-      let result = Result { try body(items[i]) }
-      pthread_mutex_lock(mutex)
-      results[i] = result
-      pthread_mutex_unlock(mutex)
-    }
+    return try body()
   }
 }

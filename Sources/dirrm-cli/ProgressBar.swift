@@ -7,18 +7,12 @@ final class ProgressBar: @unchecked Sendable {
   let label: String
   var fractions: [Double]
   var drawn = -1
-  let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+  let lock = Lock()
   let enabled = isatty(2) != 0
 
   init(_ label: String, jobs: Int) {
     self.label = label
     fractions = Array(repeating: 0, count: jobs)
-    pthread_mutex_init(mutex, nil)
-  }
-
-  deinit {
-    pthread_mutex_destroy(mutex)
-    mutex.deallocate()
   }
 
   /// A training progress callback for job `job`; it never stops the training.
@@ -31,16 +25,16 @@ final class ProgressBar: @unchecked Sendable {
 
   func set(_ job: Int, _ fraction: Double) {
     guard enabled else { return }
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
-    fractions[job] = min(max(fraction, 0), 1)
-    let total = fractions.reduce(0, +) / Double(fractions.count)
-    let filled = Int(30 * total)
-    let percent = Int(100 * total)
-    guard percent != drawn else { return }
-    drawn = percent
-    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-    writeStderr("\r\(label) [\(bar)] \(percent)%  ")
+    lock.locked {
+      fractions[job] = min(max(fraction, 0), 1)
+      let total = fractions.reduce(0, +) / Double(fractions.count)
+      let percent = Int(100 * total)
+      guard percent != drawn else { return }
+      drawn = percent
+      let filled = Int(30 * total)
+      let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+      writeStderr("\r\(label) [\(bar)] \(percent)%  ")
+    }
   }
 
   /// Ends the bar's line.
