@@ -1,10 +1,6 @@
 import CDirRM
 import DirRMCore
 
-/// The largest hidden, q and bias dimension: keeps every parameter count and BLAS dimension
-/// far inside their integer types.
-private let maxDimension: Int32 = 1 << 20
-
 @c @implementation
 public func dirrm_club_params_init(_ p: UnsafeMutablePointer<dirrm_club_params>?) {
   p?.pointee = dirrm_club_params(
@@ -15,45 +11,19 @@ public func dirrm_club_params_init(_ p: UnsafeMutablePointer<dirrm_club_params>?
 
 /// The configuration a parameter struct describes, or the first problem with it.
 func clubConfig(_ p: dirrm_club_params, _ name: String = "p->") throws(ABIError) -> ClubEstimator.Config {
-  func dimension(_ value: Int32, _ field: String, minimum: Int32) throws(ABIError) -> Int {
-    guard value >= minimum, value <= maxDimension else {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "\(name)\(field) = \(value) is outside [\(minimum), \(maxDimension)]")
-    }
-    return Int(value)
-  }
   try Check.oneOf(
     p.bias_kind, DIRRM_BIAS_CATEGORICAL...DIRRM_BIAS_GAUSSIAN, "\(name)bias_kind", "DIRRM_BIAS_*")
   try Check.oneOf(
     p.pair_mode, DIRRM_PAIR_DIFFERENCE...DIRRM_PAIR_CONCAT, "\(name)pair_mode", "DIRRM_PAIR_*")
-  let gaussian = p.bias_kind == DIRRM_BIAS_GAUSSIAN
-  let biasDim = try dimension(p.bias_dim, "bias_dim", minimum: gaussian ? 1 : 2)
-  let hiddenDim = try dimension(p.hidden_dim, "hidden_dim", minimum: 1)
-  let qHidden = try dimension(p.q_hidden, "q_hidden", minimum: 0)
-  if gaussian && qHidden == 1 {
-    throw ABIError(
-      DIRRM_ERR_INVALID_ARGUMENT, "\(name)q_hidden = 1: Gaussian heads use q_hidden/2 units; use 0 or >= 2")
-  }
-  guard p.fit_steps >= 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)fit_steps = \(p.fit_steps) must be >= 0")
-  }
-  try Check.finite(p.learning_rate, "\(name)learning_rate")
-  try Check.finite(p.weight_decay, "\(name)weight_decay")
-  try Check.finite(p.logvar_bound, "\(name)logvar_bound")
-  guard p.learning_rate > 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)learning_rate = \(p.learning_rate) must be > 0")
-  }
-  guard p.weight_decay >= 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)weight_decay = \(p.weight_decay) must be >= 0")
-  }
-  guard p.logvar_bound > 0, p.logvar_bound <= 30 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)logvar_bound = \(p.logvar_bound) is outside (0, 30]")
-  }
-  return ClubEstimator.Config(
-    kind: gaussian ? .gaussian(dimensions: biasDim) : .categorical(classes: biasDim), hiddenDim: hiddenDim,
-    pairMode: p.pair_mode == DIRRM_PAIR_DIFFERENCE ? .difference : .concat, qHidden: qHidden,
-    fitSteps: Int(p.fit_steps), learningRate: p.learning_rate, weightDecay: p.weight_decay,
-    logvarBound: p.logvar_bound, seed: p.seed)
+  let biasDim = Int(p.bias_dim)
+  let config = ClubEstimator.Config(
+    kind: p.bias_kind == DIRRM_BIAS_GAUSSIAN
+      ? .gaussian(dimensions: biasDim) : .categorical(classes: biasDim),
+    hiddenDim: Int(p.hidden_dim), pairMode: p.pair_mode == DIRRM_PAIR_DIFFERENCE ? .difference : .concat,
+    qHidden: Int(p.q_hidden), fitSteps: Int(p.fit_steps), learningRate: p.learning_rate,
+    weightDecay: p.weight_decay, logvarBound: p.logvar_bound, seed: p.seed)
+  try validated(name) { () throws(ConfigError) in try config.validate() }
+  return config
 }
 
 /// The parameter struct a configuration came from (to re-check a loaded one).
@@ -96,11 +66,7 @@ private func checkedBatch(
     throw ABIError(DIRRM_ERR_SHAPE, "n = \(n) exceeds \(Int32.max) rows")
   }
   let cells = try Check.product(rows, club.config.hiddenDim, "h_chosen")
-  // X and q's hidden layer are materialized per call; refuse batches beyond 16 GiB of them.
-  let width = club.config.inputDim + max(club.config.qHidden, club.config.biasDim) * 2
-  guard Double(rows) * Double(width) * 4 <= Double(1 << 34) else {
-    throw ABIError(DIRRM_ERR_OUT_OF_MEMORY, "n = \(n) rows would need more than 16 GiB of work space")
-  }
+  try reserve(club.config.workBytes(rows: rows), for: "n = \(n) rows")
   let hc = try Check.input(chosen, cells, "h_chosen")
   let hr = try Check.input(rejected, cells, "h_rejected")
   return club.batch(chosen: hc, rejected: hr, bias: try checkedBias(bias, rows, club.config))
@@ -135,6 +101,7 @@ public func dirrm_club_create(
   abiCall("dirrm_club_create") { () throws(ABIError) in
     let config = try clubConfig(readParams(p, "p"))
     let handle = try Check.output(out, "out")
+    try reserve(config.stateBytes, for: "the estimator")
     handle.pointee = Handles.register(ClubEstimator(config: config))
   }
 }
@@ -164,7 +131,9 @@ public func dirrm_club_fit(
   abiCall("dirrm_club_fit") { () throws(ABIError) in
     let box = try lookup(c)
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
-    outNll?.pointee = try fit(box, batch)
+    // Not `outNll?.pointee = try fit(...)`: with a NULL outNll that skips the fit entirely.
+    let nll = try fit(box, batch)
+    outNll?.pointee = nll
   }
 }
 
@@ -323,9 +292,7 @@ public func dirrm_club_load(
     let bytes = try readSerialized(buf, size)
     let handle = try Check.output(out, "out")
     do throws(FormatError) {
-      let club = try ClubEstimator(serialized: bytes) { config in
-        (try? clubConfig(params(of: config))) == config
-      }
+      let club = try ClubEstimator(serialized: bytes)
       handle.pointee = Handles.register(club)
     } catch {
       throw ABIError(error)

@@ -3,10 +3,8 @@ import DirRMCore
 
 // Datasets, synthetic data, the reward model, training and evaluation (SPEC §2.3).
 
-private let maxFeatureDim: Int64 = 1 << 16
-
 private func lookupDataset(_ d: OpaquePointer?, _ name: String) throws(ABIError) -> PreferenceDataset {
-  try Handles.lookup(d, PreferenceDataset.self, name).value
+  try Handles.shared(d, PreferenceDataset.self, name)
 }
 
 private func lookupModel(_ m: OpaquePointer?) throws(ABIError) -> HandleBox<RewardModel<Float>> {
@@ -50,6 +48,8 @@ public func dirrm_dataset_create(
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias must be NULL when bias_dim is 0")
     }
     let handle = try Check.output(out, "out")
+    try reserve(
+      Workspace.bytes([[prompts, pdim], [responses, rdim], [count, 8], [count, bdim]]), for: "the dataset")
     let dataset = PreferenceDataset(
       promptDim: pdim, prompts: Array(promptValues), responseDim: rdim, responses: Array(responseValues),
       pairs: (0..<count).map {
@@ -133,19 +133,11 @@ public func dirrm_model_params_init(_ p: UnsafeMutablePointer<dirrm_model_params
 }
 
 private func modelShape(_ p: dirrm_model_params) throws(ABIError) -> RewardModel<Float>.Shape {
-  for (v, name) in [(p.prompt_dim, "prompt_dim"), (p.response_dim, "response_dim")] {
-    guard v >= 1, v <= maxFeatureDim else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->\(name) = \(v) is outside [1, \(maxFeatureDim)]")
-    }
-  }
-  guard p.width >= 1, p.width <= 4096 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->width = \(p.width) is outside [1, 4096]")
-  }
-  guard p.depth >= 1, p.depth <= 16 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->depth = \(p.depth) is outside [1, 16]")
-  }
-  return .init(
+  // Int64 → Int is exact on the 64-bit platforms the library builds for.
+  let shape = RewardModel<Float>.Shape(
     promptDim: Int(p.prompt_dim), responseDim: Int(p.response_dim), width: Int(p.width), depth: Int(p.depth))
+  try validated("p->") { () throws(ConfigError) in try shape.validate() }
+  return shape
 }
 
 @c @implementation
@@ -158,6 +150,7 @@ public func dirrm_model_create(
     let params = try readParams(p, "p")
     let shape = try modelShape(params)
     let handle = try Check.output(out, "out")
+    try reserve(shape.parameterBytes, for: "the model")
     handle.pointee = Handles.register(RewardModel<Float>(shape: shape, seed: params.seed))
   }
 }
@@ -202,6 +195,7 @@ public func dirrm_model_score(
       responseFeatures, Check.product(rows, model.shape.responseDim, "response_features"), "response_features"
     )
     let rewards = try Check.output(outReward, "out_reward")
+    try reserve(model.shape.passBytes(rows: rows), for: "n = \(n) rows")
     let trace = model.forward(prompts: Array(prompts), responses: Array(responses), rows: rows)
     if let i = trace.rewards.firstIndex(where: { !$0.isFinite }) {
       throw ABIError(DIRRM_ERR_NONFINITE, "reward \(i) overflows float32")
@@ -232,13 +226,7 @@ public func dirrm_model_load(
     let bytes = try readSerialized(buf, size)
     let handle = try Check.output(out, "out")
     do throws(FormatError) {
-      let model = try RewardModel<Float>(serialized: bytes) { shape in
-        var p = dirrm_model_params()
-        dirrm_model_params_init(&p)
-        (p.prompt_dim, p.response_dim) = (Int64(shape.promptDim), Int64(shape.responseDim))
-        (p.width, p.depth) = (Int32(clamping: shape.width), Int32(clamping: shape.depth))
-        return (try? modelShape(p)) == shape
-      }
+      let model = try RewardModel<Float>(serialized: bytes)
       handle.pointee = Handles.register(model)
     } catch {
       throw ABIError(error)
@@ -273,31 +261,6 @@ public func dirrm_train(
     let box = try lookupModel(m)
     let data = try lookupDataset(train, "train")
     let params = try readParams(p, "p")
-    try Check.oneOf(
-      params.method, DIRRM_METHOD_VANILLA...DIRRM_METHOD_DIR_PROMPT_FREE, "p->method", "DIRRM_METHOD_*")
-    guard params.epochs >= 0 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->epochs = \(params.epochs) must be >= 0")
-    }
-    // Upper bounds keep the prompt-free scoring (batch × K rows) from asking for absurd memory.
-    guard params.batch_size >= 1, params.batch_size <= 1 << 20 else {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "p->batch_size = \(params.batch_size) is outside [1, 1048576]")
-    }
-    for (v, name) in [
-      (params.learning_rate, "learning_rate"), (params.weight_decay, "weight_decay"),
-      (params.lambda, "lambda"),
-    ] {
-      try Check.finite(v, "p->\(name)")
-    }
-    guard params.learning_rate > 0 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->learning_rate = \(params.learning_rate) must be > 0")
-    }
-    guard params.weight_decay >= 0, params.lambda >= 0 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->weight_decay and p->lambda must be >= 0")
-    }
-    guard params.pf_prompts >= 1, params.pf_prompts <= 4096 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->pf_prompts = \(params.pf_prompts) is outside [1, 4096]")
-    }
     let model = box.value
     guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {
       throw ABIError(
@@ -305,46 +268,12 @@ public func dirrm_train(
         "train has features \(data.promptDim) + \(data.responseDim), the model \(model.shape.promptDim) + \(model.shape.responseDim)"
       )
     }
-    var club = params.club
-    club.hidden_dim = Int32(model.shape.width)
-    guard club.struct_size == UInt32(MemoryLayout<dirrm_club_params>.size) else {
-      throw ABIError(
-        DIRRM_ERR_VERSION, "p->club.struct_size = \(club.struct_size): fill p with dirrm_train_params_init")
+    let settings = try trainerSettings(params)
+    try validated("p->") { () throws(ConfigError) in
+      try settings.validate(for: data, width: model.shape.width)
     }
-    let clubConfig = try clubConfig(club, "p->club.")
-    guard params.pf.struct_size == UInt32(MemoryLayout<dirrm_pf_params>.size),
-      params.prioritizer.struct_size == UInt32(MemoryLayout<dirrm_prioritizer_params>.size)
-    else {
-      throw ABIError(
-        DIRRM_ERR_VERSION,
-        "p->pf or p->prioritizer has a foreign struct_size: fill p with dirrm_train_params_init")
-    }
-    let solver = try promptFreeGap(params.pf, "p->pf.")
-    if case .corresponding = solver.weighting {
-    } else if solver.weighting != .uniform {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "p->pf.weighting must be UNIFORM or CORRESPONDING for training")
-    }
-    let prioritizer = try prioritizerSettings(params.prioritizer, "p->prioritizer.")
-    let method: Trainer.Method = [.vanilla, .dir, .promptFree, .dirPromptFree][Int(params.method)]
-    if method == .dir || method == .dirPromptFree {
-      guard params.bias_column >= 0, Int(params.bias_column) < data.biasDim else {
-        throw ABIError(
-          DIRRM_ERR_INVALID_ARGUMENT,
-          "p->bias_column = \(params.bias_column) but train has \(data.biasDim) bias columns")
-      }
-      if case .gaussian(let m) = clubConfig.kind, m != 1 {
-        throw ABIError(
-          DIRRM_ERR_INVALID_ARGUMENT, "p->club.bias_dim = \(m): the trainer passes one bias column")
-      }
-    }
-    var trainer = Trainer(
-      model: model, data: data,
-      settings: .init(
-        method: method, epochs: Int(params.epochs), batchSize: Int(params.batch_size),
-        learningRate: params.learning_rate, weightDecay: params.weight_decay, lambda: params.lambda,
-        biasColumn: Int(params.bias_column), club: clubConfig, promptsPerPair: Int(params.pf_prompts),
-        promptFree: solver, prioritizer: prioritizer, seed: params.seed))
+    try reserve(settings.workBytes(shape: model.shape), for: "training")
+    var trainer = Trainer(model: model, data: data, settings: settings)
     try numeric { () throws(NumericError) in
       try trainer.run { record in
         guard let progress else { return true }
@@ -382,4 +311,37 @@ public func dirrm_evaluate(
       gap_bias_spearman: Float(e.gapBiasSpearman), accuracy_bias_positive: Float(e.accuracyBiasPositive),
       accuracy_bias_negative: Float(e.accuracyBiasNegative))
   }
+}
+
+/// The trainer's settings a parameter struct describes: enum translation and the nested
+/// structs' own checks; the rules that involve the data are the core's validate(for:width:).
+private func trainerSettings(_ params: dirrm_train_params) throws(ABIError) -> Trainer.Settings {
+  let method: Trainer.Method
+  switch params.method {
+  case DIRRM_METHOD_VANILLA: method = .vanilla
+  case DIRRM_METHOD_DIR: method = .dir
+  case DIRRM_METHOD_PROMPT_FREE: method = .promptFree
+  case DIRRM_METHOD_DIR_PROMPT_FREE: method = .dirPromptFree
+  default:
+    throw ABIError(
+      DIRRM_ERR_INVALID_ARGUMENT, "p->method = \(params.method) is not one of the DIRRM_METHOD_* constants")
+  }
+  for (size, expected, name) in [
+    (params.club.struct_size, MemoryLayout<dirrm_club_params>.size, "club"),
+    (params.pf.struct_size, MemoryLayout<dirrm_pf_params>.size, "pf"),
+    (params.prioritizer.struct_size, MemoryLayout<dirrm_prioritizer_params>.size, "prioritizer"),
+  ] where size != UInt32(expected) {
+    throw ABIError(
+      DIRRM_ERR_VERSION, "p->\(name).struct_size = \(size): fill p with dirrm_train_params_init")
+  }
+  // The estimator's hidden dimension is the model's width, set by the trainer; any valid
+  // placeholder lets the struct's other fields be checked here.
+  var club = params.club
+  club.hidden_dim = 1
+  return Trainer.Settings(
+    method: method, epochs: Int(params.epochs), batchSize: Int(params.batch_size),
+    learningRate: params.learning_rate, weightDecay: params.weight_decay, lambda: params.lambda,
+    biasColumn: Int(params.bias_column), club: try clubConfig(club, "p->club."),
+    promptsPerPair: Int(params.pf_prompts), promptFree: try promptFreeGap(params.pf, "p->pf."),
+    prioritizer: try prioritizerSettings(params.prioritizer, "p->prioritizer."), seed: params.seed)
 }

@@ -32,20 +32,16 @@ func prioritizerSettings(_ params: dirrm_prioritizer_params, _ name: String) thr
   -> Prioritizer.Settings
 {
   let clusters = try placement(params.cluster_method, "\(name)cluster_method")
-  try Check.inUnitInterval(params.ema_weight, "\(name)ema_weight")
-  try Check.finite(params.initial_threshold, "\(name)initial_threshold")
   try Check.oneOf(
     params.reinsertion, DIRRM_REINSERT_IMMEDIATE...DIRRM_REINSERT_LAZY, "\(name)reinsertion",
     "DIRRM_REINSERT_*")
-  guard params.max_reinsertions >= 0 else {
-    throw ABIError(
-      DIRRM_ERR_INVALID_ARGUMENT, "\(name)max_reinsertions = \(params.max_reinsertions) must be >= 0")
-  }
   try Check.oneOf(params.shuffle, 0...1, "\(name)shuffle", "0/1")
-  return Prioritizer.Settings(
+  let settings = Prioritizer.Settings(
     placement: clusters, emaWeight: params.ema_weight, initialThreshold: params.initial_threshold,
     lazyReinsertion: params.reinsertion == DIRRM_REINSERT_LAZY, maxReinsertions: Int(params.max_reinsertions),
     shuffle: params.shuffle == 1, seed: params.seed)
+  try validated(name) { () throws(ConfigError) in try settings.validate() }
+  return settings
 }
 
 @c @implementation
@@ -57,6 +53,7 @@ public func dirrm_prioritizer_create(
     let settings = try prioritizerSettings(readParams(p, "p"), "p->")
     let count = try Check.count(numSamples, "num_samples")
     let handle = try Check.output(out, "out")
+    try reserve(Prioritizer.stateBytes(count: count), for: "num_samples = \(numSamples)")
     handle.pointee = Handles.register(Prioritizer(settings: settings, count: count))
   }
 }
@@ -115,7 +112,7 @@ public func dirrm_prioritizer_end_step(_ q: OpaquePointer?, _ outThreshold: Unsa
   abiCall("dirrm_prioritizer_end_step") { () throws(ABIError) in
     let box = try Handles.lookup(q, Prioritizer.self, "q")
     let threshold = box.value.endStep()
-    outThreshold?.pointee = threshold
+    outThreshold?.pointee = threshold  // computed above: a NULL output must not skip the step
   }
 }
 

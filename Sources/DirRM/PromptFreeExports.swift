@@ -13,14 +13,8 @@ func promptFreeGap(_ params: dirrm_pf_params, _ name: String = "p->") throws(ABI
   try Check.oneOf(
     params.weighting, DIRRM_PF_UNIFORM...DIRRM_PF_LOG_WEIGHTS, "\(name)weighting", "DIRRM_PF_* weighting")
   try Check.oneOf(params.solver, DIRRM_PF_NEWTON...DIRRM_PF_BISECTION, "\(name)solver", "DIRRM_PF_* solver")
+  // p is checked whatever the weighting, so that a struct is valid or not on its own.
   try Check.inUnitInterval(params.p, "\(name)p")
-  try Check.finite(params.tolerance, "\(name)tolerance")
-  guard params.tolerance > 0 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)tolerance = \(params.tolerance) must be > 0")
-  }
-  guard params.max_iter >= 1 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)max_iter = \(params.max_iter) must be >= 1")
-  }
   try Check.finite(params.r_min, "\(name)r_min")
   try Check.finite(params.r_max, "\(name)r_max")
   let weighting: PromptFreeGap.Weighting =
@@ -30,14 +24,17 @@ func promptFreeGap(_ params: dirrm_pf_params, _ name: String = "p->") throws(ABI
     case DIRRM_PF_EXPLICIT: .explicit
     default: .logWeights
     }
+  // The C API takes the range of single rewards [r_min, r_max]; gaps lie in ±(r_max − r_min).
   let bracket =
     params.r_min < params.r_max
     ? (Double(params.r_min) - Double(params.r_max), Double(params.r_max) - Double(params.r_min)) : nil
-  return PromptFreeGap(
+  let solver = PromptFreeGap(
     weighting: weighting,
     solver: params.solver == DIRRM_PF_NEWTON
       ? .newton : .bisection(bracket: bracket.map { (low: $0.0, high: $0.1) }),
     tolerance: Double(params.tolerance), maxIterations: Int(params.max_iter))
+  try validated(name) { () throws(ConfigError) in try solver.validate() }
+  return solver
 }
 
 @c @implementation
@@ -109,6 +106,7 @@ public func dirrm_pf_sample_prompts(
     let cells = try Check.product(rows, columns, "out_prompts")
     let own = try Check.indices(corrPrompt, rows, "corr_prompt", below: prompts)
     let out = try Check.output(outPrompts, "out_prompts")
+    try reserve(PromptSampling.workBytes(k: columns), for: "k = \(k)")
     PromptSampling.sample(
       own: own, k: columns, numPrompts: prompts, seed: seed,
       into: UnsafeMutableBufferPointer(start: out, count: cells))

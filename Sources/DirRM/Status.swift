@@ -11,6 +11,16 @@ struct ABIError: Error {
     self.message = message
   }
 
+  /// A configuration rule, with the caller's spelling of the field ("p->", "p->club.").
+  init(_ error: ConfigError, prefix: String) {
+    self.init(
+      error.isNonFinite ? DIRRM_ERR_NONFINITE : DIRRM_ERR_INVALID_ARGUMENT, error.message(prefix: prefix))
+  }
+
+  init(_ error: AllocationError) {
+    self.init(DIRRM_ERR_OUT_OF_MEMORY, error.message)
+  }
+
   init(_ error: NumericError) {
     switch error {
     case .overflow(let what): self.init(DIRRM_ERR_NONFINITE, what)
@@ -25,6 +35,8 @@ let lastError = ThreadLocalText()
 /// this thread's last error, prefixed with the function's name.
 @inline(__always)
 func abiCall(_ function: StaticString, _ body: () throws(ABIError) -> Void) -> Int32 {
+  Handles.beginCall()
+  defer { Handles.endCall() }
   do {
     try body()
     return DIRRM_OK
@@ -61,4 +73,14 @@ func statusDescription(_ status: Int32) -> StaticString {
   case DIRRM_ERR_INTERNAL: "internal error"
   default: "unknown status"
   }
+}
+
+/// Runs a configuration's checks, naming its fields as the caller wrote them.
+func validated(_ prefix: String, _ body: () throws(ConfigError) -> Void) throws(ABIError) {
+  do { try body() } catch { throw ABIError(error, prefix: prefix) }
+}
+
+/// Reserves the working set an operation will hold, or fails with OUT_OF_MEMORY.
+func reserve(_ bytes: Int?, for what: String) throws(ABIError) {
+  do { try Workspace.reserve(bytes, for: what) } catch { throw ABIError(error) }
 }

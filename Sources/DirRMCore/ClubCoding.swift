@@ -28,8 +28,10 @@ extension ClubEstimator {
     return ByteWriter.frame(magic: Self.magic, version: Self.formatVersion, payload: w.bytes)
   }
 
-  /// Restores an estimator; `valid` re-checks the configuration as the C boundary does.
-  public init(serialized bytes: [UInt8], valid: (Config) -> Bool) throws(FormatError) {
+  /// Restores an estimator, accepting only what `serialized` could have written: a valid
+  /// configuration, exactly its parameters, finite values, and an AdamW step that leaves room
+  /// to count.
+  public init(serialized bytes: [UInt8]) throws(FormatError) {
     var r = try ByteReader(framed: bytes, magic: Self.magic, version: Self.formatVersion)
     let kindCode = try r.u8()
     let biasDim = try r.u64()
@@ -44,15 +46,18 @@ extension ClubEstimator {
     let step = try r.u64()
     let limit = UInt64(Int32.max)
     guard kindCode <= 1, modeCode <= 1, biasDim <= limit, hidden <= limit, qHidden <= limit,
-      fitSteps <= limit, step <= UInt64(Int64.max)
+      fitSteps <= limit, step <= UInt64(Limits.maxCounter)
     else { throw .corrupt("invalid estimator settings") }
     let config = Config(
       kind: kindCode == 0 ? .categorical(classes: Int(biasDim)) : .gaussian(dimensions: Int(biasDim)),
       hiddenDim: Int(hidden), pairMode: modeCode == 0 ? .difference : .concat, qHidden: Int(qHidden),
       fitSteps: Int(fitSteps), learningRate: lr, weightDecay: wd, logvarBound: bound, seed: seed)
-    guard valid(config) else { throw .corrupt("invalid estimator settings") }
-    let count = config.networks[config.networks.count - 1].end
-    guard r.remaining == 3 * 4 * count else { throw .corrupt("parameter block of the wrong size") }
+    guard (try? config.validate()) != nil else { throw .corrupt("invalid estimator settings") }
+    let count = config.networks.last?.end ?? 0
+    // Checked against the bytes present before ClubEstimator(config:) allocates anything.
+    guard r.remaining / 12 == count, r.remaining % 12 == 0 else {
+      throw .corrupt("parameter block of the wrong size")
+    }
     var restored = ClubEstimator(config: config)
     for i in 0..<count { restored.weights[i] = try r.f32() }
     for i in 0..<count { restored.optimizer.firstMoment[i] = try r.f32() }

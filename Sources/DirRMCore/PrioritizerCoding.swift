@@ -54,13 +54,16 @@ extension Prioritizer {
     var counters: [Int] = []
     for _ in 0..<7 {
       let v = try r.u64()
-      guard v <= UInt64(Int64.max) else { throw .corrupt("counter out of range") }
+      guard v <= UInt64(Limits.maxCounter) else { throw .corrupt("counter out of range") }
       counters.append(Int(v))
     }
     let open = try r.u8()
     let pool = try r.indices(below: n)
     let deferred = try r.indices(below: n)
     guard open <= 1, pool.count + deferred.count <= n else { throw .corrupt("invalid pool") }
+    // Each pair takes 5 bytes below (place, reinsertion count): check they are all there
+    // before reserving memory for n of them.
+    guard r.remaining / 5 >= n else { throw .corrupt("payload ends early") }
     var place: [Place] = []
     place.reserveCapacity(n)
     for _ in 0..<n {
@@ -75,7 +78,7 @@ extension Prioritizer {
       reinsertions.append(Int32(v))
     }
     let stepCount = try r.u64()
-    guard stepCount <= UInt64(Int32.max) else { throw .corrupt("step value count out of range") }
+    guard stepCount <= UInt64(r.remaining / 4) else { throw .corrupt("step value count out of range") }
     var stepValues: [Float] = []
     for _ in 0..<stepCount {
       let v = try r.f32()
@@ -83,16 +86,33 @@ extension Prioritizer {
       stepValues.append(v)
     }
     guard r.isAtEnd else { throw .corrupt("trailing bytes after the payload") }
-    // Each pair in the pool or deferred list must be marked so, exactly once.
-    var marks = [UInt8](repeating: 0, count: n)
-    for i in pool where place[i] == .pool { marks[i] += 1 }
-    for i in deferred where place[i] == .deferred { marks[i] += 1 }
-    for i in 0..<n where (place[i] == .pool || place[i] == .deferred) && marks[i] != 1 {
-      throw .corrupt("pair \(i) is inconsistently placed")
+    let pending = place.filter { $0 == .pending }.count
+    if open == 1 {
+      // Each pair in the pool or deferred list is marked so, exactly once, and no other is.
+      var listed = [Bool](repeating: false, count: n)
+      for (list, mark) in [(pool, Place.pool), (deferred, Place.deferred)] {
+        for i in list {
+          guard place[i] == mark, !listed[i] else { throw .corrupt("pair \(i) is inconsistently placed") }
+          listed[i] = true
+        }
+      }
+      guard pool.count + deferred.count == place.filter({ $0 == .pool || $0 == .deferred }).count else {
+        throw .corrupt("pool and pair states disagree")
+      }
+    } else {
+      // Between epochs (or before the first) nothing is listed or pending; the places are
+      // reset when the next epoch starts.
+      guard pool.isEmpty, deferred.isEmpty, pending == 0 else { throw .corrupt("invalid closed epoch") }
     }
-    guard pool.count + deferred.count == place.filter({ $0 == .pool || $0 == .deferred }).count else {
-      throw .corrupt("pool and pair states disagree")
-    }
+    // The epoch's tallies as propose and decide keep them: every proposal is pending,
+    // accepted or rejected, every rejection reinserted or dropped, and the places agree.
+    let (proposedCount, acceptedCount, rejectedCount, reinsertedCount, droppedCount) =
+      (counters[2], counters[3], counters[4], counters[5], counters[6])
+    guard acceptedCount + rejectedCount + pending == proposedCount,
+      reinsertedCount + droppedCount == rejectedCount,
+      place.filter({ $0 == .accepted }).count == acceptedCount,
+      place.filter({ $0 == .dropped }).count == droppedCount
+    else { throw .corrupt("inconsistent prioritizer counters") }
 
     var restored = Prioritizer(settings: settings, count: n)
     restored.threshold = threshold
@@ -106,7 +126,7 @@ extension Prioritizer {
     restored.deferred = deferred
     restored.place = place
     restored.reinsertions = reinsertions
-    restored.pendingCount = place.filter { $0 == .pending }.count
+    restored.pendingCount = pending
     restored.stepValues = stepValues
     self = restored
   }

@@ -34,3 +34,8 @@ public enum PromptSampling {
     }
   }
 }
+
+extension PromptSampling {
+  /// Bytes `sample` holds for k prompts per pair: the drawn values and the set of taken ones.
+  public static func workBytes(k: Int) -> Int? { Workspace.bytes([[k, 64]], elementSize: 1) }
+}

@@ -10,8 +10,9 @@ extension RewardModel where T == Float {
     return ByteWriter.frame(magic: Self.magic, version: Self.formatVersion, payload: w.bytes)
   }
 
-  /// Restores a model; `valid` re-checks the shape as the C boundary does.
-  public init(serialized bytes: [UInt8], valid: (Shape) -> Bool) throws(FormatError) {
+  /// Restores a model, accepting only what `serialized` could have written: a valid shape and
+  /// exactly its parameters, all finite.
+  public init(serialized bytes: [UInt8]) throws(FormatError) {
     var r = try ByteReader(framed: bytes, magic: Self.magic, version: Self.formatVersion)
     var dims: [Int] = []
     for _ in 0..<4 {
@@ -20,7 +21,9 @@ extension RewardModel where T == Float {
       dims.append(Int(v))
     }
     let shape = Shape(promptDim: dims[0], responseDim: dims[1], width: dims[2], depth: dims[3])
-    guard valid(shape), r.remaining == 4 * shape.parameterCount else { throw .corrupt("invalid model shape") }
+    guard (try? shape.validate()) != nil, r.remaining == 4 * shape.parameterCount else {
+      throw .corrupt("invalid model shape")
+    }
     var parameters = [Float](repeating: 0, count: shape.parameterCount)
     for i in parameters.indices {
       parameters[i] = try r.f32()

@@ -75,17 +75,16 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     guard let m = methodOptions[method] else { throw ValidationError("unknown method \(method)") }
-    guard (1...4096).contains(width), (1...16).contains(depth) else {
-      throw ValidationError("width in 1...4096, depth in 1...16")
-    }
     let dataset = try data.load()
     if m == .dir || m == .dirPromptFree, dataset.biasDim == 0 {
       throw ValidationError("DIR needs --bias")
     }
     let shape = RewardModel<Float>.Shape(
       promptDim: dataset.promptDim, responseDim: dataset.responseDim, width: width, depth: depth)
+    try OptionChecks.shape(shape)
     var settings = Trainer.Settings.defaults(method: m, hiddenDim: width, seed: seed)
     training.apply(&settings)
+    try OptionChecks.settings(settings, for: dataset, width: width)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
     let bar = ProgressBar("training \(method)", jobs: 1)
     try trainer.run(progress: bar.callback(0))
@@ -107,9 +106,7 @@ struct EvaluateCommand: ParsableCommand {
     let bytes = try NumpyFile.readBytes(model)
     let loaded: RewardModel<Float>
     do {
-      loaded = try RewardModel<Float>(serialized: bytes) {
-        $0.width <= 4096 && $0.depth <= 16 && $0.depth >= 1
-      }
+      loaded = try RewardModel<Float>(serialized: bytes)
     } catch {
       throw CLIError("\(model): not a dirrm model (\(error))")
     }
@@ -117,6 +114,7 @@ struct EvaluateCommand: ParsableCommand {
     guard dataset.promptDim == loaded.shape.promptDim, dataset.responseDim == loaded.shape.responseDim else {
       throw CLIError("the data's feature dimensions differ from the model's")
     }
+    guard biasColumn >= 0 else { throw CLIError("--bias-column = \(biasColumn) must be >= 0") }
     let column = dataset.biasDim > biasColumn ? biasColumn : nil
     let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
     print("pairs \(e.pairs)")
@@ -146,6 +144,7 @@ struct ExperimentCommand: ParsableCommand {
   var row: String?
 
   func run() throws {
+    guard seeds >= 1 else { throw CLIError("--seeds = \(seeds) must be >= 1") }
     var lengthRows: [String: [String: Summary]] = [:]
     var sycophancy: [String: [String: Summary]] = [:]
     var adversarial: [String: Summary] = [:]

@@ -20,6 +20,7 @@ enum Experiment {
       promptDim: train.promptDim, responseDim: train.responseDim, width: 128, depth: 2)
     var settings = Trainer.Settings.defaults(method: method, hiddenDim: shape.width, seed: seed)
     configure(&settings)
+    try OptionChecks.settings(settings, for: train, width: shape.width)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: train, settings: settings)
     try trainer.run(progress: progress)
     let bias = train.biasColumn(0)

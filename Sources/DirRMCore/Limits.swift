@@ -1,0 +1,23 @@
+/// Every size limit of the library, in one place: the C API, the loaders and the CLI all
+/// check against these. Each keeps products of sizes far inside Int (and BLAS's Int32
+/// dimensions) so that no size arithmetic can overflow once a value has passed its check.
+public enum Limits {
+  /// The largest element count of any buffer a caller passes.
+  public static let maxElements = 1 << 40
+  /// The estimator's hidden, q and bias dimensions.
+  public static let maxClubDimension = 1 << 20
+  /// The reward model's prompt and response feature dimensions.
+  public static let maxFeatureDim = 1 << 16
+  public static let modelWidth = 1...4096
+  public static let modelDepth = 1...16
+  public static let batchSize = 1...(1 << 20)
+  /// Prompts K per pair in prompt-free training.
+  public static let promptsPerPair = 1...4096
+  /// Counters that are only ever incremented (steps, epochs, AdamW's step, a prioritizer's
+  /// tallies): a state is refused beyond this, which leaves 2^62 increments before overflow.
+  public static let maxCounter = 1 << 62
+  /// Training steps in one dirrm_train call.
+  public static let maxTrainingSteps = 1 << 40
+  /// Gaussian log-variance bound B.
+  public static let maxLogvarBound: Float = 30
+}
