@@ -5,12 +5,12 @@ LIB := .build/release/libdirrm.so
 EXAMPLES := .build/examples
 CC ?= cc
 
-.PHONY: demo test setup build examples swift-test python-test results
+.PHONY: demo test setup build examples hostile swift-test python-test results
 
 demo: build
 	.build/release/dirrm-cli demo --out out
 
-test: swift-test examples python-test
+test: swift-test examples hostile python-test
 
 setup:
 	@scripts/setup.sh
@@ -24,6 +24,13 @@ examples: build
 	  $(CC) -std=c99 -Wall -Wextra -Werror -Iinclude examples/c/$$example.c \
 	    -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lm -o $(EXAMPLES)/$$example || exit 1; \
 	done
+
+# Inputs that once killed the host process, each run in a forked child (Tests/hostile).
+hostile: build
+	@mkdir -p $(EXAMPLES)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude Tests/hostile/hostile_calls.c \
+	  -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lpthread -o $(EXAMPLES)/hostile_calls
+	$(EXAMPLES)/hostile_calls
 
 swift-test: setup
 	swift test --disable-swift-testing

@@ -34,13 +34,16 @@ public enum Workspace {
     return total
   }
 
-  /// Checks that `bytes` can be allocated now. The probe is freed at once: it tells whether
-  /// the address space and the kernel's overcommit policy allow the working set, which is
-  /// what turns into a trap when a Swift array later asks for it.
+  /// Checks that `bytes` can be allocated now. The probe is unmapped at once: it tells
+  /// whether the address-space limit and the kernel's overcommit policy allow the working
+  /// set, which is what turns into a trap when a Swift array later asks for it. It is an
+  /// mmap, not malloc/free: the optimizer deletes an unused malloc/free pair and assumes
+  /// success.
   public static func reserve(_ bytes: Int?, for what: String) throws(AllocationError) {
     guard let bytes else { throw AllocationError(bytes: nil, what: what) }
     guard bytes > 1 << 20 else { return }
-    guard let probe = malloc(bytes) else { throw AllocationError(bytes: bytes, what: what) }
-    free(probe)
+    let probe = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    guard let probe, probe != MAP_FAILED else { throw AllocationError(bytes: bytes, what: what) }
+    munmap(probe, bytes)
   }
 }

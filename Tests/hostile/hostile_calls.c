@@ -1,0 +1,539 @@
+/* Hostile calls: each case is an input that once killed the host process or returned a silent
+ * wrong result. Every case runs in a forked child, so a trap or abort is reported as that
+ * case's failure instead of ending the run. Built and run by `make test` (target hostile).
+ *
+ *   hostile_calls            run every case
+ *   hostile_calls NAME       run one case in this process (for a debugger)
+ *
+ * Memory cases lower RLIMIT_AS in the child, so that "the allocation fails" happens on any
+ * machine: the library must then answer DIRRM_ERR_OUT_OF_MEMORY, never trap. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dirrm.h"
+
+#define EXPECT(cond)                                                            \
+  do {                                                                          \
+    if (!(cond)) {                                                              \
+      fprintf(stderr, "  %s:%d: %s (last error: %s)\n", __FILE__, __LINE__,     \
+              #cond, dirrm_last_error());                                       \
+      return 1;                                                                 \
+    }                                                                           \
+  } while (0)
+
+/* ---- serialized buffers, written here from the format's description (ByteCoding.swift):
+ *      magic (8) | version u32 | payload length u64 | payload | FNV-1a-64 of all before ---- */
+
+typedef struct {
+  uint8_t bytes[1 << 16];
+  size_t size;
+} buffer;
+
+static void put_u8(buffer *b, uint8_t v) { b->bytes[b->size++] = v; }
+static void put_u32(buffer *b, uint32_t v) {
+  for (int i = 0; i < 4; i++) put_u8(b, (uint8_t)(v >> (8 * i)));
+}
+static void put_u64(buffer *b, uint64_t v) {
+  for (int i = 0; i < 8; i++) put_u8(b, (uint8_t)(v >> (8 * i)));
+}
+static void put_f32(buffer *b, float v) {
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  put_u32(b, u);
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* Frames `payload` with a valid checksum, as a crafted (or buggy) writer would. */
+static void frame(const char magic[8], const buffer *payload, buffer *out) {
+  out->size = 0;
+  for (int i = 0; i < 8; i++) put_u8(out, (uint8_t)magic[i]);
+  put_u32(out, 1);
+  put_u64(out, payload->size);
+  memcpy(out->bytes + out->size, payload->bytes, payload->size);
+  out->size += payload->size;
+  put_u64(out, fnv1a(out->bytes, out->size));
+}
+
+/* Overwrites a u64 inside a saved buffer's payload and fixes the checksum. */
+static void patch_u64(buffer *b, size_t payload_offset, uint64_t v) {
+  size_t at = 20 + payload_offset;
+  for (int i = 0; i < 8; i++) b->bytes[at + i] = (uint8_t)(v >> (8 * i));
+  uint64_t h = fnv1a(b->bytes, b->size - 8);
+  for (int i = 0; i < 8; i++) b->bytes[b->size - 8 + i] = (uint8_t)(h >> (8 * i));
+}
+
+/* A prioritizer payload over n pairs: settings, threshold, RNG state, the seven counters, an
+ * open flag, the pool and deferred lists, each pair's place and reinsertion count. */
+typedef struct {
+  uint64_t n, max_reinsertions;
+  uint64_t counters[7]; /* epoch, step, proposed, accepted, rejected, reinserted, dropped */
+  uint8_t open;
+  const uint64_t *pool;
+  uint64_t pool_count;
+  const uint8_t *place; /* n entries; NULL: all 0 (pool) */
+  uint64_t places_written;
+} prioritizer_state;
+
+static void prioritizer_buffer(const prioritizer_state *s, buffer *out) {
+  buffer p = {.size = 0};
+  put_u8(&p, 0);
+  put_f32(&p, 0.9f);
+  put_f32(&p, 0.0f);
+  put_u8(&p, 0);
+  put_u64(&p, s->max_reinsertions);
+  put_u8(&p, 1);
+  put_u64(&p, 7);
+  put_u64(&p, s->n);
+  put_f32(&p, 0.0f);
+  for (int i = 0; i < 4; i++) put_u64(&p, 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));
+  for (int i = 0; i < 7; i++) put_u64(&p, s->counters[i]);
+  put_u8(&p, s->open);
+  put_u64(&p, s->pool_count);
+  for (uint64_t i = 0; i < s->pool_count; i++) put_u64(&p, s->pool[i]);
+  put_u64(&p, 0); /* deferred */
+  for (uint64_t i = 0; i < s->places_written; i++) put_u8(&p, s->place ? s->place[i] : 0);
+  for (uint64_t i = 0; i < s->places_written; i++) put_u32(&p, 0);
+  put_u64(&p, 0); /* step values */
+  frame("DIRRMPQ\0", &p, out);
+}
+
+/* ---- fixtures ---- */
+
+static dirrm_club *small_club(int32_t kind, int32_t classes, int32_t hidden, int32_t q_hidden) {
+  dirrm_club_params p;
+  dirrm_club_params_init(&p);
+  p.bias_kind = kind;
+  p.bias_dim = classes;
+  p.hidden_dim = hidden;
+  p.q_hidden = q_hidden;
+  dirrm_club *c = NULL;
+  return dirrm_club_create(&p, &c) == DIRRM_OK ? c : NULL;
+}
+
+#define N 8
+#define D 4
+static float hc[N * D], hr[N * D], labels[N];
+static void fill_batch(void) {
+  for (int i = 0; i < N * D; i++) {
+    hc[i] = (float)((i * 37) % 11) / 11.0f - 0.4f;
+    hr[i] = (float)((i * 53) % 13) / 13.0f - 0.5f;
+  }
+  for (int i = 0; i < N; i++) labels[i] = (float)(i % 2);
+}
+
+static int same_state(dirrm_club *a, dirrm_club *b) {
+  static uint8_t x[1 << 16], y[1 << 16];
+  int64_t nx = 0, ny = 0;
+  if (dirrm_club_save(a, x, sizeof x, &nx) != DIRRM_OK) return 0;
+  if (dirrm_club_save(b, y, sizeof y, &ny) != DIRRM_OK) return 0;
+  return nx == ny && memcmp(x, y, (size_t)nx) == 0;
+}
+
+/* Lowers the address-space limit to what the process maps now plus `extra` bytes. */
+static void limit_memory(size_t extra) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (f) {
+    if (fscanf(f, "%lu", &pages) != 1) pages = 0;
+    fclose(f);
+  }
+  rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra;
+  struct rlimit r = {limit, limit};
+  setrlimit(RLIMIT_AS, &r);
+}
+
+/* ---- 1. optional outputs: NULL must skip the output, never the work ---- */
+
+static int null_out_nll_still_fits(void) {
+  fill_batch();
+  dirrm_club *a = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  dirrm_club *b = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  EXPECT(a && b && same_state(a, b));
+  float nll;
+  EXPECT(dirrm_club_fit(a, N, hc, hr, labels, &nll) == DIRRM_OK);
+  EXPECT(dirrm_club_fit(b, N, hc, hr, labels, NULL) == DIRRM_OK);
+  EXPECT(same_state(a, b));
+  return 0;
+}
+
+static int null_outputs_of_dir_loss_still_fit(void) {
+  fill_batch();
+  dirrm_club *a = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  dirrm_club *b = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  float rc[N], rr[N], total_a, total_b, pref, mi, g[4][N * D];
+  for (int i = 0; i < N; i++) rc[i] = (float)i / N, rr[i] = 0.5f;
+  EXPECT(dirrm_dir_loss(a, N, rc, rr, hc, hr, labels, 0.5f, 1, &total_a, &pref, &mi, g[0], g[1],
+                        g[2], g[3]) == DIRRM_OK);
+  EXPECT(dirrm_dir_loss(b, N, rc, rr, hc, hr, labels, 0.5f, 1, &total_b, NULL, NULL, NULL, NULL,
+                        NULL, NULL) == DIRRM_OK);
+  EXPECT(total_a == total_b);
+  EXPECT(same_state(a, b));
+  return 0;
+}
+
+static int null_threshold_still_ends_the_step(void) {
+  dirrm_prioritizer_params p;
+  dirrm_prioritizer_params_init(&p);
+  dirrm_prioritizer *a = NULL, *b = NULL;
+  EXPECT(dirrm_prioritizer_create(&p, 16, &a) == DIRRM_OK);
+  EXPECT(dirrm_prioritizer_create(&p, 16, &b) == DIRRM_OK);
+  dirrm_prioritizer *both[2] = {a, b};
+  float t = 0;
+  for (int k = 0; k < 2; k++) {
+    int64_t idx[4], count = 0;
+    float dr2[4] = {-1, 2, 3, -4};
+    uint8_t accept[4];
+    EXPECT(dirrm_prioritizer_propose(both[k], 4, idx, &count) == DIRRM_OK && count == 4);
+    EXPECT(dirrm_prioritizer_decide(both[k], 4, idx, dr2, accept) == DIRRM_OK);
+    EXPECT(dirrm_prioritizer_end_step(both[k], k == 0 ? &t : NULL) == DIRRM_OK);
+  }
+  dirrm_prioritizer_stats sa = {.struct_size = sizeof sa}, sb = {.struct_size = sizeof sb};
+  EXPECT(dirrm_prioritizer_get_stats(a, &sa) == DIRRM_OK);
+  EXPECT(dirrm_prioritizer_get_stats(b, &sb) == DIRRM_OK);
+  EXPECT(sa.step == 1 && sb.step == 1 && sa.threshold == sb.threshold && sa.threshold == t);
+  return 0;
+}
+
+static int null_optional_outputs_keep_results(void) {
+  float rc[N], rr[N], loss_a, loss_b, gc[N], gr[N];
+  for (int i = 0; i < N; i++) rc[i] = (float)i, rr[i] = (float)(N - i);
+  EXPECT(dirrm_bt_loss(N, rc, rr, NULL, NULL, 0, &loss_a, gc, gr) == DIRRM_OK);
+  EXPECT(dirrm_bt_loss(N, rc, rr, NULL, NULL, 0, &loss_b, NULL, NULL) == DIRRM_OK);
+  EXPECT(loss_a == loss_b);
+
+  dirrm_pf_params pf;
+  dirrm_pf_params_init(&pf);
+  float gaps[N * 3], dr2a[N], dr2b[N], dr1[N];
+  int32_t iters[N];
+  int64_t corr[N] = {0};
+  for (int i = 0; i < N * 3; i++) gaps[i] = (float)((i * 7) % 5) - 2.0f;
+  EXPECT(dirrm_pf_gap(&pf, N, 3, gaps, corr, NULL, dr2a, dr1, iters) == DIRRM_OK);
+  EXPECT(dirrm_pf_gap(&pf, N, 3, gaps, corr, NULL, dr2b, NULL, NULL) == DIRRM_OK);
+  EXPECT(memcmp(dr2a, dr2b, sizeof dr2a) == 0);
+
+  dirrm_model_params mp;
+  dirrm_model_params_init(&mp);
+  mp.prompt_dim = 3, mp.response_dim = 2, mp.width = 8;
+  dirrm_model *m = NULL;
+  EXPECT(dirrm_model_create(&mp, &m) == DIRRM_OK);
+  float x[N * 3], y[N * 2], ra[N], rb[N], hidden[N * 8];
+  for (int i = 0; i < N * 3; i++) x[i] = (float)(i % 4) * 0.25f;
+  for (int i = 0; i < N * 2; i++) y[i] = (float)(i % 3) * 0.3f;
+  EXPECT(dirrm_model_score(m, N, x, y, ra, hidden) == DIRRM_OK);
+  EXPECT(dirrm_model_score(m, N, x, y, rb, NULL) == DIRRM_OK);
+  EXPECT(memcmp(ra, rb, sizeof ra) == 0);
+  return 0;
+}
+
+/* ---- 2. checksum-valid crafted buffers ---- */
+
+static int prioritizer_claiming_2_40_samples_is_corrupt(void) {
+  prioritizer_state s = {.n = 1ull << 40, .places_written = 4};
+  buffer b;
+  prioritizer_buffer(&s, &b);
+  dirrm_prioritizer *q = NULL;
+  EXPECT(dirrm_prioritizer_load(b.bytes, (int64_t)b.size, &q) == DIRRM_ERR_CORRUPT);
+  return 0;
+}
+
+static int prioritizer_listing_an_index_256_times_is_corrupt(void) {
+  static uint64_t pool[256];
+  uint8_t place[1] = {0};
+  prioritizer_state s = {.n = 1, .open = 1, .pool = pool, .pool_count = 256, .place = place,
+                         .places_written = 1};
+  buffer b;
+  prioritizer_buffer(&s, &b);
+  dirrm_prioritizer *q = NULL;
+  EXPECT(dirrm_prioritizer_load(b.bytes, (int64_t)b.size, &q) == DIRRM_ERR_CORRUPT);
+  return 0;
+}
+
+/* Counters at Int64.max load today only if they cannot overflow later: drive the loaded
+ * object through a whole epoch either way. */
+static int prioritizer_counters_near_int64_max(void) {
+  for (int which = 0; which < 7; which++) {
+    prioritizer_state s = {.n = 2, .places_written = 2};
+    s.counters[which] = INT64_MAX - 1;
+    buffer b;
+    prioritizer_buffer(&s, &b);
+    dirrm_prioritizer *q = NULL;
+    int32_t status = dirrm_prioritizer_load(b.bytes, (int64_t)b.size, &q);
+    EXPECT(status == DIRRM_OK || status == DIRRM_ERR_CORRUPT);
+    if (status != DIRRM_OK) continue;
+    for (int step = 0; step < 4; step++) {
+      int64_t idx[2], count = 0;
+      float dr2[2] = {1, -1};
+      uint8_t accept[2];
+      EXPECT(dirrm_prioritizer_propose(q, 2, idx, &count) == DIRRM_OK);
+      if (count > 0) EXPECT(dirrm_prioritizer_decide(q, count, idx, dr2, accept) == DIRRM_OK);
+      EXPECT(dirrm_prioritizer_end_step(q, NULL) == DIRRM_OK);
+    }
+    dirrm_prioritizer_free(q);
+  }
+  /* The counters the format cannot have reached are refused outright. */
+  prioritizer_state s = {.n = 2, .places_written = 2};
+  s.counters[1] = INT64_MAX;
+  buffer b;
+  prioritizer_buffer(&s, &b);
+  dirrm_prioritizer *q = NULL;
+  EXPECT(dirrm_prioritizer_load(b.bytes, (int64_t)b.size, &q) == DIRRM_ERR_CORRUPT);
+  return 0;
+}
+
+static int club_with_adamw_step_int64_max(void) {
+  fill_batch();
+  dirrm_club *c = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  EXPECT(c);
+  static buffer b;
+  int64_t size = 0;
+  EXPECT(dirrm_club_save(c, b.bytes, sizeof b.bytes, &size) == DIRRM_OK);
+  b.size = (size_t)size;
+  /* kind u8, C u64, d u64, mode u8, q_hidden u64, fit_steps u64, lr, wd, B f32, seed u64. */
+  patch_u64(&b, 1 + 8 + 8 + 1 + 8 + 8 + 4 + 4 + 4 + 8, (uint64_t)INT64_MAX);
+  dirrm_club *loaded = NULL;
+  int32_t status = dirrm_club_load(b.bytes, (int64_t)b.size, &loaded);
+  EXPECT(status == DIRRM_ERR_CORRUPT || status == DIRRM_OK);
+  if (status == DIRRM_OK) EXPECT(dirrm_club_fit(loaded, N, hc, hr, labels, NULL) == DIRRM_OK);
+  return 0;
+}
+
+static int load_of_zero_bytes_is_corrupt(void) {
+  uint8_t one = 0;
+  dirrm_club *c = NULL;
+  dirrm_prioritizer *q = NULL;
+  dirrm_model *m = NULL;
+  EXPECT(dirrm_club_load(&one, 0, &c) == DIRRM_ERR_CORRUPT);
+  EXPECT(dirrm_prioritizer_load(&one, 0, &q) == DIRRM_ERR_CORRUPT);
+  EXPECT(dirrm_model_load(&one, 0, &m) == DIRRM_ERR_CORRUPT);
+  return 0;
+}
+
+/* ---- 3. allocation failure is OUT_OF_MEMORY ---- */
+
+static int prioritizer_of_2_40_samples(void) {
+  dirrm_prioritizer_params p;
+  dirrm_prioritizer_params_init(&p);
+  dirrm_prioritizer *q = NULL;
+  EXPECT(dirrm_prioritizer_create(&p, 1ll << 40, &q) == DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
+static int club_with_huge_q(void) {
+  dirrm_club_params p;
+  dirrm_club_params_init(&p);
+  p.hidden_dim = 1 << 20;
+  p.q_hidden = 1 << 20;
+  dirrm_club *c = NULL;
+  EXPECT(dirrm_club_create(&p, &c) == DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
+static int model_create_and_score_beyond_memory(void) {
+  limit_memory(1ull << 30);
+  dirrm_model_params p;
+  dirrm_model_params_init(&p);
+  p.prompt_dim = 1 << 16, p.response_dim = 1 << 16, p.width = 4096, p.depth = 16;
+  dirrm_model *m = NULL;
+  EXPECT(dirrm_model_create(&p, &m) == DIRRM_ERR_OUT_OF_MEMORY);
+  p.prompt_dim = 1, p.response_dim = 1;
+  EXPECT(dirrm_model_create(&p, &m) == DIRRM_OK);
+  enum { ROWS = 4096 };
+  static float x[ROWS], y[ROWS], r[ROWS];
+  EXPECT(dirrm_model_score(m, ROWS, x, y, r, NULL) == DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
+static int club_bound_with_2_20_classes(void) {
+  limit_memory(1ull << 30);
+  dirrm_club *c = small_club(DIRRM_BIAS_CATEGORICAL, 1 << 20, 1, 0);
+  EXPECT(c);
+  enum { ROWS = 1024 };
+  static float a[ROWS], b[ROWS], bias[ROWS], mi;
+  for (int i = 0; i < ROWS; i++) a[i] = (float)i / ROWS, bias[i] = (float)(i * 977);
+  EXPECT(dirrm_club_bound(c, ROWS, a, b, bias, NULL, &mi, NULL, NULL) == DIRRM_ERR_OUT_OF_MEMORY);
+  EXPECT(dirrm_club_fit(c, ROWS, a, b, bias, NULL) == DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
+static int sample_prompts_with_2_28_columns(void) {
+  limit_memory(1ull << 30);
+  int64_t own = 0, out[4];
+  /* Refused before any output is written, so a small buffer is enough. */
+  EXPECT(dirrm_pf_sample_prompts(1, 1ll << 28, 1ll << 28, &own, 0, out) == DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
+static dirrm_dataset *tiny_dataset(void) {
+  float prompts[4 * 2], responses[8 * 2], bias[4];
+  int64_t pairs[4 * 3];
+  for (int i = 0; i < 8; i++) prompts[i] = (float)i * 0.1f;
+  for (int i = 0; i < 16; i++) responses[i] = (float)((i * 3) % 7) * 0.1f;
+  for (int i = 0; i < 4; i++) {
+    pairs[3 * i] = i, pairs[3 * i + 1] = 2 * i, pairs[3 * i + 2] = 2 * i + 1;
+    bias[i] = (float)(i % 2);
+  }
+  dirrm_dataset *d = NULL;
+  return dirrm_dataset_create(4, 2, prompts, 8, 2, responses, 4, pairs, 1, bias, &d) == DIRRM_OK
+             ? d
+             : NULL;
+}
+
+static int train_prompt_free_with_huge_batch_and_k(void) {
+  limit_memory(1ull << 30);
+  dirrm_dataset *d = tiny_dataset();
+  EXPECT(d);
+  dirrm_model_params mp;
+  dirrm_model_params_init(&mp);
+  mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 4096;
+  dirrm_model *m = NULL;
+  EXPECT(dirrm_model_create(&mp, &m) == DIRRM_OK);
+  dirrm_train_params tp;
+  dirrm_train_params_init(&tp);
+  tp.method = DIRRM_METHOD_DIR_PROMPT_FREE;
+  tp.batch_size = 1 << 20;
+  tp.pf_prompts = 4096;
+  EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
+/* ---- 4. integer overflow in training ---- */
+
+static int train_step_count_overflow(void) {
+  dirrm_dataset *d = tiny_dataset();
+  dirrm_model_params mp;
+  dirrm_model_params_init(&mp);
+  mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 4;
+  dirrm_model *m = NULL;
+  EXPECT(d && dirrm_model_create(&mp, &m) == DIRRM_OK);
+  dirrm_train_params tp;
+  dirrm_train_params_init(&tp);
+  tp.method = DIRRM_METHOD_PROMPT_FREE;
+  tp.epochs = INT32_MAX;
+  tp.batch_size = 1;
+  tp.prioritizer.max_reinsertions = INT32_MAX;
+  EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_ERR_INVALID_ARGUMENT);
+  EXPECT(strstr(dirrm_last_error(), "training steps") != NULL);
+  return 0;
+}
+
+/* ---- 5. freed handles never alias new objects ---- */
+
+static int freed_handles_stay_dead(void) {
+  for (int round = 0; round < 200; round++) {
+    dirrm_club *a = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+    EXPECT(a && dirrm_club_free(a) == DIRRM_OK);
+    dirrm_club *b = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+    int64_t len = 0;
+    EXPECT(dirrm_club_stats_len(a, &len) == DIRRM_ERR_MISUSE);
+    EXPECT(dirrm_club_free(a) == DIRRM_ERR_MISUSE);
+    EXPECT(dirrm_club_stats_len(b, &len) == DIRRM_OK);
+    dirrm_club_free(b);
+  }
+  return 0;
+}
+
+/* ---- 6. two threads on one handle: MISUSE, not a corrupted heap ---- */
+
+static dirrm_club *shared_club;
+static volatile int misuse_seen, other_status;
+
+static void *fit_loop(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 3000; i++) {
+    int32_t s = dirrm_club_fit(shared_club, N, hc, hr, labels, NULL);
+    if (s == DIRRM_ERR_MISUSE) {
+      misuse_seen = 1;
+      if (!strstr(dirrm_last_error(), "in use by another thread")) other_status = -1;
+    } else if (s != DIRRM_OK) {
+      other_status = s;
+    }
+  }
+  return NULL;
+}
+
+static int two_threads_on_one_handle(void) {
+  fill_batch();
+  shared_club = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 64);
+  EXPECT(shared_club);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, fit_loop, NULL);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  EXPECT(other_status == 0);
+  EXPECT(misuse_seen);
+  /* The handle is free again once both threads are done. */
+  EXPECT(dirrm_club_fit(shared_club, N, hc, hr, labels, NULL) == DIRRM_OK);
+  EXPECT(dirrm_club_free(shared_club) == DIRRM_OK);
+  return 0;
+}
+
+/* ---- the runner ---- */
+
+typedef struct {
+  const char *name;
+  int (*run)(void);
+} test_case;
+
+static const test_case cases[] = {
+    {"null_out_nll_still_fits", null_out_nll_still_fits},
+    {"null_outputs_of_dir_loss_still_fit", null_outputs_of_dir_loss_still_fit},
+    {"null_threshold_still_ends_the_step", null_threshold_still_ends_the_step},
+    {"null_optional_outputs_keep_results", null_optional_outputs_keep_results},
+    {"prioritizer_claiming_2_40_samples_is_corrupt", prioritizer_claiming_2_40_samples_is_corrupt},
+    {"prioritizer_listing_an_index_256_times_is_corrupt",
+     prioritizer_listing_an_index_256_times_is_corrupt},
+    {"prioritizer_counters_near_int64_max", prioritizer_counters_near_int64_max},
+    {"club_with_adamw_step_int64_max", club_with_adamw_step_int64_max},
+    {"load_of_zero_bytes_is_corrupt", load_of_zero_bytes_is_corrupt},
+    {"prioritizer_of_2_40_samples", prioritizer_of_2_40_samples},
+    {"club_with_huge_q", club_with_huge_q},
+    {"model_create_and_score_beyond_memory", model_create_and_score_beyond_memory},
+    {"club_bound_with_2_20_classes", club_bound_with_2_20_classes},
+    {"sample_prompts_with_2_28_columns", sample_prompts_with_2_28_columns},
+    {"train_prompt_free_with_huge_batch_and_k", train_prompt_free_with_huge_batch_and_k},
+    {"train_step_count_overflow", train_step_count_overflow},
+    {"freed_handles_stay_dead", freed_handles_stay_dead},
+    {"two_threads_on_one_handle", two_threads_on_one_handle},
+};
+
+int main(int argc, char **argv) {
+  size_t count = sizeof cases / sizeof cases[0];
+  if (argc == 2) {
+    for (size_t i = 0; i < count; i++)
+      if (strcmp(cases[i].name, argv[1]) == 0) return cases[i].run();
+    fprintf(stderr, "no case %s\n", argv[1]);
+    return 2;
+  }
+  /* One BLAS thread: a forked child inherits no BLAS worker threads. */
+  dirrm_set_num_threads(1);
+  int failures = 0;
+  for (size_t i = 0; i < count; i++) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) _exit(cases[i].run());
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      printf("ok      %s\n", cases[i].name);
+    } else if (WIFSIGNALED(status)) {
+      printf("CRASHED %s (signal %d: %s)\n", cases[i].name, WTERMSIG(status),
+             strsignal(WTERMSIG(status)));
+      failures++;
+    } else {
+      printf("FAILED  %s\n", cases[i].name);
+      failures++;
+    }
+  }
+  printf("%d of %zu hostile cases failed\n", failures, count);
+  return failures == 0 ? 0 : 1;
+}
