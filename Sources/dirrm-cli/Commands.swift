@@ -45,9 +45,8 @@ struct DataOptions: ParsableArguments {
     let files = try NumpyFile.dataset(prompts: prompts, responses: responses, pairs: pairs, bias: bias)
     let parsed = (0..<files.pairs.rows).map {
       PreferenceDataset.Pair(
-        prompt: Int(clamping: files.pairs.integers[$0 * 3]),
-        chosen: Int(clamping: files.pairs.integers[$0 * 3 + 1]),
-        rejected: Int(clamping: files.pairs.integers[$0 * 3 + 2]))
+        prompt: Int(files.pairs.integers[$0 * 3]), chosen: Int(files.pairs.integers[$0 * 3 + 1]),
+        rejected: Int(files.pairs.integers[$0 * 3 + 2]))
     }
     if let (_, _, message) = PreferenceDataset.firstInvalidPair(
       parsed, promptCount: files.prompts.rows, responseCount: files.responses.rows)
@@ -103,8 +102,12 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "A model written by `train`.") var model: String
   @Option(help: "The bias column to correlate with the reward gap.") var biasColumn: Int = 0
 
+  func validate() throws {
+    guard biasColumn >= 0 else { throw ValidationError("--bias-column must be at least 0") }
+  }
+
   func run() throws {
-    let bytes = try NumpyFile.readBytes(model)
+    let bytes = try FileIO.read(model)
     let loaded: RewardModel<Float>
     do {
       loaded = try RewardModel<Float>(serialized: bytes) {
@@ -115,7 +118,12 @@ struct EvaluateCommand: ParsableCommand {
     }
     let dataset = try data.load()
     guard dataset.promptDim == loaded.shape.promptDim, dataset.responseDim == loaded.shape.responseDim else {
-      throw CLIError("the data's feature dimensions differ from the model's")
+      throw CLIError(
+        "\(model): the model takes prompt_dim \(loaded.shape.promptDim) and response_dim \(loaded.shape.responseDim), the data has \(dataset.promptDim) and \(dataset.responseDim)"
+      )
+    }
+    if data.bias != nil, biasColumn >= dataset.biasDim {
+      throw CLIError("--bias-column \(biasColumn): the bias file has \(dataset.biasDim) column(s)")
     }
     let column = dataset.biasDim > biasColumn ? biasColumn : nil
     let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
@@ -144,6 +152,11 @@ struct ExperimentCommand: ParsableCommand {
   var readme: String?
   @Option(help: "Print only one markdown row of headline numbers, labelled so (for sweeps).")
   var row: String?
+
+  func validate() throws {
+    // The tables need at least one seed; past 100 a run would take days.
+    guard (1...100).contains(seeds) else { throw ValidationError("--seeds must be in 1...100") }
+  }
 
   func run() throws {
     var lengthRows: [String: [String: Summary]] = [:]
@@ -313,7 +326,7 @@ struct ExperimentCommand: ParsableCommand {
   }
 
   func replaceResults(in path: String, with text: String) throws {
-    let original = String(decoding: try NumpyFile.readBytes(path), as: UTF8.self)
+    let original = String(decoding: try FileIO.read(path), as: UTF8.self)
     guard let begin = original.firstRange(of: "<!-- results:begin -->"),
       let end = original.firstRange(of: "<!-- results:end -->"), begin.upperBound <= end.lowerBound
     else { throw CLIError("\(path): no <!-- results:begin --> ... <!-- results:end --> markers") }
