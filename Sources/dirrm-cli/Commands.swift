@@ -13,7 +13,8 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Hidden width of q (0: linear).") var qHidden: Int?
   @Option(help: "AdamW steps of q per training step.") var fitSteps: Int?
   @Option(help: "Prompt-free: weight p of the pair's own prompt.") var ownWeight: Double?
-  @Option(help: "Prompt-free: prompts K per pair.") var prompts: Int?
+  // Not --prompts: that names the prompt feature file of `train` and `evaluate`.
+  @Option(help: "Prompt-free: prompts K per pair (the C API's pf_prompts).") var pfPrompts: Int?
   @Option(help: "Prioritizer: EMA weight alpha.") var emaWeight: Float?
   @Option(help: "Prioritizer: reinsertions per pair and epoch.") var reinsertions: Int?
   @Option var epochs: Int?
@@ -27,7 +28,7 @@ struct TrainingOptions: ParsableArguments {
     if let qHidden { s.club.qHidden = qHidden }
     if let fitSteps { s.club.fitSteps = fitSteps }
     if let ownWeight { s.promptFree.weighting = .corresponding(p: ownWeight) }
-    if let prompts { s.promptsPerPair = prompts }
+    if let pfPrompts { s.promptsPerPair = pfPrompts }
     if let emaWeight { s.prioritizer.emaWeight = emaWeight }
     if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
     if let epochs { s.epochs = epochs }
@@ -317,7 +318,7 @@ struct ExperimentCommand: ParsableCommand {
     let changed = [
       training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" },
       training.qHidden.map { "q_hidden \($0)" }, training.fitSteps.map { "q steps \($0)" },
-      training.ownWeight.map { "p \($0)" }, training.prompts.map { "K \($0)" },
+      training.ownWeight.map { "p \($0)" }, training.pfPrompts.map { "K \($0)" },
       training.emaWeight.map { "alpha \($0)" },
       training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },
       training.categorical ? "categorical q" : nil,
