@@ -90,7 +90,7 @@ struct TrainCommand: ParsableCommand {
     let bar = ProgressBar("training \(method)", jobs: 1)
     try trainer.run(progress: bar.callback(0))
     bar.finish()
-    try NumpyFile.writeBytes(trainer.model.serialized(), to: output)
+    try FileIO.replace(output, with: trainer.model.serialized())
     print("wrote \(output)")
   }
 }
@@ -333,6 +333,6 @@ struct ExperimentCommand: ParsableCommand {
     else { throw CLIError("\(path): no <!-- results:begin --> ... <!-- results:end --> markers") }
     let updated =
       String(original[..<begin.upperBound]) + "\n" + text + "\n" + String(original[end.lowerBound...])
-    try NumpyFile.writeBytes(Array(updated.utf8), to: path)
+    try FileIO.replace(path, with: Array(updated.utf8))
   }
 }

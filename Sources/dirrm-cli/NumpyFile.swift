@@ -51,14 +51,6 @@ private struct Malformed: Error {
 }
 
 enum NumpyFile {
-  static func writeBytes(_ bytes: [UInt8], to path: String) throws {
-    guard let file = fopen(path, "wb") else {
-      throw CLIError("\(path): cannot create (\(String(cString: strerror(errno))))")
-    }
-    defer { fclose(file) }
-    guard fwrite(bytes, 1, bytes.count, file) == bytes.count else { throw CLIError("\(path): write error") }
-  }
-
   /// The C API's limit on feature dimensions (dirrm_model_params), so that a model the CLI
   /// trains can be loaded through the library.
   static let maxFeatureDim = 1 << 16
