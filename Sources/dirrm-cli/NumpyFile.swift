@@ -147,8 +147,10 @@ enum NumpyFile {
     let (size, overflow) = count.multipliedReportingOverflow(by: header.dtype.size)
     guard !overflow else { throw tooLarge }
     guard size == available else {
+      // A short file is the common case (an interrupted copy or save); say so.
+      let hint = size > available ? " (truncated?)" : ""
       throw Malformed(
-        "shape \(shapeText(header.shape)) of \(header.dtype) needs \(size) bytes of data, the file holds \(available)"
+        "shape \(shapeText(header.shape)) of \(header.dtype) needs \(size) bytes of data, the file holds \(available)\(hint)"
       )
     }
     return count

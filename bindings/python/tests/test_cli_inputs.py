@@ -63,7 +63,7 @@ CASES = [
     ("prompts", raw(shape="(2, 2, 2)", data=F4 * 8), "1-D or 2-D"),
     ("prompts", raw(shape="()", data=F4), "1-D or 2-D"),
     ("prompts", raw(shape="(8, 4)", data=F4 * 31), "needs 128 bytes of data, the file holds 124"),
-    ("prompts", truncated, "needs 128 bytes of data"),
+    ("prompts", truncated, "needs 128 bytes of data, the file holds 123 (truncated?)"),
     ("prompts", trailing, "the file holds 132"),
     ("prompts", raw(shape="(8, 4)", length=60000), "header length 60000 runs past the end"),
     ("prompts", raw(shape="(8, 4)", version=2, length=0xFFFFFFFF), "header length 4294967295 runs past"),
