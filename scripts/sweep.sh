@@ -9,7 +9,7 @@ rows=(
   "defaults|"
   "p = 0.5 (the own prompt weighted half, dirrm_pf_params' default)|--own-weight 0.5"
   "p = 0.125 (about uniform over K = 8)|--own-weight 0.125"
-  "K = 16 prompts|--prompts 16"
+  "K = 16 prompts|--pf-prompts 16"
   "one reinsertion per pair and epoch|--reinsertions 1"
   "EMA weight alpha = 0.8|--ema-weight 0.8"
   "lambda = 0.1 (DIR's code default)|--lambda 0.1"

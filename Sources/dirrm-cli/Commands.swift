@@ -13,7 +13,8 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Hidden width of q (0: linear).") var qHidden: Int?
   @Option(help: "AdamW steps of q per training step.") var fitSteps: Int?
   @Option(help: "Prompt-free: weight p of the pair's own prompt.") var ownWeight: Double?
-  @Option(help: "Prompt-free: prompts K per pair.") var prompts: Int?
+  // Not --prompts: that names the prompt feature file of `train` and `evaluate`.
+  @Option(help: "Prompt-free: prompts K per pair (the C API's pf_prompts).") var pfPrompts: Int?
   @Option(help: "Prioritizer: EMA weight alpha.") var emaWeight: Float?
   @Option(help: "Prioritizer: reinsertions per pair and epoch.") var reinsertions: Int?
   @Option var epochs: Int?
@@ -27,7 +28,7 @@ struct TrainingOptions: ParsableArguments {
     if let qHidden { s.club.qHidden = qHidden }
     if let fitSteps { s.club.fitSteps = fitSteps }
     if let ownWeight { s.promptFree.weighting = .corresponding(p: ownWeight) }
-    if let prompts { s.promptsPerPair = prompts }
+    if let pfPrompts { s.promptsPerPair = pfPrompts }
     if let emaWeight { s.prioritizer.emaWeight = emaWeight }
     if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
     if let epochs { s.epochs = epochs }
@@ -45,9 +46,8 @@ struct DataOptions: ParsableArguments {
     let files = try NumpyFile.dataset(prompts: prompts, responses: responses, pairs: pairs, bias: bias)
     let parsed = (0..<files.pairs.rows).map {
       PreferenceDataset.Pair(
-        prompt: Int(clamping: files.pairs.integers[$0 * 3]),
-        chosen: Int(clamping: files.pairs.integers[$0 * 3 + 1]),
-        rejected: Int(clamping: files.pairs.integers[$0 * 3 + 2]))
+        prompt: Int(files.pairs.integers[$0 * 3]), chosen: Int(files.pairs.integers[$0 * 3 + 1]),
+        rejected: Int(files.pairs.integers[$0 * 3 + 2]))
     }
     if let (_, _, message) = PreferenceDataset.firstInvalidPair(
       parsed, promptCount: files.prompts.rows, responseCount: files.responses.rows)
@@ -89,7 +89,7 @@ struct TrainCommand: ParsableCommand {
     let bar = ProgressBar("training \(method)", jobs: 1)
     try trainer.run(progress: bar.callback(0))
     bar.finish()
-    try NumpyFile.writeBytes(trainer.model.serialized(), to: output)
+    try FileIO.replace(output, with: trainer.model.serialized())
     print("wrote \(output)")
   }
 }
@@ -102,8 +102,12 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "A model written by `train`.") var model: String
   @Option(help: "The bias column to correlate with the reward gap.") var biasColumn: Int = 0
 
+  func validate() throws {
+    guard biasColumn >= 0 else { throw ValidationError("--bias-column must be at least 0") }
+  }
+
   func run() throws {
-    let bytes = try NumpyFile.readBytes(model)
+    let bytes = try FileIO.read(model)
     let loaded: RewardModel<Float>
     do {
       loaded = try RewardModel<Float>(serialized: bytes)
@@ -112,7 +116,12 @@ struct EvaluateCommand: ParsableCommand {
     }
     let dataset = try data.load()
     guard dataset.promptDim == loaded.shape.promptDim, dataset.responseDim == loaded.shape.responseDim else {
-      throw CLIError("the data's feature dimensions differ from the model's")
+      throw CLIError(
+        "\(model): the model takes prompt_dim \(loaded.shape.promptDim) and response_dim \(loaded.shape.responseDim), the data has \(dataset.promptDim) and \(dataset.responseDim)"
+      )
+    }
+    if data.bias != nil, biasColumn >= dataset.biasDim {
+      throw CLIError("--bias-column \(biasColumn): the bias file has \(dataset.biasDim) column(s)")
     }
     guard biasColumn >= 0 else { throw CLIError("--bias-column = \(biasColumn) must be >= 0") }
     let column = dataset.biasDim > biasColumn ? biasColumn : nil
@@ -142,6 +151,11 @@ struct ExperimentCommand: ParsableCommand {
   var readme: String?
   @Option(help: "Print only one markdown row of headline numbers, labelled so (for sweeps).")
   var row: String?
+
+  func validate() throws {
+    // The tables need at least one seed; past 100 a run would take days.
+    guard (1...100).contains(seeds) else { throw ValidationError("--seeds must be in 1...100") }
+  }
 
   func run() throws {
     guard seeds >= 1 else { throw CLIError("--seeds = \(seeds) must be >= 1") }
@@ -303,7 +317,7 @@ struct ExperimentCommand: ParsableCommand {
     let changed = [
       training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" },
       training.qHidden.map { "q_hidden \($0)" }, training.fitSteps.map { "q steps \($0)" },
-      training.ownWeight.map { "p \($0)" }, training.prompts.map { "K \($0)" },
+      training.ownWeight.map { "p \($0)" }, training.pfPrompts.map { "K \($0)" },
       training.emaWeight.map { "alpha \($0)" },
       training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },
       training.categorical ? "categorical q" : nil,
@@ -312,12 +326,12 @@ struct ExperimentCommand: ParsableCommand {
   }
 
   func replaceResults(in path: String, with text: String) throws {
-    let original = String(decoding: try NumpyFile.readBytes(path), as: UTF8.self)
+    let original = String(decoding: try FileIO.read(path), as: UTF8.self)
     guard let begin = original.firstRange(of: "<!-- results:begin -->"),
       let end = original.firstRange(of: "<!-- results:end -->"), begin.upperBound <= end.lowerBound
     else { throw CLIError("\(path): no <!-- results:begin --> ... <!-- results:end --> markers") }
     let updated =
       String(original[..<begin.upperBound]) + "\n" + text + "\n" + String(original[end.lowerBound...])
-    try NumpyFile.writeBytes(Array(updated.utf8), to: path)
+    try FileIO.replace(path, with: Array(updated.utf8))
   }
 }

@@ -69,7 +69,7 @@ struct DemoCommand: ParsableCommand {
             name: "chosen shorter", color: "#1f77b4",
             points: points.indices.filter { bias[$0] <= 0 }.map { points[$0] }),
         ])
-      try NumpyFile.writeBytes(Array(svg.utf8), to: "\(out)/pairs-\(label.replacingSpaces()).svg")
+      try FileIO.replace("\(out)/pairs-\(label.replacingSpaces()).svg", with: Array(svg.utf8))
       return (label, result)
     }
     bar.finish()
@@ -79,7 +79,7 @@ struct DemoCommand: ParsableCommand {
       series: rows.enumerated().map { i, row in
         .init(name: row.0, color: colors[i], points: smoothed(row.1.log.steps.map { Double($0.lossPref) }))
       })
-    try NumpyFile.writeBytes(Array(curves.utf8), to: "\(out)/curves.svg")
+    try FileIO.replace("\(out)/curves.svg", with: Array(curves.utf8))
     print(table(rows))
     print("\nFigures: \(out)/pairs-*.svg (the prompt-free paper's Fig. 4), \(out)/curves.svg")
   }
