@@ -123,7 +123,6 @@ struct EvaluateCommand: ParsableCommand {
     if data.bias != nil, biasColumn >= dataset.biasDim {
       throw CLIError("--bias-column \(biasColumn): the bias file has \(dataset.biasDim) column(s)")
     }
-    guard biasColumn >= 0 else { throw CLIError("--bias-column = \(biasColumn) must be >= 0") }
     let column = dataset.biasDim > biasColumn ? biasColumn : nil
     let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
     print("pairs \(e.pairs)")
@@ -158,7 +157,6 @@ struct ExperimentCommand: ParsableCommand {
   }
 
   func run() throws {
-    guard seeds >= 1 else { throw CLIError("--seeds = \(seeds) must be >= 1") }
     var lengthRows: [String: [String: Summary]] = [:]
     var sycophancy: [String: [String: Summary]] = [:]
     var adversarial: [String: Summary] = [:]

@@ -247,11 +247,11 @@ static int prioritizer_claiming_2_40_samples_is_corrupt(void) {
   return 0;
 }
 
+/* 256 pairs, all in the pool, and the pool lists pair 0 256 times (its length is right). */
 static int prioritizer_listing_an_index_256_times_is_corrupt(void) {
   static uint64_t pool[256];
-  uint8_t place[1] = {0};
-  prioritizer_state s = {.n = 1, .open = 1, .pool = pool, .pool_count = 256, .place = place,
-                         .places_written = 1};
+  prioritizer_state s = {.n = 256, .open = 1, .pool = pool, .pool_count = 256,
+                         .places_written = 256};
   buffer b;
   prioritizer_buffer(&s, &b);
   dirrm_prioritizer *q = NULL;
@@ -262,8 +262,9 @@ static int prioritizer_listing_an_index_256_times_is_corrupt(void) {
 /* Counters at Int64.max load today only if they cannot overflow later: drive the loaded
  * object through a whole epoch either way. */
 static int prioritizer_counters_near_int64_max(void) {
+  static const uint64_t pool[2] = {1, 0};
   for (int which = 0; which < 7; which++) {
-    prioritizer_state s = {.n = 2, .places_written = 2};
+    prioritizer_state s = {.n = 2, .open = 1, .pool = pool, .pool_count = 2, .places_written = 2};
     s.counters[which] = INT64_MAX - 1;
     buffer b;
     prioritizer_buffer(&s, &b);
@@ -282,7 +283,7 @@ static int prioritizer_counters_near_int64_max(void) {
     dirrm_prioritizer_free(q);
   }
   /* The counters the format cannot have reached are refused outright. */
-  prioritizer_state s = {.n = 2, .places_written = 2};
+  prioritizer_state s = {.n = 2, .open = 1, .pool = pool, .pool_count = 2, .places_written = 2};
   s.counters[1] = INT64_MAX;
   buffer b;
   prioritizer_buffer(&s, &b);
@@ -304,7 +305,26 @@ static int club_with_adamw_step_int64_max(void) {
   dirrm_club *loaded = NULL;
   int32_t status = dirrm_club_load(b.bytes, (int64_t)b.size, &loaded);
   EXPECT(status == DIRRM_ERR_CORRUPT || status == DIRRM_OK);
-  if (status == DIRRM_OK) EXPECT(dirrm_club_fit(loaded, N, hc, hr, labels, NULL) == DIRRM_OK);
+  float nll; /* not NULL: a NULL out_nll once skipped the fit (case null_out_nll_still_fits) */
+  if (status == DIRRM_OK) EXPECT(dirrm_club_fit(loaded, N, hc, hr, labels, &nll) == DIRRM_OK);
+  return 0;
+}
+
+/* A prioritizer saved before its first proposal loads (it once failed as "inconsistently
+ * placed") and continues as the original. */
+static int fresh_prioritizer_round_trips(void) {
+  dirrm_prioritizer_params p;
+  dirrm_prioritizer_params_init(&p);
+  dirrm_prioritizer *a = NULL, *b = NULL;
+  EXPECT(dirrm_prioritizer_create(&p, 5, &a) == DIRRM_OK);
+  static uint8_t bytes[4096];
+  int64_t size = 0;
+  EXPECT(dirrm_prioritizer_save(a, bytes, sizeof bytes, &size) == DIRRM_OK);
+  EXPECT(dirrm_prioritizer_load(bytes, size, &b) == DIRRM_OK);
+  int64_t ia[5], ib[5], ca = 0, cb = 0;
+  EXPECT(dirrm_prioritizer_propose(a, 5, ia, &ca) == DIRRM_OK);
+  EXPECT(dirrm_prioritizer_propose(b, 5, ib, &cb) == DIRRM_OK);
+  EXPECT(ca == 5 && cb == 5 && memcmp(ia, ib, sizeof ia) == 0);
   return 0;
 }
 
@@ -494,6 +514,7 @@ static const test_case cases[] = {
      prioritizer_listing_an_index_256_times_is_corrupt},
     {"prioritizer_counters_near_int64_max", prioritizer_counters_near_int64_max},
     {"club_with_adamw_step_int64_max", club_with_adamw_step_int64_max},
+    {"fresh_prioritizer_round_trips", fresh_prioritizer_round_trips},
     {"load_of_zero_bytes_is_corrupt", load_of_zero_bytes_is_corrupt},
     {"prioritizer_of_2_40_samples", prioritizer_of_2_40_samples},
     {"club_with_huge_q", club_with_huge_q},
