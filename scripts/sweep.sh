@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cli=.build/release/dirrm-cli
+# The AVX2 kernels, as `make results` uses (see the Makefile): the rows reproduce on any x86-64.
+export OPENBLAS_CORETYPE=Haswell
 rows=(
   "defaults|"
   "p = 0.5 (the own prompt weighted half, dirrm_pf_params' default)|--own-weight 0.5"
