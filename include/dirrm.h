@@ -23,7 +23,14 @@
  *             returns DIRRM_ERR_NONFINITE naming the argument and index. A result that does
  *             not fit in float32 also returns DIRRM_ERR_NONFINITE.
  *   Safety.   No input makes the library abort, trap or print: bad input returns a status.
- *   Threads.  Stateless functions are reentrant. A handle is used by one thread at a time.
+ *             Every size a caller passes goes through overflow-checked arithmetic, and every
+ *             call whose memory the caller's sizes decide first checks that its working set
+ *             can be mapped: if not, DIRRM_ERR_OUT_OF_MEMORY names the bytes it needed.
+ *   Threads.  Stateless functions are reentrant. A handle is used by one thread at a time:
+ *             a call on a handle that another thread's call is using returns
+ *             DIRRM_ERR_MISUSE ("in use by another thread") and touches nothing. Datasets
+ *             are read-only and may be used by any number of threads at once. A progress
+ *             callback may call the library on the same thread.
  */
 #ifndef DIRRM_H
 #define DIRRM_H
@@ -120,12 +127,18 @@ int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
  * returns DIRRM_ERR_VERSION. Output structs (dirrm_prioritizer_stats) have the caller set
  * struct_size = sizeof(the struct) before the call.
  *
- * Handles are opaque pointers created by _create or _load and released by _free.
- * _free(NULL) is a no-op returning DIRRM_OK; a freed handle, a pointer that never was a
- * handle, or a handle of another type returns DIRRM_ERR_MISUSE and is never dereferenced.
+ * Handles are opaque tokens created by _create or _load and released by _free; they are
+ * not addresses and the library never dereferences them. A token is never reused, so a freed
+ * handle returns DIRRM_ERR_MISUSE forever, even after new objects are created. _free(NULL)
+ * is a no-op returning DIRRM_OK; a pointer that never was a handle, or a handle of another
+ * type, returns DIRRM_ERR_MISUSE.
  * Serialized buffers: _save(h, NULL, 0, &size) reports the size; _save(h, buf, cap, &size)
- * writes it (DIRRM_ERR_BUFFER_TOO_SMALL when cap < size, with *out_size set). A truncated or
- * damaged buffer given to _load returns DIRRM_ERR_CORRUPT. */
+ * writes it (DIRRM_ERR_BUFFER_TOO_SMALL when cap < size, with *out_size set). _load accepts
+ * only a state the library itself could have written: a truncated, damaged or empty
+ * (size 0) buffer, and also a well-framed one with a valid checksum whose content is
+ * inconsistent (sizes beyond the bytes present, repeated or out-of-range indices, counters
+ * beyond 2^62, settings outside their documented ranges), returns DIRRM_ERR_CORRUPT. A
+ * negative size is DIRRM_ERR_SHAPE. */
 
 /* ---------------------------------------------------------------------------------------- */
 /* 1.2 DIR: the CLUB estimator and the DIR loss                                             */
@@ -536,9 +549,13 @@ typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_ste
  * grow), and decide, until the batch is full (at most eight rounds a step); the
  * prioritizer's epochs roll over as they end. DIR_PROMPT_FREE applies the CLUB penalty to
  * every candidate the step scored, and Bradley-Terry to the accepted ones. On an error the
- * model is left as it was.
+ * model is left as it was. The total_steps passed to progress, epochs x ceil(num_pairs x
+ * (1 + prioritizer.max_reinsertions for the prompt-free methods, else 1) / batch_size), must
+ * be at most 2^40 (INVALID_ARGUMENT naming epochs otherwise).
  * Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, SHAPE (feature dimensions differ from the
- * model's), VERSION, NONFINITE (training diverged), MISUSE. */
+ * model's), VERSION, NONFINITE (training diverged), MISUSE, OUT_OF_MEMORY (the model, its
+ * optimizer and one step's pass, with prompt-free batch_size x (pf_prompts + 1) pairs, do
+ * not fit). */
 int32_t dirrm_train(dirrm_model *m, const dirrm_dataset *train, const dirrm_train_params *p,
                     dirrm_progress_fn progress, void *user);
 
