@@ -15,6 +15,7 @@ public func dirrm_cluster_threshold(
     let input = try Check.input(values, count, "values")
     let where_ = try placement(method, "method")
     let out = try Check.output(outThreshold, "out_threshold")
+    try reserve(BinaryClustering.workBytes(count: count), for: "n = \(n) values")
     out.pointee = Float(BinaryClustering.threshold(input, placement: where_))
   }
 }
@@ -96,6 +97,8 @@ public func dirrm_prioritizer_decide(
     let which = try Check.indices(indices, n, "indices", below: box.value.count)
     let values = try Check.input(dr2, n, "dr2")
     let accept = try Check.output(outAccept, "out_accept")
+    // A copy of the indices and values, and a set of the indices seen.
+    try reserve(Workspace.bytes([[n, 48]], elementSize: 1), for: "count = \(count)")
     do throws(MisuseError) {
       let decided = try box.value.decide(which.map { Int($0) }, Array(values))
       for (j, ok) in decided.enumerated() { accept[j] = ok ? 1 : 0 }

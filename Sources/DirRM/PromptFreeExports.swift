@@ -82,6 +82,7 @@ public func dirrm_pf_gap(
       }
     }
     let dr2 = try Check.output(outDr2, "out_dr2")
+    try reserve(PromptFreeGap.workBytes(rows: rows, k: columns), for: "n = \(n) rows")
     try numeric { () throws(NumericError) in
       try solver.solve(
         gaps: gapValues, k: columns, corresponding: corresponding, weights: weightValues,

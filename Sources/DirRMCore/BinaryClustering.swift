@@ -48,3 +48,8 @@ public enum BinaryClustering {
     }
   }
 }
+
+extension BinaryClustering {
+  /// Bytes `threshold` holds for n values: the sorted copy and two prefix-sum arrays.
+  public static func workBytes(count n: Int) -> Int? { Workspace.bytes([[n, 3], [3]], elementSize: 8) }
+}

@@ -243,3 +243,10 @@ struct RootScratch {
     return gaps[order[order.count - 1]]
   }
 }
+
+extension PromptFreeGap {
+  /// Bytes `solve` holds for n rows of k prompts: the roots, and per-row work of a few k.
+  public static func workBytes(rows n: Int, k: Int) -> Int? {
+    Workspace.bytes([[n], [k, 4]], elementSize: 8)
+  }
+}
