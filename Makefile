@@ -33,7 +33,7 @@ CONFIGURED := .build/configured
 demo: build
 	.build/release/dirrm-cli demo --out out
 
-test: swift-test examples python-test typecheck
+test: swift-test examples python-test typecheck install-test
 
 setup:
 	@scripts/setup.sh

@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
@@ -47,6 +47,9 @@ def header_version(root: str) -> str:
 
 class BuildPyWithLibrary(build_py):
     def run(self) -> None:
+        # pip builds in this folder: without this, a module deleted from the sources would live
+        # on in build/lib and in every wheel made afterwards.
+        shutil.rmtree(os.path.join(self.build_lib, "dirrm"), ignore_errors=True)
         super().run()
         root = native_root()
         # swift build is incremental: when .build/release is up to date this only checks it.
@@ -60,11 +63,14 @@ class BuildPyWithLibrary(build_py):
             out.write(f'# Written by setup.py from include/dirrm.h.\nVERSION = "{header_version(root)}"\n')
 
 
-class PlatformWheel(bdist_wheel):
-    def finalize_options(self) -> None:
-        super().finalize_options()
-        self.root_is_pure = False
+class BinaryDistribution(Distribution):
+    # The library makes the package platform-specific: the wheel's files go to platlib, where
+    # auditwheel looks for them, and the wheel is tagged for the platform.
+    def has_ext_modules(self) -> bool:
+        return True
 
+
+class PlatformWheel(bdist_wheel):
     def get_tag(self) -> "tuple[str, str, str]":
         return ("py3", "none", super().get_tag()[2])
 
@@ -88,5 +94,6 @@ setup(
     version=header_version(native_root()),
     packages=["dirrm"],
     package_data={"dirrm": ["py.typed"]},
+    distclass=BinaryDistribution,
     cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": PlatformWheel, "sdist": SdistWithNative},
 )
