@@ -27,8 +27,8 @@ NATIVE_PARTS = ["Package.swift", "Sources", "Tests", "include", "scripts/build.s
 
 
 def native_root() -> str:
-    """The Swift package: the repository around this folder, or native/ in an unpacked sdist."""
-    for root in (os.path.join(HERE, "..", ".."), os.path.join(HERE, "native")):
+    """The Swift package: native/ in an unpacked sdist, else the repository around this folder."""
+    for root in (os.path.join(HERE, "native"), os.path.join(HERE, "..", "..")):
         if os.path.exists(os.path.join(root, "Package.swift")) and os.path.exists(
             os.path.join(root, "include", "dirrm.h")
         ):
