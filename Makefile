@@ -26,6 +26,10 @@ INSTALLED := $(INCLUDEDIR)/dirrm.h $(LIBDIR)/libdirrm.so.$(VERSION) $(LIBDIR)/li
   $(LIBDIR)/libdirrm.so $(PKGCONFIGDIR)/dirrm.pc $(CMAKEDIR)/dirrm-config.cmake \
   $(CMAKEDIR)/dirrm-config-version.cmake
 CONFIGURED := .build/configured
+# dirrm.pc names its folders through ${prefix} where it can, so that `pkg-config
+# --define-prefix` can relocate it.
+PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build examples swift-test python-test typecheck install-test results \
   install uninstall wheel
@@ -80,6 +84,7 @@ wheel: build
 $(CONFIGURED)/%: packaging/%.in include/dirrm.h FORCE
 	@mkdir -p $(CONFIGURED)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	  -e 's|@PC_LIBDIR@|$(PC_LIBDIR)|g' -e 's|@PC_INCLUDEDIR@|$(PC_INCLUDEDIR)|g' \
 	  -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' $< > $@
 
 # Regenerated every time: the paths inside depend on PREFIX and LIBDIR of this invocation.

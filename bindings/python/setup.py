@@ -1,7 +1,7 @@
 """Builds libdirrm.so with the project's own script and ships it inside the `dirrm` package.
 
 The static metadata is in pyproject.toml; this file adds what setuptools cannot declare:
-- the version, read from include/dirrm.h (the one place it is written down);
+- the version, read from include/dirrm.h (the one place it is written down) by scripts/version.sh;
 - build_py runs scripts/build.sh and copies .build/release/libdirrm.so into the package, with
   a _version.py the loader checks the library against;
 - the wheel is tagged py3-none-<platform>: it holds a native library but no CPython
@@ -11,7 +11,6 @@ The static metadata is in pyproject.toml; this file adds what setuptools cannot 
 """
 
 import os
-import re
 import shutil
 import subprocess
 
@@ -37,12 +36,8 @@ def native_root() -> str:
 
 
 def header_version(root: str) -> str:
-    with open(os.path.join(root, "include", "dirrm.h")) as header:
-        text = header.read()
-    parts = [re.search(rf"^#define DIRRM_VERSION_{name} (\d+)$", text, re.M) for name in ("MAJOR", "MINOR", "PATCH")]
-    if not all(parts):
-        raise RuntimeError("dirrm: include/dirrm.h lacks DIRRM_VERSION_MAJOR/MINOR/PATCH")
-    return ".".join(part.group(1) for part in parts if part)
+    # The same reader as the Makefile's, so the wheel and `make install` cannot disagree.
+    return subprocess.check_output([os.path.join(root, "scripts", "version.sh")], text=True).strip()
 
 
 class BuildPyWithLibrary(build_py):
