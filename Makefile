@@ -1,16 +1,43 @@
 # The two commands a user needs:
 #   make demo   set up, build, and run the main job
-#   make test   set up, build, and run every test (Swift, C, Python)
+#   make test   set up, build, and run every test (Swift, C, hostile calls, Python, the installs)
+# Installing (see README, "Installing"):
+#   make install [PREFIX=/usr/local] [DESTDIR=]   header, libdirrm.so.X.Y.Z, dirrm.pc, CMake package
+#   make uninstall [PREFIX=...] [DESTDIR=]        removes exactly those files
+#   make wheel                                    dist/dirrm-*-manylinux_*.whl, OpenBLAS inside
 LIB := .build/release/libdirrm.so
 EXAMPLES := .build/examples
 CC ?= cc
+PYTHON ?= python3
 
-.PHONY: demo test setup build examples hostile swift-test python-test results
+# The version, from include/dirrm.h only.
+VERSION := $(shell scripts/version.sh)
+MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+MINOR := $(word 2,$(subst ., ,$(VERSION)))
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/dirrm
+DESTDIR ?=
+# Everything `make install` writes, so that `make uninstall` removes exactly that.
+INSTALLED := $(INCLUDEDIR)/dirrm.h $(LIBDIR)/libdirrm.so.$(VERSION) $(LIBDIR)/libdirrm.so.$(MAJOR) \
+  $(LIBDIR)/libdirrm.so $(PKGCONFIGDIR)/dirrm.pc $(CMAKEDIR)/dirrm-config.cmake \
+  $(CMAKEDIR)/dirrm-config-version.cmake
+CONFIGURED := .build/configured
+# dirrm.pc names its folders through ${prefix} where it can, so that `pkg-config
+# --define-prefix` can relocate it.
+PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+.PHONY: demo test setup build examples hostile swift-test python-test typecheck install-test \
+  results install uninstall wheel
 
 demo: build
 	.build/release/dirrm-cli demo --out out
 
-test: swift-test examples hostile python-test
+test: swift-test examples hostile python-test typecheck install-test
 
 setup:
 	@scripts/setup.sh
@@ -35,8 +62,18 @@ hostile: build
 swift-test: setup
 	swift test --disable-swift-testing
 
+# The package in this tree, against the library in .build/release (the loader's fallback);
+# install-test runs the same tests against the installed wheel.
 python-test: build examples
-	python3 -m pytest -q bindings/python/tests
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q bindings/python/tests
+
+typecheck: setup
+	cd bindings/python && $(PYTHON) -m mypy --strict dirrm
+
+# Acceptance of the installs, each into a temporary prefix or virtual environment that it
+# removes: pip install ./bindings/python, make wheel, make install with pkg-config and CMake.
+install-test: build examples
+	scripts/install-test.sh
 
 # Regenerates the effectiveness table in README.md (three seeds, library defaults).
 # OpenBLAS picks its GEMM kernels by CPU, and AVX-512 kernels round differently from AVX2
@@ -45,3 +82,37 @@ python-test: build examples
 TABLE_ENV := OPENBLAS_CORETYPE=Haswell
 results: build
 	$(TABLE_ENV) .build/release/dirrm-cli experiment --seeds 3 --readme README.md
+
+# pip builds the library through setup.py (scripts/build.sh, incremental); auditwheel then
+# copies OpenBLAS and what it needs into the wheel and retags it manylinux.
+wheel: build
+	rm -rf .build/wheel && mkdir -p dist
+	$(PYTHON) -m pip wheel --no-deps -w .build/wheel ./bindings/python
+	PATH="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$$PATH" \
+	  $(PYTHON) -m auditwheel repair -w dist .build/wheel/dirrm-$(VERSION)-*.whl
+	@ls -l dist/dirrm-$(VERSION)-*manylinux*.whl
+
+$(CONFIGURED)/%: packaging/%.in include/dirrm.h FORCE
+	@mkdir -p $(CONFIGURED)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	  -e 's|@PC_LIBDIR@|$(PC_LIBDIR)|g' -e 's|@PC_INCLUDEDIR@|$(PC_INCLUDEDIR)|g' \
+	  -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' $< > $@
+
+# Regenerated every time: the paths inside depend on PREFIX and LIBDIR of this invocation.
+FORCE:
+
+install: build $(CONFIGURED)/dirrm.pc $(CONFIGURED)/dirrm-config.cmake $(CONFIGURED)/dirrm-config-version.cmake
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	install -m 644 include/dirrm.h $(DESTDIR)$(INCLUDEDIR)/dirrm.h
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libdirrm.so.$(VERSION)
+	ln -sfn libdirrm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libdirrm.so.$(MAJOR)
+	ln -sfn libdirrm.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libdirrm.so
+	install -m 644 $(CONFIGURED)/dirrm.pc $(DESTDIR)$(PKGCONFIGDIR)/dirrm.pc
+	install -m 644 $(CONFIGURED)/dirrm-config.cmake $(CONFIGURED)/dirrm-config-version.cmake $(DESTDIR)$(CMAKEDIR)/
+	@# The loader finds a new library in /usr/local/lib only after its cache is rebuilt.
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+# Removes the files; of the folders only the CMake package's own (the others may be shared).
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	[ ! -d $(DESTDIR)$(CMAKEDIR) ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(CMAKEDIR)

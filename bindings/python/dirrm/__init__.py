@@ -3,7 +3,10 @@
 Every failing library call raises DirrmError, carrying the status code and the message.
 """
 
+from __future__ import annotations
+
 import json
+from typing import Any
 
 from ._lib import DirrmError, check_call, lib, library_path
 from .club import Club, DirLoss, dir_loss
@@ -11,7 +14,7 @@ from .loss import bt_loss
 from .model import Dataset, RewardModel, synth
 from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
 
-__version__ = lib.dirrm_version_string().decode()
+__version__: str = lib.dirrm_version_string().decode()
 
 __all__ = [
     "DirrmError",
@@ -30,11 +33,25 @@ __all__ = [
     "build_info", "set_num_threads", "library_path"]
 
 
-def build_info():
-    """The library's build description (version, BLAS, threads, compiler) as a dict."""
-    return json.loads(lib.dirrm_build_info().decode())
+def build_info() -> dict[str, Any]:
+    """The library's build description.
+
+    Returns
+    -------
+    dict
+        "version" (str), "blas" (str), "threads" (int, the BLAS thread count now) and
+        "compiler" (str).
+    """
+    info: dict[str, Any] = json.loads(lib.dirrm_build_info().decode())
+    return info
 
 
-def set_num_threads(num_threads):
-    """Sets the BLAS thread count (process-wide)."""
+def set_num_threads(num_threads: int) -> None:
+    """Sets the BLAS thread count (process-wide).
+
+    Parameters
+    ----------
+    num_threads : int
+        At least 1.
+    """
     check_call(lib.dirrm_set_num_threads(int(num_threads)))

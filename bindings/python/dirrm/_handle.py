@@ -1,29 +1,40 @@
 """What every handle-backed class shares: closing, context management, save/load, pickling."""
 
+from __future__ import annotations
+
 import ctypes
+from typing import Any, ClassVar, Optional, TypeVar, Union
 
 import numpy as np
 
 from ._arrays import ptr
 from ._lib import ERR_MISUSE, DirrmError, check_call, lib
 
+_Self = TypeVar("_Self", bound="Handle")
+
 
 class Handle:
     """Owns one library handle. Subclasses set _PREFIX (e.g. "dirrm_club")."""
 
-    _PREFIX = None
-    _handle = None
+    _PREFIX: ClassVar[Optional[str]] = None
+    _handle: Optional[ctypes.c_void_p] = None
 
-    def _call(self, suffix, *args):
+    def _call(self, suffix: str, *args: Any) -> None:
         check_call(getattr(lib, f"{self._PREFIX}_{suffix}")(self._live(), *args))
 
-    def _live(self):
+    def _live(self) -> ctypes.c_void_p:
         if self._handle is None:
             raise DirrmError(ERR_MISUSE, f"{type(self).__name__} is closed")
         return self._handle
 
-    def save(self):
-        """The object's whole state as bytes (see load)."""
+    def save(self) -> bytes:
+        """The object's whole state (see load).
+
+        Returns
+        -------
+        bytes
+            Framed with a magic, a format version, a length and a checksum.
+        """
         size = ctypes.c_int64()
         self._call("save", None, 0, ctypes.byref(size))
         buffer = np.empty(size.value, np.uint8)
@@ -31,8 +42,20 @@ class Handle:
         return buffer.tobytes()
 
     @classmethod
-    def load(cls, data):
-        """An object restored from save()'s bytes; it continues exactly as the original."""
+    def load(cls: type[_Self], data: Union[bytes, bytearray, memoryview]) -> _Self:
+        """An object restored from save()'s bytes; it continues exactly as the original.
+
+        Parameters
+        ----------
+        data : bytes-like
+            What save() returned.
+
+        Raises
+        ------
+        DirrmError
+            DIRRM_ERR_CORRUPT for a truncated or changed buffer, DIRRM_ERR_VERSION for one from
+            an incompatible version.
+        """
         buffer = np.frombuffer(bytes(data), np.uint8)
         handle = ctypes.c_void_p()
         check_call(getattr(lib, f"{cls._PREFIX}_load")(ptr(buffer), buffer.size, ctypes.byref(handle)))
@@ -41,29 +64,30 @@ class Handle:
         self._after_load()
         return self
 
-    def _after_load(self):
+    def _after_load(self) -> None:
         pass
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, bytes]:
         return {"state": self.save()}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, bytes]) -> None:
         other = type(self).load(state["state"])
         self.__dict__.update(other.__dict__)
         other._handle = None
 
-    def close(self):
+    def close(self) -> None:
+        """Frees the library object; later calls raise DirrmError (DIRRM_ERR_MISUSE)."""
         if self._handle is not None:
             check_call(getattr(lib, f"{self._PREFIX}_free")(self._handle))
             self._handle = None
 
-    def __enter__(self):
+    def __enter__(self: _Self) -> _Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:

@@ -1,7 +1,11 @@
 """Loading libdirrm.so, its ctypes signatures, and turning status codes into exceptions."""
 
+from __future__ import annotations
+
 import ctypes
+import importlib
 import os
+import re
 from ctypes import (
     POINTER,
     Structure,
@@ -14,11 +18,13 @@ from ctypes import (
     c_uint64,
     c_void_p,
 )
+from typing import Any, Optional
 
 __all__ = ["lib", "check_call", "DirrmError", "library_path"]
 
-# The major.minor this package was written against; the library must match it.
-_EXPECTED_VERSION = (0, 1)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# A source checkout: bindings/python/dirrm/ -> the repository root.
+_TREE = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
 
 OK = 0
 ERR_NULL_POINTER = 1
@@ -147,7 +153,7 @@ _handle = c_void_p
 _handle_out = POINTER(c_void_p)
 
 # name: (restype, argtypes). The one place the C signatures are written down in Python.
-_SIGNATURES = {
+_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "dirrm_version_number": (c_int32, []),
     "dirrm_version_string": (c_char_p, []),
     "dirrm_build_info": (c_char_p, []),
@@ -216,54 +222,117 @@ _SIGNATURES = {
 
 
 class DirrmError(RuntimeError):
-    """A dirrm call failed. `status` is the DIRRM_ERR_* code, `message` the library's text."""
+    """A dirrm call failed.
 
-    def __init__(self, status, message):
+    Attributes
+    ----------
+    status : int
+        The DIRRM_ERR_* code (see dirrm.h).
+    message : str
+        The library's text, naming the argument and, for a bad value, the first offending index.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(f"[{status}] {message}")
         self.status = status
         self.message = message
 
 
-def library_path():
-    """Where libdirrm.so is: $DIRRM_LIBRARY, else next to this package, else the build folder
-    of the source tree this package sits in."""
+def _expected_version() -> tuple[int, int]:
+    """The major.minor this package must run with.
+
+    An installed package carries _version.py, written at build time from include/dirrm.h; a
+    source checkout reads the header itself. Either way the header is the one source.
+    """
+    try:
+        version = str(importlib.import_module(f"{__package__}._version").VERSION)
+    except ImportError:
+        header = os.path.join(_TREE, "include", "dirrm.h")
+        try:
+            with open(header) as file:
+                text = file.read()
+        except OSError:
+            raise ImportError(
+                f"dirrm: this package has no _version.py (it was not built by setup.py) and sits in no "
+                f"source tree ({header} not found); install it with `pip install ./bindings/python`"
+            ) from None
+        found = [re.search(rf"^#define DIRRM_VERSION_{name} (\d+)$", text, re.M) for name in ("MAJOR", "MINOR")]
+        version = ".".join(match.group(1) for match in found if match)
+        if version.count(".") != 1:
+            raise ImportError(f"dirrm: {header} lacks DIRRM_VERSION_MAJOR/MINOR")
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _find_library() -> str:
+    """$DIRRM_LIBRARY, else the copy inside this package, else the source tree's build folder."""
     explicit = os.environ.get("DIRRM_LIBRARY")
     if explicit:
         return explicit
-    here = os.path.dirname(os.path.abspath(__file__))
     candidates = [
-        os.path.join(here, "libdirrm.so"),
-        os.path.join(here, "..", "..", "..", ".build", "release", "libdirrm.so"),
+        os.path.join(_HERE, "libdirrm.so"),
+        os.path.join(_TREE, ".build", "release", "libdirrm.so"),
     ]
     for path in candidates:
         if os.path.exists(path):
             return os.path.normpath(path)
     raise ImportError(
-        "libdirrm.so not found: build it with `make build` or set DIRRM_LIBRARY to its path "
+        "libdirrm.so not found: install the package (`pip install ./bindings/python`), build it in the "
+        "source tree with `make build`, or set DIRRM_LIBRARY to its path "
         f"(looked in: {', '.join(os.path.normpath(p) for p in candidates)})"
     )
 
 
-def _load():
-    library = ctypes.CDLL(library_path())
+_path: Optional[str] = None
+
+
+def library_path() -> str:
+    """The path of the libdirrm.so this process loaded.
+
+    Returns
+    -------
+    str
+        The file ctypes opened: $DIRRM_LIBRARY if set, else the copy inside this package, else
+        the source tree's ``.build/release/libdirrm.so``.
+    """
+    return _path if _path is not None else _find_library()
+
+
+def _load() -> ctypes.CDLL:
+    global _path
+    path = _find_library()
+    library = ctypes.CDLL(path)
     for name, (restype, argtypes) in _SIGNATURES.items():
         function = getattr(library, name)
         function.restype = restype
         function.argtypes = argtypes
     number = library.dirrm_version_number()
     found = (number // 10000, number // 100 % 100)
-    if found != _EXPECTED_VERSION:
+    expected = _expected_version()
+    if found != expected:
         raise ImportError(
-            f"libdirrm {library.dirrm_version_string().decode()} at {library_path()} does not "
-            f"match the Python package (expects {_EXPECTED_VERSION[0]}.{_EXPECTED_VERSION[1]}.x)"
+            f"libdirrm {library.dirrm_version_string().decode()} at {path} does not "
+            f"match the Python package (expects {expected[0]}.{expected[1]}.x)"
         )
+    _path = path
     return library
 
 
 lib = _load()
 
 
-def check_call(status):
-    """Raises DirrmError for a non-zero status, with this thread's last error message."""
+def check_call(status: int) -> None:
+    """Raises DirrmError for a non-zero status, with this thread's last error message.
+
+    Parameters
+    ----------
+    status : int
+        A dirrm_* function's return value.
+
+    Raises
+    ------
+    DirrmError
+        If `status` is not DIRRM_OK.
+    """
     if status != OK:
         raise DirrmError(status, lib.dirrm_last_error().decode("utf-8", "replace"))

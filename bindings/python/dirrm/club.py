@@ -1,9 +1,12 @@
 """DIR (SPEC §1.2): the CLUB estimator q(b | X) and the DIR loss."""
 
+from __future__ import annotations
+
 import ctypes
-from collections import namedtuple
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from ._arrays import as_f32, ptr
 from ._handle import Handle
@@ -14,12 +17,33 @@ __all__ = ["Club", "dir_loss", "DirLoss"]
 _KINDS = {"categorical": 0, "gaussian": 1}
 _MODES = {"difference": 0, "concat": 1}
 
-DirLoss = namedtuple(
-    "DirLoss", ["total", "pref", "mi", "grad_r_chosen", "grad_r_rejected", "grad_h_chosen", "grad_h_rejected"]
-)
+class DirLoss(NamedTuple):
+    """What dir_loss returns. The gradients are None when it was called with grad=False.
+
+    Attributes
+    ----------
+    total : float
+        pref + lam * mi.
+    pref : float
+        The Bradley-Terry loss.
+    mi : float
+        The CLUB bound.
+    grad_r_chosen, grad_r_rejected : ndarray, shape (n,), float32, or None
+        Gradients of total with respect to the rewards.
+    grad_h_chosen, grad_h_rejected : ndarray, shape (n, d), float32, or None
+        Gradients of total with respect to the hidden states.
+    """
+
+    total: float
+    pref: float
+    mi: float
+    grad_r_chosen: Optional[npt.NDArray[np.float32]]
+    grad_r_rejected: Optional[npt.NDArray[np.float32]]
+    grad_h_chosen: Optional[npt.NDArray[np.float32]]
+    grad_h_rejected: Optional[npt.NDArray[np.float32]]
 
 
-def _choice(table, value, name):
+def _choice(table: dict[str, int], value: str, name: str) -> int:
     if value not in table:
         raise DirrmError(ERR_INVALID_ARGUMENT, f"{name} = {value!r} is not one of {sorted(table)}")
     return table[value]
@@ -28,16 +52,43 @@ def _choice(table, value, name):
 class Club(Handle):
     """The variational estimator q(b | X) of DIR with its CLUB bound.
 
-    hidden_dim: d, the size of one response's hidden state. bias_kind: "categorical"
-    (bias_dim classes, bias given as class ids) or "gaussian" (bias_dim attributes).
-    pair_mode: "difference" (X = h_c - h_r) or "concat". Defaults follow the official DIR code.
-    Numpy in, numpy out; pickles through save/load; a context manager."""
+    Numpy in, numpy out; pickles through save/load; a context manager. Defaults follow the
+    official DIR code.
+
+    Parameters
+    ----------
+    hidden_dim : int
+        d, the size of one response's hidden state.
+    bias_kind : {"categorical", "gaussian"}
+        "categorical": bias_dim classes, the bias given as class ids (float32, shape (n,));
+        "gaussian": bias_dim real attributes (float32, shape (n,) or (n, bias_dim)).
+    bias_dim : int
+        Number of classes or attributes.
+    pair_mode : {"difference", "concat"}
+        X = h_c - h_r (shape (n, d)) or [h_c, h_r] (shape (n, 2d)).
+    q_hidden, fit_steps : int
+        Width of q's hidden layer; AdamW steps per fit.
+    learning_rate, weight_decay, logvar_bound : float
+        q's optimizer and the bound on the Gaussian log-variance.
+    seed : int
+        Seed of q's initialization (taken modulo 2**64).
+
+    Attributes
+    ----------
+    hidden_dim : int
+    bias_kind : str
+    bias_dim : int
+    """
 
     _PREFIX = "dirrm_club"
+    hidden_dim: int
+    bias_kind: str
+    bias_dim: int
 
-    def __init__(self, hidden_dim, bias_kind="categorical", bias_dim=2, pair_mode="difference",
-                 q_hidden=1024, fit_steps=5, learning_rate=1e-4, weight_decay=0.01, logvar_bound=5.0,
-                 seed=0):
+    def __init__(self, hidden_dim: int, bias_kind: str = "categorical", bias_dim: int = 2,
+                 pair_mode: str = "difference", q_hidden: int = 1024, fit_steps: int = 5,
+                 learning_rate: float = 1e-4, weight_decay: float = 0.01, logvar_bound: float = 5.0,
+                 seed: int = 0) -> None:
         params = ClubParams()
         lib.dirrm_club_params_init(ctypes.byref(params))
         params.hidden_dim = int(hidden_dim)
@@ -57,14 +108,15 @@ class Club(Handle):
         self.bias_kind = bias_kind
         self.bias_dim = int(bias_dim)
 
-    def _after_load(self):
+    def _after_load(self) -> None:
         params = ClubParams()
         self._call("get_params", ctypes.byref(params))
         self.hidden_dim = params.hidden_dim
         self.bias_kind = {v: k for k, v in _KINDS.items()}[params.bias_kind]
         self.bias_dim = params.bias_dim
 
-    def _batch(self, h_chosen, h_rejected, bias):
+    def _batch(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike
+               ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         hc = as_f32(h_chosen, "h_chosen")
         hr = as_f32(h_rejected, "h_rejected")
         # The library cannot see an array's size: check every one here.
@@ -77,27 +129,67 @@ class Club(Handle):
             raise DirrmError(ERR_SHAPE, f"bias has shape {b.shape}; {hc.shape[0]} pairs need {hc.shape[0] * columns} values")
         return hc, hr, b
 
-    def fit(self, h_chosen, h_rejected, bias):
-        """fit_steps AdamW steps of q on this batch (hidden states fixed); the NLL after."""
+    def fit(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike) -> float:
+        """fit_steps AdamW steps of q on this batch (hidden states fixed).
+
+        Parameters
+        ----------
+        h_chosen, h_rejected : array_like, shape (n, hidden_dim), float32
+            Hidden states of the chosen and the rejected responses.
+        bias : array_like, float32
+            Shape (n,) of class ids for a categorical bias, (n,) or (n, bias_dim) for a
+            Gaussian one.
+
+        Returns
+        -------
+        float
+            q's negative log-likelihood on the batch after the steps.
+        """
         hc, hr, b = self._batch(h_chosen, h_rejected, bias)
         nll = np.zeros(1, np.float32)
         self._call("fit", hc.shape[0], ptr(hc), ptr(hr), ptr(b), ptr(nll))
         return float(nll[0])
 
-    def log_prob(self, h_chosen, h_rejected, bias):
-        """log q(b_i | X_i) per pair."""
+    def log_prob(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike
+                 ) -> npt.NDArray[np.float32]:
+        """log q(b_i | X_i) per pair.
+
+        Parameters
+        ----------
+        h_chosen, h_rejected : array_like, shape (n, hidden_dim), float32
+            Hidden states of the chosen and the rejected responses.
+        bias : array_like, float32
+            Shape (n,) of class ids for a categorical bias, (n,) or (n, bias_dim) for a
+            Gaussian one.
+
+        Returns
+        -------
+        ndarray, shape (n,), float32
+        """
         hc, hr, b = self._batch(h_chosen, h_rejected, bias)
         out = np.empty(hc.shape[0], np.float32)
         self._call("log_prob", hc.shape[0], ptr(hc), ptr(hr), ptr(b), ptr(out))
         return out
 
-    def _stats_len(self):
+    def _stats_len(self) -> int:
         length = ctypes.c_int64()
         self._call("stats_len", ctypes.byref(length))
         return length.value
 
-    def bias_stats(self, bias):
-        """The sufficient statistics of a batch's bias; they add up across workers."""
+    def bias_stats(self, bias: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The sufficient statistics of a batch's bias; they add up across workers.
+
+        Parameters
+        ----------
+        bias : array_like, float32
+            Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian).
+
+        Returns
+        -------
+        ndarray, shape (s,), float32
+            Class counts (categorical) or sums of b and b**2 (Gaussian); s depends only on
+            the estimator's parameters.
+        """
         b = as_f32(bias, "bias")
         columns = self.bias_dim if self.bias_kind == "gaussian" else 1
         n = b.shape[0] if b.ndim else 1
@@ -107,21 +199,42 @@ class Club(Handle):
         self._call("bias_stats", n, ptr(b), ptr(out))
         return out
 
-    def bound(self, h_chosen, h_rejected, bias, bias_stats=None, grad=True):
-        """The CLUB bound of this batch; with grad=True, (mi, grad_chosen, grad_rejected).
-        bias_stats: the statistics of the global batch (summed over workers), or None."""
+    def bound(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike,
+              bias_stats: Optional[npt.ArrayLike] = None, grad: bool = True
+              ) -> Union[float, tuple[float, npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+        """The CLUB bound of this batch.
+
+        Parameters
+        ----------
+        h_chosen, h_rejected : array_like, shape (n, hidden_dim), float32
+            Hidden states of the chosen and the rejected responses.
+        bias : array_like, float32
+            Shape (n,) of class ids for a categorical bias, (n,) or (n, bias_dim) for a
+            Gaussian one.
+        bias_stats : array_like, shape (s,), float32, optional
+            The statistics of the global batch (bias_stats summed over workers); by default
+            this batch's.
+        grad : bool
+            Whether to return the gradients too.
+
+        Returns
+        -------
+        float or tuple of (float, ndarray, ndarray)
+            The bound; with grad=True, (mi, grad_chosen, grad_rejected), the gradients float32
+            of shape (n, hidden_dim).
+        """
         hc, hr, b = self._batch(h_chosen, h_rejected, bias)
         stats = None if bias_stats is None else as_f32(bias_stats, "bias_stats").reshape(-1)
         if stats is not None and stats.size != self._stats_len():
             raise DirrmError(ERR_SHAPE, f"bias_stats has {stats.size} values; this estimator's have {self._stats_len()}")
         mi = np.zeros(1, np.float32)
-        grads = (np.empty_like(hc), np.empty_like(hr)) if grad else (None, None)
+        grads: tuple[Any, Any] = (np.empty_like(hc), np.empty_like(hr)) if grad else (None, None)
         self._call("bound", hc.shape[0], ptr(hc), ptr(hr), ptr(b), ptr(stats), ptr(mi), ptr(grads[0]), ptr(grads[1]))
         return (float(mi[0]), *grads) if grad else float(mi[0])
 
     @property
-    def weights(self):
-        """q's parameters as one flat float32 array, in torch.nn.Linear order."""
+    def weights(self) -> npt.NDArray[np.float32]:
+        """q's parameters, in torch.nn.Linear order: ndarray, shape (num_weights,), float32."""
         count = ctypes.c_int64()
         self._call("num_weights", ctypes.byref(count))
         out = np.empty(count.value, np.float32)
@@ -129,16 +242,39 @@ class Club(Handle):
         return out
 
     @weights.setter
-    def weights(self, values):
+    def weights(self, values: npt.ArrayLike) -> None:
         w = as_f32(values, "weights").reshape(-1)
         self._call("set_weights", ptr(w), w.size)
 
 
-def dir_loss(club, r_chosen, r_rejected, h_chosen, h_rejected, bias, lam=0.1, fit_first=True, grad=True):
+def dir_loss(club: Club, r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike, h_chosen: npt.ArrayLike,
+             h_rejected: npt.ArrayLike, bias: npt.ArrayLike, lam: float = 0.1, fit_first: bool = True,
+             grad: bool = True) -> DirLoss:
     """DIR's loss in one call: optionally fit q, then BT + lam * CLUB bound.
 
-    Returns DirLoss(total, pref, mi, grad_r_chosen, grad_r_rejected, grad_h_chosen,
-    grad_h_rejected); the gradients are None with grad=False."""
+    Parameters
+    ----------
+    club : Club
+        The estimator; fitted in place when fit_first is true.
+    r_chosen, r_rejected : array_like, n values, float32
+        Rewards of the chosen and the rejected responses (any shape with n elements).
+    h_chosen, h_rejected : array_like, shape (n, club.hidden_dim), float32
+        Hidden states.
+    bias : array_like, float32
+        Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian).
+    lam : float
+        Weight of the CLUB bound.
+    fit_first : bool
+        Fit q on this batch (club.fit_steps steps) before computing the bound.
+    grad : bool
+        Whether to compute the gradients.
+
+    Returns
+    -------
+    DirLoss
+        (total, pref, mi, grad_r_chosen, grad_r_rejected, grad_h_chosen, grad_h_rejected);
+        the gradients are None with grad=False.
+    """
     hc, hr, b = club._batch(h_chosen, h_rejected, bias)
     rc = as_f32(r_chosen, "r_chosen").reshape(-1)
     rr = as_f32(r_rejected, "r_rejected").reshape(-1)
@@ -146,6 +282,7 @@ def dir_loss(club, r_chosen, r_rejected, h_chosen, h_rejected, bias, lam=0.1, fi
     if rc.size != n or rr.size != n:
         raise DirrmError(ERR_SHAPE, f"r_chosen ({rc.size}) and r_rejected ({rr.size}) need {n} values")
     scalars = np.zeros(3, np.float32)
+    grads: list[Any]
     if grad:
         grads = [np.empty(n, np.float32), np.empty(n, np.float32), np.empty_like(hc), np.empty_like(hr)]
     else:

@@ -1,8 +1,12 @@
 """The reward model in the library (SPEC §2.3): datasets, synthetic data, training, evaluation."""
 
+from __future__ import annotations
+
 import ctypes
+from typing import Any, Callable, Literal, Optional, Union, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ._arrays import as_f32, as_i64, ptr
 from ._handle import Handle
@@ -21,23 +25,33 @@ from ._lib import (
 
 __all__ = ["Dataset", "synth", "RewardModel", "METHODS"]
 
-METHODS = {"vanilla": 0, "dir": 1, "prompt_free": 2, "dir_prompt_free": 3}
+METHODS: dict[str, int] = {"vanilla": 0, "dir": 1, "prompt_free": 2, "dir_prompt_free": 3}
 _SYNTH = {"unbiased": 0, "length": 1, "sycophancy": 2, "adversarial": 3}
 
 
-def _choice(table, value, name):
+def _choice(table: dict[str, int], value: str, name: str) -> int:
     if value not in table:
         raise DirrmError(ERR_INVALID_ARGUMENT, f"{name} = {value!r} is not one of {sorted(table)}")
     return table[value]
 
 
 class Dataset(Handle):
-    """Prompt features (P x dp), response features (R x dr), pairs (N x 3: prompt, chosen,
-    rejected) and optional pair-level bias attributes (N x b). The library copies them."""
+    """A preference dataset in the library; it copies the arrays.
+
+    Parameters
+    ----------
+    prompt_features : array_like, shape (P, dp), float32
+    response_features : array_like, shape (R, dr), float32
+    pairs : array_like, shape (N, 3), integer
+        Rows of (prompt, chosen response, rejected response) indices.
+    bias : array_like, shape (N,) or (N, b), float32, optional
+        Pair-level bias attributes.
+    """
 
     _PREFIX = "dirrm_dataset"
 
-    def __init__(self, prompt_features, response_features, pairs, bias=None):
+    def __init__(self, prompt_features: npt.ArrayLike, response_features: npt.ArrayLike, pairs: npt.ArrayLike,
+                 bias: Optional[npt.ArrayLike] = None) -> None:
         prompts = as_f32(prompt_features, "prompt_features")
         responses = as_f32(response_features, "response_features")
         index = as_i64(pairs, "pairs")
@@ -51,29 +65,45 @@ class Dataset(Handle):
         self._handle = handle
 
     @classmethod
-    def _wrap(cls, handle):
+    def _wrap(cls, handle: ctypes.c_void_p) -> Dataset:
         self = cls.__new__(cls)
         self._handle = handle
         return self
 
     @property
-    def shape(self):
-        """dict of num_prompts, prompt_dim, num_responses, response_dim, num_pairs, bias_dim."""
+    def shape(self) -> dict[str, int]:
+        """num_prompts, prompt_dim, num_responses, response_dim, num_pairs and bias_dim."""
         values = [ctypes.c_int64() for _ in range(6)]
         self._call("shape", *(ctypes.byref(v) for v in values))
         names = ("num_prompts", "prompt_dim", "num_responses", "response_dim", "num_pairs", "bias_dim")
         return {name: v.value for name, v in zip(names, values)}
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.shape["num_pairs"]
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, bytes]:
         raise TypeError("a dirrm.Dataset is not picklable; keep the arrays it was made from")
 
 
-def synth(kind="length", bias_ratio=0.8, num_prompts=2000, responses_per_prompt=4, prompt_dim=64, response_dim=64,
-          seed=0):
-    """Synthetic (train, test) datasets with a known ground truth (see dirrm.h, DIRRM_SYNTH_*)."""
+def synth(kind: str = "length", bias_ratio: float = 0.8, num_prompts: int = 2000, responses_per_prompt: int = 4,
+          prompt_dim: int = 64, response_dim: int = 64, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Synthetic datasets with a known ground truth (see dirrm.h, DIRRM_SYNTH_*).
+
+    Parameters
+    ----------
+    kind : {"unbiased", "length", "sycophancy", "adversarial"}
+    bias_ratio : float
+        Share of biased training pairs (e.g. chosen-longer for "length").
+    num_prompts, responses_per_prompt : int
+    prompt_dim, response_dim : int
+        Feature sizes of the generated float32 prompt and response features.
+    seed : int
+
+    Returns
+    -------
+    tuple of (Dataset, Dataset)
+        (train, test); the test set is labelled by the ground truth, without the bias.
+    """
     params = SynthParams()
     lib.dirrm_synth_params_init(ctypes.byref(params))
     params.kind = _choice(_SYNTH, kind, "kind")
@@ -87,9 +117,9 @@ def synth(kind="length", bias_ratio=0.8, num_prompts=2000, responses_per_prompt=
     return Dataset._wrap(train), Dataset._wrap(test)
 
 
-def _update(struct, options, name):
+def _update(struct: ctypes.Structure, options: dict[str, Any], name: str) -> None:
     for key, value in options.items():
-        if key not in dict(struct._fields_):
+        if key not in {field[0] for field in struct._fields_}:
             raise DirrmError(ERR_INVALID_ARGUMENT, f"{name}: unknown option {key!r}")
         setattr(struct, key, value)
         if isinstance(value, int) and getattr(struct, key) != value:  # ctypes wraps silently
@@ -98,11 +128,25 @@ def _update(struct, options, name):
 
 class RewardModel(Handle):
     """The library's reward model: backbone with a prompt-response interaction, hidden state
-    of size width, linear score head. Pickles through save/load."""
+    of size width, linear score head. Pickles through save/load.
+
+    Parameters
+    ----------
+    prompt_dim, response_dim : int
+        Sizes of the float32 prompt and response feature rows it scores.
+    width, depth : int
+        Size of the hidden state and number of backbone layers.
+    seed : int
+        Seed of the initialization.
+    """
 
     _PREFIX = "dirrm_model"
+    prompt_dim: int
+    response_dim: int
+    width: int
+    depth: int
 
-    def __init__(self, prompt_dim, response_dim, width=128, depth=2, seed=0):
+    def __init__(self, prompt_dim: int, response_dim: int, width: int = 128, depth: int = 2, seed: int = 0) -> None:
         params = ModelParams()
         lib.dirrm_model_params_init(ctypes.byref(params))
         params.prompt_dim, params.response_dim = int(prompt_dim), int(response_dim)
@@ -113,13 +157,38 @@ class RewardModel(Handle):
         self._handle = handle
         self._after_load()
 
-    def _after_load(self):
-        dims = [ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int32(), ctypes.c_int32()]
+    def _after_load(self) -> None:
+        dims: list[Any] = [ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int32(), ctypes.c_int32()]
         self._call("shape", *(ctypes.byref(d) for d in dims))
         self.prompt_dim, self.response_dim, self.width, self.depth = (d.value for d in dims)
 
-    def score(self, prompt_features, response_features, hidden=False):
-        """Rewards of n (prompt, response) feature rows; with hidden=True also (n, width) states."""
+    @overload
+    def score(self, prompt_features: npt.ArrayLike, response_features: npt.ArrayLike,
+              hidden: Literal[False] = ...) -> npt.NDArray[np.float32]: ...
+    @overload
+    def score(self, prompt_features: npt.ArrayLike, response_features: npt.ArrayLike,
+              hidden: Literal[True]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+    @overload
+    def score(self, prompt_features: npt.ArrayLike, response_features: npt.ArrayLike, hidden: bool
+              ) -> Union[npt.NDArray[np.float32], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]: ...
+
+    def score(self, prompt_features: npt.ArrayLike, response_features: npt.ArrayLike, hidden: bool = False
+              ) -> Union[npt.NDArray[np.float32], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+        """Rewards of n (prompt, response) feature rows.
+
+        Parameters
+        ----------
+        prompt_features : array_like, shape (n, prompt_dim), float32
+        response_features : array_like, shape (n, response_dim), float32
+        hidden : bool
+            Whether to return the hidden states too.
+
+        Returns
+        -------
+        ndarray or tuple of (ndarray, ndarray)
+            Rewards, shape (n,), float32; with hidden=True, (rewards, states), the states
+            of shape (n, width), float32.
+        """
         x = as_f32(prompt_features, "prompt_features")
         y = as_f32(response_features, "response_features")
         # The library cannot see an array's width: check it here.
@@ -129,18 +198,39 @@ class RewardModel(Handle):
             raise DirrmError(
                 ERR_SHAPE, f"response_features has shape {y.shape}; the model takes ({x.shape[0]}, {self.response_dim})")
         rewards = np.empty(x.shape[0], np.float32)
-        states = np.empty((x.shape[0], self.width), np.float32) if hidden else None
+        states: Any = np.empty((x.shape[0], self.width), np.float32) if hidden else None
         self._call("score", x.shape[0], ptr(x), ptr(y), ptr(rewards), ptr(states))
         return (rewards, states) if hidden else rewards
 
-    def fit(self, dataset, method="vanilla", epochs=None, batch_size=None, learning_rate=None, weight_decay=None,
-            lam=None, bias_column=None, pf_prompts=None, seed=None, club=None, pf=None, prioritizer=None,
-            progress=None):
-        """Trains on dataset. method: "vanilla", "dir", "prompt_free" or "dir_prompt_free".
+    def fit(self, dataset: Dataset, method: str = "vanilla", epochs: Optional[int] = None,
+            batch_size: Optional[int] = None, learning_rate: Optional[float] = None,
+            weight_decay: Optional[float] = None, lam: Optional[float] = None, bias_column: Optional[int] = None,
+            pf_prompts: Optional[int] = None, seed: Optional[int] = None, club: Optional[dict[str, Any]] = None,
+            pf: Optional[dict[str, Any]] = None, prioritizer: Optional[dict[str, Any]] = None,
+            progress: Optional[Callable[[int, int, float, float, float], Any]] = None
+            ) -> dict[str, npt.NDArray[np.float64]]:
+        """Trains on dataset.
+
         Every option left None keeps dirrm_train_params_init's default (see dirrm.h).
-        club, pf, prioritizer: dicts of fields of dirrm_club_params, dirrm_pf_params and
-        dirrm_prioritizer_params. progress(step, total_steps, loss_pref, mi, threshold) may
-        return True to stop. Returns the per-step records as a dict of arrays."""
+
+        Parameters
+        ----------
+        dataset : Dataset
+        method : {"vanilla", "dir", "prompt_free", "dir_prompt_free"}
+        epochs, batch_size, bias_column, pf_prompts, seed : int, optional
+        learning_rate, weight_decay, lam : float, optional
+        club, pf, prioritizer : dict, optional
+            Fields of dirrm_club_params, dirrm_pf_params and dirrm_prioritizer_params.
+        progress : callable, optional
+            progress(step, total_steps, loss_pref, mi, threshold), called after each step;
+            returning True stops the training.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Per-step records "step", "loss_pref", "mi", "threshold", each of shape
+            (steps,), float64.
+        """
         params = TrainParams()
         lib.dirrm_train_params_init(ctypes.byref(params))
         params.method = _choice(METHODS, method, "method")
@@ -151,10 +241,10 @@ class RewardModel(Handle):
         _update(params.club, club or {}, "club")
         _update(params.pf, pf or {}, "pf")
         _update(params.prioritizer, prioritizer or {}, "prioritizer")
-        records = []
-        failure = []
+        records: list[tuple[int, float, float, float]] = []
+        failure: list[BaseException] = []
 
-        def callback(_user, step, total, loss, mi, threshold):
+        def callback(_user: Any, step: int, total: int, loss: float, mi: float, threshold: float) -> int:
             records.append((step, loss, mi, threshold))
             try:
                 return 1 if progress is not None and progress(step, total, loss, mi, threshold) else 0
@@ -168,12 +258,25 @@ class RewardModel(Handle):
         columns = np.array(records, np.float64).reshape(-1, 4)
         return {"step": columns[:, 0], "loss_pref": columns[:, 1], "mi": columns[:, 2], "threshold": columns[:, 3]}
 
-    def _call_train(self, dataset, params, callback):
+    def _call_train(self, dataset: Dataset, params: TrainParams, callback: Any) -> None:
         check_call(lib.dirrm_train(self._live(), dataset._live(), ctypes.byref(params), callback, None))
 
-    def evaluate(self, dataset, bias_column=0):
-        """Accuracy, mean gap, gap-bias correlations, and accuracy by the bias sign, as a dict."""
+    def evaluate(self, dataset: Dataset, bias_column: int = 0) -> dict[str, float]:
+        """Accuracy, mean gap, gap-bias correlations, and accuracy by the bias sign.
+
+        Parameters
+        ----------
+        dataset : Dataset
+        bias_column : int
+            The bias attribute the correlations and the by-sign accuracies use.
+
+        Returns
+        -------
+        dict of str to float
+            "accuracy", "mean_gap", "gap_bias_pearson", "gap_bias_spearman",
+            "accuracy_bias_positive", "accuracy_bias_negative".
+        """
         report = EvalReport()
         report.struct_size = ctypes.sizeof(EvalReport)
         check_call(lib.dirrm_evaluate(self._live(), dataset._live(), int(bias_column), ctypes.byref(report)))
-        return {name: getattr(report, name) for name, _ in EvalReport._fields_[1:]}
+        return {name: getattr(report, name) for name, *_ in EvalReport._fields_[1:]}

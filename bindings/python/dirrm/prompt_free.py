@@ -1,9 +1,12 @@
 """Prompt-free reward decomposition (SPEC §1.3) and prioritized sampling (SPEC §1.4)."""
 
+from __future__ import annotations
+
 import ctypes
-from collections import namedtuple
+from typing import Callable, Iterator, NamedTuple, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from ._arrays import as_f32, as_i64, ptr
 from ._handle import Handle
@@ -17,24 +20,59 @@ _SOLVERS = {"newton": 0, "bisection": 1}
 _CLUSTER = {"kmeans": 0, "otsu": 1}
 _REINSERT = {"immediate": 0, "lazy": 1}
 
-PromptFreeGap = namedtuple("PromptFreeGap", ["dr2", "dr1", "iterations"])
+class PromptFreeGap(NamedTuple):
+    """What prompt_free_gap returns.
+
+    Attributes
+    ----------
+    dr2 : ndarray, shape (n,), float32
+        The prompt-free gap of each pair.
+    dr1 : ndarray, shape (n,), float32, or None
+        g_corr - dr2, the prompt-related part; None without corr_col.
+    iterations : ndarray, shape (n,), int32
+        Evaluations of Phi (Newton) or bisection steps each row took.
+    """
+
+    dr2: npt.NDArray[np.float32]
+    dr1: Optional[npt.NDArray[np.float32]]
+    iterations: npt.NDArray[np.int32]
 
 
-def _choice(table, value, name):
+def _choice(table: dict[str, int], value: str, name: str) -> int:
     if value not in table:
         raise DirrmError(ERR_INVALID_ARGUMENT, f"{name} = {value!r} is not one of {sorted(table)}")
     return table[value]
 
 
-def prompt_free_gap(gaps, corr_col=None, weights=None, weighting=None, p=0.5, solver="newton",
-                    tolerance=1e-6, max_iter=100, r_min=0.0, r_max=0.0):
+def prompt_free_gap(gaps: npt.ArrayLike, corr_col: Optional[npt.ArrayLike] = None,
+                    weights: Optional[npt.ArrayLike] = None, weighting: Optional[str] = None, p: float = 0.5,
+                    solver: str = "newton", tolerance: float = 1e-6, max_iter: int = 100, r_min: float = 0.0,
+                    r_max: float = 0.0) -> PromptFreeGap:
     """The prompt-free gap dr2 of each row of the (n, K) gap matrix.
 
-    gaps[i, j] = r(x_j, y1_i) - r(x_j, y2_i). corr_col: (n,) column of each pair's own prompt.
-    weighting: "uniform", "corresponding" (p on the own prompt), "explicit" (weights, rows
-    need not sum to 1) or "log_weights" (weights are log-weights); by default "explicit"
-    when weights are given, else "corresponding" when corr_col is, else "uniform".
-    Returns PromptFreeGap(dr2, dr1, iterations); dr1 = g_corr - dr2 is None without corr_col.
+    Parameters
+    ----------
+    gaps : array_like, shape (n, K) or (n,), float32
+        gaps[i, j] = r(x_j, y1_i) - r(x_j, y2_i); a 1-D array is one column.
+    corr_col : array_like, shape (n,), integer, optional
+        The column of each pair's own prompt.
+    weights : array_like, shape (n, K), float32, optional
+        Weights (or log-weights) of the prompts, for the "explicit" and "log_weights" weightings.
+    weighting : {"uniform", "corresponding", "explicit", "log_weights"}, optional
+        "corresponding" puts p on the own prompt; "explicit" rows need not sum to 1. By default
+        "explicit" when weights are given, else "corresponding" when corr_col is, else "uniform".
+    p : float
+        The own prompt's weight under "corresponding".
+    solver : {"newton", "bisection"}
+    tolerance : float
+    max_iter : int
+    r_min, r_max : float
+        Reward range for the bisection bracket (0, 0: from the gaps).
+
+    Returns
+    -------
+    PromptFreeGap
+        (dr2, dr1, iterations); dr1 = g_corr - dr2 is None without corr_col.
     """
     g = as_f32(gaps, "gaps")
     if g.ndim == 1:
@@ -64,8 +102,25 @@ def prompt_free_gap(gaps, corr_col=None, weights=None, weighting=None, p=0.5, so
     return PromptFreeGap(dr2, dr1, iterations)
 
 
-def sample_prompts(corr_prompt, k, num_prompts, seed=0):
-    """(n, k) prompt indices: column 0 each pair's own prompt, then k-1 distinct others."""
+def sample_prompts(corr_prompt: npt.ArrayLike, k: int, num_prompts: int, seed: int = 0) -> npt.NDArray[np.int64]:
+    """Prompts to score each pair under: its own, then k - 1 distinct others.
+
+    Parameters
+    ----------
+    corr_prompt : array_like, shape (n,), integer
+        Each pair's own prompt, in [0, num_prompts).
+    k : int
+        Prompts per pair (at most num_prompts).
+    num_prompts : int
+        Size of the prompt pool.
+    seed : int
+        A pair's prompts depend only on (seed, its index).
+
+    Returns
+    -------
+    ndarray, shape (n, k), int64
+        Column 0 is corr_prompt.
+    """
     own = as_i64(corr_prompt, "corr_prompt").reshape(-1)
     out = np.empty((own.size, max(int(k), 0)), np.int64)
     check_call(lib.dirrm_pf_sample_prompts(own.size, int(k), int(num_prompts), ptr(own),
@@ -73,8 +128,19 @@ def sample_prompts(corr_prompt, k, num_prompts, seed=0):
     return out
 
 
-def cluster_threshold(values, method="kmeans"):
-    """The exact two-cluster boundary of 1-D values ("kmeans" or "otsu" placement)."""
+def cluster_threshold(values: npt.ArrayLike, method: str = "kmeans") -> float:
+    """The exact two-cluster boundary of 1-D values.
+
+    Parameters
+    ----------
+    values : array_like, any shape (flattened), float32
+    method : {"kmeans", "otsu"}
+        Where the boundary is placed between the two clusters.
+
+    Returns
+    -------
+    float
+    """
     v = as_f32(values, "values").reshape(-1)
     out = np.zeros(1, np.float32)
     check_call(lib.dirrm_cluster_threshold(v.size, ptr(v), _choice(_CLUSTER, method, "method"), ptr(out)))
@@ -86,12 +152,34 @@ class Prioritizer(Handle):
     end the step (the threshold follows an EMA of the two-cluster boundary).
 
     Use `batches(batch_size, score_fn)` for the whole loop, or the steps one by one.
-    Pickles through save/load; closes with close() or as a context manager."""
+    Pickles through save/load; closes with close() or as a context manager.
+
+    Parameters
+    ----------
+    num_samples : int
+        Size of the pool; candidates are indices in [0, num_samples).
+    cluster_method : {"kmeans", "otsu"}
+    ema_weight : float
+        alpha in threshold <- alpha * threshold + (1 - alpha) * boundary.
+    initial_threshold : float
+    reinsertion : {"immediate", "lazy"}
+        When a rejected candidate returns to the pool.
+    max_reinsertions : int
+        Second chances per sample and epoch.
+    shuffle : bool
+    seed : int
+
+    Attributes
+    ----------
+    num_samples : int
+    """
 
     _PREFIX = "dirrm_prioritizer"
+    num_samples: int
 
-    def __init__(self, num_samples, cluster_method="kmeans", ema_weight=0.9, initial_threshold=0.0,
-                 reinsertion="immediate", max_reinsertions=1, shuffle=True, seed=0):
+    def __init__(self, num_samples: int, cluster_method: str = "kmeans", ema_weight: float = 0.9,
+                 initial_threshold: float = 0.0, reinsertion: str = "immediate", max_reinsertions: int = 1,
+                 shuffle: bool = True, seed: int = 0) -> None:
         params = PrioritizerParams()
         lib.dirrm_prioritizer_params_init(ctypes.byref(params))
         params.cluster_method = _choice(_CLUSTER, cluster_method, "cluster_method")
@@ -107,20 +195,38 @@ class Prioritizer(Handle):
         self._handle = handle
         self.num_samples = int(num_samples)
 
-    def _after_load(self):
+    def _after_load(self) -> None:
         count = ctypes.c_int64()
         self._call("num_samples", ctypes.byref(count))
         self.num_samples = count.value
 
-    def propose(self, max_count):
-        """Up to max_count candidate indices; an empty array means the epoch is over."""
+    def propose(self, max_count: int) -> npt.NDArray[np.int64]:
+        """Up to max_count candidate indices.
+
+        Returns
+        -------
+        ndarray, shape (m,), int64, m <= max_count
+            An empty array means the epoch is over.
+        """
         out = np.empty(max(int(max_count), 1), np.int64)
         count = ctypes.c_int64()
         self._call("propose", int(max_count), ptr(out), ctypes.byref(count))
         return out[: count.value].copy()
 
-    def decide(self, indices, dr2):
-        """Boolean array: accept candidate i iff dr2[i] < threshold."""
+    def decide(self, indices: npt.ArrayLike, dr2: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Accepts candidate i iff dr2[i] < threshold.
+
+        Parameters
+        ----------
+        indices : array_like, shape (m,), integer
+            Candidates from propose.
+        dr2 : array_like, shape (m,), float32
+            Their prompt-free gaps.
+
+        Returns
+        -------
+        ndarray, shape (m,), bool
+        """
         idx = as_i64(indices, "indices").reshape(-1)
         values = as_f32(dr2, "dr2").reshape(-1)
         if values.size != idx.size:
@@ -129,25 +235,29 @@ class Prioritizer(Handle):
         self._call("decide", idx.size, ptr(idx), ptr(values), ptr(accept))
         return accept.astype(bool)
 
-    def end_step(self):
+    def end_step(self) -> float:
         """Updates and returns the threshold."""
         out = np.zeros(1, np.float32)
         self._call("end_step", ptr(out))
         return float(out[0])
 
     @property
-    def stats(self):
+    def stats(self) -> dict[str, float]:
+        """This epoch's counts ("epoch", "step", "proposed", "accepted", "rejected",
+        "reinserted", "dropped", "pool_remaining", ints) and the "threshold" (float)."""
         s = PrioritizerStats()
         s.struct_size = ctypes.sizeof(PrioritizerStats)
         self._call("get_stats", ctypes.byref(s))
-        return {name: getattr(s, name) for name, _ in PrioritizerStats._fields_[1:]}
+        return {name: getattr(s, name) for name, *_ in PrioritizerStats._fields_[1:]}
 
     @property
-    def threshold(self):
+    def threshold(self) -> float:
+        """The current threshold on dr2."""
         return self.stats["threshold"]
 
-    def batches(self, batch_size, score_fn):
-        """One epoch of Alg. 2: yields the accepted indices of each step (an int64 array).
+    def batches(self, batch_size: int, score_fn: Callable[[npt.NDArray[np.int64]], npt.ArrayLike]
+                ) -> Iterator[npt.NDArray[np.int64]]:
+        """One epoch of Alg. 2: yields the accepted indices of each step (int64, shape (m,)).
 
         score_fn(indices) returns their dr2. The step ends (threshold update) when the
         consumer asks for the next batch, i.e. after it has trained on this one. Steps in
