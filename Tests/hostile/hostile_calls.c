@@ -233,6 +233,21 @@ static int null_optional_outputs_keep_results(void) {
   EXPECT(dirrm_model_score(m, N, x, y, ra, hidden) == DIRRM_OK);
   EXPECT(dirrm_model_score(m, N, x, y, rb, NULL) == DIRRM_OK);
   EXPECT(memcmp(ra, rb, sizeof ra) == 0);
+
+  fill_batch();
+  dirrm_club *c = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  float mi_a, mi_b, g1[N * D], g2[N * D];
+  EXPECT(c && dirrm_club_bound(c, N, hc, hr, labels, NULL, &mi_a, g1, g2) == DIRRM_OK);
+  EXPECT(dirrm_club_bound(c, N, hc, hr, labels, NULL, &mi_b, NULL, NULL) == DIRRM_OK);
+  EXPECT(mi_a == mi_b);
+
+  int64_t shape[6];
+  dirrm_dataset *d = NULL;
+  float features[4] = {0.1f, 0.2f, 0.3f, 0.4f}, bias[1] = {1};
+  int64_t pair[3] = {0, 0, 1};
+  EXPECT(dirrm_dataset_create(2, 2, features, 2, 2, features, 1, pair, 1, bias, &d) == DIRRM_OK);
+  EXPECT(dirrm_dataset_shape(d, &shape[0], NULL, NULL, &shape[3], NULL, &shape[5]) == DIRRM_OK);
+  EXPECT(shape[0] == 2 && shape[3] == 2 && shape[5] == 1);
   return 0;
 }
 
