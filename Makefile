@@ -1,11 +1,19 @@
 # The two commands a user needs:
 #   make demo   set up, build, and run the main job
 #   make test   set up, build, and run every test (Swift, C, Python)
+# Robustness (issue "No input can kill the host process"):
+#   make fuzz [SECONDS=30]   build the libFuzzer targets (fuzz/) and run each for SECONDS;
+#                            fails on any crash, reproducers in fuzz/findings/
+#   make fuzz-ci             the same at 30 s per target, for CI
+#   make asan                Swift and Python tests against an AddressSanitizer build
+#   make tsan                Swift tests under ThreadSanitizer (see scripts/sanitize.sh)
 LIB := .build/release/libdirrm.so
 EXAMPLES := .build/examples
 CC ?= cc
 
-.PHONY: demo test setup build examples swift-test python-test results
+SECONDS ?= 30
+
+.PHONY: demo test setup build examples swift-test python-test results fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -34,3 +42,12 @@ python-test: build examples
 # Regenerates the effectiveness table in README.md (three seeds, library defaults).
 results: build
 	.build/release/dirrm-cli experiment --seeds 3 --readme README.md
+
+fuzz-build: setup
+	fuzz/build.sh
+
+fuzz: fuzz-build
+	fuzz/run.sh $(SECONDS)
+
+fuzz-ci: fuzz-build
+	fuzz/run.sh 30
