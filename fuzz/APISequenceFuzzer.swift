@@ -80,7 +80,14 @@ private struct Machine {
     if nullable && input.u8() == 0xFF { return nil }
     // Most values repeat a chosen pattern: fuzzer bytes are too few to fill large buffers.
     let pattern = input.floats(min(count, 4))
-    return Buf((0..<count).map { pattern.isEmpty ? 0 : pattern[$0 % pattern.count] })
+    return hold(Buf((0..<count).map { pattern.isEmpty ? 0 : pattern[$0 % pattern.count] }))
+  }
+
+  /// Keeps a buffer alive until the end of the step: Swift may release a local as soon as
+  /// its pointer has been read, before the call that uses the pointer.
+  mutating func hold<T>(_ buffer: Buf<T>) -> Buf<T> {
+    keep.append(buffer)
+    return buffer
   }
 
   /// An output (or input) of `count` elements, or NULL when the fuzzer says so.
@@ -96,7 +103,7 @@ private struct Machine {
     if input.u8() == 0xFF { return nil }
     let bad = input.u8()
     let first = bad >= 0xF0 ? input.float() : 0
-    return Buf((0..<count).map { i in i == 0 && bad >= 0xF0 ? first : Float((i + Int(bad)) % classes) })
+    return hold(Buf((0..<count).map { i in i == 0 && bad >= 0xF0 ? first : Float((i + Int(bad)) % classes) }))
   }
 
   mutating func store(_ handle: OpaquePointer?, in table: WritableKeyPath<Machine, [OpaquePointer?]>) {
@@ -216,7 +223,7 @@ private struct Machine {
     case 3: _ = dirrm_club_bias_stats(c, n, bias?.p, out(Float(0), rowsOut))
     case 4:
       // Statistics of this batch, of a larger batch, or fuzzer-made ones (often invalid).
-      var stats = Buf(repeating: Float(0), count: shape.stats)
+      var stats = hold(Buf(repeating: Float(0), count: shape.stats))
       let source = input.u8() % 3
       if source == 1, dirrm_club_bias_stats(c, n, bias?.p, stats.p) == DIRRM_OK, input.bool() {
         stats.p[0] *= 2
@@ -272,7 +279,7 @@ private struct Machine {
       _ = save(h, nil, 0, nil)
       return
     }
-    let bytes = Buf(repeating: UInt8(0), count: Int(size))
+    let bytes = hold(Buf(repeating: UInt8(0), count: Int(size)))
     let cap = input.bool() ? Int64(input.small(Int(size))) : size
     guard save(h, bytes.p, cap, &size) == DIRRM_OK else { return }
     var length = Int64(bytes.count)
@@ -342,7 +349,7 @@ private struct Machine {
     let cells = max(absurd ? 4 : Int(n), 1)
     while indices.count < cells { indices.append(0) }
     let dr2 = floats(cells)
-    let which = Buf(indices)
+    let which = hold(Buf(indices))
     _ = dirrm_prioritizer_decide(
       q, n, input.u8() == 0xFF ? nil : UnsafePointer(which.p), dr2?.p, out(UInt8(0), cells))
   }
@@ -400,11 +407,11 @@ private struct Machine {
     func cells(_ a: Int64, _ b: Int64) -> Int { a >= 1 && b >= 1 ? Int(a * b) : 4 }
     let pf = floats(cells(prompts, pdim))
     let rf = floats(cells(responses, rdim))
-    let triples = Buf(
+    let triples = hold(Buf(
       (0..<cells(pairs, 3)).map { i -> Int64 in
         let v = input.u8()
         return v >= 0xF8 ? Int64(Int32(bitPattern: input.u32())) : Int64(v) % (i % 3 == 0 ? 4 : 6)
-      })
+      }))
     let bias = bdim == 0 && input.bool() ? nil : floats(cells(pairs, max(bdim, 1)))
     var created: OpaquePointer? = nil
     let status = dirrm_dataset_create(
@@ -463,7 +470,7 @@ private struct Machine {
     _ = dirrm_model_shape(m, nil, nil, &width, nil)
     guard pairs <= 256, width <= 64, p.epochs <= 2 else { return }
     // Stop after a fuzzer-chosen number of steps through the progress callback.
-    let stopAfter = Buf([Int64(input.small(20))])
+    let stopAfter = hold(Buf([Int64(input.small(20))]))
     let callback: dirrm_progress_fn = { user, step, _, _, _, _ in
       step >= user!.load(as: Int64.self) ? 1 : 0
     }
@@ -514,7 +521,7 @@ private struct Machine {
     let gaps = floats(cells)
     let kCap = Int32(clamping: max(min(k, 8), 1))
     let corr: Buf<Int64>? =
-      input.u8() == 0xFF ? nil : Buf((0..<rowCount).map { _ in Int64(input.int32(around: 0, kCap - 1)) })
+      input.u8() == 0xFF ? nil : hold(Buf((0..<rowCount).map { _ in Int64(input.int32(around: 0, kCap - 1)) }))
     let weights = input.bool() ? floats(cells) : nil
     let params = out(p, 1)
     _ = dirrm_pf_gap(
@@ -537,7 +544,7 @@ private struct Machine {
     let nReal = n >= 0 && n <= Int64(maxCells)
     let rowCount = kAbsurd || !nReal ? cells : Int(max(n, 1))
     let promptCap = Int32(clamping: max(min(prompts, 16), 1))
-    let own = Buf((0..<rowCount).map { _ in Int64(input.int32(around: 0, promptCap - 1)) })
+    let own = hold(Buf((0..<rowCount).map { _ in Int64(input.int32(around: 0, promptCap - 1)) }))
     let seed = input.u64()
     _ = dirrm_pf_sample_prompts(
       n, k, prompts, input.u8() == 0xFF ? nil : UnsafePointer(own.p), seed,
