@@ -51,3 +51,9 @@ fuzz: fuzz-build
 
 fuzz-ci: fuzz-build
 	fuzz/run.sh 30
+
+asan: build examples
+	scripts/sanitize.sh asan
+
+tsan: build examples
+	scripts/sanitize.sh tsan
