@@ -33,8 +33,9 @@ final class ThreadingTests: XCTestCase {
   }
 
   func testConcurrentCallsMatchTheSequentialResults() {
-    let tasks = (0..<Self.handleTasks).map { i in { Workloads.handle(i) } }
-      + (0..<Self.statelessTasks).map { j in { Workloads.stateless(j) } }
+    let tasks: [@Sendable () -> [UInt64]] =
+      (0..<Self.handleTasks).map { i in { @Sendable in Workloads.handle(i) } }
+      + (0..<Self.statelessTasks).map { j in { @Sendable in Workloads.stateless(j) } }
     let reference = tasks.map { $0() }
     for (i, result) in reference.enumerated() {
       XCTAssertFalse(result.isEmpty, "task \(i) produced nothing")
@@ -108,7 +109,7 @@ private enum Workloads {
     var random = TestRandom(state: UInt64(100 + i))
     let n = 24
     let d = Int(p.hidden_dim)
-    for _ in 0..<6 {
+    for _ in 0..<15 {
       let hc = random.floats(n * d, -1, 1)
       let hr = random.floats(n * d, -1, 1)
       let bias = gaussian ? random.floats(n * 2, -1, 1) : (0..<n).map { _ in Float(random.next() % 2) }
@@ -202,7 +203,7 @@ private enum Workloads {
   static func stateless(_ j: Int) -> [UInt64] {
     var out: [UInt64] = []
     var random = TestRandom(state: UInt64(300 + j))
-    for _ in 0..<20 {
+    for _ in 0..<40 {
       let n = 32
       let chosen = random.floats(n, -3, 3)
       let rejected = random.floats(n, -3, 3)
