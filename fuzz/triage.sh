@@ -12,7 +12,7 @@ for target in "${targets[@]}"; do
   [ -d "$dir" ] || continue
   for file in "$dir"/*; do
     [ -f "$file" ] || continue
-    case $(basename "$file") in crash-* | oom-* | timeout-* | leak-* | slow-unit-*) ;; *) continue ;; esac
+    case $(basename "$file") in crash-* | oom-* | timeout-* | leak-* | slow-unit-* | regression-*) ;; *) continue ;; esac
     log=$file.log
     [ -s "$log" ] || timeout 120 ".build-fuzz/fuzz-$target" -rss_limit_mb="$FUZZ_RSS_MB" \
       -malloc_limit_mb="$FUZZ_MALLOC_MB" -timeout="$FUZZ_TIMEOUT" "$file" >"$log" 2>&1
