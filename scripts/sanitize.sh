@@ -30,10 +30,14 @@ swift test --sanitize="$sanitizer" --disable-swift-testing --scratch-path "$scra
 echo "sanitize: libdirrm.so under -sanitize=$sanitizer" >&2
 scripts/build.sh --sanitize="$sanitizer" --scratch-path "$scratch" --product dirrm -Xswiftc -use-ld=lld
 runtime=$(ls "$toolchain"/../lib/clang/*/lib/linux/libclang_rt."$kind"-x86_64.so | head -1)
+preload=$runtime
+# The toolchain's TSan runtime intercepts libdispatch too and needs its symbols at load.
+swiftlibs=$toolchain/../lib/swift/linux
+if [ "$kind" = tsan ]; then preload="$runtime $swiftlibs/libdispatch.so $swiftlibs/libBlocksRuntime.so"; fi
 
 # test_no_swift_runtime_or_foundation_dependency runs ldd, which sees the preloaded runtime
 # (under /opt/swift/...) as a dependency; it is about the shipped build, checked by make test.
 echo "sanitize: Python tests with $runtime preloaded" >&2
-DIRRM_LIBRARY=$PWD/$scratch/release/libdirrm.so LD_PRELOAD=$runtime \
+DIRRM_LIBRARY=$PWD/$scratch/release/libdirrm.so LD_PRELOAD=$preload \
   python3 -m pytest -q -p no:cacheprovider bindings/python/tests \
   --deselect bindings/python/tests/test_abi.py::test_no_swift_runtime_or_foundation_dependency
