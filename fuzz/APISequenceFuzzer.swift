@@ -208,6 +208,15 @@ private struct Machine {
   mutating func clubBatch(_ op: UInt8) {
     let c = handle(clubs)
     let shape = clubShape(c)
+    // Legal but slow estimators (billions of fit steps, millions of weights) only time out.
+    var p = dirrm_club_params()
+    dirrm_club_params_init(&p)
+    var weightCount: Int64 = 0
+    if dirrm_club_get_params(c, &p) == DIRRM_OK, dirrm_club_num_weights(c, &weightCount) == DIRRM_OK,
+      p.fit_steps > 16 || weightCount > 1 << 18
+    {
+      return
+    }
     let width = max(shape.d, shape.columns)
     let (n, cells) = rows(width: width)
     let real = cells > 4 || n >= 1 && n <= 4 && cells >= Int(n) * width

@@ -107,8 +107,9 @@ def numpy_file(name, data):
 
 # A shape whose element count fits in Int but whose byte count (count * 8) does not.
 numpy_file("shape_bytes_overflow", npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,), }"))
-# A 2-D shape whose product overflows (caught) next to one that does not.
-numpy_file("shape_product_overflow", npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"))
+# A 2-D shape whose element count overflows: caught, but the error message then multiplies
+# the wrapped count by the item size.
+numpy_file("shape_product_overflow", npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (5, 2305843009213693952), }"))
 # A version-2 header length of 2^32 - 1 with a short file.
 numpy_file("v2_header_length_huge", b"\x93NUMPY\x02\x00\xff\xff\xff\xff{}")
 print("regressions written to", OUT)

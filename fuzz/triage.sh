@@ -12,7 +12,7 @@ for target in "${targets[@]}"; do
   [ -d "$dir" ] || continue
   for file in "$dir"/*; do
     [ -f "$file" ] || continue
-    case $(basename "$file") in crash-* | oom-* | timeout-* | leak-* | slow-unit-* | regression-*) ;; *) continue ;; esac
+    case $(basename "$file") in *.log) continue ;; crash-* | oom-* | timeout-* | leak-* | slow-unit-* | regression-*) ;; *) continue ;; esac
     log=$file.log
     [ -s "$log" ] || timeout 120 ".build-fuzz/fuzz-$target" -rss_limit_mb="$FUZZ_RSS_MB" \
       -malloc_limit_mb="$FUZZ_MALLOC_MB" -timeout="$FUZZ_TIMEOUT" "$file" >"$log" 2>&1
@@ -20,7 +20,8 @@ for target in "${targets[@]}"; do
       sed -E 's/==[0-9]+==//; s/0x[0-9a-f]+/0x../g; s/[0-9]{6,}/N/g' | cut -c1-150)
     # The innermost three frames in library code, demangled, without argument lists.
     frames=$(swift demangle --simplified <"$log" | grep -E "^ +#[0-9]+ " | grep -E "DirRM|dirrm_|NumpyFile" |
-      grep -v "Fuzz_" | sed -E 's/^ +#[0-9]+ 0x[0-9a-f]+ in //; s/ \/[^ ]*$//; s/\(.*//' | head -3 | paste -sd'<' -)
+      grep -v "Fuzz_" | sed -E 's/^ +#[0-9]+ 0x[0-9a-f]+ in (specialized )?//; s/^([^(]*)\(.* \/[^ ]*\/([^/ :]+:[0-9]+)(:[0-9]+)?$/\1 (\2)/; s/ \/<compiler-generated>//' |
+      head -3 | paste -sd'<' -)
     echo "$target|$message|$frames|$file"
   done
 done | sort | awk -F'|' '{key=$1"|"$2"|"$3; n[key]++; if (!(key in ex)) ex[key]=$4}
