@@ -15,7 +15,7 @@ seconds=${1:-30}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=($(fuzz/targets.sh))
-mkdir -p .build-fuzz/logs
+mkdir -p .build-fuzz/logs .build-fuzz/scratch
 failed=0
 summary=()
 for target in "${targets[@]}"; do
@@ -27,7 +27,7 @@ for target in "${targets[@]}"; do
   for input in fuzz/regressions/"$target"/*; do
     [ -f "$input" ] || continue
     if ! timeout 300 ".build-fuzz/fuzz-$target" -rss_limit_mb="$FUZZ_RSS_MB" -malloc_limit_mb="$FUZZ_MALLOC_MB" \
-      -timeout="$FUZZ_TIMEOUT" "$input" >"$log" 2>&1; then
+      -timeout="$FUZZ_TIMEOUT" -artifact_prefix=.build-fuzz/scratch/ "$input" >"$log" 2>&1; then
       regressions=$((regressions + 1))
       cp "$input" "fuzz/findings/$target/regression-$(basename "$input")"
       rm -f "fuzz/findings/$target/regression-$(basename "$input").log"

@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source fuzz/env.sh
+mkdir -p .build-fuzz/scratch
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=($(fuzz/targets.sh))
 for target in "${targets[@]}"; do
@@ -15,7 +16,8 @@ for target in "${targets[@]}"; do
     case $(basename "$file") in *.log) continue ;; crash-* | oom-* | timeout-* | leak-* | slow-unit-* | regression-*) ;; *) continue ;; esac
     log=$file.log
     [ -s "$log" ] || timeout 120 ".build-fuzz/fuzz-$target" -rss_limit_mb="$FUZZ_RSS_MB" \
-      -malloc_limit_mb="$FUZZ_MALLOC_MB" -timeout="$FUZZ_TIMEOUT" "$file" >"$log" 2>&1
+      -malloc_limit_mb="$FUZZ_MALLOC_MB" -timeout="$FUZZ_TIMEOUT" -artifact_prefix=.build-fuzz/scratch/ \
+      "$file" >"$log" 2>&1
     message=$(grep -m1 -E "Fatal error|ERROR: AddressSanitizer|ERROR: libFuzzer|dirrm fuzz check failed|SUMMARY" "$log" |
       sed -E 's/==[0-9]+==//; s/0x[0-9a-f]+/0x../g; s/[0-9]{6,}/N/g' | cut -c1-150)
     # The innermost three frames in library code, demangled, without argument lists.
