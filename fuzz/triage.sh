@@ -18,7 +18,9 @@ for target in "${targets[@]}"; do
     [ -s "$log" ] || timeout 120 ".build-fuzz/fuzz-$target" -rss_limit_mb="$FUZZ_RSS_MB" \
       -malloc_limit_mb="$FUZZ_MALLOC_MB" -timeout="$FUZZ_TIMEOUT" -artifact_prefix=.build-fuzz/scratch/ \
       "$file" >"$log" 2>&1
-    message=$(grep -m1 -E "Fatal error|ERROR: AddressSanitizer|ERROR: libFuzzer|dirrm fuzz check failed|SUMMARY" "$log" |
+    # A Swift trap names its reason in a frame ("Swift runtime failure: arithmetic overflow").
+    message=$({ grep -a -m1 -oE "Swift runtime failure: [^/]*" "$log" ||
+      grep -a -m1 -oE "Fatal error.*|ERROR: AddressSanitizer.*|ERROR: libFuzzer.*|dirrm fuzz check failed.*" "$log"; } |
       sed -E 's/==[0-9]+==//; s/0x[0-9a-f]+/0x../g; s/[0-9]{6,}/N/g' | cut -c1-150)
     # The innermost three frames in library code, demangled, without argument lists.
     frames=$(swift demangle --simplified <"$log" | grep -E "^ +#[0-9]+ " | grep -E "DirRM|dirrm_|NumpyFile" |
