@@ -259,9 +259,11 @@ private struct Machine {
     var count: Int64 = 0
     _ = dirrm_club_num_weights(c, &count)
     let (len, absurd) = input.count(4)
-    // The real count, or a fuzzer-chosen wrong one that must be refused.
-    let asked = input.bool() || count > Int64(maxCells) ? len : count
-    let cells = absurd || asked > Int64(maxCells) ? 4 : Int(max(asked, 1))
+    // The real count (buffer backed), or a fuzzer-chosen one that must then be refused
+    // unless it happens to be the real count.
+    let useLen = input.bool() || count > Int64(maxCells)
+    let asked = useLen ? len : count
+    let cells = useLen && absurd || asked > Int64(maxCells) ? 4 : Int(max(asked, 1))
     if input.bool() {
       _ = dirrm_club_get_weights(c, out(Float(0), cells), asked)
     } else {
