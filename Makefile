@@ -6,7 +6,7 @@
 #                            fails on any crash, reproducers in fuzz/findings/
 #   make fuzz-ci             the same at 30 s per target, for CI
 #   make asan                Swift and Python tests against an AddressSanitizer build
-#   make tsan                Swift tests under ThreadSanitizer (see scripts/sanitize.sh)
+#   make tsan                the same under ThreadSanitizer (see scripts/sanitize.sh)
 LIB := .build/release/libdirrm.so
 EXAMPLES := .build/examples
 CC ?= cc
