@@ -1,14 +1,23 @@
 # The two commands a user needs:
 #   make demo   set up, build, and run the main job
-#   make test   set up, build, and run every test (Swift, C, hostile calls, Python, the installs)
+#   make test   set up, build, and run every test (Swift, C, hostile calls, Python, the
+#               installs, each fuzz target for 30 s)
 # Installing (see README, "Installing"):
 #   make install [PREFIX=/usr/local] [DESTDIR=]   header, libdirrm.so.X.Y.Z, dirrm.pc, CMake package
 #   make uninstall [PREFIX=...] [DESTDIR=]        removes exactly those files
 #   make wheel                                    dist/dirrm-*-manylinux_*.whl, OpenBLAS inside
+# Robustness (README, "Guarantees"):
+#   make fuzz [SECONDS=30]   build the libFuzzer targets (fuzz/) and run each for SECONDS;
+#                            fails on any crash, reproducers in fuzz/findings/
+#   make fuzz-ci             the same at 30 s per target, for CI
+#   make asan                Swift and Python tests against an AddressSanitizer build
+#   make tsan                the same under ThreadSanitizer (see scripts/sanitize.sh)
 LIB := .build/release/libdirrm.so
 EXAMPLES := .build/examples
 CC ?= cc
 PYTHON ?= python3
+
+SECONDS ?= 30
 
 # The version, from include/dirrm.h only.
 VERSION := $(shell scripts/version.sh)
@@ -32,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build examples hostile swift-test python-test typecheck install-test \
-  results install uninstall wheel
+  results install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -116,3 +125,18 @@ install: build $(CONFIGURED)/dirrm.pc $(CONFIGURED)/dirrm-config.cmake $(CONFIGU
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	[ ! -d $(DESTDIR)$(CMAKEDIR) ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(CMAKEDIR)
+
+fuzz-build: setup
+	fuzz/build.sh
+
+fuzz: fuzz-build
+	fuzz/run.sh $(SECONDS)
+
+fuzz-ci: fuzz-build
+	fuzz/run.sh 30
+
+asan: build examples
+	scripts/sanitize.sh asan
+
+tsan: build examples
+	scripts/sanitize.sh tsan
