@@ -17,7 +17,7 @@ public func fuzzNumpy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   do {
     if mode & 0x80 == 0 {
       let path = directory + "/array.npy"
-      try NumpyFile.writeBytes(bytes, to: path)
+      try FileIO.replace(path, with: bytes)
       _ = try NumpyFile.read(path)
     } else {
       // Parts separated by the 4-byte marker "\n@@\n" (absent parts are empty files).
@@ -34,7 +34,7 @@ public func fuzzNumpy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
       }
       while parts.count < 4 { parts.append([]) }
       let names = ["prompts", "responses", "pairs", "bias"].map { directory + "/\($0).npy" }
-      for (part, name) in zip(parts, names) { try NumpyFile.writeBytes(part, to: name) }
+      for (part, name) in zip(parts, names) { try FileIO.replace(name, with: part) }
       _ = try NumpyFile.dataset(
         prompts: names[0], responses: names[1], pairs: names[2], bias: mode & 0x40 != 0 ? names[3] : nil)
     }

@@ -1,5 +1,14 @@
 import Glibc
 
+/// malloc, called through a pointer the optimizer cannot see into. LLVM knows malloc and
+/// free by name and deletes a pair whose memory is never used, assuming the allocation
+/// succeeded, which is exactly the answer the probe must not assume. Looked up at run time,
+/// it is also the allocator Swift's arrays get (a sanitizer's, under a sanitizer).
+private let probeAllocator: (@convention(c) (Int) -> UnsafeMutableRawPointer?)? = {
+  guard let symbol = dlsym(nil, "malloc") else { return nil }
+  return unsafeBitCast(symbol, to: (@convention(c) (Int) -> UnsafeMutableRawPointer?).self)
+}()
+
 /// Memory that a call could not get: the C API's OUT_OF_MEMORY. `bytes` is nil when the size
 /// itself does not fit in an Int.
 public struct AllocationError: Error, Equatable {
@@ -34,16 +43,15 @@ public enum Workspace {
     return total
   }
 
-  /// Checks that `bytes` can be allocated now. The probe is unmapped at once: it tells
-  /// whether the address-space limit and the kernel's overcommit policy allow the working
-  /// set, which is what turns into a trap when a Swift array later asks for it. It is an
-  /// mmap, not malloc/free: the optimizer deletes an unused malloc/free pair and assumes
-  /// success.
+  /// Checks that `bytes` can be allocated now. The probe is freed at once: it tells whether
+  /// the allocator, the address-space limit and the kernel's overcommit policy allow the
+  /// working set, which is what turns into a trap when a Swift array later asks for it.
   public static func reserve(_ bytes: Int?, for what: String) throws(AllocationError) {
     guard let bytes else { throw AllocationError(bytes: nil, what: what) }
     guard bytes > 1 << 20 else { return }
-    let probe = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-    guard let probe, probe != MAP_FAILED else { throw AllocationError(bytes: bytes, what: what) }
-    munmap(probe, bytes)
+    guard let allocate = probeAllocator, let probe = allocate(bytes) else {
+      throw AllocationError(bytes: bytes, what: what)
+    }
+    free(probe)
   }
 }
