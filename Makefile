@@ -46,7 +46,7 @@ PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 demo: build
 	.build/release/dirrm-cli demo --out out
 
-test: swift-test examples hostile python-test typecheck install-test
+test: swift-test examples hostile python-test typecheck install-test fuzz-ci
 
 setup:
 	@scripts/setup.sh
