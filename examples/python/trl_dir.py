@@ -1,12 +1,14 @@
-"""DIR in Hugging Face TRL: dirrm.trl.DIRRewardTrainer on a tiny Llama built from a config,
-with a word-level tokenizer trained here (nothing is downloaded).
+"""DIR and prompt-free prioritization in Hugging Face TRL: dirrm.trl.DIRRewardTrainer and
+PromptFreeRewardTrainer on a tiny Llama built from a config, with a word-level tokenizer
+trained here (nothing is downloaded).
 
     python examples/python/trl_dir.py [--out DIR] [--steps 8]
 
-Trains `steps` steps with checkpoints every steps/2, logs club_mi next to TRL's metrics,
-then resumes a fresh trainer from the middle checkpoint (model, optimizer and q) and checks
-that it ends where the uninterrupted run ended. Prints a JSON summary as its last line.
-Runs under `accelerate launch` / `torchrun` as well.
+Each trainer trains `steps` steps with checkpoints every steps/2 (DIRRewardTrainer logs
+club_mi next to TRL's metrics), then a fresh trainer resumes from the middle checkpoint
+(model, optimizer, q, the prompt-free sampler) and must end where the uninterrupted run
+ended. Prints a JSON summary as its last line. Runs under `accelerate launch` / `torchrun`
+as well.
 """
 
 from __future__ import annotations
@@ -26,31 +28,36 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
 from transformers import LlamaConfig, LlamaForSequenceClassification, PreTrainedTokenizerFast  # noqa: E402
 from trl import RewardConfig  # noqa: E402
 
-from dirrm.trl import CLUB_FILE, DIRRewardTrainer  # noqa: E402
+from dirrm.trl import CLUB_FILE, DIRRewardTrainer, PromptFreeRewardTrainer  # noqa: E402
 
 GOOD = ["helpful", "correct", "clear", "kind", "precise"]
 BAD = ["rude", "wrong", "vague", "lazy", "sloppy"]
 FILLER = ["and", "so", "then", "also", "well", "very", "really"]
 
 
-def pairs(n: int, seed: int = 0) -> Dataset:
-    """Chosen answers say something good; they are also longer 80% of the time (the bias)."""
+def pairs(n: int, seed: int = 0, prompts: int = 0) -> Dataset:
+    """Chosen answers say something good; they are also longer 80% of the time (the bias).
+    With prompts > 0, in TRL's explicit-prompt format: a "prompt" column ("question k so")
+    and the completions without it."""
     rng = np.random.default_rng(seed)
-    chosen, rejected = [], []
+    chosen, rejected, prompt = [], [], []
     for _ in range(n):
+        prompt.append(f"question {rng.integers(prompts)} so " if prompts else "")
         good = f"the answer is {rng.choice(GOOD)}"
         bad = f"the answer is {rng.choice(BAD)}"
         long, short = rng.integers(3, 7), rng.integers(0, 3)
         pad_good, pad_bad = (long, short) if rng.uniform() < 0.8 else (short, long)
         chosen.append(" ".join([good, *rng.choice(FILLER, pad_good)]))
         rejected.append(" ".join([bad, *rng.choice(FILLER, pad_bad)]))
+    if prompts:
+        return Dataset.from_dict({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     return Dataset.from_dict({"chosen": chosen, "rejected": rejected})
 
 
 def tokenizer() -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    words = " ".join(["the answer is", *GOOD, *BAD, *FILLER])
+    words = " ".join(["the answer is question", *GOOD, *BAD, *FILLER, *map(str, range(10))])
     tok.train_from_iterator([words], trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[EOS]"]))
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="[EOS]")
 
@@ -63,12 +70,22 @@ def model(tok: PreTrainedTokenizerFast) -> LlamaForSequenceClassification:
     return LlamaForSequenceClassification(config)
 
 
-def trainer(out: str, steps: int, tok: PreTrainedTokenizerFast) -> DIRRewardTrainer:
-    args = RewardConfig(output_dir=out, max_steps=steps, save_steps=max(steps // 2, 1), logging_steps=2,
-                        per_device_train_batch_size=8, learning_rate=3e-3, seed=0, report_to="none",
+def config(out: str, steps: int, batch_size: int = 8) -> RewardConfig:
+    return RewardConfig(output_dir=out, max_steps=steps, save_steps=max(steps // 2, 1), logging_steps=2,
+                        per_device_train_batch_size=batch_size, learning_rate=3e-3, seed=0, report_to="none",
                         disable_tqdm=True, use_cpu=True, dataloader_num_workers=0, save_only_model=False)
-    return DIRRewardTrainer(model=model(tok), args=args, train_dataset=pairs(64), processing_class=tok,
+
+
+def trainer(out: str, steps: int, tok: PreTrainedTokenizerFast) -> DIRRewardTrainer:
+    return DIRRewardTrainer(model=model(tok), args=config(out, steps), train_dataset=pairs(64), processing_class=tok,
                             dir_lambda=1.0, club_options={"q_hidden": 32, "learning_rate": 1e-2})
+
+
+def prompt_free_trainer(out: str, steps: int, tok: PreTrainedTokenizerFast) -> PromptFreeRewardTrainer:
+    """Prompt-free prioritization over 5 prompts, each pair scored under 3 of them."""
+    return PromptFreeRewardTrainer(model=model(tok), args=config(out, steps, batch_size=4),
+                                   train_dataset=pairs(32, prompts=5), processing_class=tok, pf_prompts=3,
+                                   pf_options={"initial_threshold": 1.0})
 
 
 def flat(t: DIRRewardTrainer) -> np.ndarray:
@@ -97,9 +114,20 @@ def main() -> None:
 
     weights_diff = float(np.abs(flat(straight) - flat(resumed)).max())
     same_q = straight.club_penalty.club.save() == resumed.club_penalty.club.save()
+
+    pf = prompt_free_trainer(os.path.join(out, "pf"), args.steps, tok)
+    pf.train()
+    pf_resumed = prompt_free_trainer(os.path.join(out, "pf_resumed"), args.steps, tok)
+    pf_resumed.train(resume_from_checkpoint=os.path.join(out, "pf", f"checkpoint-{max(args.steps // 2, 1)}"))
+    print(f"prompt-free: threshold {pf.pf_sampler.threshold:.4f}, accuracy of the logged steps "
+          f"{[round(e['accuracy'], 3) for e in pf.state.log_history if 'accuracy' in e]}")
+
     summary = {"club_mi": [entry["club_mi"] for entry in logs], "checkpoint": middle,
                "q_in_checkpoint": os.path.exists(os.path.join(middle, CLUB_FILE)),
-               "resume_max_abs_weight_diff": weights_diff, "resume_same_q": same_q}
+               "resume_max_abs_weight_diff": weights_diff, "resume_same_q": same_q,
+               "pf_resume_max_abs_weight_diff": float(np.abs(flat(pf) - flat(pf_resumed)).max()),
+               "pf_thresholds": [pf.pf_sampler.threshold, pf_resumed.pf_sampler.threshold],
+               "pf_steps": pf.state.global_step}
     print(json.dumps(summary))
 
 

@@ -102,6 +102,10 @@ def test_trl_example_trains_logs_and_resumes_exactly(tmp_path):
     assert len(summary["club_mi"]) == 3 and all(np.isfinite(summary["club_mi"]))
     assert summary["q_in_checkpoint"]
     assert summary["resume_max_abs_weight_diff"] == 0.0 and summary["resume_same_q"], summary
+    # PromptFreeRewardTrainer: the sampler's state is in the checkpoint, the resumed run draws
+    # the same batches and ends with the same weights and threshold.
+    assert summary["pf_steps"] == 6 and summary["pf_resume_max_abs_weight_diff"] == 0.0, summary
+    assert summary["pf_thresholds"][0] == summary["pf_thresholds"][1] != 1.0, summary
 
 
 def test_trl_default_hidden_state_is_what_the_score_head_reads():
@@ -126,3 +130,28 @@ def test_trl_default_hidden_state_is_what_the_score_head_reads():
     with torch.no_grad():
         assert torch.allclose(model.score(hidden), logits, rtol=1e-5, atol=1e-6)   # the reward's own input
     assert default_bias(inputs).tolist() == [1.0, 0.0]   # chosen longer than rejected?
+
+
+def test_trl_default_hidden_state_of_an_encoder():
+    pytest.importorskip("trl", reason="TRL is not installed (scripts/setup.sh installs it when pip can)")
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from dirrm.trl import _score_head, default_hidden
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=32,
+                                                     num_labels=1)).eval()
+    name, head = _score_head(model)
+    assert (name, head) == ("classifier", model.classifier)
+    ids = torch.tensor([[2, 5, 6, 0], [2, 7, 0, 0]])
+    inputs = {"input_ids": ids, "attention_mask": (ids != 0).long()}
+    captured = []
+    hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0]))
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    hook.remove()
+    hidden = default_hidden(captured[0], inputs, name)   # BERT's pooled output (from position 0)
+    assert hidden.shape == (2, 16)
+    with torch.no_grad():
+        assert torch.allclose(head(hidden), logits, rtol=1e-5, atol=1e-6)
