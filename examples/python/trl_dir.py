@@ -7,8 +7,8 @@ trained here (nothing is downloaded).
 Each trainer trains `steps` steps with checkpoints every steps/2 (DIRRewardTrainer logs
 club_mi next to TRL's metrics), then a fresh trainer resumes from the middle checkpoint
 (model, optimizer, q, the prompt-free sampler) and must end where the uninterrupted run
-ended. Prints a JSON summary as its last line. Runs under `accelerate launch` / `torchrun`
-as well.
+ended. Prints a JSON summary as its last line (with --out, also DIR/summary_rank{r}.json).
+Runs under `accelerate launch` / `torchrun` as well.
 """
 
 from __future__ import annotations
@@ -129,6 +129,9 @@ def main() -> None:
                "pf_thresholds": [pf.pf_sampler.threshold, pf_resumed.pf_sampler.threshold],
                "pf_steps": pf.state.global_step}
     print(json.dumps(summary))
+    if args.out:   # one file per process (under torchrun the processes' output interleaves)
+        with open(os.path.join(out, f"summary_rank{os.environ.get('RANK', '0')}.json"), "w") as f:
+            json.dump(summary, f)
 
 
 if __name__ == "__main__":

@@ -626,6 +626,13 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         single-process formula applied to the union of the ranks' dr2; the union of the
         batches is not the batch one process would draw (each rank fills its own batch from
         its own shard), and a step is skipped on every rank when any rank accepted nothing.
+        Whether to communicate is decided when the sampler is created (create it after
+        init_process_group).
+    even_batches : bool
+        Distributed: every rank yields the same batch size in a step, the smallest any rank
+        filled (the others drop their extra accepted pairs, which count as decided); trainers
+        that gather per-sample tensors across ranks (TRL, accelerate's gather) need this.
+        False: each rank yields what it accepted (DIRLoss and BTLoss are exact either way).
 
     Attributes
     ----------
@@ -642,7 +649,7 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
                  score_fn: Callable[[npt.NDArray[np.int64]], ArrayOrTensor], max_rounds: int = 8,
                  cluster_method: str = "kmeans", ema_weight: float = 0.9, initial_threshold: float = 0.0,
                  reinsertion: str = "immediate", max_reinsertions: int = 0, shuffle: bool = True, seed: int = 0,
-                 process_group: Any = None, distributed: Optional[bool] = None) -> None:
+                 process_group: Any = None, distributed: Optional[bool] = None, even_batches: bool = True) -> None:
         if int(num_samples) < 1 or int(batch_size) < 1 or int(max_rounds) < 1:
             raise ValueError(f"num_samples ({num_samples}), batch_size ({batch_size}) and max_rounds "
                              f"({max_rounds}) must be >= 1")
@@ -652,6 +659,7 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.num_samples, self.batch_size, self.max_rounds = int(num_samples), int(batch_size), int(max_rounds)
         self.score_fn = score_fn
         self.cluster_method = cluster_method
+        self.even_batches = bool(even_batches)
         # The library keeps alpha as a C float; the update is computed in double from it.
         self._alpha = float(np.float32(ema_weight))
         self._group = _Group(process_group, distributed)
@@ -703,19 +711,22 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         empty64, empty32 = np.zeros(0, np.int64), np.zeros(0, np.float32)
         return (np.concatenate(accepted) if accepted else empty64, np.concatenate(decided) if decided else empty32)
 
-    def _end_step(self, decided: npt.NDArray[np.float32], accepted: int) -> bool:
-        """Updates the threshold from every rank's decided dr2; whether every rank accepted some."""
-        everyone_accepted = accepted > 0
-        if self._group.active():
+    def _end_step(self, decided: npt.NDArray[np.float32], accepted: int) -> int:
+        """Updates the threshold from every rank's decided dr2; returns how many accepted pairs
+        to yield (0: skip the step on every rank)."""
+        keep = accepted
+        if self._world > 1:
             values = np.concatenate(self._group.all_gather_rows(decided.reshape(-1, 1)), axis=0).reshape(-1)
-            everyone_accepted = self._group.all_reduce([0.0 if accepted > 0 else 1.0])[0] == 0
+            counts = self._group.all_gather_rows(np.array([[accepted]], np.float32))
+            smallest = int(min(float(c[0, 0]) for c in counts))
+            keep = 0 if smallest == 0 else smallest if self.even_batches else accepted
         else:
             values = decided
         if values.size:
             boundary = float(np.float32(cluster_threshold(values, self.cluster_method)))
             self.threshold = float(np.float32(self._alpha * self.threshold + (1.0 - self._alpha) * boundary))
         self._prioritizer.end_step()
-        return everyone_accepted
+        return keep
 
     def __iter__(self) -> Iterator[list[int]]:
         if self._step_in_epoch >= self._steps:
@@ -726,7 +737,7 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
             keep = self._end_step(decided, accepted.size)
             self._step_in_epoch += 1
             if keep:
-                yield [int(i) for i in self._shard[accepted]]
+                yield [int(i) for i in self._shard[accepted[:keep]]]
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where the last yielded batch left off.

@@ -92,6 +92,7 @@ def test_ddp_two_gloo_workers_equal_one_process(tmp_path):
     t0, t1 = ranks[0]["thresholds"], ranks[1]["thresholds"]
     assert len(t0) == steps and np.array_equal(t0, t1), (t0, t1)
     assert len(set(t0.tolist())) > 1   # it moved
+    assert np.array_equal(ranks[0]["sizes"], ranks[1]["sizes"])   # even_batches: TRL/accelerate can gather
 
 
 def test_trl_example_trains_logs_and_resumes_exactly(tmp_path):
@@ -106,6 +107,22 @@ def test_trl_example_trains_logs_and_resumes_exactly(tmp_path):
     # the same batches and ends with the same weights and threshold.
     assert summary["pf_steps"] == 6 and summary["pf_resume_max_abs_weight_diff"] == 0.0, summary
     assert summary["pf_thresholds"][0] == summary["pf_thresholds"][1] != 1.0, summary
+
+
+def test_trl_example_under_torchrun_two_processes(tmp_path):
+    """Both trainers on 2 gloo processes (accelerate's multi-process path): q and the
+    prompt-free threshold are global (identical summaries on both ranks), and resuming from
+    the middle checkpoint (per-rank sampler states) ends where the uninterrupted run did."""
+    pytest.importorskip("trl", reason="TRL is not installed (scripts/setup.sh installs it when pip can)")
+    out, seconds = run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        os.path.join(EXAMPLES, "trl_dir.py"), "--out", str(tmp_path), "--steps", "4"], 300)
+    summaries = [json.loads((tmp_path / f"summary_rank{r}.json").read_text()) for r in range(2)]
+    print(f"\n{summaries[0]} (torchrun: {seconds:.1f} s)")
+    assert summaries[0] == summaries[1]
+    assert os.path.exists(tmp_path / "pf" / "checkpoint-2" / "dirrm_sampler_rank1.pt")
+    assert summaries[0]["resume_max_abs_weight_diff"] == 0.0 and summaries[0]["resume_same_q"]
+    assert summaries[0]["pf_resume_max_abs_weight_diff"] == 0.0
+    assert summaries[0]["pf_thresholds"][0] == summaries[0]["pf_thresholds"][1]
 
 
 def test_trl_default_hidden_state_is_what_the_score_head_reads():
