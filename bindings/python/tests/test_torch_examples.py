@@ -172,3 +172,17 @@ def test_trl_default_hidden_state_of_an_encoder():
     assert hidden.shape == (2, 16)
     with torch.no_grad():
         assert torch.allclose(head(hidden), logits, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("heading", ["### DIR in a PyTorch trainer", "### Prompt-free decomposition and prioritized training"])
+def test_readme_torch_snippets_run(heading, tmp_path, monkeypatch):
+    """The README's dirrm.torch snippets are runnable as written."""
+    text = open(os.path.join(REPO, "README.md")).read()
+    section = text[text.index(heading):]
+    section = section[: section.index("\n### ", 1)]
+    blocks = [b.split("```")[0] for b in section.split("```python\n")[1:]]
+    blocks = [b for b in blocks if "dirrm.torch" in b]
+    assert blocks, heading
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, f"README.md {heading}", "exec"), {"__name__": "readme"})
