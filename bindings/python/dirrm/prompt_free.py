@@ -261,8 +261,10 @@ class Prioritizer(Handle):
 
         score_fn(indices) returns their dr2. The step ends (threshold update) when the
         consumer asks for the next batch, i.e. after it has trained on this one. Steps in
-        which nothing is accepted are not yielded. Iterating again runs the next epoch, so
-        `lambda: p.batches(...)` serves as a torch DataLoader batch_sampler per epoch."""
+        which nothing is accepted are not yielded, and batches are not refilled (they hold
+        the accepted part of batch_size candidates). The generator covers one epoch; call
+        batches() again for the next. For a torch DataLoader use
+        dirrm.torch.PromptFreeBatchSampler (re-iterable, len(), full batches, resumable)."""
         while True:
             candidates = self.propose(batch_size)
             if candidates.size == 0:
