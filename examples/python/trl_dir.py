@@ -132,6 +132,11 @@ def main() -> None:
     if args.out:   # one file per process (under torchrun the processes' output interleaves)
         with open(os.path.join(out, f"summary_rank{os.environ.get('RANK', '0')}.json"), "w") as f:
             json.dump(summary, f)
+    # Under torchrun, leaving the gloo group to the interpreter's exit can abort a process
+    # ("terminate called without an active exception") after the work is done.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
