@@ -44,7 +44,9 @@ for target in "${targets[@]}"; do
   esac
   sources+=(fuzz/FuzzBytes.swift)
   objects=()
-  [ "$target" = numpy ] || objects=("$out/DirRM.o" "$out/DirRMCore.o" -lopenblas)
+  # The .npy reader takes its limits from the core; the other targets call the C API.
+  objects=("$out/DirRMCore.o" -lopenblas)
+  [ "$target" = numpy ] || objects=("$out/DirRM.o" "${objects[@]}")
   if stale "$out/fuzz-$target" "${sources[@]}" "$out/DirRM.o"; then
     echo "fuzz: linking fuzz-$target" >&2
     swiftc "${flags[@]}" -parse-as-library -module-name "Fuzz_$target" "${sources[@]}" \

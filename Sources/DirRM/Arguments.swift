@@ -1,11 +1,11 @@
 import CDirRM
+import DirRMCore
 
 /// Argument checks at the C boundary. Each either returns a safe Swift view of the argument
 /// or throws an error naming it, before anything that could trap touches the value.
 enum Check {
-  /// The largest element count any buffer may have; keeps every size product far from
-  /// Int overflow.
-  static let maxElements: Int64 = 1 << 40
+  /// The largest element count any buffer may have (the core's limit, as Int64).
+  static let maxElements = Int64(Limits.maxElements)
 
   /// A count in [minimum, maxElements].
   static func count(_ n: Int64, _ name: String, minimum: Int64 = 1) throws(ABIError) -> Int {

@@ -26,7 +26,8 @@ func clubConfig(_ p: dirrm_club_params, _ name: String = "p->") throws(ABIError)
   return config
 }
 
-/// The parameter struct a configuration came from (to re-check a loaded one).
+/// The parameter struct a configuration came from (dirrm_club_get_params, the trainer's
+/// defaults).
 func params(of config: ClubEstimator.Config) -> dirrm_club_params {
   var p = dirrm_club_params()
   dirrm_club_params_init(&p)
@@ -131,7 +132,8 @@ public func dirrm_club_fit(
   abiCall("dirrm_club_fit") { () throws(ABIError) in
     let box = try lookup(c)
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
-    // Not `outNll?.pointee = try fit(...)`: with a NULL outNll that skips the fit entirely.
+    // The fit runs first and the optional output is written after: a NULL out_nll must not
+    // skip the work.
     let nll = try fit(box, batch)
     outNll?.pointee = nll
   }

@@ -1,3 +1,4 @@
+import DirRMCore
 import Glibc
 
 /// The element types the reader accepts. numpy writes '<' for little-endian and '|' for
@@ -51,9 +52,9 @@ private struct Malformed: Error {
 }
 
 enum NumpyFile {
-  /// The C API's limit on feature dimensions (dirrm_model_params), so that a model the CLI
-  /// trains can be loaded through the library.
-  static let maxFeatureDim = 1 << 16
+  /// The library's limit on feature dimensions, so that a model the CLI trains can be loaded
+  /// through the C API.
+  static let maxFeatureDim = Limits.maxFeatureDim
 
   struct Header {
     var dtype: NumpyDType
