@@ -1,7 +1,7 @@
 import CDirRM
 import DirRMCore
 
-// Datasets, synthetic data, the reward model, training and evaluation (SPEC §2.3).
+// Datasets, synthetic data, the reward model, training and evaluation (docs/mathematics.md §5).
 
 private func lookupDataset(_ d: OpaquePointer?, _ name: String) throws(ABIError) -> PreferenceDataset {
   try Handles.shared(d, PreferenceDataset.self, name)

@@ -1,4 +1,4 @@
-/// The exact two-cluster split of values on a line (SPEC §1.4).
+/// The exact two-cluster split of values on a line (docs/mathematics.md §4).
 ///
 /// In one dimension the optimal 2-means partition is a split of the sorted values, so
 /// trying every split with prefix sums finds the global optimum that Lloyd's iterations

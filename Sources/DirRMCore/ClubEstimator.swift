@@ -1,6 +1,6 @@
 import Glibc
 
-/// DIR's variational network q_ψ(b | X) and the CLUB upper bound of I(X; b) (SPEC §1.2).
+/// DIR's variational network q_ψ(b | X) and the CLUB upper bound of I(X; b) (docs/mathematics.md §2).
 public struct ClubEstimator {
   public struct Config: Equatable {
     public enum Kind: Equatable {
@@ -133,7 +133,7 @@ public struct ClubEstimator {
     return Batch(rows: n, x: x, bias: bias)
   }
 
-  /// The batch-level sufficient statistics of the bias (SPEC §1.2), in double.
+  /// The batch-level sufficient statistics of the bias (docs/mathematics.md §2), in double.
   public func statistics(_ bias: UnsafeBufferPointer<Float>, rows n: Int) -> [Double] {
     var stats = [Double](repeating: 0, count: config.statsLength)
     stats[0] = Double(n)

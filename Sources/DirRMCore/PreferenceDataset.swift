@@ -1,4 +1,4 @@
-/// Preference data by index (SPEC §2.3): prompt features, response features, and pairs
+/// Preference data by index (docs/mathematics.md §5): prompt features, response features, and pairs
 /// (prompt, chosen response, rejected response), so any prompt can be paired with any
 /// response, plus pair-level bias attributes.
 public struct PreferenceDataset: Sendable {

@@ -1,5 +1,5 @@
 /// The Bradley–Terry preference loss with the options reward-model trainers use
-/// (SPEC §1.1): per-pair margins and weights, and reward centering.
+/// (docs/mathematics.md §1): per-pair margins and weights, and reward centering.
 public enum PreferenceLoss {
   /// Returns the loss and, into whichever gradient buffers are given, dL/dr_chosen and
   /// dL/dr_rejected. Nothing is written when it throws.

@@ -4,7 +4,7 @@ public struct MisuseError: Error, Equatable {
   public init(_ message: String) { self.message = message }
 }
 
-/// The prompt-free paper's Alg. 2 as a sampler (SPEC §1.4): epochs over a shuffled pool of
+/// The prompt-free paper's Alg. 2 as a sampler (docs/mathematics.md §4): epochs over a shuffled pool of
 /// pair indices; candidates are proposed, decided by Δr2 < threshold, and the threshold
 /// follows an EMA of the two-cluster boundary of each step's Δr2 values. Rejected pairs
 /// come back a bounded number of times per epoch, so every epoch ends.

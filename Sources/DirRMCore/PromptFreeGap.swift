@@ -1,6 +1,6 @@
 import Glibc
 
-/// The prompt-free reward gap Δr2 (SPEC §1.3): the root d of Φ(d) = Σ_k w_k σ(g_k − d) = 1/2
+/// The prompt-free reward gap Δr2 (docs/mathematics.md §3): the root d of Φ(d) = Σ_k w_k σ(g_k − d) = 1/2
 /// for each pair's gaps g under K prompts.
 public struct PromptFreeGap {
   public enum Weighting: Equatable {

@@ -1,4 +1,4 @@
-/// The reward model (SPEC §2.3): a backbone over prompt features x and response features y
+/// The reward model (docs/mathematics.md §5): a backbone over prompt features x and response features y
 /// whose first layer adds a multiplicative interaction, so it can represent how well a
 /// response fits its prompt, then a linear score head on the last hidden state h:
 ///

@@ -1,6 +1,6 @@
 import Glibc
 
-/// Preference data with a known ground truth (SPEC §2.3, DIRRM_SYNTH_*).
+/// Preference data with a known ground truth (docs/mathematics.md §5, DIRRM_SYNTH_*).
 ///
 /// Prompt features are [x̃, ι]: content x̃ ~ N(0, I) and an instruction sign ι (+1 normally,
 /// −1 for an instruction-flipped prompt). Response features are [c, length, flag]: content

@@ -1,5 +1,5 @@
 /// Training a reward model with vanilla Bradley–Terry, DIR, prompt-free prioritization, or
-/// DIR and prompt-free together (SPEC §2.3).
+/// DIR and prompt-free together (docs/mathematics.md §5).
 public struct Trainer {
   public enum Method: Equatable, Sendable {
     case vanilla, dir, promptFree, dirPromptFree
@@ -238,7 +238,7 @@ public struct Trainer {
 }
 
 extension Trainer.Settings {
-  /// The defaults of dirrm_train_params_init (SPEC §2.3, with the choices the README's sweep
+  /// The defaults of dirrm_train_params_init (docs/mathematics.md §5, with the choices the README's sweep
   /// made where the papers give no value): three epochs of AdamW at 1e-3 on batches of 64;
   /// DIR with λ = 0.75 and a Gaussian estimator of the bias column
   /// (q_hidden 64, five AdamW steps at DIR's 1e-4 per batch); the prompt-free decomposition

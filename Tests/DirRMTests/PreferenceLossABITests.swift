@@ -2,7 +2,7 @@ import CDirRM
 import Foundation
 import XCTest
 
-/// dirrm_bt_loss through the header, against SPEC §1.1 written here in double.
+/// dirrm_bt_loss through the header, against docs/mathematics.md §1 written here in double.
 final class PreferenceLossABITests: XCTestCase {
   func referenceLoss(
     _ rc: [Double], _ rr: [Double], _ margin: [Double]?, _ weight: [Double]?, _ center: Double

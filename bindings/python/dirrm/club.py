@@ -1,4 +1,4 @@
-"""DIR (SPEC §1.2): the CLUB estimator q(b | X) and the DIR loss."""
+"""DIR (docs/mathematics.md §2): the CLUB estimator q(b | X) and the DIR loss."""
 
 from __future__ import annotations
 

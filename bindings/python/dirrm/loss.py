@@ -1,4 +1,4 @@
-"""The Bradley-Terry preference loss (SPEC §1.1)."""
+"""The Bradley-Terry preference loss (docs/mathematics.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reward model in the library (SPEC §2.3): datasets, synthetic data, training, evaluation."""
+"""The reward model in the library (docs/mathematics.md §5): datasets, synthetic data, training, evaluation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prompt-free reward decomposition (SPEC §1.3) and prioritized sampling (SPEC §1.4)."""
+"""Prompt-free reward decomposition (docs/mathematics.md §3) and prioritized sampling (docs/mathematics.md §4)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import dirrm
 
 
 def reference(rc, rr, margin=None, weight=None, center=0.0):
-    """SPEC §1.1 in float64, with softplus(z) = logaddexp(0, z)."""
+    """docs/mathematics.md §1 in float64, with softplus(z) = logaddexp(0, z)."""
     rc, rr = np.asarray(rc, np.float64), np.asarray(rr, np.float64)
     m = np.zeros_like(rc) if margin is None else np.asarray(margin, np.float64)
     w = np.ones_like(rc) if weight is None else np.asarray(weight, np.float64)

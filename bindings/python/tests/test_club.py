@@ -32,7 +32,7 @@ def make_batch(rng, n, d, cfg):
 
 
 class TorchQ(torch.nn.Module):
-    """q(b | X) as SPEC §1.2 describes it, in plain torch.nn layers."""
+    """q(b | X) as docs/mathematics.md §2 describes it, in plain torch.nn layers."""
 
     def __init__(self, cfg, d):
         super().__init__()

@@ -1,4 +1,4 @@
-"""The reward model, datasets, synthetic data, training and evaluation (SPEC §2.3), through
+"""The reward model, datasets, synthetic data, training and evaluation (docs/mathematics.md §5), through
 the Python binding, the C example and the command-line program."""
 
 import os
