@@ -78,6 +78,50 @@ enum Check {
   }
 }
 
+/// Copies between C buffers and the Swift arrays the core takes and returns. The core never
+/// sees a pointer: each input is checked, then copied after a probe that its bytes can be
+/// allocated (so a huge count fails with OUT_OF_MEMORY instead of trapping); each result is
+/// copied out once every check has passed.
+extension Check {
+  /// A non-NULL pointer to `count` finite floats, as an array.
+  static func array(_ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String) throws(ABIError)
+    -> [Float]
+  {
+    let buffer = try input(pointer, count, name)
+    try reserve(Workspace.bytes([[count]], elementSize: MemoryLayout<Float>.size), for: name)
+    return Array(buffer)
+  }
+
+  /// Like `array`, but NULL means "not given".
+  static func optionalArray(_ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String)
+    throws(ABIError) -> [Float]?
+  {
+    guard pointer != nil else { return nil }
+    return try array(pointer, count, name)
+  }
+
+  /// A non-NULL pointer to `count` indices, each in 0..<bound, as Swift integers.
+  static func indexArray(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ name: String, below bound: Int)
+    throws(ABIError) -> [Int]
+  {
+    let buffer = try indices(pointer, count, name, below: bound)
+    try reserve(Workspace.bytes([[count]], elementSize: MemoryLayout<Int>.size), for: name)
+    return buffer.map { Int($0) }
+  }
+
+  /// Copies a result to a caller's buffer of the same length.
+  static func write<T>(_ values: [T], to pointer: UnsafeMutablePointer<T>) {
+    values.withUnsafeBufferPointer { source in
+      if let start = source.baseAddress { pointer.update(from: start, count: source.count) }
+    }
+  }
+
+  /// Copies a result to an output the caller may leave out with NULL.
+  static func write<T>(_ values: [T], toOptional pointer: UnsafeMutablePointer<T>?) {
+    if let pointer { write(values, to: pointer) }
+  }
+}
+
 extension Check {
   /// rows × columns as an element count, refusing products past the element limit.
   static func product(_ rows: Int, _ columns: Int, _ name: String) throws(ABIError) -> Int {
