@@ -1,64 +1,8 @@
 import CDirRM
 import DirRMCore
 
-@c @implementation
-public func dirrm_club_params_init(_ p: UnsafeMutablePointer<dirrm_club_params>?) {
-  p?.pointee = dirrm_club_params(
-    struct_size: UInt32(MemoryLayout<dirrm_club_params>.size), bias_kind: DIRRM_BIAS_CATEGORICAL,
-    bias_dim: 2, hidden_dim: 0, pair_mode: DIRRM_PAIR_DIFFERENCE, q_hidden: 1024, fit_steps: 5,
-    learning_rate: 1e-4, weight_decay: 0.01, logvar_bound: 5, seed: 0)
-}
-
-/// The configuration a parameter struct describes, or the first problem with it.
-func clubConfig(_ p: dirrm_club_params, _ name: String = "p->") throws(ABIError) -> ClubEstimator.Config {
-  try Check.oneOf(
-    p.bias_kind, DIRRM_BIAS_CATEGORICAL...DIRRM_BIAS_GAUSSIAN, "\(name)bias_kind", "DIRRM_BIAS_*")
-  try Check.oneOf(
-    p.pair_mode, DIRRM_PAIR_DIFFERENCE...DIRRM_PAIR_CONCAT, "\(name)pair_mode", "DIRRM_PAIR_*")
-  let biasDim = Int(p.bias_dim)
-  let config = ClubEstimator.Config(
-    kind: p.bias_kind == DIRRM_BIAS_GAUSSIAN
-      ? .gaussian(dimensions: biasDim) : .categorical(classes: biasDim),
-    hiddenDim: Int(p.hidden_dim), pairMode: p.pair_mode == DIRRM_PAIR_DIFFERENCE ? .difference : .concat,
-    qHidden: Int(p.q_hidden), fitSteps: Int(p.fit_steps), learningRate: p.learning_rate,
-    weightDecay: p.weight_decay, logvarBound: p.logvar_bound, seed: p.seed)
-  try validated(name) { () throws(ConfigError) in try config.validate() }
-  return config
-}
-
-/// The parameter struct a configuration came from (dirrm_club_get_params, the trainer's
-/// defaults).
-func params(of config: ClubEstimator.Config) -> dirrm_club_params {
-  var p = dirrm_club_params()
-  dirrm_club_params_init(&p)
-  switch config.kind {
-  case .categorical(let c): (p.bias_kind, p.bias_dim) = (DIRRM_BIAS_CATEGORICAL, Int32(clamping: c))
-  case .gaussian(let m): (p.bias_kind, p.bias_dim) = (DIRRM_BIAS_GAUSSIAN, Int32(clamping: m))
-  }
-  p.hidden_dim = Int32(clamping: config.hiddenDim)
-  p.pair_mode = config.pairMode == .difference ? DIRRM_PAIR_DIFFERENCE : DIRRM_PAIR_CONCAT
-  p.q_hidden = Int32(clamping: config.qHidden)
-  p.fit_steps = Int32(clamping: config.fitSteps)
-  (p.learning_rate, p.weight_decay, p.logvar_bound, p.seed) =
-    (config.learningRate, config.weightDecay, config.logvarBound, config.seed)
-  return p
-}
-
-/// A checked bias buffer of n rows for this estimator.
-private func checkedBias(_ bias: UnsafePointer<Float>?, _ n: Int, _ config: ClubEstimator.Config)
-  throws(ABIError) -> UnsafeBufferPointer<Float>
-{
-  let values = try Check.input(bias, try Check.product(n, config.biasColumns, "bias"), "bias")
-  if case .categorical(let c) = config.kind,
-    let i = values.firstIndex(where: { $0 < 0 || $0 >= Float(c) || $0 != $0.rounded() })
-  {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias[\(i)] = \(values[i]) is not a class id in [0, \(c))")
-  }
-  return values
-}
-
-/// The estimator's batch from checked hidden states and bias.
-private func checkedBatch(
+/// The estimator's checked batch from n rows of hidden states and bias.
+func checkedBatch(
   _ club: ClubEstimator, _ n: Int64, _ chosen: UnsafePointer<Float>?, _ rejected: UnsafePointer<Float>?,
   _ bias: UnsafePointer<Float>?
 ) throws(ABIError) -> ClubEstimator.Batch {
@@ -68,17 +12,19 @@ private func checkedBatch(
   }
   let cells = try Check.product(rows, club.config.hiddenDim, "h_chosen")
   try reserve(club.config.workBytes(rows: rows), for: "n = \(n) rows")
-  let hc = try Check.input(chosen, cells, "h_chosen")
-  let hr = try Check.input(rejected, cells, "h_rejected")
-  return club.batch(chosen: hc, rejected: hr, bias: try checkedBias(bias, rows, club.config))
+  let hidden = PairBatch(
+    chosen: try Check.array(chosen, cells, "h_chosen"), rejected: try Check.array(rejected, cells, "h_rejected"),
+    columns: club.config.hiddenDim)
+  let values = try Check.array(bias, try Check.product(rows, club.config.biasColumns, "bias"), "bias")
+  return try configured("") { () throws(ConfigError) in try club.batch(hidden, bias: values) }
 }
 
-private func lookup(_ c: OpaquePointer?) throws(ABIError) -> HandleBox<ClubEstimator> {
+func lookup(_ c: OpaquePointer?) throws(ABIError) -> HandleBox<ClubEstimator> {
   try Handles.lookup(c, ClubEstimator.self, "c")
 }
 
 /// A result that must fit in float32.
-private func asFloat(_ value: Double, _ name: String) throws(ABIError) -> Float {
+func asFloat(_ value: Double, _ name: String) throws(ABIError) -> Float {
   guard value.fitsInFloat else {
     throw ABIError(DIRRM_ERR_NONFINITE, "\(name) (\(value)) does not fit in float32; q may have diverged")
   }
@@ -134,20 +80,9 @@ public func dirrm_club_fit(
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     // The fit runs first and the optional output is written after: a NULL out_nll must not
     // skip the work.
-    let nll = try fit(box, batch)
+    let nll = try numeric { () throws(NumericError) in try box.value.fit(batch) }
     outNll?.pointee = nll
   }
-}
-
-/// Fits q, restoring it when the steps diverge.
-private func fit(_ box: HandleBox<ClubEstimator>, _ batch: ClubEstimator.Batch) throws(ABIError) -> Float {
-  let before = box.value
-  let nll = box.value.fit(batch)
-  guard nll.fitsInFloat, box.value.weights.allSatisfy(\.isFinite) else {
-    box.value = before
-    throw ABIError(DIRRM_ERR_NONFINITE, "fitting q diverged (NLL \(nll)); q was left as it was")
-  }
-  return Float(nll)
 }
 
 @c @implementation
@@ -178,38 +113,20 @@ public func dirrm_club_bias_stats(
   abiCall("dirrm_club_bias_stats") { () throws(ABIError) in
     let box = try lookup(c)
     let rows = try Check.count(n, "n")
-    let values = try checkedBias(bias, rows, box.value.config)
+    let values = try Check.array(bias, try Check.product(rows, box.value.config.biasColumns, "bias"), "bias")
+    let stats = try configured("") { () throws(ConfigError) in try box.value.statistics(bias: values, rows: rows) }
     let out = try Check.output(outStats, "out_stats")
-    try writeFloats(box.value.statistics(values, rows: rows), to: out, "out_stats")
+    try writeFloats(stats.values, to: out, "out_stats")
   }
 }
 
-/// Checks caller-supplied bias statistics and widens them to double.
-private func checkedStats(_ stats: UnsafePointer<Float>?, _ config: ClubEstimator.Config) throws(ABIError)
-  -> [Double]?
+/// Caller-supplied bias statistics (summed over workers), checked by the core.
+func checkedStats(_ stats: UnsafePointer<Float>?, _ config: ClubEstimator.Config) throws(ABIError)
+  -> BiasStatistics?
 {
   guard stats != nil else { return nil }
-  let values = try Check.input(stats, config.statsLength, "bias_stats").map(Double.init)
-  guard values[0] >= 1 else {
-    throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias_stats[0] (the count) = \(values[0]) must be >= 1")
-  }
-  switch config.kind {
-  case .categorical(let c):
-    if let j = (1...c).first(where: { values[$0] < 0 }) {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias_stats[\(j)] = \(values[j]) is a negative class count")
-    }
-    let total = values[1...c].reduce(0, +)
-    guard Swift.abs(total - values[0]) <= 1e-6 * values[0] else {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "bias_stats: class counts sum to \(total), not the count \(values[0])")
-    }
-  case .gaussian(let m):
-    if let j = (1 + m...2 * m).first(where: { values[$0] < 0 }) {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "bias_stats[\(j)] = \(values[j]) is a negative sum of squares")
-    }
-  }
-  return values
+  let values = try Check.array(stats, config.statsLength, "bias_stats").map(Double.init)
+  return try configured("") { () throws(ConfigError) in try BiasStatistics(checking: values, kind: config.kind) }
 }
 
 @c @implementation
@@ -231,10 +148,9 @@ public func dirrm_club_bound(
     }
     mi.pointee = bound
     if let gx {
-      let cells = batch.rows * box.value.config.hiddenDim
-      box.value.splitGradient(
-        gx, rows: batch.rows, chosen: Check.optionalOutput(gradChosen, cells),
-        rejected: Check.optionalOutput(gradRejected, cells))
+      let split = box.value.splitGradient(gx, rows: batch.rows)
+      Check.write(split.chosen, toOptional: gradChosen)
+      Check.write(split.rejected, toOptional: gradRejected)
     }
   }
 }
@@ -261,8 +177,8 @@ public func dirrm_club_get_weights(_ c: OpaquePointer?, _ out: UnsafeMutablePoin
   abiCall("dirrm_club_get_weights") { () throws(ABIError) in
     let box = try lookup(c)
     let count = try checkWeightCount(len, box.value)
-    let destination = try Check.output(out, "out")
-    for i in 0..<count { destination[i] = box.value.weights[i] }
+    _ = count
+    Check.write(box.value.weights, to: try Check.output(out, "out"))
   }
 }
 
@@ -271,7 +187,8 @@ public func dirrm_club_set_weights(_ c: OpaquePointer?, _ w: UnsafePointer<Float
   abiCall("dirrm_club_set_weights") { () throws(ABIError) in
     let box = try lookup(c)
     let count = try checkWeightCount(len, box.value)
-    box.value.setWeights(try Check.input(w, count, "w"))
+    let values = try Check.array(w, count, "w")
+    try configured("") { () throws(ConfigError) in try box.value.setWeights(values) }
   }
 }
 
@@ -299,58 +216,5 @@ public func dirrm_club_load(
     } catch {
       throw ABIError(error)
     }
-  }
-}
-
-@c @implementation
-public func dirrm_dir_loss(
-  _ c: OpaquePointer?, _ n: Int64, _ rChosen: UnsafePointer<Float>?, _ rRejected: UnsafePointer<Float>?,
-  _ hChosen: UnsafePointer<Float>?, _ hRejected: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
-  _ lambda: Float, _ fitFirst: Int32, _ outTotal: UnsafeMutablePointer<Float>?,
-  _ outPref: UnsafeMutablePointer<Float>?, _ outMi: UnsafeMutablePointer<Float>?,
-  _ gradRChosen: UnsafeMutablePointer<Float>?, _ gradRRejected: UnsafeMutablePointer<Float>?,
-  _ gradHChosen: UnsafeMutablePointer<Float>?, _ gradHRejected: UnsafeMutablePointer<Float>?
-) -> Int32 {
-  abiCall("dirrm_dir_loss") { () throws(ABIError) in
-    let box = try lookup(c)
-    let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
-    let rows = batch.rows
-    let chosen = try Check.input(rChosen, rows, "r_chosen")
-    let rejected = try Check.input(rRejected, rows, "r_rejected")
-    try Check.finite(lambda, "lambda")
-    guard lambda >= 0 else { throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "lambda = \(lambda) must be >= 0") }
-    try Check.oneOf(fitFirst, 0...1, "fit_first", "0/1")
-    let total = try Check.output(outTotal, "out_total")
-    // Everything that can fail runs before any output is written; a failed fit restores q.
-    if fitFirst == 1 { _ = try fit(box, batch) }
-    let wantH = gradHChosen != nil || gradHRejected != nil
-    let (miValue, gx) = box.value.bound(batch, stats: nil, wantGradient: wantH)
-    let mi = try asFloat(miValue, "the bound")
-    if let gx, let i = gx.firstIndex(where: { !($0 * lambda).isFinite }) {
-      throw ABIError(
-        DIRRM_ERR_NONFINITE, "lambda times the bound's gradient overflows float32 at X element \(i)")
-    }
-    let pref = try numeric { () throws(NumericError) in
-      try PreferenceLoss.bradleyTerry(
-        chosen: chosen, rejected: rejected, margin: nil, weight: nil, centerCoef: 0, gradChosen: nil,
-        gradRejected: nil)
-    }
-    total.pointee = try asFloat(Double(pref) + Double(lambda) * Double(mi), "the total loss")
-    if gradRChosen != nil || gradRRejected != nil {
-      _ = try numeric { () throws(NumericError) in
-        try PreferenceLoss.bradleyTerry(
-          chosen: chosen, rejected: rejected, margin: nil, weight: nil, centerCoef: 0,
-          gradChosen: Check.optionalOutput(gradRChosen, rows),
-          gradRejected: Check.optionalOutput(gradRRejected, rows))
-      }
-    }
-    if let gx {
-      let cells = rows * box.value.config.hiddenDim
-      box.value.splitGradient(
-        gx, rows: rows, chosen: Check.optionalOutput(gradHChosen, cells),
-        rejected: Check.optionalOutput(gradHRejected, cells), scale: lambda)
-    }
-    outPref?.pointee = pref
-    outMi?.pointee = mi
   }
 }

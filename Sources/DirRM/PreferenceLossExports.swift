@@ -10,22 +10,22 @@ public func dirrm_bt_loss(
 ) -> Int32 {
   abiCall("dirrm_bt_loss") { () throws(ABIError) in
     let count = try Check.count(n, "n")
-    let chosen = try Check.input(rChosen, count, "r_chosen")
-    let rejected = try Check.input(rRejected, count, "r_rejected")
-    let margins = try Check.optionalInput(margin, count, "margin")
-    let weights = try Check.optionalInput(weight, count, "weight")
-    if let weights { try Check.weights(weights, "weight") }
-    try Check.finite(centerCoef, "center_coef")
-    guard centerCoef >= 0 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "center_coef = \(centerCoef) must be >= 0")
+    let rewards = PairBatch(
+      chosen: try Check.array(rChosen, count, "r_chosen"), rejected: try Check.array(rRejected, count, "r_rejected"),
+      columns: 1)
+    let margins = try Check.optionalArray(margin, count, "margin")
+    let weights = try Check.optionalArray(weight, count, "weight")
+    let loss = try configured("") { () throws(ConfigError) in
+      try PreferenceLoss(pairs: count, margin: margins, weight: weights, centerCoef: centerCoef)
     }
-    let loss = try Check.output(outLoss, "out_loss")
-    loss.pointee = try numeric { () throws(NumericError) in
-      try PreferenceLoss.bradleyTerry(
-        chosen: chosen, rejected: rejected, margin: margins, weight: weights,
-        centerCoef: centerCoef,
-        gradChosen: Check.optionalOutput(gradChosen, count),
-        gradRejected: Check.optionalOutput(gradRejected, count))
+    let out = try Check.output(outLoss, "out_loss")
+    let (value, gradient) = try numeric { () throws(NumericError) in
+      try loss.evaluate(rewards, wantGradient: gradChosen != nil || gradRejected != nil)
+    }
+    out.pointee = value
+    if let gradient {
+      Check.write(gradient.chosen, toOptional: gradChosen)
+      Check.write(gradient.rejected, toOptional: gradRejected)
     }
   }
 }

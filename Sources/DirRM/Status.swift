@@ -80,6 +80,11 @@ func validated(_ prefix: String, _ body: () throws(ConfigError) -> Void) throws(
   do { try body() } catch { throw ABIError(error, prefix: prefix) }
 }
 
+/// Builds a checked core value, naming its fields as the caller wrote them.
+func configured<T>(_ prefix: String, _ body: () throws(ConfigError) -> T) throws(ABIError) -> T {
+  do { return try body() } catch { throw ABIError(error, prefix: prefix) }
+}
+
 /// Reserves the working set an operation will hold, or fails with OUT_OF_MEMORY.
 func reserve(_ bytes: Int?, for what: String) throws(ABIError) {
   do { try Workspace.reserve(bytes, for: what) } catch { throw ABIError(error) }

@@ -28,11 +28,13 @@ extension Double: BLASScalar {
   }
 }
 
-/// Row-major matrix products through OpenBLAS.
+/// Row-major matrix products through OpenBLAS: the core's one performance kernel that
+/// touches pointers (OpenBLAS's C interface takes nothing else). Callers pass arrays and
+/// element offsets; the array form checks that every operand fits before handing out pointers.
 enum BLAS {
   /// C (m × n) = op(A) · op(B) + beta · C, with op(A) m × k and op(B) k × n. Dimensions are
   /// checked at the C boundary to fit OpenBLAS's 32-bit integers.
-  static func gemm<T: BLASScalar>(
+  private static func gemm<T: BLASScalar>(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     a: UnsafePointer<T>, b: UnsafePointer<T>, beta: T, c: UnsafeMutablePointer<T>
   ) {
@@ -48,17 +50,21 @@ enum BLAS {
       blasint(transposeB ? k : n), beta, c, blasint(n))
   }
 
-  /// C = op(A) · op(B) + beta · C on arrays.
+  /// C = op(A) · op(B) + beta · C on arrays, each operand starting at its offset.
   static func gemm<T: BLASScalar>(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-    _ a: [T], _ b: [T], bOffset: Int = 0, beta: T, _ c: inout [T], cOffset: Int = 0
+    _ a: [T], aOffset: Int = 0, _ b: [T], bOffset: Int = 0, beta: T, _ c: inout [T], cOffset: Int = 0
   ) {
+    precondition(
+      aOffset >= 0 && bOffset >= 0 && cOffset >= 0 && a.count - aOffset >= m * k
+        && b.count - bOffset >= k * n && c.count - cOffset >= m * n,
+      "BLAS.gemm: an operand is shorter than its shape")
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
           gemm(
             transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-            a: pa.baseAddress.unsafelyUnwrapped, b: pb.baseAddress.unsafelyUnwrapped + bOffset, beta: beta,
+            a: pa.baseAddress.unsafelyUnwrapped + aOffset, b: pb.baseAddress.unsafelyUnwrapped + bOffset, beta: beta,
             c: pc.baseAddress.unsafelyUnwrapped + cOffset)
         }
       }

@@ -35,6 +35,11 @@ enum Rule {
     }
   }
 
+  /// Every element finite; the error names the first that is not ("weight[3] is nan").
+  static func allFinite<F: BinaryFloatingPoint>(_ values: [F], _ field: String) throws(ConfigError) {
+    if let i = values.firstIndex(where: { !$0.isFinite }) { try finite(values[i], "\(field)[\(i)]") }
+  }
+
   static func positive<F: BinaryFloatingPoint>(_ value: F, _ field: String) throws(ConfigError) {
     try finite(value, field)
     guard value > 0 else { throw ConfigError(field, "= \(value) must be > 0") }

@@ -36,31 +36,18 @@ struct MultilayerPerceptron: Equatable {
     var trace = Trace()
     var current = x
     for (l, layer) in layers.enumerated() {
-      let y = [Float](unsafeUninitializedCapacity: n * layer.output) { ys, count in
-        parameters.withUnsafeBufferPointer { p in
-          let base = p.baseAddress.unsafelyUnwrapped
-          let out = ys.baseAddress.unsafelyUnwrapped
-          // y = x · Wᵀ + b: start from the bias in every row, then add the product.
-          for i in 0..<n {
-            (out + i * layer.output).initialize(from: base + layer.biasOffset, count: layer.output)
-          }
-          current.withUnsafeBufferPointer { xs in
-            BLAS.gemm(
-              transposeA: false, transposeB: true, m: n, n: layer.output, k: layer.input,
-              a: xs.baseAddress.unsafelyUnwrapped, b: base + layer.weightOffset, beta: 1, c: out)
-          }
-        }
-        count = n * layer.output
+      // y = x · Wᵀ + b: start from the bias in every row, then add the product.
+      var y = [Float](repeating: 0, count: n * layer.output)
+      for i in 0..<n {
+        for o in 0..<layer.output { y[i * layer.output + o] = parameters[layer.biasOffset + o] }
       }
+      BLAS.gemm(
+        transposeA: false, transposeB: true, m: n, n: layer.output, k: layer.input, current, parameters,
+        bOffset: layer.weightOffset, beta: 1, &y)
       trace.inputs.append(current)
       if l < layers.count - 1 {
         trace.preActivations.append(y)
-        current = [Float](unsafeUninitializedCapacity: y.count) { out, count in
-          y.withUnsafeBufferPointer { ys in
-            for i in 0..<ys.count { out[i] = max(ys[i], 0) }
-          }
-          count = y.count
-        }
+        current = y.map { max($0, 0) }
       } else {
         current = y
       }
@@ -73,51 +60,33 @@ struct MultilayerPerceptron: Equatable {
   /// this network's offsets) when given, and returns dLoss/dInput when asked.
   func backward(
     _ parameters: [Float], _ trace: Trace, rows n: Int, outputGradient: [Float],
-    parameterGradient: UnsafeMutableBufferPointer<Float>?, wantInputGradient: Bool
+    parameterGradient: inout [Float]?, wantInputGradient: Bool
   ) -> [Float]? {
     var g = outputGradient
     for l in stride(from: layers.count - 1, through: 0, by: -1) {
       let layer = layers[l]
-      let x = trace.inputs[l]
-      if let parameterGradient, let base = parameterGradient.baseAddress {
+      // take() leaves the caller's array uniquely referenced, so it is written in place.
+      if var gradient = parameterGradient.take() {
         // dW = gᵀ · x (out × in); db = column sums of g, accumulated in double.
-        g.withUnsafeBufferPointer { gs in
-          x.withUnsafeBufferPointer { xs in
-            BLAS.gemm(
-              transposeA: true, transposeB: false, m: layer.output, n: layer.input, k: n,
-              a: gs.baseAddress.unsafelyUnwrapped, b: xs.baseAddress.unsafelyUnwrapped, beta: 0,
-              c: base + layer.weightOffset)
-          }
-        }
+        BLAS.gemm(
+          transposeA: true, transposeB: false, m: layer.output, n: layer.input, k: n, g, trace.inputs[l],
+          beta: 0, &gradient, cOffset: layer.weightOffset)
         var sums = [Double](repeating: 0, count: layer.output)
-        g.withUnsafeBufferPointer { gs in
-          sums.withUnsafeMutableBufferPointer { total in
-            for i in 0..<n {
-              for o in 0..<layer.output { total[o] += Double(gs[i * layer.output + o]) }
-            }
-          }
+        for i in 0..<n {
+          for o in 0..<layer.output { sums[o] += Double(g[i * layer.output + o]) }
         }
-        for o in 0..<layer.output { base[layer.biasOffset + o] = Float(sums[o]) }
+        for o in 0..<layer.output { gradient[layer.biasOffset + o] = Float(sums[o]) }
+        parameterGradient = gradient
       }
       guard l > 0 || wantInputGradient else { break }
       // dx = g · W (n × in).
       var gx = [Float](repeating: 0, count: n * layer.input)
-      parameters.withUnsafeBufferPointer { p in
-        g.withUnsafeBufferPointer { gs in
-          gx.withUnsafeMutableBufferPointer { out in
-            BLAS.gemm(
-              transposeA: false, transposeB: false, m: n, n: layer.input, k: layer.output,
-              a: gs.baseAddress.unsafelyUnwrapped, b: p.baseAddress.unsafelyUnwrapped + layer.weightOffset,
-              beta: 0, c: out.baseAddress.unsafelyUnwrapped)
-          }
-        }
-      }
+      BLAS.gemm(
+        transposeA: false, transposeB: false, m: n, n: layer.input, k: layer.output, g, parameters,
+        bOffset: layer.weightOffset, beta: 0, &gx)
       if l > 0 {
-        trace.preActivations[l - 1].withUnsafeBufferPointer { pre in
-          gx.withUnsafeMutableBufferPointer { out in
-            for i in 0..<out.count where pre[i] <= 0 { out[i] = 0 }
-          }
-        }
+        let pre = trace.preActivations[l - 1]
+        for i in gx.indices where pre[i] <= 0 { gx[i] = 0 }
       }
       g = gx
     }

@@ -22,11 +22,30 @@ public struct PreferenceDataset: Sendable {
   /// pairs.count × biasDim.
   public let bias: [Float]
 
-  /// The caller guarantees consistent sizes and in-range indices.
+  /// Checked: feature dimensions ≥ 1, feature tables of whole rows, biasDim values per pair,
+  /// every index inside its table, and every value finite.
   public init(
     promptDim: Int, prompts: [Float], responseDim: Int, responses: [Float], pairs: [Pair], biasDim: Int,
     bias: [Float]
-  ) {
+  ) throws(ConfigError) {
+    guard promptDim >= 1, prompts.count % promptDim == 0 else {
+      throw ConfigError("prompt_features", "has \(prompts.count) values, not rows of prompt_dim = \(promptDim)")
+    }
+    guard responseDim >= 1, responses.count % responseDim == 0 else {
+      throw ConfigError(
+        "response_features", "has \(responses.count) values, not rows of response_dim = \(responseDim)")
+    }
+    guard biasDim >= 0, bias.count == pairs.count * biasDim else {
+      throw ConfigError("bias", "has \(bias.count) values for \(pairs.count) pairs of bias_dim = \(biasDim)")
+    }
+    if let (i, j, value, limit, what) = Self.firstInvalidPair(
+      pairs, promptCount: prompts.count / promptDim, responseCount: responses.count / responseDim)
+    {
+      throw ConfigError("pairs[\(i)][\(j)]", "= \(value): the \(what) index is outside [0, \(limit))")
+    }
+    try Rule.allFinite(prompts, "prompt_features")
+    try Rule.allFinite(responses, "response_features")
+    try Rule.allFinite(bias, "bias")
     self.promptDim = promptDim
     self.responseDim = responseDim
     self.biasDim = biasDim
@@ -58,16 +77,16 @@ public struct PreferenceDataset: Sendable {
 }
 
 extension PreferenceDataset {
-  /// The first pair whose indices point past the features, as (pair, field 0–2, message).
-  public static func firstInvalidPair(_ pairs: [Pair], promptCount: Int, responseCount: Int) -> (
-    Int, Int, String
+  /// The first pair whose indices point past the features: (pair, field 0–2, value, limit, what).
+  static func firstInvalidPair(_ pairs: [Pair], promptCount: Int, responseCount: Int) -> (
+    Int, Int, Int, Int, String
   )? {
     for (i, p) in pairs.enumerated() {
       for (j, (value, limit, what)) in [
         (p.prompt, promptCount, "prompt"), (p.chosen, responseCount, "chosen"),
         (p.rejected, responseCount, "rejected"),
       ].enumerated() where value < 0 || value >= limit {
-        return (i, j, "pairs[\(i)][\(j)] = \(value): the \(what) index is outside [0, \(limit))")
+        return (i, j, value, limit, what)
       }
     }
     return nil

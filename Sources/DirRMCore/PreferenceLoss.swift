@@ -1,20 +1,66 @@
 /// The Bradley–Terry preference loss with the options reward-model trainers use
 /// (docs/mathematics.md §1): per-pair margins and weights, and reward centering.
-public enum PreferenceLoss {
-  /// Returns the loss and, into whichever gradient buffers are given, dL/dr_chosen and
-  /// dL/dr_rejected. Nothing is written when it throws.
-  ///
-  /// The caller guarantees: every buffer has the same count ≥ 1, all values finite,
-  /// `weight` entries ≥ 0 with a positive sum, `centerCoef` ≥ 0.
-  public static func bradleyTerry(
-    chosen: UnsafeBufferPointer<Float>,
-    rejected: UnsafeBufferPointer<Float>,
-    margin: UnsafeBufferPointer<Float>?,
-    weight: UnsafeBufferPointer<Float>?,
-    centerCoef: Float,
-    gradChosen: UnsafeMutableBufferPointer<Float>?,
-    gradRejected: UnsafeMutableBufferPointer<Float>?
-  ) throws(NumericError) -> Float {
+public struct PreferenceLoss: Equatable {
+  /// The number of pairs the options were checked for.
+  public let pairs: Int
+  /// m_i, added to the required gap: the loss is softplus(r_rejected − r_chosen + m_i).
+  public let margin: [Float]?
+  /// w_i ≥ 0 with a positive sum; the loss is the w-weighted mean.
+  public let weight: [Float]?
+  /// c ≥ 0: adds c · mean (r_chosen + r_rejected)², which pins the rewards' offset.
+  public let centerCoef: Float
+
+  /// Options for n ≥ 1 pairs, checked: finite margins, finite non-negative weights with a
+  /// positive sum, each with one value per pair, and a finite c ≥ 0.
+  public init(pairs n: Int, margin: [Float]? = nil, weight: [Float]? = nil, centerCoef: Float = 0)
+    throws(ConfigError)
+  {
+    guard n >= 1 else { throw ConfigError("n", "= \(n) must be at least 1") }
+    if let margin {
+      guard margin.count == n else { throw ConfigError("margin", "has \(margin.count) values for \(n) pairs") }
+      try Rule.allFinite(margin, "margin")
+    }
+    if let weight {
+      guard weight.count == n else { throw ConfigError("weight", "has \(weight.count) values for \(n) pairs") }
+      try Rule.allFinite(weight, "weight")
+      if let i = weight.firstIndex(where: { $0 < 0 }) {
+        throw ConfigError("weight[\(i)]", "= \(weight[i]) is negative")
+      }
+      guard weight.contains(where: { $0 > 0 }) else {
+        throw ConfigError("weight", "is zero everywhere; the weights must have a positive sum")
+      }
+    }
+    try Rule.nonNegative(centerCoef, "center_coef")
+    (pairs, self.margin, self.weight, self.centerCoef) = (n, margin, weight, centerCoef)
+  }
+
+  /// The plain loss on n ≥ 1 pairs: no margins, equal weights, no centering.
+  public static func plain(pairs n: Int) -> PreferenceLoss {
+    PreferenceLoss(unchecked: max(n, 1))
+  }
+
+  private init(unchecked n: Int) {
+    (pairs, margin, weight, centerCoef) = (n, nil, nil, 0)
+  }
+
+  /// The loss on `pairs` pairs of rewards (one column) and, when asked, dL/dr_chosen and
+  /// dL/dr_rejected. Throws when a result does not fit in float32.
+  public func evaluate(_ rewards: PairBatch, wantGradient: Bool) throws(NumericError)
+    -> (loss: Float, gradient: PairBatch?)
+  {
+    precondition(
+      rewards.pairs == pairs && rewards.columns == 1,
+      "PreferenceLoss for \(pairs) pairs evaluated on \(rewards.pairs) pairs of \(rewards.columns) columns")
+    return try Self.bradleyTerry(
+      chosen: rewards.chosen, rejected: rewards.rejected, margin: margin, weight: weight,
+      centerCoef: centerCoef, wantGradient: wantGradient)
+  }
+
+  /// The computation, on inputs `evaluate` has checked.
+  private static func bradleyTerry(
+    chosen: [Float], rejected: [Float], margin: [Float]?, weight: [Float]?, centerCoef: Float,
+    wantGradient: Bool
+  ) throws(NumericError) -> (loss: Float, gradient: PairBatch?) {
     let n = chosen.count
     func negatedGap(_ i: Int) -> Double {
       Double(rejected[i]) - Double(chosen[i]) + (margin.map { Double($0[i]) } ?? 0)
@@ -38,20 +84,22 @@ public enum PreferenceLoss {
     guard loss.fitsInFloat else {
       throw .overflow("the loss (\(loss)) does not fit in float32")
     }
-    guard gradChosen != nil || gradRejected != nil else { return Float(loss) }
+    guard wantGradient else { return (Float(loss), nil) }
 
     // |dL/dr| ≤ w_i/W + 2c/n·|s_i| ≤ 1 + 2c/n·max|s|: check before writing anything.
     let centerScale = 2 * c / Double(n)
     guard (1 + centerScale * largestSum).fitsInFloat else {
       throw .overflow("the centering gradient (\(centerScale * largestSum)) does not fit in float32")
     }
+    var gradChosen = [Float](repeating: 0, count: n)
+    var gradRejected = [Float](repeating: 0, count: n)
     for i in 0..<n {
       // d softplus(z)/dz = σ(z), and z falls with r_chosen and rises with r_rejected.
       let pull = pairWeight(i) * Stable.sigmoid(negatedGap(i)) / weightSum
       let center = centerScale * (Double(chosen[i]) + Double(rejected[i]))
-      gradChosen?[i] = Float(center - pull)
-      gradRejected?[i] = Float(center + pull)
+      gradChosen[i] = Float(center - pull)
+      gradRejected[i] = Float(center + pull)
     }
-    return Float(loss)
+    return (Float(loss), PairBatch(chosen: gradChosen, rejected: gradRejected, columns: 1))
   }
 }

@@ -136,10 +136,14 @@ public enum SyntheticPreferences {
     }
 
     func dataset() -> PreferenceDataset {
-      PreferenceDataset(
-        promptDim: s.promptDim, prompts: prompts, responseDim: s.responseDim, responses: responses,
-        pairs: pairs,
-        biasDim: 1, bias: bias)
+      do {
+        return try PreferenceDataset(
+          promptDim: s.promptDim, prompts: prompts, responseDim: s.responseDim, responses: responses,
+          pairs: pairs, biasDim: 1, bias: bias)
+      } catch {
+        // Every index and value here is the generator's own; a failure is a bug in it.
+        preconditionFailure("the synthetic generator built an invalid dataset: \(error.message(prefix: ""))")
+      }
     }
   }
 

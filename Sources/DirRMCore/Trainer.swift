@@ -128,14 +128,17 @@ public struct Trainer {
       var batch: [Int] = []
       var rejected: [Int] = []
       for _ in 0..<8 where batch.count < settings.batchSize {
-        var candidates = (try? prioritizer.propose(maxCount: settings.batchSize - batch.count)) ?? []
+        var candidates = try Self.certain { () throws(MisuseError) in
+          try prioritizer.propose(maxCount: settings.batchSize - batch.count)
+        }
         if candidates.isEmpty {  // the epoch ended: the next call starts the next one
-          candidates = (try? prioritizer.propose(maxCount: settings.batchSize - batch.count)) ?? []
+          candidates = try Self.certain { () throws(MisuseError) in
+            try prioritizer.propose(maxCount: settings.batchSize - batch.count)
+          }
         }
         guard !candidates.isEmpty else { break }
         let scores = promptFreeScores(candidates)
-        // Every candidate was just proposed, so deciding them cannot fail.
-        let accepted = (try? prioritizer.decide(candidates, scores)) ?? []
+        let accepted = try Self.certain { () throws(MisuseError) in try prioritizer.decide(candidates, scores) }
         batch += zip(candidates, accepted).filter(\.1).map(\.0)
         rejected += zip(candidates, accepted).filter { !$0.1 }.map(\.0)
         prioritizer.endStep()
@@ -150,6 +153,14 @@ public struct Trainer {
       }
       guard progress(record) else { return }
     }
+  }
+
+  /// The loop above decides every pair it proposes before proposing more, so the
+  /// prioritizer refuses a call only when the scores themselves are unusable (Δr2 past
+  /// float32 once the model diverges); training stops there with the reason instead of
+  /// going on with an empty batch.
+  private static func certain<T>(_ body: () throws(MisuseError) -> T) throws(NumericError) -> T {
+    do { return try body() } catch { throw .overflow("prompt-free prioritization failed: \(error.message)") }
   }
 
   /// Each candidate's Δr2 divided by the batch's RMS own-prompt gap: the gaps all grow as the
@@ -183,45 +194,42 @@ public struct Trainer {
     let trace = model.forward(
       prompts: data.promptRows(pairs.map(\.prompt) + pairs.map(\.prompt)),
       responses: data.responseRows(pairs.map(\.chosen) + pairs.map(\.rejected)), rows: 2 * m)
-    var rewardGradient = [Float](repeating: 0, count: 2 * m)
-    let loss = try trace.rewards.withUnsafeBufferPointer { r throws(NumericError) in
-      try rewardGradient.withUnsafeMutableBufferPointer { g throws(NumericError) in
-        try PreferenceLoss.bradleyTerry(
-          chosen: UnsafeBufferPointer(rebasing: r[0..<n]),
-          rejected: UnsafeBufferPointer(rebasing: r[m..<(m + n)]),
-          margin: nil, weight: nil, centerCoef: 0, gradChosen: UnsafeMutableBufferPointer(rebasing: g[0..<n]),
-          gradRejected: UnsafeMutableBufferPointer(rebasing: g[m..<(m + n)]))
-      }
-    }
+    let r = trace.rewards
+    let rewards = PairBatch(chosen: Array(r[0..<n]), rejected: Array(r[m..<(m + n)]), columns: 1)
+    let preference = PreferenceLoss.plain(pairs: n)
+    let loss: Float
+    let pairGradient: PairBatch?
     var hiddenGradient: [Float]? = nil
     var mi = Float.nan
     if var estimator = club {
-      let hidden = trace.hidden
-      let width = model.shape.width
       let bias = all.map { i -> Float in
         let value = data.bias[i * data.biasDim + settings.biasColumn]
         if case .categorical = estimator.config.kind { return value > 0 ? 1 : 0 }
         return value
       }
-      let (value, gx) = hidden.withUnsafeBufferPointer { h in
-        bias.withUnsafeBufferPointer { b in
-          let x = estimator.batch(
-            chosen: UnsafeBufferPointer(rebasing: h[0..<(m * width)]),
-            rejected: UnsafeBufferPointer(rebasing: h[(m * width)...]), bias: b)
-          estimator.fit(x)
-          return estimator.bound(x, stats: nil, wantGradient: true)
-        }
+      let penalized: ClubEstimator.Batch
+      do {
+        penalized = try estimator.batch(
+          PairBatch(stacked: trace.hidden, pairs: m, columns: model.shape.width), bias: bias)
+      } catch {
+        // The rows come from the model's own forward pass and the bias is 0/1 or a
+        // dataset value that passed validation; a failure here is a bug in the trainer.
+        preconditionFailure("the trainer built an invalid DIR batch: \(error.message(prefix: ""))")
       }
+      let result = try DIRLoss.evaluate(
+        rewards: rewards, preference: preference, club: &estimator, batch: penalized, lambda: settings.lambda,
+        fitFirst: true, wantRewardGradient: true, wantHiddenGradient: true)
       club = estimator
-      mi = Float(value)
-      if let gx {
-        var gh = [Float](repeating: 0, count: 2 * m * width)
-        gh.withUnsafeMutableBufferPointer { out in
-          estimator.splitGradient(
-            gx, rows: m, chosen: UnsafeMutableBufferPointer(rebasing: out[0..<(m * width)]),
-            rejected: UnsafeMutableBufferPointer(rebasing: out[(m * width)...]), scale: settings.lambda)
-        }
-        hiddenGradient = gh
+      (loss, pairGradient, mi) = (result.preference, result.rewardGradient, result.bound)
+      hiddenGradient = result.hiddenGradient?.stacked
+    } else {
+      (loss, pairGradient) = try preference.evaluate(rewards, wantGradient: true)
+    }
+    var rewardGradient = [Float](repeating: 0, count: 2 * m)
+    if let pairGradient {
+      for i in 0..<n {
+        rewardGradient[i] = pairGradient.chosen[i]
+        rewardGradient[m + i] = pairGradient.rejected[i]
       }
     }
     let gradient = model.gradient(trace, rewardGradient: rewardGradient, hiddenGradient: hiddenGradient)

@@ -49,15 +49,15 @@ struct DataOptions: ParsableArguments {
         prompt: Int(files.pairs.integers[$0 * 3]), chosen: Int(files.pairs.integers[$0 * 3 + 1]),
         rejected: Int(files.pairs.integers[$0 * 3 + 2]))
     }
-    if let (_, _, message) = PreferenceDataset.firstInvalidPair(
-      parsed, promptCount: files.prompts.rows, responseCount: files.responses.rows)
-    {
-      throw CLIError("\(files.pairsPath): \(message)")
-    }
     let biasValues = files.bias.map { $0.isInteger ? $0.integers.map { Float($0) } : $0.floats } ?? []
-    return PreferenceDataset(
-      promptDim: files.prompts.columns, prompts: files.prompts.floats, responseDim: files.responses.columns,
-      responses: files.responses.floats, pairs: parsed, biasDim: files.bias?.columns ?? 0, bias: biasValues)
+    do {
+      return try PreferenceDataset(
+        promptDim: files.prompts.columns, prompts: files.prompts.floats, responseDim: files.responses.columns,
+        responses: files.responses.floats, pairs: parsed, biasDim: files.bias?.columns ?? 0, bias: biasValues)
+    } catch {
+      let message = error.message(prefix: "")
+      throw CLIError(error.field.hasPrefix("pairs") ? "\(files.pairsPath): \(message)" : message)
+    }
   }
 }
 

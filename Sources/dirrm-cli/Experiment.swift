@@ -52,19 +52,20 @@ enum Experiment {
         kind: .categorical(classes: 2), hiddenDim: w, pairMode: .difference, qHidden: 64, fitSteps: 300,
         learningRate: 3e-3, weightDecay: 0, logvarBound: 5, seed: 1))
     let half = n / 2
-    return hidden.withUnsafeBufferPointer { h in
-      labels.withUnsafeBufferPointer { b in
-        let fitBatch = estimator.batch(
-          chosen: UnsafeBufferPointer(rebasing: h[0..<(half * w)]),
-          rejected: UnsafeBufferPointer(rebasing: h[(n * w)..<((n + half) * w)]),
-          bias: UnsafeBufferPointer(rebasing: b[0..<half]))
-        estimator.fit(fitBatch)
-        let heldOut = estimator.batch(
-          chosen: UnsafeBufferPointer(rebasing: h[(half * w)..<(n * w)]),
-          rejected: UnsafeBufferPointer(rebasing: h[((n + half) * w)...]),
-          bias: UnsafeBufferPointer(rebasing: b[half...]))
-        return estimator.bound(heldOut, stats: nil, wantGradient: false).0
-      }
+    let states = PairBatch(stacked: hidden, pairs: n, columns: w)
+    func rows(_ range: Range<Int>) -> PairBatch {
+      let cells = (range.lowerBound * w)..<(range.upperBound * w)
+      return PairBatch(chosen: Array(states.chosen[cells]), rejected: Array(states.rejected[cells]), columns: w)
+    }
+    do {
+      let fitBatch = try estimator.batch(rows(0..<half), bias: Array(labels[0..<half]))
+      try estimator.fit(fitBatch)
+      let heldOut = try estimator.batch(rows(half..<n), bias: Array(labels[half...]))
+      return estimator.bound(heldOut, stats: nil, wantGradient: false).0
+    } catch {
+      // A diverged fit (or, impossibly, a malformed batch) leaves no estimate: the table
+      // shows nan rather than a number from a broken q.
+      return .nan
     }
   }
 }

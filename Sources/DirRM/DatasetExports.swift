@@ -1,0 +1,116 @@
+import CDirRM
+import DirRMCore
+
+// Datasets and synthetic data (docs/mathematics.md §5).
+
+func lookupDataset(_ d: OpaquePointer?, _ name: String) throws(ABIError) -> PreferenceDataset {
+  try Handles.shared(d, PreferenceDataset.self, name)
+}
+
+@c @implementation
+public func dirrm_dataset_create(
+  _ numPrompts: Int64, _ promptDim: Int64, _ promptFeatures: UnsafePointer<Float>?, _ numResponses: Int64,
+  _ responseDim: Int64, _ responseFeatures: UnsafePointer<Float>?, _ numPairs: Int64,
+  _ pairs: UnsafePointer<Int64>?, _ biasDim: Int64, _ bias: UnsafePointer<Float>?,
+  _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+  abiCall("dirrm_dataset_create") { () throws(ABIError) in
+    let prompts = try Check.count(numPrompts, "num_prompts")
+    let pdim = try Check.count(promptDim, "prompt_dim")
+    let responses = try Check.count(numResponses, "num_responses")
+    let rdim = try Check.count(responseDim, "response_dim")
+    let count = try Check.count(numPairs, "num_pairs")
+    let bdim = try Check.count(biasDim, "bias_dim", minimum: 0)
+    let promptValues = try Check.array(
+      promptFeatures, Check.product(prompts, pdim, "prompt_features"), "prompt_features")
+    let responseValues = try Check.array(
+      responseFeatures, Check.product(responses, rdim, "response_features"), "response_features")
+    guard let pairs else { throw ABIError(DIRRM_ERR_NULL_POINTER, "pairs is NULL") }
+    let triples = UnsafeBufferPointer(start: pairs, count: try Check.product(count, 3, "pairs"))
+    let parsed = (0..<count).map {
+      PreferenceDataset.Pair(
+        prompt: Int(clamping: triples[$0 * 3]), chosen: Int(clamping: triples[$0 * 3 + 1]),
+        rejected: Int(clamping: triples[$0 * 3 + 2]))
+    }
+    var biasValues: [Float] = []
+    if bdim > 0 {
+      biasValues = try Check.array(bias, Check.product(count, bdim, "bias"), "bias")
+    } else if bias != nil {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias must be NULL when bias_dim is 0")
+    }
+    let handle = try Check.output(out, "out")
+    try reserve(
+      Workspace.bytes([[prompts, pdim], [responses, rdim], [count, 8], [count, bdim]]), for: "the dataset")
+    let dataset = try configured("") { () throws(ConfigError) in
+      try PreferenceDataset(
+        promptDim: pdim, prompts: promptValues, responseDim: rdim, responses: responseValues, pairs: parsed,
+        biasDim: bdim, bias: biasValues)
+    }
+    handle.pointee = Handles.register(dataset)
+  }
+}
+
+@c @implementation
+public func dirrm_dataset_free(_ d: OpaquePointer?) -> Int32 {
+  abiCall("dirrm_dataset_free") { () throws(ABIError) in
+    try Handles.release(d, PreferenceDataset.self, "d")
+  }
+}
+
+@c @implementation
+public func dirrm_dataset_shape(
+  _ d: OpaquePointer?, _ numPrompts: UnsafeMutablePointer<Int64>?, _ promptDim: UnsafeMutablePointer<Int64>?,
+  _ numResponses: UnsafeMutablePointer<Int64>?, _ responseDim: UnsafeMutablePointer<Int64>?,
+  _ numPairs: UnsafeMutablePointer<Int64>?, _ biasDim: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+  abiCall("dirrm_dataset_shape") { () throws(ABIError) in
+    let data = try lookupDataset(d, "d")
+    numPrompts?.pointee = Int64(data.promptCount)
+    promptDim?.pointee = Int64(data.promptDim)
+    numResponses?.pointee = Int64(data.responseCount)
+    responseDim?.pointee = Int64(data.responseDim)
+    numPairs?.pointee = Int64(data.pairs.count)
+    biasDim?.pointee = Int64(data.biasDim)
+  }
+}
+
+@c @implementation
+public func dirrm_synth_params_init(_ p: UnsafeMutablePointer<dirrm_synth_params>?) {
+  p?.pointee = dirrm_synth_params(
+    struct_size: UInt32(MemoryLayout<dirrm_synth_params>.size), kind: DIRRM_SYNTH_LENGTH, bias_ratio: 0.8,
+    num_prompts: 2000, responses_per_prompt: 4, prompt_dim: 64, response_dim: 64, seed: 0)
+}
+
+@c @implementation
+public func dirrm_synth_generate(
+  _ p: UnsafePointer<dirrm_synth_params>?, _ train: UnsafeMutablePointer<OpaquePointer?>?,
+  _ test: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+  abiCall("dirrm_synth_generate") { () throws(ABIError) in
+    let params = try readParams(p, "p")
+    try Check.oneOf(params.kind, DIRRM_SYNTH_UNBIASED...DIRRM_SYNTH_ADVERSARIAL, "p->kind", "DIRRM_SYNTH_*")
+    try Check.finite(params.bias_ratio, "p->bias_ratio")
+    guard params.bias_ratio >= 0.5, params.bias_ratio <= 1 else {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->bias_ratio = \(params.bias_ratio) is outside [0.5, 1]")
+    }
+    func within(_ v: Int64, _ low: Int64, _ high: Int64, _ name: String) throws(ABIError) -> Int {
+      guard v >= low, v <= high else {
+        throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->\(name) = \(v) is outside [\(low), \(high)]")
+      }
+      return Int(v)
+    }
+    let prompts = try within(params.num_prompts, 2, 1_000_000, "num_prompts")
+    let perPrompt = try within(Int64(params.responses_per_prompt), 2, 64, "responses_per_prompt")
+    let pdim = try within(params.prompt_dim, 2, 4096, "prompt_dim")
+    let rdim = try within(params.response_dim, 4, 4096, "response_dim")
+    let trainOut = try Check.output(train, "train")
+    let testOut = try Check.output(test, "test")
+    let kinds: [SyntheticPreferences.Kind] = [.unbiased, .length, .sycophancy, .adversarial]
+    let (a, b) = SyntheticPreferences.generate(
+      .init(
+        kind: kinds[Int(params.kind)], biasRatio: Double(params.bias_ratio), promptCount: prompts,
+        responsesPerPrompt: perPrompt, promptDim: pdim, responseDim: rdim, seed: params.seed))
+    trainOut.pointee = Handles.register(a)
+    testOut.pointee = Handles.register(b)
+  }
+}

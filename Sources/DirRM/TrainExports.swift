@@ -1,0 +1,116 @@
+import CDirRM
+import DirRMCore
+
+// Training and evaluation (docs/mathematics.md §5).
+
+@c @implementation
+public func dirrm_train_params_init(_ p: UnsafeMutablePointer<dirrm_train_params>?) {
+  guard let p else { return }
+  let d = Trainer.Settings.defaults()
+  var pf = dirrm_pf_params()
+  dirrm_pf_params_init(&pf)
+  if case .corresponding(let own) = d.promptFree.weighting { pf.p = Float(own) }
+  var prioritizer = dirrm_prioritizer_params()
+  dirrm_prioritizer_params_init(&prioritizer)
+  prioritizer.ema_weight = d.prioritizer.emaWeight
+  prioritizer.max_reinsertions = Int32(d.prioritizer.maxReinsertions)
+  p.pointee = dirrm_train_params(
+    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: DIRRM_METHOD_VANILLA,
+    epochs: Int32(d.epochs), batch_size: Int32(d.batchSize), learning_rate: d.learningRate,
+    weight_decay: d.weightDecay, lambda: d.lambda, bias_column: Int32(d.biasColumn), club: params(of: d.club),
+    pf_prompts: Int32(d.promptsPerPair), pf: pf, prioritizer: prioritizer, seed: d.seed)
+}
+
+@c @implementation
+public func dirrm_train(
+  _ m: OpaquePointer?, _ train: OpaquePointer?, _ p: UnsafePointer<dirrm_train_params>?,
+  _ progress: dirrm_progress_fn?, _ user: UnsafeMutableRawPointer?
+) -> Int32 {
+  abiCall("dirrm_train") { () throws(ABIError) in
+    let box = try lookupModel(m)
+    let data = try lookupDataset(train, "train")
+    let params = try readParams(p, "p")
+    let model = box.value
+    guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {
+      throw ABIError(
+        DIRRM_ERR_SHAPE,
+        "train has features \(data.promptDim) + \(data.responseDim), the model \(model.shape.promptDim) + \(model.shape.responseDim)"
+      )
+    }
+    let settings = try trainerSettings(params)
+    try validated("p->") { () throws(ConfigError) in
+      try settings.validate(for: data, width: model.shape.width)
+    }
+    try reserve(settings.workBytes(shape: model.shape), for: "training")
+    var trainer = Trainer(model: model, data: data, settings: settings)
+    try numeric { () throws(NumericError) in
+      try trainer.run { record in
+        guard let progress else { return true }
+        return progress(
+          user, Int64(record.step), Int64(record.totalSteps), record.lossPref, record.mi, record.threshold)
+          == 0
+      }
+    }
+    box.value = trainer.model
+  }
+}
+
+@c @implementation
+public func dirrm_evaluate(
+  _ m: OpaquePointer?, _ d: OpaquePointer?, _ biasColumn: Int32,
+  _ out: UnsafeMutablePointer<dirrm_eval_report>?
+) -> Int32 {
+  abiCall("dirrm_evaluate") { () throws(ABIError) in
+    let model = try lookupModel(m).value
+    let data = try lookupDataset(d, "d")
+    guard biasColumn >= -1, Int(biasColumn) < data.biasDim else {
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "bias_column = \(biasColumn) but d has \(data.biasDim) bias columns")
+    }
+    guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {
+      throw ABIError(DIRRM_ERR_SHAPE, "d's feature dimensions differ from the model's")
+    }
+    let destination = try Check.output(out, "out")
+    _ = try readParams(UnsafePointer(destination), "out")
+    let e = Evaluation.evaluate(model, on: data, biasColumn: biasColumn < 0 ? nil : Int(biasColumn))
+    destination.pointee = dirrm_eval_report(
+      struct_size: UInt32(MemoryLayout<dirrm_eval_report>.size), pairs: Int64(e.pairs),
+      accuracy: Float(e.accuracy),
+      mean_gap: Float(e.meanGap), gap_bias_pearson: Float(e.gapBiasPearson),
+      gap_bias_spearman: Float(e.gapBiasSpearman), accuracy_bias_positive: Float(e.accuracyBiasPositive),
+      accuracy_bias_negative: Float(e.accuracyBiasNegative))
+  }
+}
+
+/// The trainer's settings a parameter struct describes: enum translation and the nested
+/// structs' own checks; the rules that involve the data are the core's validate(for:width:).
+private func trainerSettings(_ params: dirrm_train_params) throws(ABIError) -> Trainer.Settings {
+  let method: Trainer.Method
+  switch params.method {
+  case DIRRM_METHOD_VANILLA: method = .vanilla
+  case DIRRM_METHOD_DIR: method = .dir
+  case DIRRM_METHOD_PROMPT_FREE: method = .promptFree
+  case DIRRM_METHOD_DIR_PROMPT_FREE: method = .dirPromptFree
+  default:
+    throw ABIError(
+      DIRRM_ERR_INVALID_ARGUMENT, "p->method = \(params.method) is not one of the DIRRM_METHOD_* constants")
+  }
+  for (size, expected, name) in [
+    (params.club.struct_size, MemoryLayout<dirrm_club_params>.size, "club"),
+    (params.pf.struct_size, MemoryLayout<dirrm_pf_params>.size, "pf"),
+    (params.prioritizer.struct_size, MemoryLayout<dirrm_prioritizer_params>.size, "prioritizer"),
+  ] where size != UInt32(expected) {
+    throw ABIError(
+      DIRRM_ERR_VERSION, "p->\(name).struct_size = \(size): fill p with dirrm_train_params_init")
+  }
+  // The estimator's hidden dimension is the model's width, set by the trainer; any valid
+  // placeholder lets the struct's other fields be checked here.
+  var club = params.club
+  club.hidden_dim = 1
+  return Trainer.Settings(
+    method: method, epochs: Int(params.epochs), batchSize: Int(params.batch_size),
+    learningRate: params.learning_rate, weightDecay: params.weight_decay, lambda: params.lambda,
+    biasColumn: Int(params.bias_column), club: try clubConfig(club, "p->club."),
+    promptsPerPair: Int(params.pf_prompts), promptFree: try promptFreeGap(params.pf, "p->pf."),
+    prioritizer: try prioritizerSettings(params.prioritizer, "p->prioritizer."), seed: params.seed)
+}

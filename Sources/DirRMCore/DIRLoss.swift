@@ -1,0 +1,41 @@
+/// DIR's objective on one batch (docs/mathematics.md §2): L = L_pref + λ·Î, the Bradley–Terry
+/// loss on the rewards plus λ times the CLUB bound on the hidden states, with q fitted first
+/// when asked (DIR eq. 13). Î's gradient flows into the hidden states only; q's parameters
+/// are held fixed for it. dirrm_dir_loss and the trainer both compute their loss here.
+public enum DIRLoss {
+  public struct Result {
+    public var total: Float
+    public var preference: Float
+    public var bound: Float
+    /// dL/dr_chosen and dL/dr_rejected, when asked.
+    public var rewardGradient: PairBatch?
+    /// λ·dÎ/dh_chosen and λ·dÎ/dh_rejected, when asked.
+    public var hiddenGradient: PairBatch?
+  }
+
+  /// The rewards and the penalized batch may cover different pairs: the trainer prefers only
+  /// the pairs a step accepted but penalizes every pair it scored. Everything that can fail
+  /// runs before a result exists; a fit that diverges leaves q as it was.
+  public static func evaluate(
+    rewards: PairBatch, preference: PreferenceLoss, club: inout ClubEstimator, batch: ClubEstimator.Batch,
+    lambda: Float, fitFirst: Bool, wantRewardGradient: Bool, wantHiddenGradient: Bool
+  ) throws(NumericError) -> Result {
+    if fitFirst { try club.fit(batch) }
+    let (boundValue, gx) = club.bound(batch, stats: nil, wantGradient: wantHiddenGradient)
+    guard boundValue.fitsInFloat else {
+      throw .overflow("the bound (\(boundValue)) does not fit in float32; q may have diverged")
+    }
+    if let gx, let i = gx.firstIndex(where: { !($0 * lambda).isFinite }) {
+      throw .overflow("lambda times the bound's gradient overflows float32 at X element \(i)")
+    }
+    let (pref, rewardGradient) = try preference.evaluate(rewards, wantGradient: wantRewardGradient)
+    let bound = Float(boundValue)
+    let total = Double(pref) + Double(lambda) * Double(bound)
+    guard total.fitsInFloat else {
+      throw .overflow("the total loss (\(total)) does not fit in float32; q may have diverged")
+    }
+    return Result(
+      total: Float(total), preference: pref, bound: bound, rewardGradient: rewardGradient,
+      hiddenGradient: gx.map { club.splitGradient($0, rows: batch.rows, scale: lambda) })
+  }
+}
