@@ -88,7 +88,15 @@ public func dirrm_synth_generate(
 ) -> Int32 {
   abiCall("dirrm_synth_generate") { () throws(ABIError) in
     let params = try readParams(p, "p")
-    try Check.oneOf(params.kind, DIRRM_SYNTH_UNBIASED...DIRRM_SYNTH_ADVERSARIAL, "p->kind", "DIRRM_SYNTH_*")
+    let kind: SyntheticPreferences.Kind
+    switch params.kind {
+    case DIRRM_SYNTH_UNBIASED: kind = .unbiased
+    case DIRRM_SYNTH_LENGTH: kind = .length
+    case DIRRM_SYNTH_SYCOPHANCY: kind = .sycophancy
+    case DIRRM_SYNTH_ADVERSARIAL: kind = .adversarial
+    default:
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->kind = \(params.kind) is not one of the DIRRM_SYNTH_* constants")
+    }
     try Check.finite(params.bias_ratio, "p->bias_ratio")
     guard params.bias_ratio >= 0.5, params.bias_ratio <= 1 else {
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->bias_ratio = \(params.bias_ratio) is outside [0.5, 1]")
@@ -105,10 +113,9 @@ public func dirrm_synth_generate(
     let rdim = try within(params.response_dim, 4, 4096, "response_dim")
     let trainOut = try Check.output(train, "train")
     let testOut = try Check.output(test, "test")
-    let kinds: [SyntheticPreferences.Kind] = [.unbiased, .length, .sycophancy, .adversarial]
     let (a, b) = SyntheticPreferences.generate(
       .init(
-        kind: kinds[Int(params.kind)], biasRatio: Double(params.bias_ratio), promptCount: prompts,
+        kind: kind, biasRatio: Double(params.bias_ratio), promptCount: prompts,
         responsesPerPrompt: perPrompt, promptDim: pdim, responseDim: rdim, seed: params.seed))
     trainOut.pointee = Handles.register(a)
     testOut.pointee = Handles.register(b)
