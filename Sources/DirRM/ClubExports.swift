@@ -13,7 +13,8 @@ func checkedBatch(
   let cells = try Check.product(rows, club.config.hiddenDim, "h_chosen")
   try reserve(club.config.workBytes(rows: rows), for: "n = \(n) rows")
   let hidden = PairBatch(
-    chosen: try Check.array(chosen, cells, "h_chosen"), rejected: try Check.array(rejected, cells, "h_rejected"),
+    chosen: try Check.array(chosen, cells, "h_chosen"),
+    rejected: try Check.array(rejected, cells, "h_rejected"),
     columns: club.config.hiddenDim)
   let values = try Check.array(bias, try Check.product(rows, club.config.biasColumns, "bias"), "bias")
   return try configured("") { () throws(ConfigError) in try club.batch(hidden, bias: values) }
@@ -114,7 +115,9 @@ public func dirrm_club_bias_stats(
     let box = try lookup(c)
     let rows = try Check.count(n, "n")
     let values = try Check.array(bias, try Check.product(rows, box.value.config.biasColumns, "bias"), "bias")
-    let stats = try configured("") { () throws(ConfigError) in try box.value.statistics(bias: values, rows: rows) }
+    let stats = try configured("") { () throws(ConfigError) in
+      try box.value.statistics(bias: values, rows: rows)
+    }
     let out = try Check.output(outStats, "out_stats")
     try writeFloats(stats.values, to: out, "out_stats")
   }
@@ -126,7 +129,9 @@ func checkedStats(_ stats: UnsafePointer<Float>?, _ config: ClubEstimator.Config
 {
   guard stats != nil else { return nil }
   let values = try Check.array(stats, config.statsLength, "bias_stats").map(Double.init)
-  return try configured("") { () throws(ConfigError) in try BiasStatistics(checking: values, kind: config.kind) }
+  return try configured("") { () throws(ConfigError) in
+    try BiasStatistics(checking: values, kind: config.kind)
+  }
 }
 
 @c @implementation

@@ -15,7 +15,8 @@ public func dirrm_dir_loss(
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     let rows = batch.rows
     let rewards = PairBatch(
-      chosen: try Check.array(rChosen, rows, "r_chosen"), rejected: try Check.array(rRejected, rows, "r_rejected"),
+      chosen: try Check.array(rChosen, rows, "r_chosen"),
+      rejected: try Check.array(rRejected, rows, "r_rejected"),
       columns: 1)
     try Check.finite(lambda, "lambda")
     guard lambda >= 0 else { throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "lambda = \(lambda) must be >= 0") }

@@ -95,7 +95,8 @@ public func dirrm_synth_generate(
     case DIRRM_SYNTH_SYCOPHANCY: kind = .sycophancy
     case DIRRM_SYNTH_ADVERSARIAL: kind = .adversarial
     default:
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->kind = \(params.kind) is not one of the DIRRM_SYNTH_* constants")
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "p->kind = \(params.kind) is not one of the DIRRM_SYNTH_* constants")
     }
     try Check.finite(params.bias_ratio, "p->bias_ratio")
     guard params.bias_ratio >= 0.5, params.bias_ratio <= 1 else {

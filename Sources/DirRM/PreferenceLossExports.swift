@@ -11,7 +11,8 @@ public func dirrm_bt_loss(
   abiCall("dirrm_bt_loss") { () throws(ABIError) in
     let count = try Check.count(n, "n")
     let rewards = PairBatch(
-      chosen: try Check.array(rChosen, count, "r_chosen"), rejected: try Check.array(rRejected, count, "r_rejected"),
+      chosen: try Check.array(rChosen, count, "r_chosen"),
+      rejected: try Check.array(rRejected, count, "r_rejected"),
       columns: 1)
     let margins = try Check.optionalArray(margin, count, "margin")
     let weights = try Check.optionalArray(weight, count, "weight")

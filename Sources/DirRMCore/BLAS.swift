@@ -36,7 +36,8 @@ enum BLAS {
         && b.count - bOffset >= k * n && c.count - cOffset >= m * n,
       "BLAS.gemm: an operand is shorter than its shape")
     precondition(
-      MemoryLayout<T>.size == (T.gemmRoutine == .single ? 4 : 8), "BLASScalar: \(T.self) names the wrong routine")
+      MemoryLayout<T>.size == (T.gemmRoutine == .single ? 4 : 8),
+      "BLASScalar: \(T.self) names the wrong routine")
     guard m > 0, n > 0 else { return }
     guard k > 0 else {
       // BLAS leaves C alone when k = 0 only with beta = 1; make the empty sum explicit.
@@ -59,7 +60,8 @@ enum BLAS {
               b0.withMemoryRebound(to: Float.self, capacity: k * n) { fb in
                 c0.withMemoryRebound(to: Float.self, capacity: m * n) { fc in
                   cblas_sgemm(
-                    CblasRowMajor, ta, tb, rows, columns, depth, 1, fa, lda, fb, ldb, Float(beta), fc, columns)
+                    CblasRowMajor, ta, tb, rows, columns, depth, 1, fa, lda, fb, ldb, Float(beta), fc, columns
+                  )
                 }
               }
             }
@@ -68,7 +70,8 @@ enum BLAS {
               b0.withMemoryRebound(to: Double.self, capacity: k * n) { db in
                 c0.withMemoryRebound(to: Double.self, capacity: m * n) { dc in
                   cblas_dgemm(
-                    CblasRowMajor, ta, tb, rows, columns, depth, 1, da, lda, db, ldb, Double(beta), dc, columns)
+                    CblasRowMajor, ta, tb, rows, columns, depth, 1, da, lda, db, ldb, Double(beta), dc,
+                    columns)
                 }
               }
             }

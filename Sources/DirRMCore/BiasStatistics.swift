@@ -34,7 +34,8 @@ public struct BiasStatistics: Equatable {
   /// to the count.
   public init(checking given: [Double], kind: ClubEstimator.Config.Kind) throws(ConfigError) {
     guard given.count == kind.statsLength else {
-      throw ConfigError("bias_stats", "has \(given.count) values but this estimator's have \(kind.statsLength)")
+      throw ConfigError(
+        "bias_stats", "has \(given.count) values but this estimator's have \(kind.statsLength)")
     }
     guard given.allSatisfy(\.isFinite) else {
       throw ConfigError("bias_stats", "contains a non-finite value", nonFinite: true)

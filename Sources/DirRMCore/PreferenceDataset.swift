@@ -29,7 +29,8 @@ public struct PreferenceDataset: Sendable {
     bias: [Float]
   ) throws(ConfigError) {
     guard promptDim >= 1, prompts.count % promptDim == 0 else {
-      throw ConfigError("prompt_features", "has \(prompts.count) values, not rows of prompt_dim = \(promptDim)")
+      throw ConfigError(
+        "prompt_features", "has \(prompts.count) values, not rows of prompt_dim = \(promptDim)")
     }
     guard responseDim >= 1, responses.count % responseDim == 0 else {
       throw ConfigError(

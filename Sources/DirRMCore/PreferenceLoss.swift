@@ -17,11 +17,15 @@ public struct PreferenceLoss: Equatable {
   {
     guard n >= 1 else { throw ConfigError("n", "= \(n) must be at least 1") }
     if let margin {
-      guard margin.count == n else { throw ConfigError("margin", "has \(margin.count) values for \(n) pairs") }
+      guard margin.count == n else {
+        throw ConfigError("margin", "has \(margin.count) values for \(n) pairs")
+      }
       try Rule.allFinite(margin, "margin")
     }
     if let weight {
-      guard weight.count == n else { throw ConfigError("weight", "has \(weight.count) values for \(n) pairs") }
+      guard weight.count == n else {
+        throw ConfigError("weight", "has \(weight.count) values for \(n) pairs")
+      }
       try Rule.allFinite(weight, "weight")
       if let i = weight.firstIndex(where: { $0 < 0 }) {
         throw ConfigError("weight[\(i)]", "= \(weight[i]) is negative")

@@ -138,7 +138,8 @@ public struct Trainer {
         }
         guard !candidates.isEmpty else { break }
         let scores = promptFreeScores(candidates)
-        let accepted = try Self.certain { () throws(MisuseError) in try prioritizer.decide(candidates, scores) }
+        let accepted = try Self.certain { () throws(MisuseError) in try prioritizer.decide(candidates, scores)
+        }
         batch += zip(candidates, accepted).filter(\.1).map(\.0)
         rejected += zip(candidates, accepted).filter { !$0.1 }.map(\.0)
         prioritizer.endStep()

@@ -55,7 +55,8 @@ enum Experiment {
     let states = PairBatch(stacked: hidden, pairs: n, columns: w)
     func rows(_ range: Range<Int>) -> PairBatch {
       let cells = (range.lowerBound * w)..<(range.upperBound * w)
-      return PairBatch(chosen: Array(states.chosen[cells]), rejected: Array(states.rejected[cells]), columns: w)
+      return PairBatch(
+        chosen: Array(states.chosen[cells]), rejected: Array(states.rejected[cells]), columns: w)
     }
     do {
       let fitBatch = try estimator.batch(rows(0..<half), bias: Array(labels[0..<half]))
