@@ -1,3 +1,5 @@
+import Glibc
+
 /// xoshiro256**, seeded through SplitMix64: a small, fast generator whose sequence is fixed
 /// by its seed on every platform and toolchain (the standard library's conversions to
 /// ranges are not promised to stay the same, so ranges are drawn here too).
@@ -67,5 +69,13 @@ public struct SplitMix64 {
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)
+  }
+}
+
+extension Xoshiro256 {
+  /// A standard normal draw (Box–Muller, one of the pair).
+  public mutating func normal() -> Double {
+    let u = max(unit(), 0x1p-60)
+    return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * unit())
   }
 }

@@ -1,0 +1,44 @@
+/// What dirrm_train_params describes: the method and its hyperparameters. Checked by
+/// `validate(for:width:)` (ConfigValidation.swift) against the data and the model.
+extension Trainer {
+  public enum Method: Equatable, Sendable {
+    case vanilla, dir, promptFree, dirPromptFree
+    var usesDIR: Bool { self == .dir || self == .dirPromptFree }
+    var usesPromptFree: Bool { self == .promptFree || self == .dirPromptFree }
+  }
+
+  public struct Settings {
+    public var method: Method
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    public var weightDecay: Float
+    public var lambda: Float
+    public var biasColumn: Int
+    /// The DIR estimator; its hidden dimension is set from the model.
+    public var club: ClubEstimator.Config
+    public var promptsPerPair: Int
+    public var promptFree: PromptFreeGap
+    public var prioritizer: Prioritizer.Settings
+    public var seed: UInt64
+
+    public init(
+      method: Method, epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float, lambda: Float,
+      biasColumn: Int, club: ClubEstimator.Config, promptsPerPair: Int, promptFree: PromptFreeGap,
+      prioritizer: Prioritizer.Settings, seed: UInt64
+    ) {
+      self.method = method
+      self.epochs = epochs
+      self.batchSize = batchSize
+      self.learningRate = learningRate
+      self.weightDecay = weightDecay
+      self.lambda = lambda
+      self.biasColumn = biasColumn
+      self.club = club
+      self.promptsPerPair = promptsPerPair
+      self.promptFree = promptFree
+      self.prioritizer = prioritizer
+      self.seed = seed
+    }
+  }
+}
