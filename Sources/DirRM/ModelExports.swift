@@ -86,9 +86,25 @@ public func dirrm_dataset_shape(
 
 @c @implementation
 public func dirrm_synth_params_init(_ p: UnsafeMutablePointer<dirrm_synth_params>?) {
-  p?.pointee = dirrm_synth_params(
-    struct_size: UInt32(MemoryLayout<dirrm_synth_params>.size), kind: DIRRM_SYNTH_LENGTH, bias_ratio: 0.8,
-    num_prompts: 2000, responses_per_prompt: 4, prompt_dim: 64, response_dim: 64, seed: 0)
+  p?.pointee = params(of: SyntheticPreferences.Settings.defaults)
+}
+
+/// The parameter struct of synthetic-data settings (dirrm_synth_params_init from the core's
+/// defaults).
+func params(of settings: SyntheticPreferences.Settings) -> dirrm_synth_params {
+  let kind: Int32 =
+    switch settings.kind {
+    case .unbiased: DIRRM_SYNTH_UNBIASED
+    case .length: DIRRM_SYNTH_LENGTH
+    case .sycophancy: DIRRM_SYNTH_SYCOPHANCY
+    case .adversarial: DIRRM_SYNTH_ADVERSARIAL
+    }
+  return dirrm_synth_params(
+    struct_size: UInt32(MemoryLayout<dirrm_synth_params>.size), kind: kind,
+    bias_ratio: Float(settings.biasRatio),
+    num_prompts: Int64(settings.promptCount),
+    responses_per_prompt: Int32(clamping: settings.responsesPerPrompt),
+    prompt_dim: Int64(settings.promptDim), response_dim: Int64(settings.responseDim), seed: settings.seed)
 }
 
 @c @implementation
@@ -127,9 +143,17 @@ public func dirrm_synth_generate(
 
 @c @implementation
 public func dirrm_model_params_init(_ p: UnsafeMutablePointer<dirrm_model_params>?) {
-  p?.pointee = dirrm_model_params(
-    struct_size: UInt32(MemoryLayout<dirrm_model_params>.size), prompt_dim: 0, response_dim: 0, width: 128,
-    depth: 2, seed: 0)
+  p?.pointee = params(of: RewardModel<Float>.Shape.defaults, seed: RewardModel<Float>.defaultSeed)
+}
+
+/// The parameter struct of a model shape and seed (dirrm_model_params_init from the core's
+/// defaults).
+func params(of shape: RewardModel<Float>.Shape, seed: UInt64) -> dirrm_model_params {
+  dirrm_model_params(
+    struct_size: UInt32(MemoryLayout<dirrm_model_params>.size), prompt_dim: Int64(shape.promptDim),
+    response_dim: Int64(shape.responseDim), width: Int32(clamping: shape.width),
+    depth: Int32(clamping: shape.depth),
+    seed: seed)
 }
 
 private func modelShape(_ p: dirrm_model_params) throws(ABIError) -> RewardModel<Float>.Shape {
@@ -236,20 +260,26 @@ public func dirrm_model_load(
 
 @c @implementation
 public func dirrm_train_params_init(_ p: UnsafeMutablePointer<dirrm_train_params>?) {
-  guard let p else { return }
-  let d = Trainer.Settings.defaults()
-  var pf = dirrm_pf_params()
-  dirrm_pf_params_init(&pf)
-  if case .corresponding(let own) = d.promptFree.weighting { pf.p = Float(own) }
-  var prioritizer = dirrm_prioritizer_params()
-  dirrm_prioritizer_params_init(&prioritizer)
-  prioritizer.ema_weight = d.prioritizer.emaWeight
-  prioritizer.max_reinsertions = Int32(d.prioritizer.maxReinsertions)
-  p.pointee = dirrm_train_params(
-    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: DIRRM_METHOD_VANILLA,
-    epochs: Int32(d.epochs), batch_size: Int32(d.batchSize), learning_rate: d.learningRate,
-    weight_decay: d.weightDecay, lambda: d.lambda, bias_column: Int32(d.biasColumn), club: params(of: d.club),
-    pf_prompts: Int32(d.promptsPerPair), pf: pf, prioritizer: prioritizer, seed: d.seed)
+  p?.pointee = params(of: Trainer.Settings.defaults())
+}
+
+/// The parameter struct of trainer settings (dirrm_train_params_init from the core's
+/// defaults): the inverse of trainerSettings(_:).
+func params(of settings: Trainer.Settings) -> dirrm_train_params {
+  let method: Int32 =
+    switch settings.method {
+    case .vanilla: DIRRM_METHOD_VANILLA
+    case .dir: DIRRM_METHOD_DIR
+    case .promptFree: DIRRM_METHOD_PROMPT_FREE
+    case .dirPromptFree: DIRRM_METHOD_DIR_PROMPT_FREE
+    }
+  return dirrm_train_params(
+    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: method,
+    epochs: Int32(clamping: settings.epochs), batch_size: Int32(clamping: settings.batchSize),
+    learning_rate: settings.learningRate, weight_decay: settings.weightDecay, lambda: settings.lambda,
+    bias_column: Int32(clamping: settings.biasColumn), club: params(of: settings.club),
+    pf_prompts: Int32(clamping: settings.promptsPerPair), pf: params(of: settings.promptFree),
+    prioritizer: params(of: settings.prioritizer), seed: settings.seed)
 }
 
 @c @implementation
