@@ -124,7 +124,10 @@ int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
 /* ---------------------------------------------------------------------------------------- */
 /* A parameter struct starts with uint32_t struct_size. Fill it with its _params_init
  * function, then change the fields you need; a struct_size other than this header's sizeof
- * returns DIRRM_ERR_VERSION. Output structs (dirrm_prioritizer_stats) have the caller set
+ * returns DIRRM_ERR_VERSION. Each field's comment ends with what _params_init writes:
+ * "default V" (a number or a DIRRM_* constant), or "required" (0: the caller sets it); a
+ * nested struct's, "default as dirrm_X_params_init" with the fields that differ listed
+ * after "except". Output structs (dirrm_prioritizer_stats) have the caller set
  * struct_size = sizeof(the struct) before the call.
  *
  * Handles are opaque tokens created by _create or _load and released by _free; they are
@@ -169,10 +172,10 @@ typedef struct dirrm_club dirrm_club;
 
 typedef struct dirrm_club_params {
   uint32_t struct_size;
-  int32_t bias_kind;     /* DIRRM_BIAS_*                                 default CATEGORICAL */
+  int32_t bias_kind;     /* DIRRM_BIAS_*                        default DIRRM_BIAS_CATEGORICAL */
   int32_t bias_dim;      /* classes C in [2, 2^20], or Gaussian m in [1, 2^20]   default 2 */
   int32_t hidden_dim;    /* d, size of one response's hidden state, [1, 2^20]   required */
-  int32_t pair_mode;     /* DIRRM_PAIR_*                                 default DIFFERENCE */
+  int32_t pair_mode;     /* DIRRM_PAIR_*                          default DIRRM_PAIR_DIFFERENCE */
   int32_t q_hidden;      /* q's hidden width in [0, 2^20]; 0 = linear; Gaussian: 0 or >= 2
                                                                          default 1024 */
   int32_t fit_steps;     /* AdamW steps per fit, >= 0                    default 5 */
@@ -280,9 +283,9 @@ int32_t dirrm_dir_loss(dirrm_club *c, int64_t n, const float *r_chosen, const fl
 
 typedef struct dirrm_pf_params {
   uint32_t struct_size;
-  int32_t weighting; /* DIRRM_PF_UNIFORM .. DIRRM_PF_LOG_WEIGHTS     default CORRESPONDING */
+  int32_t weighting; /* DIRRM_PF_UNIFORM .. DIRRM_PF_LOG_WEIGHTS  default DIRRM_PF_CORRESPONDING */
   float p;           /* CORRESPONDING: own prompt's weight, in [0, 1]  default 0.5 */
-  int32_t solver;    /* DIRRM_PF_NEWTON or DIRRM_PF_BISECTION          default NEWTON */
+  int32_t solver;    /* DIRRM_PF_NEWTON or DIRRM_PF_BISECTION          default DIRRM_PF_NEWTON */
   float tolerance;   /* > 0; Newton: |Phi - 1/2|; bisection: bracket width   default 1e-6 */
   int32_t max_iter;  /* >= 1; iterations per pair                      default 100 */
   float r_min;       /* bisection bracket, see DIRRM_PF_BISECTION      default 0 */
@@ -359,10 +362,10 @@ typedef struct dirrm_prioritizer dirrm_prioritizer;
 
 typedef struct dirrm_prioritizer_params {
   uint32_t struct_size;
-  int32_t cluster_method;  /* DIRRM_CLUSTER_*                            default KMEANS */
+  int32_t cluster_method;  /* DIRRM_CLUSTER_*                default DIRRM_CLUSTER_KMEANS */
   float ema_weight;        /* alpha in [0, 1]                            default 0.9 */
   float initial_threshold; /* lambda_0, finite                           default 0 */
-  int32_t reinsertion;     /* DIRRM_REINSERT_*                           default IMMEDIATE */
+  int32_t reinsertion;     /* DIRRM_REINSERT_*          default DIRRM_REINSERT_IMMEDIATE */
   int32_t max_reinsertions; /* >= 0, per pair per epoch                  default 1 */
   int32_t shuffle;         /* 1: a new random order each epoch, 0: index order   default 1 */
   uint64_t seed;           /*                                            default 0 */
@@ -464,7 +467,7 @@ int32_t dirrm_dataset_shape(const dirrm_dataset *d, int64_t *num_prompts, int64_
 
 typedef struct dirrm_synth_params {
   uint32_t struct_size;
-  int32_t kind;                 /* DIRRM_SYNTH_*                           default LENGTH */
+  int32_t kind;                 /* DIRRM_SYNTH_*               default DIRRM_SYNTH_LENGTH */
   float bias_ratio;             /* in [0.5, 1]                             default 0.8 */
   int64_t num_prompts;          /* training prompts in [2, 10^6]           default 2000 */
   int32_t responses_per_prompt; /* in [2, 64]                              default 4 */
@@ -512,24 +515,26 @@ int32_t dirrm_model_load(const uint8_t *buf, int64_t size, dirrm_model **out);
 
 typedef struct dirrm_train_params {
   uint32_t struct_size;
-  int32_t method;        /* DIRRM_METHOD_*                          default VANILLA */
+  int32_t method;        /* DIRRM_METHOD_*                   default DIRRM_METHOD_VANILLA */
   int32_t epochs;        /* >= 0                                    default 3 */
   int32_t batch_size;    /* in [1, 2^20]                            default 64 */
   float learning_rate;   /* AdamW, > 0                              default 1e-3 */
   float weight_decay;    /* >= 0                                    default 0.01 */
-  float lambda;          /* DIR weight, >= 0                        default 0.75 (chosen by the
-                            README's sweep; the spec's 0.1 barely acts on this model) */
-  int32_t bias_column;   /* the dataset bias column DIR reads       default 0; a CATEGORICAL
-                            estimator sees 1[value > 0], a GAUSSIAN one (bias_dim 1) the value */
-  dirrm_club_params club; /* DIR's estimator; hidden_dim is set from the model. Default:
-                            GAUSSIAN, bias_dim 1, q_hidden 64, 5 steps at 1e-4 (chosen by the
-                            README's sweep; dirrm_club_params_init keeps DIR's categorical) */
+  float lambda;          /* DIR weight, >= 0; chosen by the README's sweep (the spec's 0.1
+                            barely acts on this model)              default 0.75 */
+  int32_t bias_column;   /* the dataset bias column DIR reads; a CATEGORICAL estimator sees
+                            1[value > 0], a GAUSSIAN one (bias_dim 1) the value   default 0 */
+  dirrm_club_params club; /* DIR's estimator; hidden_dim is ignored (the model's width is
+                            used). A Gaussian q of width 64, chosen by the README's sweep
+                            (dirrm_club_params_init keeps DIR's categorical):
+                            default as dirrm_club_params_init except
+                            bias_kind DIRRM_BIAS_GAUSSIAN, bias_dim 1, q_hidden 64 */
   int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), in [1, 4096]   default 8 */
-  dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0. Default as
-                            dirrm_pf_params_init but p = 0: the own prompt is left out, so
-                            Delta r2 measures the other prompts only */
-  dirrm_prioritizer_params prioritizer; /* default as dirrm_prioritizer_params_init but
-                            max_reinsertions = 0 */
+  dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0. p = 0 leaves the own
+                            prompt out, so Delta r2 measures the other prompts only:
+                            default as dirrm_pf_params_init except p 0 */
+  dirrm_prioritizer_params prioritizer; /* a rejected pair waits for the next epoch:
+                            default as dirrm_prioritizer_params_init except max_reinsertions 0 */
   uint64_t seed;         /* shuffling, prompt sampling, the prioritizer   default 0 */
 } dirrm_train_params;
 

@@ -3,10 +3,7 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_club_params_init(_ p: UnsafeMutablePointer<dirrm_club_params>?) {
-  p?.pointee = dirrm_club_params(
-    struct_size: UInt32(MemoryLayout<dirrm_club_params>.size), bias_kind: DIRRM_BIAS_CATEGORICAL,
-    bias_dim: 2, hidden_dim: 0, pair_mode: DIRRM_PAIR_DIFFERENCE, q_hidden: 1024, fit_steps: 5,
-    learning_rate: 1e-4, weight_decay: 0.01, logvar_bound: 5, seed: 0)
+  p?.pointee = params(of: ClubEstimator.Config.defaults)
 }
 
 /// The configuration a parameter struct describes, or the first problem with it.
@@ -26,20 +23,20 @@ func clubConfig(_ p: dirrm_club_params, _ name: String = "p->") throws(ABIError)
   return config
 }
 
-/// The parameter struct a configuration came from (dirrm_club_get_params, the trainer's
-/// defaults).
+/// The parameter struct a configuration came from (dirrm_club_params_init from the core's
+/// defaults, dirrm_club_get_params, the trainer's defaults).
 func params(of config: ClubEstimator.Config) -> dirrm_club_params {
-  var p = dirrm_club_params()
-  dirrm_club_params_init(&p)
-  switch config.kind {
-  case .categorical(let c): (p.bias_kind, p.bias_dim) = (DIRRM_BIAS_CATEGORICAL, Int32(clamping: c))
-  case .gaussian(let m): (p.bias_kind, p.bias_dim) = (DIRRM_BIAS_GAUSSIAN, Int32(clamping: m))
-  }
-  p.hidden_dim = Int32(clamping: config.hiddenDim)
-  p.pair_mode = config.pairMode == .difference ? DIRRM_PAIR_DIFFERENCE : DIRRM_PAIR_CONCAT
-  p.q_hidden = Int32(clamping: config.qHidden)
-  p.fit_steps = Int32(clamping: config.fitSteps)
-  (p.learning_rate, p.weight_decay, p.logvar_bound, p.seed) =
-    (config.learningRate, config.weightDecay, config.logvarBound, config.seed)
-  return p
+  let (kind, dim): (Int32, Int) =
+    switch config.kind {
+    case .categorical(let c): (DIRRM_BIAS_CATEGORICAL, c)
+    case .gaussian(let m): (DIRRM_BIAS_GAUSSIAN, m)
+    }
+  return dirrm_club_params(
+    struct_size: UInt32(MemoryLayout<dirrm_club_params>.size), bias_kind: kind,
+    bias_dim: Int32(clamping: dim),
+    hidden_dim: Int32(clamping: config.hiddenDim),
+    pair_mode: config.pairMode == .difference ? DIRRM_PAIR_DIFFERENCE : DIRRM_PAIR_CONCAT,
+    q_hidden: Int32(clamping: config.qHidden), fit_steps: Int32(clamping: config.fitSteps),
+    learning_rate: config.learningRate, weight_decay: config.weightDecay, logvar_bound: config.logvarBound,
+    seed: config.seed)
 }

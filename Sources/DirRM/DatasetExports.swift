@@ -76,9 +76,25 @@ public func dirrm_dataset_shape(
 
 @c @implementation
 public func dirrm_synth_params_init(_ p: UnsafeMutablePointer<dirrm_synth_params>?) {
-  p?.pointee = dirrm_synth_params(
-    struct_size: UInt32(MemoryLayout<dirrm_synth_params>.size), kind: DIRRM_SYNTH_LENGTH, bias_ratio: 0.8,
-    num_prompts: 2000, responses_per_prompt: 4, prompt_dim: 64, response_dim: 64, seed: 0)
+  p?.pointee = params(of: SyntheticPreferences.Settings.defaults)
+}
+
+/// The parameter struct of synthetic-data settings (dirrm_synth_params_init from the core's
+/// defaults).
+func params(of settings: SyntheticPreferences.Settings) -> dirrm_synth_params {
+  let kind: Int32 =
+    switch settings.kind {
+    case .unbiased: DIRRM_SYNTH_UNBIASED
+    case .length: DIRRM_SYNTH_LENGTH
+    case .sycophancy: DIRRM_SYNTH_SYCOPHANCY
+    case .adversarial: DIRRM_SYNTH_ADVERSARIAL
+    }
+  return dirrm_synth_params(
+    struct_size: UInt32(MemoryLayout<dirrm_synth_params>.size), kind: kind,
+    bias_ratio: Float(settings.biasRatio),
+    num_prompts: Int64(settings.promptCount),
+    responses_per_prompt: Int32(clamping: settings.responsesPerPrompt),
+    prompt_dim: Int64(settings.promptDim), response_dim: Int64(settings.responseDim), seed: settings.seed)
 }
 
 @c @implementation

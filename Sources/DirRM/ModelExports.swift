@@ -9,9 +9,17 @@ func lookupModel(_ m: OpaquePointer?) throws(ABIError) -> HandleBox<RewardModel<
 
 @c @implementation
 public func dirrm_model_params_init(_ p: UnsafeMutablePointer<dirrm_model_params>?) {
-  p?.pointee = dirrm_model_params(
-    struct_size: UInt32(MemoryLayout<dirrm_model_params>.size), prompt_dim: 0, response_dim: 0, width: 128,
-    depth: 2, seed: 0)
+  p?.pointee = params(of: RewardModel<Float>.Shape.defaults, seed: RewardModel<Float>.defaultSeed)
+}
+
+/// The parameter struct of a model shape and seed (dirrm_model_params_init from the core's
+/// defaults).
+func params(of shape: RewardModel<Float>.Shape, seed: UInt64) -> dirrm_model_params {
+  dirrm_model_params(
+    struct_size: UInt32(MemoryLayout<dirrm_model_params>.size), prompt_dim: Int64(shape.promptDim),
+    response_dim: Int64(shape.responseDim), width: Int32(clamping: shape.width),
+    depth: Int32(clamping: shape.depth),
+    seed: seed)
 }
 
 private func modelShape(_ p: dirrm_model_params) throws(ABIError) -> RewardModel<Float>.Shape {

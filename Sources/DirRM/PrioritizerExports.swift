@@ -22,10 +22,19 @@ public func dirrm_cluster_threshold(
 
 @c @implementation
 public func dirrm_prioritizer_params_init(_ p: UnsafeMutablePointer<dirrm_prioritizer_params>?) {
-  p?.pointee = dirrm_prioritizer_params(
-    struct_size: UInt32(MemoryLayout<dirrm_prioritizer_params>.size), cluster_method: DIRRM_CLUSTER_KMEANS,
-    ema_weight: 0.9, initial_threshold: 0, reinsertion: DIRRM_REINSERT_IMMEDIATE, max_reinsertions: 1,
-    shuffle: 1, seed: 0)
+  p?.pointee = params(of: Prioritizer.Settings.defaults)
+}
+
+/// The parameter struct of a prioritizer's settings (dirrm_prioritizer_params_init from the
+/// core's defaults, the trainer's defaults): the inverse of prioritizerSettings(_:_:).
+func params(of settings: Prioritizer.Settings) -> dirrm_prioritizer_params {
+  dirrm_prioritizer_params(
+    struct_size: UInt32(MemoryLayout<dirrm_prioritizer_params>.size),
+    cluster_method: settings.placement == .kmeans ? DIRRM_CLUSTER_KMEANS : DIRRM_CLUSTER_OTSU,
+    ema_weight: settings.emaWeight, initial_threshold: settings.initialThreshold,
+    reinsertion: settings.lazyReinsertion ? DIRRM_REINSERT_LAZY : DIRRM_REINSERT_IMMEDIATE,
+    max_reinsertions: Int32(clamping: settings.maxReinsertions), shuffle: settings.shuffle ? 1 : 0,
+    seed: settings.seed)
 }
 
 /// The settings a checked parameter struct describes; `name` prefixes the field names.

@@ -3,9 +3,29 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_pf_params_init(_ p: UnsafeMutablePointer<dirrm_pf_params>?) {
-  p?.pointee = dirrm_pf_params(
-    struct_size: UInt32(MemoryLayout<dirrm_pf_params>.size), weighting: DIRRM_PF_CORRESPONDING,
-    p: 0.5, solver: DIRRM_PF_NEWTON, tolerance: 1e-6, max_iter: 100, r_min: 0, r_max: 0)
+  p?.pointee = params(of: PromptFreeGap.defaults)
+}
+
+/// The parameter struct of a solver (dirrm_pf_params_init from the core's defaults, the
+/// trainer's defaults): the inverse of promptFreeGap(_:_:). p is 0 for the weightings that do
+/// not read it; a bisection bracket (−w, w) is the reward range [0, w].
+func params(of solver: PromptFreeGap) -> dirrm_pf_params {
+  let (weighting, own): (Int32, Double) =
+    switch solver.weighting {
+    case .uniform: (DIRRM_PF_UNIFORM, 0)
+    case .corresponding(let p): (DIRRM_PF_CORRESPONDING, p)
+    case .explicit: (DIRRM_PF_EXPLICIT, 0)
+    case .logWeights: (DIRRM_PF_LOG_WEIGHTS, 0)
+    }
+  let (method, range): (Int32, Double) =
+    switch solver.solver {
+    case .newton: (DIRRM_PF_NEWTON, 0)
+    case .bisection(let bracket): (DIRRM_PF_BISECTION, bracket.map { ($0.high - $0.low) / 2 } ?? 0)
+    }
+  return dirrm_pf_params(
+    struct_size: UInt32(MemoryLayout<dirrm_pf_params>.size), weighting: weighting, p: Float(own),
+    solver: method, tolerance: Float(solver.tolerance), max_iter: Int32(clamping: solver.maxIterations),
+    r_min: 0, r_max: Float(range))
 }
 
 /// The solver a checked parameter struct describes.

@@ -5,20 +5,26 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_train_params_init(_ p: UnsafeMutablePointer<dirrm_train_params>?) {
-  guard let p else { return }
-  let d = Trainer.Settings.defaults()
-  var pf = dirrm_pf_params()
-  dirrm_pf_params_init(&pf)
-  if case .corresponding(let own) = d.promptFree.weighting { pf.p = Float(own) }
-  var prioritizer = dirrm_prioritizer_params()
-  dirrm_prioritizer_params_init(&prioritizer)
-  prioritizer.ema_weight = d.prioritizer.emaWeight
-  prioritizer.max_reinsertions = Int32(d.prioritizer.maxReinsertions)
-  p.pointee = dirrm_train_params(
-    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: DIRRM_METHOD_VANILLA,
-    epochs: Int32(d.epochs), batch_size: Int32(d.batchSize), learning_rate: d.learningRate,
-    weight_decay: d.weightDecay, lambda: d.lambda, bias_column: Int32(d.biasColumn), club: params(of: d.club),
-    pf_prompts: Int32(d.promptsPerPair), pf: pf, prioritizer: prioritizer, seed: d.seed)
+  p?.pointee = params(of: Trainer.Settings.defaults())
+}
+
+/// The parameter struct of trainer settings (dirrm_train_params_init from the core's
+/// defaults): the inverse of trainerSettings(_:).
+func params(of settings: Trainer.Settings) -> dirrm_train_params {
+  let method: Int32 =
+    switch settings.method {
+    case .vanilla: DIRRM_METHOD_VANILLA
+    case .dir: DIRRM_METHOD_DIR
+    case .promptFree: DIRRM_METHOD_PROMPT_FREE
+    case .dirPromptFree: DIRRM_METHOD_DIR_PROMPT_FREE
+    }
+  return dirrm_train_params(
+    struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: method,
+    epochs: Int32(clamping: settings.epochs), batch_size: Int32(clamping: settings.batchSize),
+    learning_rate: settings.learningRate, weight_decay: settings.weightDecay, lambda: settings.lambda,
+    bias_column: Int32(clamping: settings.biasColumn), club: params(of: settings.club),
+    pf_prompts: Int32(clamping: settings.promptsPerPair), pf: params(of: settings.promptFree),
+    prioritizer: params(of: settings.prioritizer), seed: settings.seed)
 }
 
 @c @implementation

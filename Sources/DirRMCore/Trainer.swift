@@ -204,30 +204,3 @@ public struct Trainer {
     return record
   }
 }
-
-extension Trainer.Settings {
-  /// The defaults of dirrm_train_params_init (docs/mathematics.md §5, with the choices the README's sweep
-  /// made where the papers give no value): three epochs of AdamW at 1e-3 on batches of 64;
-  /// DIR with λ = 0.75 and a Gaussian estimator of the bias column
-  /// (q_hidden 64, five AdamW steps at DIR's 1e-4 per batch); the prompt-free decomposition
-  /// over K = 8 prompts with the pair's own prompt left out (p = 0), Newton; the prioritizer
-  /// with k-means boundaries, α = 0.9, λ₀ = 0, and no reinsertion: a rejected pair waits for
-  /// the next epoch.
-  public static func defaults(method: Trainer.Method = .vanilla, hiddenDim: Int = 128, seed: UInt64 = 0)
-    -> Self
-  {
-    .init(
-      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 0.75,
-      biasColumn: 0,
-      club: .init(
-        kind: .gaussian(dimensions: 1), hiddenDim: hiddenDim, pairMode: .difference, qHidden: 64, fitSteps: 5,
-        learningRate: 1e-4, weightDecay: 0.01, logvarBound: 5, seed: 0),
-      promptsPerPair: 8,
-      promptFree: PromptFreeGap(
-        weighting: .corresponding(p: 0), solver: .newton, tolerance: 1e-6, maxIterations: 100),
-      prioritizer: .init(
-        placement: .kmeans, emaWeight: 0.9, initialThreshold: 0, lazyReinsertion: false, maxReinsertions: 0,
-        shuffle: true, seed: 0),
-      seed: seed)
-  }
-}

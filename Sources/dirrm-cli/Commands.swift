@@ -6,18 +6,34 @@ let methodOptions: [String: Trainer.Method] = [
   "vanilla": .vanilla, "dir": .dir, "prompt-free": .promptFree, "dir-prompt-free": .dirPromptFree,
 ]
 
+/// The library's training defaults, which the options below show in their help.
+private var library: Trainer.Settings { .defaults() }
+
+/// The prompt-free default weight of the pair's own prompt.
+private var libraryOwnWeight: Double {
+  if case .corresponding(let p) = library.promptFree.weighting { return p }
+  return .nan
+}
+
 /// Training options shared by `train` and `experiment`; unset ones keep the library defaults.
 struct TrainingOptions: ParsableArguments {
-  @Option(help: "DIR weight lambda.") var lambda: Float?
-  @Option(help: "Learning rate of DIR's estimator q.") var clubLr: Float?
-  @Option(help: "Hidden width of q (0: linear).") var qHidden: Int?
-  @Option(help: "AdamW steps of q per training step.") var fitSteps: Int?
-  @Option(help: "Prompt-free: weight p of the pair's own prompt.") var ownWeight: Double?
+  @Option(help: "DIR weight lambda (default: \(library.lambda)).") var lambda: Float?
+  @Option(help: "Learning rate of DIR's estimator q (default: \(library.club.learningRate)).")
+  var clubLr: Float?
+  @Option(help: "Hidden width of q (0: linear; default: \(library.club.qHidden)).") var qHidden: Int?
+  @Option(help: "AdamW steps of q per training step (default: \(library.club.fitSteps)).") var fitSteps: Int?
+  @Option(help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
+  var ownWeight: Double?
   // Not --prompts: that names the prompt feature file of `train` and `evaluate`.
-  @Option(help: "Prompt-free: prompts K per pair (the C API's pf_prompts).") var pfPrompts: Int?
-  @Option(help: "Prioritizer: EMA weight alpha.") var emaWeight: Float?
-  @Option(help: "Prioritizer: reinsertions per pair and epoch.") var reinsertions: Int?
-  @Option var epochs: Int?
+  @Option(
+    help: "Prompt-free: prompts K per pair (the C API's pf_prompts; default: \(library.promptsPerPair)).")
+  var pfPrompts: Int?
+  @Option(help: "Prioritizer: EMA weight alpha (default: \(library.prioritizer.emaWeight)).")
+  var emaWeight: Float?
+  @Option(
+    help: "Prioritizer: reinsertions per pair and epoch (default: \(library.prioritizer.maxReinsertions)).")
+  var reinsertions: Int?
+  @Option(help: "Training epochs (default: \(library.epochs)).") var epochs: Int?
   @Flag(help: "DIR's estimator categorical on 1[bias > 0], as in DIR's code (default: Gaussian).")
   var categorical = false
 
@@ -67,11 +83,12 @@ struct TrainCommand: ParsableCommand {
 
   @OptionGroup var data: DataOptions
   @OptionGroup var training: TrainingOptions
-  @Option(help: "vanilla, dir, prompt-free or dir-prompt-free") var method: String = "vanilla"
+  @Option(help: "vanilla, dir, prompt-free or dir-prompt-free")
+  var method: String = methodOptions.first { $0.value == library.method }!.key
   @Option(help: "Where to write the model.") var output: String
-  @Option var width: Int = 128
-  @Option var depth: Int = 2
-  @Option var seed: UInt64 = 0
+  @Option var width: Int = RewardModel<Float>.Shape.defaults.width
+  @Option var depth: Int = RewardModel<Float>.Shape.defaults.depth
+  @Option var seed: UInt64 = Trainer.Settings.defaults().seed
 
   func run() throws {
     guard let m = methodOptions[method] else { throw ValidationError("unknown method \(method)") }
@@ -240,7 +257,9 @@ struct ExperimentCommand: ParsableCommand {
   ) -> String {
     var t = "Mean ± std over \(seeds) seeds (`dirrm-cli experiment --seeds \(seeds)`), library defaults"
     t += seedsNote() + ". Accuracies are on the unbiased, ground-truth-labelled test set.\n\n"
-    t += "**Length bias** (80% of training pairs chosen-longer)\n\n"
+    // The data are the library's default synthetic sets (Experiment.synthetic).
+    let biased = fixed(100 * SyntheticPreferences.Settings.defaults.biasRatio, 0) + "%"
+    t += "**Length bias** (\(biased) of training pairs chosen-longer)\n\n"
     t +=
       "| trained as | test accuracy | accuracy, chosen shorter | abs Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained on |\n"
     t += "|---|---|---|---|---|---|\n"
@@ -267,7 +286,7 @@ struct ExperimentCommand: ParsableCommand {
     t +=
       "DIR + prompt-free: accuracy \(fixed(both, 3)) vs \(fixed(max(dir["accuracy"]!.mean, pf["accuracy"]!.mean), 3)) for the better of the two (target: at least as high).\n\n"
     t +=
-      "**Sycophancy** (half the training pairs carry a prefix, on the chosen response in 80% of them; the test set holds every pair twice, plain and with the prefix on a random side)\n\n"
+      "**Sycophancy** (half the training pairs carry a prefix, on the chosen response in \(biased) of them; the test set holds every pair twice, plain and with the prefix on a random side)\n\n"
     t += "| trained as | accuracy, flagged pairs | accuracy, unflagged pairs | gap |\n|---|---|---|---|\n"
     for row in ["vanilla", "DIR"] {
       guard let r = sycophancy[row] else { continue }
@@ -277,7 +296,7 @@ struct ExperimentCommand: ParsableCommand {
       t +=
         "\nDIR's gap is \(fixed(d.mean / v.mean, 2)) of vanilla's (target: at most 0.5).\n"
     }
-    t += "\n**Adversarial prompts** (instruction-flipped duplicates of 80% of the pairs)\n\n"
+    t += "\n**Adversarial prompts** (instruction-flipped duplicates of \(biased) of the pairs)\n\n"
     t += "| trained as | test accuracy |\n|---|---|\n"
     t += "| vanilla on the original data | \(adversarial["original"]!.text()) |\n"
     t += "| vanilla with the duplicates | \(adversarial["vanilla"]!.text()) |\n"

@@ -40,7 +40,8 @@ struct DemoCommand: ParsableCommand {
     abstract: "Train vanilla, DIR, prompt-free and both on length-biased synthetic data and compare them.")
 
   @Option(help: "Folder for the SVG figures.") var out: String = "out"
-  @Option(help: "Seed of the data and the models.") var seed: UInt64 = 0
+  @Option(help: "Seed of the data and the models.") var seed: UInt64 = SyntheticPreferences.Settings.defaults
+    .seed
 
   func run() throws {
     let (train, test) = Experiment.synthetic(.length, seed: seed)

@@ -16,8 +16,8 @@ enum Experiment {
     configure: (inout Trainer.Settings) -> Void = { _ in },
     progress: (Trainer.Progress) -> Bool = { _ in true }
   ) throws -> MethodResult {
-    let shape = RewardModel<Float>.Shape(
-      promptDim: train.promptDim, responseDim: train.responseDim, width: 128, depth: 2)
+    var shape = RewardModel<Float>.Shape.defaults
+    (shape.promptDim, shape.responseDim) = (train.promptDim, train.responseDim)
     var settings = Trainer.Settings.defaults(method: method, hiddenDim: shape.width, seed: seed)
     configure(&settings)
     try OptionChecks.settings(settings, for: train, width: shape.width)
@@ -86,10 +86,9 @@ extension Experiment {
   static func synthetic(_ kind: SyntheticPreferences.Kind, seed: UInt64) -> (
     PreferenceDataset, PreferenceDataset
   ) {
-    SyntheticPreferences.generate(
-      .init(
-        kind: kind, biasRatio: 0.8, promptCount: 2000, responsesPerPrompt: 4, promptDim: 64, responseDim: 64,
-        seed: seed))
+    var settings = SyntheticPreferences.Settings.defaults
+    (settings.kind, settings.seed) = (kind, seed)
+    return SyntheticPreferences.generate(settings)
   }
 }
 

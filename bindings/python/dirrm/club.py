@@ -10,7 +10,8 @@ import numpy.typing as npt
 
 from ._arrays import as_f32, ptr
 from ._handle import Handle
-from ._lib import ERR_INVALID_ARGUMENT, ERR_SHAPE, ClubParams, DirrmError, check_call, lib
+from ._lib import ERR_SHAPE, ClubParams, DirrmError, check_call, lib
+from ._params import choice, filled
 
 __all__ = ["Club", "dir_loss", "DirLoss"]
 
@@ -43,35 +44,34 @@ class DirLoss(NamedTuple):
     grad_h_rejected: Optional[npt.NDArray[np.float32]]
 
 
-def _choice(table: dict[str, int], value: str, name: str) -> int:
-    if value not in table:
-        raise DirrmError(ERR_INVALID_ARGUMENT, f"{name} = {value!r} is not one of {sorted(table)}")
-    return table[value]
-
-
 class Club(Handle):
     """The variational estimator q(b | X) of DIR with its CLUB bound.
 
-    Numpy in, numpy out; pickles through save/load; a context manager. Defaults follow the
-    official DIR code.
+    Numpy in, numpy out; pickles through save/load; a context manager. The library's
+    defaults (dirrm_club_params_init) follow the official DIR code.
 
     Parameters
     ----------
     hidden_dim : int
         d, the size of one response's hidden state.
-    bias_kind : {"categorical", "gaussian"}
+    bias_kind : {"categorical", "gaussian"}, optional
         "categorical": bias_dim classes, the bias given as class ids (float32, shape (n,));
         "gaussian": bias_dim real attributes (float32, shape (n,) or (n, bias_dim)).
-    bias_dim : int
-        Number of classes or attributes.
-    pair_mode : {"difference", "concat"}
-        X = h_c - h_r (shape (n, d)) or [h_c, h_r] (shape (n, 2d)).
-    q_hidden, fit_steps : int
-        Width of q's hidden layer; AdamW steps per fit.
-    learning_rate, weight_decay, logvar_bound : float
-        q's optimizer and the bound on the Gaussian log-variance.
-    seed : int
-        Seed of q's initialization (taken modulo 2**64).
+        None: the library's default (see dirrm.h).
+    bias_dim : int, optional
+        Number of classes or attributes. None: the library's default (see dirrm.h).
+    pair_mode : {"difference", "concat"}, optional
+        X = h_c - h_r (shape (n, d)) or [h_c, h_r] (shape (n, 2d)). None: the library's
+        default (see dirrm.h).
+    q_hidden, fit_steps : int, optional
+        Width of q's hidden layer; AdamW steps per fit. None: the library's default (see
+        dirrm.h).
+    learning_rate, weight_decay, logvar_bound : float, optional
+        q's optimizer and the bound on the Gaussian log-variance. None: the library's default
+        (see dirrm.h).
+    seed : int, optional
+        Seed of q's initialization (taken modulo 2**64). None: the library's default (see
+        dirrm.h).
 
     Attributes
     ----------
@@ -85,28 +85,18 @@ class Club(Handle):
     bias_kind: str
     bias_dim: int
 
-    def __init__(self, hidden_dim: int, bias_kind: str = "categorical", bias_dim: int = 2,
-                 pair_mode: str = "difference", q_hidden: int = 1024, fit_steps: int = 5,
-                 learning_rate: float = 1e-4, weight_decay: float = 0.01, logvar_bound: float = 5.0,
-                 seed: int = 0) -> None:
-        params = ClubParams()
-        lib.dirrm_club_params_init(ctypes.byref(params))
-        params.hidden_dim = int(hidden_dim)
-        params.bias_kind = _choice(_KINDS, bias_kind, "bias_kind")
-        params.bias_dim = int(bias_dim)
-        params.pair_mode = _choice(_MODES, pair_mode, "pair_mode")
-        params.q_hidden = int(q_hidden)
-        params.fit_steps = int(fit_steps)
-        params.learning_rate = float(learning_rate)
-        params.weight_decay = float(weight_decay)
-        params.logvar_bound = float(logvar_bound)
-        params.seed = int(seed) & (2**64 - 1)
+    def __init__(self, hidden_dim: int, bias_kind: Optional[str] = None, bias_dim: Optional[int] = None,
+                 pair_mode: Optional[str] = None, q_hidden: Optional[int] = None, fit_steps: Optional[int] = None,
+                 learning_rate: Optional[float] = None, weight_decay: Optional[float] = None,
+                 logvar_bound: Optional[float] = None, seed: Optional[int] = None) -> None:
+        params = filled(ClubParams, hidden_dim=hidden_dim, bias_kind=choice(_KINDS, bias_kind, "bias_kind"),
+                        bias_dim=bias_dim, pair_mode=choice(_MODES, pair_mode, "pair_mode"), q_hidden=q_hidden,
+                        fit_steps=fit_steps, learning_rate=learning_rate, weight_decay=weight_decay,
+                        logvar_bound=logvar_bound, seed=seed)
         handle = ctypes.c_void_p()
         check_call(lib.dirrm_club_create(ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle
-        self.hidden_dim = int(hidden_dim)
-        self.bias_kind = bias_kind
-        self.bias_dim = int(bias_dim)
+        self._after_load()
 
     def _after_load(self) -> None:
         params = ClubParams()

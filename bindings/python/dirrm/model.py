@@ -22,17 +22,12 @@ from ._lib import (
     check_call,
     lib,
 )
+from ._params import choice, defaults, filled
 
 __all__ = ["Dataset", "synth", "RewardModel", "METHODS"]
 
 METHODS: dict[str, int] = {"vanilla": 0, "dir": 1, "prompt_free": 2, "dir_prompt_free": 3}
 _SYNTH = {"unbiased": 0, "length": 1, "sycophancy": 2, "adversarial": 3}
-
-
-def _choice(table: dict[str, int], value: str, name: str) -> int:
-    if value not in table:
-        raise DirrmError(ERR_INVALID_ARGUMENT, f"{name} = {value!r} is not one of {sorted(table)}")
-    return table[value]
 
 
 class Dataset(Handle):
@@ -85,33 +80,36 @@ class Dataset(Handle):
         raise TypeError("a dirrm.Dataset is not picklable; keep the arrays it was made from")
 
 
-def synth(kind: str = "length", bias_ratio: float = 0.8, num_prompts: int = 2000, responses_per_prompt: int = 4,
-          prompt_dim: int = 64, response_dim: int = 64, seed: int = 0) -> tuple[Dataset, Dataset]:
+def synth(kind: Optional[str] = None, bias_ratio: Optional[float] = None, num_prompts: Optional[int] = None,
+          responses_per_prompt: Optional[int] = None, prompt_dim: Optional[int] = None,
+          response_dim: Optional[int] = None, seed: Optional[int] = None) -> tuple[Dataset, Dataset]:
     """Synthetic datasets with a known ground truth (see dirrm.h, DIRRM_SYNTH_*).
+
+    Every keyword left None takes the library's default (dirrm_synth_params_init).
 
     Parameters
     ----------
-    kind : {"unbiased", "length", "sycophancy", "adversarial"}
-    bias_ratio : float
-        Share of biased training pairs (e.g. chosen-longer for "length").
-    num_prompts, responses_per_prompt : int
-    prompt_dim, response_dim : int
-        Feature sizes of the generated float32 prompt and response features.
-    seed : int
+    kind : {"unbiased", "length", "sycophancy", "adversarial"}, optional
+        None: the library's default (see dirrm.h).
+    bias_ratio : float, optional
+        Share of biased training pairs (e.g. chosen-longer for "length"). None: the library's
+        default (see dirrm.h).
+    num_prompts, responses_per_prompt : int, optional
+        None: the library's default (see dirrm.h).
+    prompt_dim, response_dim : int, optional
+        Feature sizes of the generated float32 prompt and response features. None: the
+        library's default (see dirrm.h).
+    seed : int, optional
+        Taken modulo 2**64. None: the library's default (see dirrm.h).
 
     Returns
     -------
     tuple of (Dataset, Dataset)
         (train, test); the test set is labelled by the ground truth, without the bias.
     """
-    params = SynthParams()
-    lib.dirrm_synth_params_init(ctypes.byref(params))
-    params.kind = _choice(_SYNTH, kind, "kind")
-    params.bias_ratio = float(bias_ratio)
-    params.num_prompts = int(num_prompts)
-    params.responses_per_prompt = int(responses_per_prompt)
-    params.prompt_dim, params.response_dim = int(prompt_dim), int(response_dim)
-    params.seed = int(seed) & (2**64 - 1)
+    params = filled(SynthParams, kind=choice(_SYNTH, kind, "kind"), bias_ratio=bias_ratio, num_prompts=num_prompts,
+                    responses_per_prompt=responses_per_prompt, prompt_dim=prompt_dim, response_dim=response_dim,
+                    seed=seed)
     train, test = ctypes.c_void_p(), ctypes.c_void_p()
     check_call(lib.dirrm_synth_generate(ctypes.byref(params), ctypes.byref(train), ctypes.byref(test)))
     return Dataset._wrap(train), Dataset._wrap(test)
@@ -134,10 +132,12 @@ class RewardModel(Handle):
     ----------
     prompt_dim, response_dim : int
         Sizes of the float32 prompt and response feature rows it scores.
-    width, depth : int
-        Size of the hidden state and number of backbone layers.
-    seed : int
-        Seed of the initialization.
+    width, depth : int, optional
+        Size of the hidden state and number of backbone layers. None: the library's default
+        (see dirrm.h).
+    seed : int, optional
+        Seed of the initialization (taken modulo 2**64). None: the library's default (see
+        dirrm.h).
     """
 
     _PREFIX = "dirrm_model"
@@ -146,12 +146,10 @@ class RewardModel(Handle):
     width: int
     depth: int
 
-    def __init__(self, prompt_dim: int, response_dim: int, width: int = 128, depth: int = 2, seed: int = 0) -> None:
-        params = ModelParams()
-        lib.dirrm_model_params_init(ctypes.byref(params))
-        params.prompt_dim, params.response_dim = int(prompt_dim), int(response_dim)
-        params.width, params.depth = int(width), int(depth)
-        params.seed = int(seed) & (2**64 - 1)
+    def __init__(self, prompt_dim: int, response_dim: int, width: Optional[int] = None, depth: Optional[int] = None,
+                 seed: Optional[int] = None) -> None:
+        params = filled(ModelParams, prompt_dim=prompt_dim, response_dim=response_dim, width=width, depth=depth,
+                        seed=seed)
         handle = ctypes.c_void_p()
         check_call(lib.dirrm_model_create(ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle
@@ -202,7 +200,7 @@ class RewardModel(Handle):
         self._call("score", x.shape[0], ptr(x), ptr(y), ptr(rewards), ptr(states))
         return (rewards, states) if hidden else rewards
 
-    def fit(self, dataset: Dataset, method: str = "vanilla", epochs: Optional[int] = None,
+    def fit(self, dataset: Dataset, method: Optional[str] = None, epochs: Optional[int] = None,
             batch_size: Optional[int] = None, learning_rate: Optional[float] = None,
             weight_decay: Optional[float] = None, lam: Optional[float] = None, bias_column: Optional[int] = None,
             pf_prompts: Optional[int] = None, seed: Optional[int] = None, club: Optional[dict[str, Any]] = None,
@@ -216,11 +214,15 @@ class RewardModel(Handle):
         Parameters
         ----------
         dataset : Dataset
-        method : {"vanilla", "dir", "prompt_free", "dir_prompt_free"}
+        method : {"vanilla", "dir", "prompt_free", "dir_prompt_free"}, optional
+            None: the library's default (see dirrm.h).
         epochs, batch_size, bias_column, pf_prompts, seed : int, optional
+            None: the library's default (see dirrm.h).
         learning_rate, weight_decay, lam : float, optional
+            None: the library's default (see dirrm.h); lam is the struct's lambda.
         club, pf, prioritizer : dict, optional
-            Fields of dirrm_club_params, dirrm_pf_params and dirrm_prioritizer_params.
+            Fields of dirrm_club_params, dirrm_pf_params and dirrm_prioritizer_params; a field
+            not given keeps the library's default (see dirrm.h).
         progress : callable, optional
             progress(step, total_steps, loss_pref, mi, threshold), called after each step;
             returning True stops the training.
@@ -231,12 +233,11 @@ class RewardModel(Handle):
             Per-step records "step", "loss_pref", "mi", "threshold", each of shape
             (steps,), float64.
         """
-        params = TrainParams()
-        lib.dirrm_train_params_init(ctypes.byref(params))
-        params.method = _choice(METHODS, method, "method")
+        params = defaults(TrainParams)
         _update(params, {key: value for key, value in [
-            ("epochs", epochs), ("batch_size", batch_size), ("learning_rate", learning_rate),
-            ("weight_decay", weight_decay), ("lam", lam), ("bias_column", bias_column), ("pf_prompts", pf_prompts),
+            ("method", choice(METHODS, method, "method")), ("epochs", epochs), ("batch_size", batch_size),
+            ("learning_rate", learning_rate), ("weight_decay", weight_decay), ("lam", lam),
+            ("bias_column", bias_column), ("pf_prompts", pf_prompts),
             ("seed", None if seed is None else int(seed) & (2**64 - 1))] if value is not None}, "fit")
         _update(params.club, club or {}, "club")
         _update(params.pf, pf or {}, "pf")

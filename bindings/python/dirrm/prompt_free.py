@@ -10,8 +10,8 @@ import numpy.typing as npt
 
 from ._arrays import as_f32, as_i64, ptr
 from ._handle import Handle
-from ._lib import ERR_INVALID_ARGUMENT, ERR_SHAPE, DirrmError, PfParams, PrioritizerParams
-from ._lib import PrioritizerStats, check_call, lib
+from ._lib import ERR_SHAPE, DirrmError, PfParams, PrioritizerParams, PrioritizerStats, check_call, lib
+from ._params import choice, filled, flag
 
 __all__ = ["prompt_free_gap", "sample_prompts", "cluster_threshold", "Prioritizer", "PromptFreeGap"]
 
@@ -38,16 +38,11 @@ class PromptFreeGap(NamedTuple):
     iterations: npt.NDArray[np.int32]
 
 
-def _choice(table: dict[str, int], value: str, name: str) -> int:
-    if value not in table:
-        raise DirrmError(ERR_INVALID_ARGUMENT, f"{name} = {value!r} is not one of {sorted(table)}")
-    return table[value]
-
-
 def prompt_free_gap(gaps: npt.ArrayLike, corr_col: Optional[npt.ArrayLike] = None,
-                    weights: Optional[npt.ArrayLike] = None, weighting: Optional[str] = None, p: float = 0.5,
-                    solver: str = "newton", tolerance: float = 1e-6, max_iter: int = 100, r_min: float = 0.0,
-                    r_max: float = 0.0) -> PromptFreeGap:
+                    weights: Optional[npt.ArrayLike] = None, weighting: Optional[str] = None,
+                    p: Optional[float] = None, solver: Optional[str] = None, tolerance: Optional[float] = None,
+                    max_iter: Optional[int] = None, r_min: Optional[float] = None,
+                    r_max: Optional[float] = None) -> PromptFreeGap:
     """The prompt-free gap dr2 of each row of the (n, K) gap matrix.
 
     Parameters
@@ -61,13 +56,18 @@ def prompt_free_gap(gaps: npt.ArrayLike, corr_col: Optional[npt.ArrayLike] = Non
     weighting : {"uniform", "corresponding", "explicit", "log_weights"}, optional
         "corresponding" puts p on the own prompt; "explicit" rows need not sum to 1. By default
         "explicit" when weights are given, else "corresponding" when corr_col is, else "uniform".
-    p : float
-        The own prompt's weight under "corresponding".
-    solver : {"newton", "bisection"}
-    tolerance : float
-    max_iter : int
-    r_min, r_max : float
-        Reward range for the bisection bracket (0, 0: from the gaps).
+    p : float, optional
+        The own prompt's weight under "corresponding". None: the library's default (see
+        dirrm.h).
+    solver : {"newton", "bisection"}, optional
+        None: the library's default (see dirrm.h).
+    tolerance : float, optional
+        None: the library's default (see dirrm.h).
+    max_iter : int, optional
+        None: the library's default (see dirrm.h).
+    r_min, r_max : float, optional
+        Reward range for the bisection bracket (0, 0: from the gaps). None: the library's
+        default (see dirrm.h).
 
     Returns
     -------
@@ -82,12 +82,9 @@ def prompt_free_gap(gaps: npt.ArrayLike, corr_col: Optional[npt.ArrayLike] = Non
     n, k = g.shape
     if weighting is None:
         weighting = "explicit" if weights is not None else "corresponding" if corr_col is not None else "uniform"
-    params = PfParams()
-    lib.dirrm_pf_params_init(ctypes.byref(params))
-    params.weighting = _choice(_WEIGHTINGS, weighting, "weighting")
-    params.solver = _choice(_SOLVERS, solver, "solver")
-    params.p, params.tolerance, params.max_iter = float(p), float(tolerance), int(max_iter)
-    params.r_min, params.r_max = float(r_min), float(r_max)
+    params = filled(PfParams, weighting=choice(_WEIGHTINGS, weighting, "weighting"), p=p,
+                    solver=choice(_SOLVERS, solver, "solver"), tolerance=tolerance, max_iter=max_iter,
+                    r_min=r_min, r_max=r_max)
     corr = None if corr_col is None else as_i64(corr_col, "corr_col").reshape(-1)
     if corr is not None and corr.shape != (n,):
         raise DirrmError(ERR_SHAPE, f"corr_col has {corr.size} entries for {n} pairs")
@@ -143,7 +140,7 @@ def cluster_threshold(values: npt.ArrayLike, method: str = "kmeans") -> float:
     """
     v = as_f32(values, "values").reshape(-1)
     out = np.zeros(1, np.float32)
-    check_call(lib.dirrm_cluster_threshold(v.size, ptr(v), _choice(_CLUSTER, method, "method"), ptr(out)))
+    check_call(lib.dirrm_cluster_threshold(v.size, ptr(v), choice(_CLUSTER, method, "method"), ptr(out)))
     return float(out[0])
 
 
@@ -158,16 +155,22 @@ class Prioritizer(Handle):
     ----------
     num_samples : int
         Size of the pool; candidates are indices in [0, num_samples).
-    cluster_method : {"kmeans", "otsu"}
-    ema_weight : float
-        alpha in threshold <- alpha * threshold + (1 - alpha) * boundary.
-    initial_threshold : float
-    reinsertion : {"immediate", "lazy"}
-        When a rejected candidate returns to the pool.
-    max_reinsertions : int
-        Second chances per sample and epoch.
-    shuffle : bool
-    seed : int
+    cluster_method : {"kmeans", "otsu"}, optional
+        None: the library's default (see dirrm.h).
+    ema_weight : float, optional
+        alpha in threshold <- alpha * threshold + (1 - alpha) * boundary. None: the library's
+        default (see dirrm.h).
+    initial_threshold : float, optional
+        None: the library's default (see dirrm.h).
+    reinsertion : {"immediate", "lazy"}, optional
+        When a rejected candidate returns to the pool. None: the library's default (see
+        dirrm.h).
+    max_reinsertions : int, optional
+        Second chances per sample and epoch. None: the library's default (see dirrm.h).
+    shuffle : bool, optional
+        None: the library's default (see dirrm.h).
+    seed : int, optional
+        Taken modulo 2**64. None: the library's default (see dirrm.h).
 
     Attributes
     ----------
@@ -177,18 +180,14 @@ class Prioritizer(Handle):
     _PREFIX = "dirrm_prioritizer"
     num_samples: int
 
-    def __init__(self, num_samples: int, cluster_method: str = "kmeans", ema_weight: float = 0.9,
-                 initial_threshold: float = 0.0, reinsertion: str = "immediate", max_reinsertions: int = 1,
-                 shuffle: bool = True, seed: int = 0) -> None:
-        params = PrioritizerParams()
-        lib.dirrm_prioritizer_params_init(ctypes.byref(params))
-        params.cluster_method = _choice(_CLUSTER, cluster_method, "cluster_method")
-        params.ema_weight = float(ema_weight)
-        params.initial_threshold = float(initial_threshold)
-        params.reinsertion = _choice(_REINSERT, reinsertion, "reinsertion")
-        params.max_reinsertions = int(max_reinsertions)
-        params.shuffle = 1 if shuffle else 0
-        params.seed = int(seed) & (2**64 - 1)
+    def __init__(self, num_samples: int, cluster_method: Optional[str] = None, ema_weight: Optional[float] = None,
+                 initial_threshold: Optional[float] = None, reinsertion: Optional[str] = None,
+                 max_reinsertions: Optional[int] = None, shuffle: Optional[bool] = None,
+                 seed: Optional[int] = None) -> None:
+        params = filled(PrioritizerParams, cluster_method=choice(_CLUSTER, cluster_method, "cluster_method"),
+                        ema_weight=ema_weight, initial_threshold=initial_threshold,
+                        reinsertion=choice(_REINSERT, reinsertion, "reinsertion"),
+                        max_reinsertions=max_reinsertions, shuffle=flag(shuffle), seed=seed)
         self._handle = None
         handle = ctypes.c_void_p()
         check_call(lib.dirrm_prioritizer_create(ctypes.byref(params), int(num_samples), ctypes.byref(handle)))

@@ -34,9 +34,12 @@ import numpy.typing as npt
 import torch
 import torch.distributed as dist
 
+from ._lib import TrainParams
+from ._params import defaults, name_of
 from .club import Club
 from .loss import bt_loss
-from .prompt_free import Prioritizer, cluster_threshold, prompt_free_gap, sample_prompts
+from .prompt_free import _CLUSTER, _REINSERT, _SOLVERS, Prioritizer, cluster_threshold, prompt_free_gap
+from .prompt_free import sample_prompts
 
 __all__ = ["CLUBPenalty", "BTLoss", "DIRLoss", "PromptFreeBatchSampler", "prompt_free_score_fn"]
 
@@ -524,13 +527,16 @@ class DIRLoss(torch.nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 def prompt_free_score_fn(gap_fn: Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64]], ArrayOrTensor],
-                         own_prompt: npt.ArrayLike, num_prompts: int, k: int = 8, p: float = 0.0,
-                         normalize: bool = True, seed: int = 0, solver: str = "newton"
+                         own_prompt: npt.ArrayLike, num_prompts: int, k: Optional[int] = None,
+                         p: Optional[float] = None, normalize: bool = True, seed: int = 0,
+                         solver: Optional[str] = None
                          ) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]]:
     """A score_fn for PromptFreeBatchSampler: each pair's prompt-free gap dr2 under K prompts.
 
     Each pair i is scored under its own prompt and k - 1 others drawn once from the pool
     (dirrm.sample_prompts with this seed, so a pair's prompts do not depend on its batch).
+    The decomposition is dirrm_train's: the keywords left None, and the solver's tolerance
+    and iteration limit, are those of dirrm_train_params_init (pf_prompts and pf).
 
     Parameters
     ----------
@@ -543,23 +549,31 @@ def prompt_free_score_fn(gap_fn: Callable[[npt.NDArray[np.int64], npt.NDArray[np
         Each pair's own prompt, in [0, num_prompts).
     num_prompts : int
         Size of the prompt pool.
-    k : int
-        Prompts per pair (own + k - 1 sampled), at most num_prompts.
-    p : float
-        The own prompt's weight in the decomposition; 0 (dirrm_train's default) leaves it out,
-        so dr2 measures the other prompts only.
+    k : int, optional
+        Prompts per pair (own + k - 1 sampled), at most num_prompts. None: the library's
+        default (see dirrm.h), dirrm_train_params_init's pf_prompts.
+    p : float, optional
+        The own prompt's weight in the decomposition; 0 leaves it out, so dr2 measures the
+        other prompts only. None: the library's default (see dirrm.h), dirrm_train_params_init's
+        pf.p.
     normalize : bool
         Divide dr2 by the batch's RMS own-prompt gap, as dirrm_train does, so that the
         threshold does not drift as rewards grow.
     seed : int
         Seed of the prompt sampling.
-    solver : {"newton", "bisection"}
+    solver : {"newton", "bisection"}, optional
+        None: the library's default (see dirrm.h), dirrm_train_params_init's pf.solver.
 
     Returns
     -------
     callable
         score_fn(indices: int64 array (m,)) -> dr2, float32 array (m,).
     """
+    train = defaults(TrainParams)
+    k = train.pf_prompts if k is None else k
+    p = train.pf.p if p is None else p
+    solver = name_of(_SOLVERS, train.pf.solver) if solver is None else solver
+    tolerance, max_iter = train.pf.tolerance, train.pf.max_iter
     prompts = sample_prompts(own_prompt, k, num_prompts, seed)
 
     def score(indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
@@ -568,7 +582,8 @@ def prompt_free_score_fn(gap_fn: Callable[[npt.NDArray[np.int64], npt.NDArray[np
             raw = gap_fn(idx, prompts[idx])
         gaps = _host32(raw) if isinstance(raw, torch.Tensor) else np.ascontiguousarray(raw, np.float32)
         gaps = gaps.reshape(idx.size, -1)
-        dr2 = prompt_free_gap(gaps, corr_col=np.zeros(idx.size, np.int64), p=p, solver=solver).dr2
+        dr2 = prompt_free_gap(gaps, corr_col=np.zeros(idx.size, np.int64), p=p, solver=solver, tolerance=tolerance,
+                              max_iter=max_iter).dr2
         if normalize:
             rms = float(np.sqrt(np.mean(gaps[:, 0].astype(np.float64) ** 2)))
             if rms > 0:
@@ -593,6 +608,10 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
             for batch in loader:   # len(loader) == len(sampler)
                 ...
 
+    The prioritizer keywords left None take the library's defaults for dirrm_train, those of
+    dirrm_train_params_init's prioritizer (no reinsertion, where dirrm_prioritizer_params_init
+    allows one).
+
     One iteration (one DataLoader epoch) is len(self) steps. A step that accepts nothing in
     max_rounds rounds yields no batch, so len() is an upper bound, reached unless the
     threshold rejects nearly everything. The steps are taken lazily: score_fn sees the model
@@ -609,15 +628,22 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         see prompt_free_score_fn.
     max_rounds : int
         Proposals per step at most.
-    cluster_method : {"kmeans", "otsu"}
-    ema_weight : float
-        alpha in threshold <- alpha * threshold + (1 - alpha) * boundary.
-    initial_threshold : float
-    reinsertion : {"immediate", "lazy"}
-    max_reinsertions : int
-        Second chances per pair and prioritizer epoch (dirrm_train's default 0).
-    shuffle : bool
-    seed : int
+    cluster_method : {"kmeans", "otsu"}, optional
+        None: the library's default (see dirrm.h).
+    ema_weight : float, optional
+        alpha in threshold <- alpha * threshold + (1 - alpha) * boundary. None: the library's
+        default (see dirrm.h).
+    initial_threshold : float, optional
+        None: the library's default (see dirrm.h).
+    reinsertion : {"immediate", "lazy"}, optional
+        None: the library's default (see dirrm.h).
+    max_reinsertions : int, optional
+        Second chances per pair and prioritizer epoch. None: the library's default (see
+        dirrm.h).
+    shuffle : bool, optional
+        None: the library's default (see dirrm.h).
+    seed : int, optional
+        None: the library's default (see dirrm.h).
     process_group, distributed
         As CLUBPenalty's. Distributed, rank r draws its candidates from its own shard
         [r, r + world, r + 2 world, ...] of the pool (as DistributedSampler), and each step's
@@ -647,9 +673,18 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __init__(self, num_samples: int, batch_size: int,
                  score_fn: Callable[[npt.NDArray[np.int64]], ArrayOrTensor], max_rounds: int = 8,
-                 cluster_method: str = "kmeans", ema_weight: float = 0.9, initial_threshold: float = 0.0,
-                 reinsertion: str = "immediate", max_reinsertions: int = 0, shuffle: bool = True, seed: int = 0,
+                 cluster_method: Optional[str] = None, ema_weight: Optional[float] = None,
+                 initial_threshold: Optional[float] = None, reinsertion: Optional[str] = None,
+                 max_reinsertions: Optional[int] = None, shuffle: Optional[bool] = None, seed: Optional[int] = None,
                  process_group: Any = None, distributed: Optional[bool] = None, even_batches: bool = True) -> None:
+        library = defaults(TrainParams).prioritizer   # dirrm_train's prioritizer
+        cluster_method = name_of(_CLUSTER, library.cluster_method) if cluster_method is None else cluster_method
+        ema_weight = library.ema_weight if ema_weight is None else ema_weight
+        initial_threshold = library.initial_threshold if initial_threshold is None else initial_threshold
+        reinsertion = name_of(_REINSERT, library.reinsertion) if reinsertion is None else reinsertion
+        max_reinsertions = library.max_reinsertions if max_reinsertions is None else max_reinsertions
+        shuffle = bool(library.shuffle) if shuffle is None else shuffle
+        seed = library.seed if seed is None else seed
         if int(num_samples) < 1 or int(batch_size) < 1 or int(max_rounds) < 1:
             raise ValueError(f"num_samples ({num_samples}), batch_size ({batch_size}) and max_rounds "
                              f"({max_rounds}) must be >= 1")

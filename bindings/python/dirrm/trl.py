@@ -42,6 +42,8 @@ import numpy.typing as npt
 import torch
 from trl.trainer.reward_trainer import RewardTrainer
 
+from ._lib import TrainParams
+from ._params import defaults
 from .torch import CLUBPenalty, PromptFreeBatchSampler, prompt_free_score_fn
 
 __all__ = ["DIRRewardTrainer", "PromptFreeRewardTrainer", "CLUB_FILE", "default_bias", "default_hidden"]
@@ -226,10 +228,12 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
     ----------
     *args, **kwargs
         Those of DIRRewardTrainer (train_dataset must be given by keyword).
-    pf_prompts : int
+    pf_prompts : int, optional
         k, prompts per pair (own + k - 1 others), at most the number of distinct prompts.
-    pf_p : float
-        The own prompt's weight (0: dr2 measures the other prompts only).
+        None: the library's default (see dirrm.h), dirrm_train_params_init's pf_prompts.
+    pf_p : float, optional
+        The own prompt's weight (0: dr2 measures the other prompts only). None: the library's
+        default (see dirrm.h), dirrm_train_params_init's pf.p.
     pf_options : dict, optional
         Options of PromptFreeBatchSampler (max_rounds, ema_weight, initial_threshold,
         reinsertion, max_reinsertions, cluster_method, shuffle, seed).
@@ -243,7 +247,7 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
 
     pf_sampler: PromptFreeBatchSampler
 
-    def __init__(self, *args: Any, pf_prompts: int = 8, pf_p: float = 0.0,
+    def __init__(self, *args: Any, pf_prompts: Optional[int] = None, pf_p: Optional[float] = None,
                  pf_options: Optional[dict[str, Any]] = None, score_batch_size: int = 64,
                  dir_lambda: float = 0.0, **kwargs: Any) -> None:
         raw = kwargs.get("train_dataset")
@@ -264,8 +268,9 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         lookup = {p: i for i, p in enumerate(self._pf_prompts)}
         own = np.array([lookup[p] for p in prompts_of_pairs], np.int64)
         self._score_batch_size = int(score_batch_size)
-        score_fn = prompt_free_score_fn(self._gaps, own, len(self._pf_prompts),
-                                        k=min(int(pf_prompts), len(self._pf_prompts)), p=pf_p)
+        k = defaults(TrainParams).pf_prompts if pf_prompts is None else int(pf_prompts)
+        score_fn = prompt_free_score_fn(self._gaps, own, len(self._pf_prompts), k=min(k, len(self._pf_prompts)),
+                                        p=pf_p)
         self.pf_sampler = PromptFreeBatchSampler(prepared, self.args.per_device_train_batch_size,
                                                  score_fn, **(pf_options or {}))
         self._pf_batches = _ResumableBatchSampler(self.pf_sampler)
