@@ -1,0 +1,47 @@
+import ArgumentParser
+import DirRMCore
+import Glibc
+
+struct EvaluateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "evaluate", abstract: "Evaluate a saved model on .npy data.")
+
+  @OptionGroup var data: DataOptions
+  @Option(help: "A model written by `train`.") var model: String
+  @Option(help: "The bias column to correlate with the reward gap.") var biasColumn: Int = 0
+
+  func validate() throws {
+    guard biasColumn >= 0 else { throw ValidationError("--bias-column must be at least 0") }
+  }
+
+  func run() throws {
+    let bytes = try FileIO.read(model)
+    let loaded: RewardModel<Float>
+    do {
+      loaded = try RewardModel<Float>(serialized: bytes)
+    } catch {
+      throw CLIError("\(model): not a dirrm model (\(error))")
+    }
+    let dataset = try data.load()
+    guard dataset.promptDim == loaded.shape.promptDim, dataset.responseDim == loaded.shape.responseDim else {
+      throw CLIError(
+        "\(model): the model takes prompt_dim \(loaded.shape.promptDim) and response_dim \(loaded.shape.responseDim), the data has \(dataset.promptDim) and \(dataset.responseDim)"
+      )
+    }
+    if data.bias != nil, biasColumn >= dataset.biasDim {
+      throw CLIError("--bias-column \(biasColumn): the bias file has \(dataset.biasDim) column(s)")
+    }
+    let column = dataset.biasDim > biasColumn ? biasColumn : nil
+    let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
+    print("pairs \(e.pairs)")
+    print("accuracy \(fixed(e.accuracy, 4))")
+    print("mean gap \(fixed(e.meanGap, 4))")
+    if column != nil {
+      print("Pearson(gap, bias) \(fixed(e.gapBiasPearson, 4))")
+      print("Spearman(gap, bias) \(fixed(e.gapBiasSpearman, 4))")
+      print(
+        "accuracy where bias > 0: \(fixed(e.accuracyBiasPositive, 4)); where bias <= 0: \(fixed(e.accuracyBiasNegative, 4))"
+      )
+    }
+  }
+}

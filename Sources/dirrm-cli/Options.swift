@@ -1,0 +1,88 @@
+import ArgumentParser
+import DirRMCore
+import Glibc
+
+let methodOptions: [String: Trainer.Method] = [
+  "vanilla": .vanilla, "dir": .dir, "prompt-free": .promptFree, "dir-prompt-free": .dirPromptFree,
+]
+
+/// The option spelling of a method.
+func optionName(_ method: Trainer.Method) -> String {
+  switch method {
+  case .vanilla: "vanilla"
+  case .dir: "dir"
+  case .promptFree: "prompt-free"
+  case .dirPromptFree: "dir-prompt-free"
+  }
+}
+
+/// The library's training defaults, which the options below show in their help.
+var trainingDefaults: Trainer.Settings { .defaults() }
+
+/// The prompt-free default weight of the pair's own prompt.
+private var libraryOwnWeight: Double {
+  if case .corresponding(let p) = trainingDefaults.promptFree.weighting { return p }
+  return .nan
+}
+
+/// Training options shared by `train` and `experiment`; unset ones keep the library defaults.
+struct TrainingOptions: ParsableArguments {
+  @Option(help: "DIR weight lambda (default: \(trainingDefaults.lambda)).") var lambda: Float?
+  @Option(help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.club.learningRate)).")
+  var clubLr: Float?
+  @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.club.qHidden)).") var qHidden: Int?
+  @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.club.fitSteps)).") var fitSteps: Int?
+  @Option(help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
+  var ownWeight: Double?
+  // Not --prompts: that names the prompt feature file of `train` and `evaluate`.
+  @Option(
+    help: "Prompt-free: prompts K per pair (the C API's pf_prompts; default: \(trainingDefaults.promptsPerPair)).")
+  var pfPrompts: Int?
+  @Option(help: "Prioritizer: EMA weight alpha (default: \(trainingDefaults.prioritizer.emaWeight)).")
+  var emaWeight: Float?
+  @Option(
+    help: "Prioritizer: reinsertions per pair and epoch (default: \(trainingDefaults.prioritizer.maxReinsertions)).")
+  var reinsertions: Int?
+  @Option(help: "Training epochs (default: \(trainingDefaults.epochs)).") var epochs: Int?
+  @Flag(help: "DIR's estimator categorical on 1[bias > 0], as in DIR's code (default: Gaussian).")
+  var categorical = false
+
+  func apply(_ s: inout Trainer.Settings) {
+    if categorical { s.club.kind = .categorical(classes: 2) }
+    if let lambda { s.lambda = lambda }
+    if let clubLr { s.club.learningRate = clubLr }
+    if let qHidden { s.club.qHidden = qHidden }
+    if let fitSteps { s.club.fitSteps = fitSteps }
+    if let ownWeight { s.promptFree.weighting = .corresponding(p: ownWeight) }
+    if let pfPrompts { s.promptsPerPair = pfPrompts }
+    if let emaWeight { s.prioritizer.emaWeight = emaWeight }
+    if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
+    if let epochs { s.epochs = epochs }
+  }
+}
+
+/// .npy inputs of a dataset.
+struct DataOptions: ParsableArguments {
+  @Option(help: "Prompt features, float (num_prompts, prompt_dim).") var prompts: String
+  @Option(help: "Response features, float (num_responses, response_dim).") var responses: String
+  @Option(help: "Pairs, integer (num_pairs, 3): prompt, chosen, rejected.") var pairs: String
+  @Option(help: "Pair bias attributes, (num_pairs,) or (num_pairs, b).") var bias: String?
+
+  func load() throws -> PreferenceDataset {
+    let files = try NumpyFile.dataset(prompts: prompts, responses: responses, pairs: pairs, bias: bias)
+    let parsed = (0..<files.pairs.rows).map {
+      PreferenceDataset.Pair(
+        prompt: Int(files.pairs.integers[$0 * 3]), chosen: Int(files.pairs.integers[$0 * 3 + 1]),
+        rejected: Int(files.pairs.integers[$0 * 3 + 2]))
+    }
+    let biasValues = files.bias.map { $0.isInteger ? $0.integers.map { Float($0) } : $0.floats } ?? []
+    do {
+      return try PreferenceDataset(
+        promptDim: files.prompts.columns, prompts: files.prompts.floats, responseDim: files.responses.columns,
+        responses: files.responses.floats, pairs: parsed, biasDim: files.bias?.columns ?? 0, bias: biasValues)
+    } catch {
+      let message = error.message(prefix: "")
+      throw CLIError(error.field.hasPrefix("pairs") ? "\(files.pairsPath): \(message)" : message)
+    }
+  }
+}
