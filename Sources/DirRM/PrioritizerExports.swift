@@ -12,11 +12,14 @@ public func dirrm_cluster_threshold(
 ) -> Int32 {
   abiCall("dirrm_cluster_threshold") { () throws(ABIError) in
     let count = try Check.count(n, "n")
-    let input = try Check.input(values, count, "values")
+    let input = try Check.array(values, count, "values")
     let where_ = try placement(method, "method")
     let out = try Check.output(outThreshold, "out_threshold")
     try reserve(BinaryClustering.workBytes(count: count), for: "n = \(n) values")
-    out.pointee = Float(BinaryClustering.threshold(input, placement: where_))
+    let threshold = try checked("") { () throws(ConfigError) in
+      try BinaryClustering.threshold(input, placement: where_)
+    }
+    out.pointee = Float(threshold)
   }
 }
 
@@ -64,7 +67,10 @@ public func dirrm_prioritizer_create(
     let count = try Check.count(numSamples, "num_samples")
     let handle = try Check.output(out, "out")
     try reserve(Prioritizer.stateBytes(count: count), for: "num_samples = \(numSamples)")
-    handle.pointee = Handles.register(Prioritizer(settings: settings, count: count))
+    let prioritizer = try checked("p->") { () throws(ConfigError) in
+      try Prioritizer(settings: settings, count: count)
+    }
+    handle.pointee = Handles.register(prioritizer)
   }
 }
 
@@ -85,13 +91,9 @@ public func dirrm_prioritizer_propose(
     let limit = try Check.count(maxCount, "max_count")
     let indices = try Check.output(outIndices, "out_indices")
     let count = try Check.output(outCount, "out_count")
-    do throws(MisuseError) {
-      let proposed = try box.value.propose(maxCount: limit)
-      for (j, i) in proposed.enumerated() { indices[j] = Int64(i) }
-      count.pointee = Int64(proposed.count)
-    } catch {
-      throw ABIError(DIRRM_ERR_MISUSE, error.message)
-    }
+    let proposed = try misuse { () throws(MisuseError) in try box.value.propose(maxCount: limit) }
+    Check.write(proposed.map { Int64($0) }, to: indices)
+    count.pointee = Int64(proposed.count)
   }
 }
 
@@ -103,17 +105,13 @@ public func dirrm_prioritizer_decide(
   abiCall("dirrm_prioritizer_decide") { () throws(ABIError) in
     let box = try Handles.lookup(q, Prioritizer.self, "q")
     let n = try Check.count(count, "count")
-    let which = try Check.indices(indices, n, "indices", below: box.value.count)
-    let values = try Check.input(dr2, n, "dr2")
+    let which = try Check.indexArray(indices, n, "indices", below: box.value.count)
+    let values = try Check.array(dr2, n, "dr2")
     let accept = try Check.output(outAccept, "out_accept")
-    // A copy of the indices and values, and a set of the indices seen.
+    // The set of the indices seen, the decisions, their copy as bytes and the step's values.
     try reserve(Workspace.bytes([[n, 48]], elementSize: 1), for: "count = \(count)")
-    do throws(MisuseError) {
-      let decided = try box.value.decide(which.map { Int($0) }, Array(values))
-      for (j, ok) in decided.enumerated() { accept[j] = ok ? 1 : 0 }
-    } catch {
-      throw ABIError(DIRRM_ERR_MISUSE, error.message)
-    }
+    let decided = try misuse { () throws(MisuseError) in try box.value.decide(which, values) }
+    Check.write(decided.map { $0 ? UInt8(1) : 0 }, to: accept)
   }
 }
 
@@ -178,4 +176,15 @@ public func dirrm_prioritizer_load(
       throw ABIError(error)
     }
   }
+}
+
+/// A core call that checks its arguments itself: a rule it refuses (one the checks before it
+/// do not apply, or a rule they make unreachable) reaches the caller as the core words it.
+private func checked<T>(_ prefix: String, _ body: () throws(ConfigError) -> T) throws(ABIError) -> T {
+  do { return try body() } catch { throw ABIError(error, prefix: prefix) }
+}
+
+/// A call the prioritizer's state may refuse: DIRRM_ERR_MISUSE.
+private func misuse<T>(_ body: () throws(MisuseError) -> T) throws(ABIError) -> T {
+  do { return try body() } catch { throw ABIError(DIRRM_ERR_MISUSE, error.message) }
 }

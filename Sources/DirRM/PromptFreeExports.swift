@@ -44,14 +44,10 @@ func promptFreeGap(_ params: dirrm_pf_params, _ name: String = "p->") throws(ABI
     case DIRRM_PF_EXPLICIT: .explicit
     default: .logWeights
     }
-  // The C API takes the range of single rewards [r_min, r_max]; gaps lie in ±(r_max − r_min).
-  let bracket =
-    params.r_min < params.r_max
-    ? (Double(params.r_min) - Double(params.r_max), Double(params.r_max) - Double(params.r_min)) : nil
   let solver = PromptFreeGap(
     weighting: weighting,
     solver: params.solver == DIRRM_PF_NEWTON
-      ? .newton : .bisection(bracket: bracket.map { (low: $0.0, high: $0.1) }),
+      ? .newton : .bisection(rewardsIn: Double(params.r_min), Double(params.r_max)),
     tolerance: Double(params.tolerance), maxIterations: Int(params.max_iter))
   try validated(name) { () throws(ConfigError) in try solver.validate() }
   return solver
@@ -69,46 +65,42 @@ public func dirrm_pf_gap(
     let rows = try Check.count(n, "n")
     let columns = try Check.count(k, "k")
     let cells = try Check.product(rows, columns, "gaps")
-    let gapValues = try Check.input(gaps, cells, "gaps")
-    var corresponding: UnsafeBufferPointer<Int64>? = nil
+    let gapValues = try Check.array(gaps, cells, "gaps")
+    var corresponding: [Int]? = nil
     if case .corresponding = solver.weighting {
-      corresponding = try Check.indices(corrCol, rows, "corr_col", below: columns)
+      corresponding = try Check.indexArray(corrCol, rows, "corr_col", below: columns)
     } else if outDr1 != nil {
       guard corrCol != nil else {
         throw ABIError(DIRRM_ERR_NULL_POINTER, "corr_col is NULL but out_dr1 needs it")
       }
-      corresponding = try Check.indices(corrCol, rows, "corr_col", below: columns)
+      corresponding = try Check.indexArray(corrCol, rows, "corr_col", below: columns)
     } else if corrCol != nil {
-      corresponding = try Check.indices(corrCol, rows, "corr_col", below: columns)
+      corresponding = try Check.indexArray(corrCol, rows, "corr_col", below: columns)
     }
-    var weightValues: UnsafeBufferPointer<Float>? = nil
+    var weightValues: [Float]? = nil
     switch solver.weighting {
     case .explicit, .logWeights:
       guard weights != nil else {
         throw ABIError(DIRRM_ERR_NULL_POINTER, "weights is NULL but the weighting needs it")
       }
-      let w = try Check.input(weights, cells, "weights")
-      if solver.weighting == .explicit {
-        for i in 0..<rows {
-          try Check.weights(
-            UnsafeBufferPointer(rebasing: w[(i * columns)..<((i + 1) * columns)]), "weights row \(i)")
-        }
-      }
-      weightValues = w
+      weightValues = try Check.array(weights, cells, "weights")
     default:
       guard weights == nil else {
         throw ABIError(
           DIRRM_ERR_INVALID_ARGUMENT, "weights must be NULL unless the weighting is EXPLICIT or LOG_WEIGHTS")
       }
     }
+    // The core's remaining rule: explicit weights non-negative with positive row sums.
+    let problem = try checked { () throws(ConfigError) in
+      try solver.problem(gaps: gapValues, k: columns, corresponding: corresponding, weights: weightValues)
+    }
     let dr2 = try Check.output(outDr2, "out_dr2")
     try reserve(PromptFreeGap.workBytes(rows: rows, k: columns), for: "n = \(n) rows")
-    try numeric { () throws(NumericError) in
-      try solver.solve(
-        gaps: gapValues, k: columns, corresponding: corresponding, weights: weightValues,
-        dr2: UnsafeMutableBufferPointer(start: dr2, count: rows),
-        dr1: Check.optionalOutput(outDr1, rows), iterations: Check.optionalOutput(outIters, rows))
-    }
+    let solution = try numeric { () throws(NumericError) in try problem.solve(dr1: outDr1 != nil) }
+    Check.write(solution.dr2, to: dr2)
+    if let dr1 = solution.dr1 { Check.write(dr1, toOptional: outDr1) }
+    // Each count is at most max_iter, an int32.
+    Check.write(solution.iterations.map { Int32(clamping: $0) }, toOptional: outIters)
   }
 }
 
@@ -124,12 +116,19 @@ public func dirrm_pf_sample_prompts(
     guard columns <= prompts else {
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "k = \(k) exceeds num_prompts = \(numPrompts)")
     }
-    let cells = try Check.product(rows, columns, "out_prompts")
-    let own = try Check.indices(corrPrompt, rows, "corr_prompt", below: prompts)
+    _ = try Check.product(rows, columns, "out_prompts")
+    let own = try Check.indexArray(corrPrompt, rows, "corr_prompt", below: prompts)
     let out = try Check.output(outPrompts, "out_prompts")
-    try reserve(PromptSampling.workBytes(k: columns), for: "k = \(k)")
-    PromptSampling.sample(
-      own: own, k: columns, numPrompts: prompts, seed: seed,
-      into: UnsafeMutableBufferPointer(start: out, count: cells))
+    try reserve(PromptSampling.workBytes(rows: rows, k: columns), for: "n = \(n) pairs of k = \(k) prompts")
+    let sampled = try checked { () throws(ConfigError) in
+      try PromptSampling.sample(own: own, k: columns, numPrompts: prompts, seed: seed)
+    }
+    Check.write(sampled.map { Int64($0) }, to: out)
   }
+}
+
+/// A core call that checks its arguments itself: a rule it refuses (one the checks before it
+/// do not apply, or a rule they make unreachable) reaches the caller as the core words it.
+private func checked<T>(_ body: () throws(ConfigError) -> T) throws(ABIError) -> T {
+  do { return try body() } catch { throw ABIError(error, prefix: "") }
 }

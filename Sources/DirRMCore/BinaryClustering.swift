@@ -14,12 +14,16 @@ public enum BinaryClustering {
   }
 
   /// The threshold between the two clusters; the value itself when there are fewer than two
-  /// distinct values. The caller guarantees a non-empty buffer of finite values.
-  public static func threshold(_ values: UnsafeBufferPointer<Float>, placement: Placement) -> Double {
-    threshold(sorted: values.map(Double.init).sorted(), placement: placement)
+  /// distinct values. Throws unless `values` is non-empty and finite.
+  public static func threshold(_ values: [Float], placement: Placement) throws(ConfigError) -> Double {
+    guard !values.isEmpty else { throw ConfigError("values", "is empty") }
+    try Rule.finiteElements(values, "values")
+    return threshold(sorted: values.map(Double.init).sorted(), placement: placement)
   }
 
-  public static func threshold(sorted x: [Double], placement: Placement) -> Double {
+  /// The same on values already in ascending order, non-empty and finite (`threshold` and the
+  /// prioritizer's step values are).
+  static func threshold(sorted x: [Double], placement: Placement) -> Double {
     let n = x.count
     guard n >= 2, x[0] < x[n - 1] else { return x[0] }
     var prefix = [Double](repeating: 0, count: n + 1)

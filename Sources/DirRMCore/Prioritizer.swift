@@ -1,4 +1,5 @@
-/// A call that the object's state does not allow (the C API's DIRRM_ERR_MISUSE).
+/// A call that the object's state does not allow (the C API's DIRRM_ERR_MISUSE), or whose
+/// arguments a front end should have refused before making it.
 public struct MisuseError: Error, Equatable {
   public var message: String
   public init(_ message: String) { self.message = message }
@@ -61,9 +62,15 @@ public struct Prioritizer {
   var stepValues: [Float] = []
   var proposed = 0, accepted = 0, rejected = 0, reinserted = 0, dropped = 0
 
-  /// The caller guarantees count ≥ 1, emaWeight in [0, 1], a finite initial threshold and
-  /// maxReinsertions in 0...Int32.max.
-  public init(settings: Settings, count: Int) {
+  /// A prioritizer over pairs 0..<count. Throws, naming the field as the C header does, if
+  /// `settings` break a rule of `Settings.validate()` or count is outside
+  /// 1...Limits.maxElements.
+  public init(settings: Settings, count: Int) throws(ConfigError) {
+    try settings.validate()
+    guard count >= 1 else { throw ConfigError("num_samples", "= \(count) must be at least 1") }
+    guard count <= Limits.maxElements else {
+      throw ConfigError("num_samples", "= \(count) exceeds the limit of \(Limits.maxElements) elements")
+    }
     self.settings = settings
     self.count = count
     self.threshold = settings.initialThreshold
@@ -82,6 +89,7 @@ public struct Prioritizer {
   /// Up to `maxCount` candidates of the current epoch; an empty result means the epoch is
   /// over, and the next call starts the next one.
   public mutating func propose(maxCount: Int) throws(MisuseError) -> [Int] {
+    guard maxCount >= 1 else { throw MisuseError("max_count = \(maxCount) must be at least 1") }
     if !epochOpen { startEpoch() }
     if pool.isEmpty && !deferred.isEmpty {
       random.shuffle(&deferred)
@@ -111,13 +119,20 @@ public struct Prioritizer {
   }
 
   /// Accepts each pending candidate iff its Δr2 < the threshold. Nothing changes if it
-  /// throws. The caller guarantees indices in 0..<count and finite values.
+  /// throws: when an index is not a distinct pending proposal (an index outside 0..<count
+  /// never is), a value is not finite or the two arrays differ in length.
   public mutating func decide(_ indices: [Int], _ dr2: [Float]) throws(MisuseError) -> [Bool] {
+    guard indices.count == dr2.count else {
+      throw MisuseError("indices and dr2 differ in length (\(indices.count) and \(dr2.count))")
+    }
     var seen = Set<Int>(minimumCapacity: indices.count)
     for (position, i) in indices.enumerated() {
-      guard place[i] == .pending, seen.insert(i).inserted else {
+      guard i >= 0, i < count, place[i] == .pending, seen.insert(i).inserted else {
         throw MisuseError("indices[\(position)] = \(i) is not a pending proposal")
       }
+    }
+    if let position = dr2.firstIndex(where: { !$0.isFinite }) {
+      throw MisuseError("dr2[\(position)] is \(dr2[position].isNaN ? "nan" : "\(dr2[position])")")
     }
     var out = [Bool](repeating: false, count: indices.count)
     for (position, i) in indices.enumerated() {

@@ -114,7 +114,10 @@ extension Prioritizer {
       place.filter({ $0 == .dropped }).count == droppedCount
     else { throw .corrupt("inconsistent prioritizer counters") }
 
-    var restored = Prioritizer(settings: settings, count: n)
+    // The settings and n passed the checks above, which include the initializer's.
+    guard var restored = try? Prioritizer(settings: settings, count: n) else {
+      throw .corrupt("invalid prioritizer settings")
+    }
     restored.threshold = threshold
     restored.random = random
     (

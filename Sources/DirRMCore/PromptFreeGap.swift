@@ -1,7 +1,8 @@
 import Glibc
 
 /// The prompt-free reward gap Δr2 (docs/mathematics.md §3): the root d of Φ(d) = Σ_k w_k σ(g_k − d) = 1/2
-/// for each pair's gaps g under K prompts.
+/// for each pair's gaps g under K prompts. The weighting and the problem's checks are here,
+/// the root finding in PromptFreeRoot.swift.
 public struct PromptFreeGap {
   public enum Weighting: Equatable {
     case uniform
@@ -28,6 +29,13 @@ public struct PromptFreeGap {
       default: false
       }
     }
+
+    /// Alg. 1 for single rewards known to lie in [low, high]: a gap then lies in
+    /// ±(high − low), the bracket. With low ≥ high no range is known and the data bracket
+    /// is used.
+    public static func bisection(rewardsIn low: Double, _ high: Double) -> Solver {
+      .bisection(bracket: low < high ? (low: low - high, high: high - low) : nil)
+    }
   }
 
   public var weighting: Weighting
@@ -42,69 +50,149 @@ public struct PromptFreeGap {
     self.maxIterations = maxIterations
   }
 
-  /// Solves every row of the n × k matrix `gaps`. Nothing is written if it throws.
-  ///
-  /// The caller guarantees: finite gaps; `corresponding` in 0..<k where the weighting needs
-  /// it or `dr1` is wanted; `weights` (n × k) finite, and non-negative with positive row sums
-  /// for `.explicit`; tolerance > 0; maxIterations ≥ 1.
-  public func solve(
-    gaps: UnsafeBufferPointer<Float>, k: Int, corresponding: UnsafeBufferPointer<Int64>?,
-    weights: UnsafeBufferPointer<Float>?, dr2: UnsafeMutableBufferPointer<Float>,
-    dr1: UnsafeMutableBufferPointer<Float>?, iterations: UnsafeMutableBufferPointer<Int32>?
-  ) throws(NumericError) {
-    let n = dr2.count
+  /// n pairs' gaps under k prompts with what the weighting reads, checked against one
+  /// solver's rules by `problem(gaps:k:corresponding:weights:)`: a value of this type is
+  /// always solvable input.
+  public struct Problem {
+    let solver: PromptFreeGap
+    /// n × k, row-major, finite.
+    let gaps: [Float]
+    let k: Int
+    /// Each pair's own column, in 0..<k.
+    let corresponding: [Int]?
+    let rowWeights: RowWeights
+
+    /// The pairs n.
+    public var count: Int { gaps.count / k }
+  }
+
+  /// What the weighting of a checked problem reads.
+  enum RowWeights {
+    case uniform
+    case corresponding(p: Double, columns: [Int])
+    case explicit([Float])
+    case logWeights([Float])
+  }
+
+  /// Δr2 per pair; Δr1 = own gap − Δr2 when asked for; Φ evaluations per pair.
+  public struct Solution {
+    public var dr2: [Float]
+    public var dr1: [Float]?
+    public var iterations: [Int]
+  }
+}
+
+extension PromptFreeGap {
+  /// The problem of solving the n × k matrix `gaps`, or the first rule it breaks, named as
+  /// in the C header: this solver's settings (`validate()`); k ≥ 1 and n whole rows; finite
+  /// gaps; `corresponding` (n columns in 0..<k), needed by `.corresponding` and by Δr1;
+  /// `weights` (n × k, finite), needed by `.explicit` (each row non-negative with a positive
+  /// sum) and `.logWeights`, and not read by the other weightings.
+  public func problem(gaps: [Float], k: Int, corresponding: [Int]?, weights: [Float]?)
+    throws(ConfigError) -> Problem
+  {
+    try validate()
+    guard k >= 1 else { throw ConfigError("k", "= \(k) must be at least 1") }
+    guard gaps.count % k == 0 else {
+      throw ConfigError("gaps", "holds \(gaps.count) values, not whole rows of k = \(k)")
+    }
+    let n = gaps.count / k
+    try Rule.finiteElements(gaps, "gaps")
+    if let corresponding {
+      guard corresponding.count == n else {
+        throw ConfigError("corr_col", "holds \(corresponding.count) columns for n = \(n) rows")
+      }
+      try Rule.indexElements(corresponding, below: k, "corr_col")
+    }
+    let rowWeights: RowWeights
+    switch weighting {
+    case .uniform:
+      rowWeights = .uniform
+    case .corresponding(let p):
+      guard let corresponding else {
+        throw ConfigError("corr_col", "is missing but the CORRESPONDING weighting needs it")
+      }
+      rowWeights = .corresponding(p: p, columns: corresponding)
+    case .explicit, .logWeights:
+      guard let weights else { throw ConfigError("weights", "are missing but the weighting needs them") }
+      guard weights.count == gaps.count else {
+        throw ConfigError("weights", "hold \(weights.count) values for \(n) x \(k) gaps")
+      }
+      try Rule.finiteElements(weights, "weights")
+      if weighting == .explicit {
+        try Self.checkExplicit(weights, k: k)
+        rowWeights = .explicit(weights)
+      } else {
+        rowWeights = .logWeights(weights)
+      }
+    }
+    return Problem(solver: self, gaps: gaps, k: k, corresponding: corresponding, rowWeights: rowWeights)
+  }
+
+  /// Explicit weights: per row, each ≥ 0 and not all zero.
+  static func checkExplicit(_ weights: [Float], k: Int) throws(ConfigError) {
+    for i in 0..<(weights.count / k) {
+      let row = weights[(i * k)..<((i + 1) * k)]
+      if let j = row.firstIndex(where: { $0 < 0 }) {
+        throw ConfigError("weights row \(i)[\(j - i * k)]", "= \(weights[j]) is negative")
+      }
+      guard row.contains(where: { $0 > 0 }) else {
+        throw ConfigError("weights row \(i)", "is zero everywhere; the weights must have a positive sum")
+      }
+    }
+  }
+}
+
+extension PromptFreeGap.Problem {
+  /// Solves every row. `dr1` asks for Δr1 as well, which needs `corresponding` (without it
+  /// the solution has none) and fails if a value does not fit in float32.
+  public func solve(dr1 wanted: Bool) throws(NumericError) -> PromptFreeGap.Solution {
+    let n = count
+    let related = wanted ? corresponding : nil
     var roots = [Double](repeating: 0, count: n)
-    var counts = [Int32](repeating: 0, count: n)
+    var counts = [Int](repeating: 0, count: n)
     var row = [Double](repeating: 0, count: k)
     var w = [Double](repeating: 0, count: k)
     var scratch = RootScratch(k: k)
     for i in 0..<n {
       for j in 0..<k { row[j] = Double(gaps[i * k + j]) }
-      rowWeights(i, k: k, corresponding: corresponding, weights: weights, into: &w)
-      guard let (root, count) = root(gaps: row, weights: w, scratch: &scratch) else {
+      weights(of: i, into: &w)
+      guard let (root, count) = solver.root(gaps: row, weights: w, scratch: &scratch) else {
         throw .notConverged(
-          "pair \(i) did not converge within max_iter = \(maxIterations) iterations")
+          "pair \(i) did not converge within max_iter = \(solver.maxIterations) iterations")
       }
       roots[i] = root
-      counts[i] = Int32(count)
-      if dr1 != nil, let corresponding {
-        let related = row[Int(corresponding[i])] - root
-        guard related.fitsInFloat else {
-          throw .overflow("dr1 of pair \(i) (\(related)) does not fit in float32")
+      counts[i] = count
+      if let related {
+        let value = row[related[i]] - root
+        guard value.fitsInFloat else {
+          throw .overflow("dr1 of pair \(i) (\(value)) does not fit in float32")
         }
       }
     }
-    for i in 0..<n {
-      dr2[i] = Float(roots[i])
-      iterations?[i] = counts[i]
-      if let dr1, let corresponding {
-        dr1[i] = Float(Double(gaps[i * k + Int(corresponding[i])]) - roots[i])
-      }
-    }
+    return PromptFreeGap.Solution(
+      dr2: roots.map { Float($0) },
+      dr1: related.map { own in (0..<n).map { Float(Double(gaps[$0 * k + own[$0]]) - roots[$0]) } },
+      iterations: counts)
   }
 
   /// Row i's normalized weights.
-  func rowWeights(
-    _ i: Int, k: Int, corresponding: UnsafeBufferPointer<Int64>?,
-    weights: UnsafeBufferPointer<Float>?, into w: inout [Double]
-  ) {
-    switch weighting {
+  func weights(of i: Int, into w: inout [Double]) {
+    switch rowWeights {
     case .uniform:
       for j in 0..<k { w[j] = 1 / Double(k) }
-    case .corresponding(let p):
+    case .corresponding(let p, let columns):
       guard k > 1 else {
         w[0] = 1
         return
       }
       for j in 0..<k { w[j] = (1 - p) / Double(k - 1) }
-      if let corresponding { w[Int(corresponding[i])] = p }
-    case .explicit:
-      guard let weights else { return }
+      w[columns[i]] = p
+    case .explicit(let weights):
       var total = 0.0
       for j in 0..<k { total += Double(weights[i * k + j]) }
       for j in 0..<k { w[j] = Double(weights[i * k + j]) / total }
-    case .logWeights:
-      guard let weights else { return }
+    case .logWeights(let weights):
       var largest = -Double.infinity
       for j in 0..<k { largest = max(largest, Double(weights[i * k + j])) }
       var total = 0.0
@@ -115,138 +203,12 @@ public struct PromptFreeGap {
       for j in 0..<k { w[j] /= total }
     }
   }
-
-  /// The root of Φ(d) = 1/2 and the number of Φ evaluations, or nil if the iteration budget
-  /// ran out. `weights` sum to 1.
-  func root(gaps: [Double], weights: [Double], scratch: inout RootScratch) -> (Double, Int)? {
-    var low = Double.infinity
-    var high = -Double.infinity
-    for j in gaps.indices where weights[j] > 0 {
-      low = min(low, gaps[j])
-      high = max(high, gaps[j])
-    }
-    switch solver {
-    case .newton:
-      if low == high { return (low, 0) }
-      return newton(gaps, weights, low, high, scratch.start(gaps, weights))
-    case .bisection(let bracket):
-      let (lo, hi) = bracket.map { ($0.low, $0.high) } ?? (low, high)
-      return bisection(gaps, weights, lo, hi)
-    }
-  }
-
-  static func phi(_ gaps: [Double], _ weights: [Double], at d: Double) -> Double {
-    var sum = 0.0
-    for j in gaps.indices where weights[j] > 0 {
-      sum += weights[j] * Stable.sigmoid(gaps[j] - d)
-    }
-    return sum
-  }
-
-  func bisection(_ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double)
-    -> (Double, Int)?
-  {
-    var lo = low
-    var hi = high
-    var count = 0
-    while hi - lo > tolerance {
-      guard count < maxIterations else { return nil }
-      let mid = (lo + hi) / 2
-      count += 1
-      if Self.phi(gaps, weights, at: mid) > 0.5 { lo = mid } else { hi = mid }
-    }
-    return ((lo + hi) / 2, count)
-  }
-
-  /// Newton on the float32 grid: every iterate is a float32 value, so the tolerance is met
-  /// by the value returned, not by a double that rounding then moves. When the root lies
-  /// between two adjacent floats, the one with the smaller |Φ − 1/2| is returned.
-  func newton(
-    _ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double, _ start: Double
-  ) -> (Double, Int)? {
-    func evaluate(_ d: Double) -> (f: Double, slope: Double) {
-      var f = -0.5
-      var slope = 0.0
-      for j in gaps.indices where weights[j] > 0 {
-        let s = Stable.sigmoid(gaps[j] - d)
-        f += weights[j] * s
-        slope -= weights[j] * s * (1 - s)
-      }
-      return (f, slope)
-    }
-    // Φ(lo) ≥ 1/2 ≥ Φ(hi), both ends float32 values, the bracket shrinking at each step.
-    var lo = low
-    var hi = high
-    var fLow: Double? = nil
-    var fHigh: Double? = nil
-    var d = Double(Float(start.isFinite ? min(max(start, lo), hi) : lo + (hi - lo) / 2))
-    var count = 0
-    while count < maxIterations {
-      count += 1
-      let (f, slope) = evaluate(d)
-      if Swift.abs(f) <= tolerance { return (d, count) }
-      if f > 0 {
-        (lo, fLow) = (d, f)
-      } else {
-        (hi, fHigh) = (d, f)
-      }
-      if Float(lo).nextUp >= Float(hi) {
-        let a = fLow ?? evaluate(lo).f
-        let b = fHigh ?? evaluate(hi).f
-        return (Swift.abs(a) <= Swift.abs(b) ? lo : hi, count)
-      }
-      var next = slope < 0 ? d - f / slope : .nan
-      if !(next > lo && next < hi) { next = lo + (hi - lo) / 2 }
-      var x = Double(Float(next))
-      // Newton has settled on d's float: the root is within an ulp, on the side f points to.
-      if x == d { x = Double(f > 0 ? Float(d).nextUp : Float(d).nextDown) }
-      if !(x > lo && x < hi) { x = Double(Float(lo).nextUp) }
-      d = x
-    }
-    return nil
-  }
-}
-
-/// Per-row work space for Newton's starting point, reused across rows.
-struct RootScratch {
-  var order: [Int]
-
-  init(k: Int) { order = Array(0..<k) }
-
-  /// The root in the limit where every sigmoid is saturated but the one whose gap holds the
-  /// weighted median: there Φ(d) ≈ W_above + w_m σ(g_m − d), solved in closed form. Far from
-  /// that limit Newton converges from here as well as from anywhere; near it this is almost
-  /// exact, where plain Newton would crawl across the flat steps of Φ.
-  mutating func start(_ gaps: [Double], _ weights: [Double]) -> Double {
-    order.sort { gaps[$0] > gaps[$1] }
-    var above = 0.0
-    var position = 0
-    while position < order.count {
-      // Equal gaps act as one sigmoid.
-      let g = gaps[order[position]]
-      var w = 0.0
-      while position < order.count && gaps[order[position]] == g {
-        w += weights[order[position]]
-        position += 1
-      }
-      if above + w >= 0.5, w > 0 {
-        let t = (0.5 - above) / w
-        if t <= 0 || t >= 1 {
-          // Φ crosses 1/2 exactly between two groups: start halfway to the next gap.
-          let next = position < order.count ? gaps[order[position]] : g
-          return (g + next) / 2
-        }
-        return g - log(t / (1 - t))
-      }
-      above += w
-    }
-    return gaps[order[order.count - 1]]
-  }
 }
 
 extension PromptFreeGap {
-  /// Bytes `solve` holds for n rows of k prompts: the roots, and per-row work of a few k.
+  /// Bytes `solve` holds for n rows of k prompts: the roots, the counts, the solution (and a
+  /// caller's 32-bit copy of the counts), and per-row work of a few k.
   public static func workBytes(rows n: Int, k: Int) -> Int? {
-    Workspace.bytes([[n], [k, 4]], elementSize: 8)
+    Workspace.bytes([[n, 5], [k, 4]], elementSize: 8)
   }
 }

@@ -7,22 +7,23 @@ public struct PromptFreeScores {
   public var dr1: [Float]
 
   /// K is capped at the dataset's prompt count. The solver's iteration budget is raised to
-  /// 200, which always suffices on the float grid; gaps of a finite model are finite.
+  /// 200, which always suffices on the float grid. Where there is nothing to solve (K < 1)
+  /// or the solve fails (gaps of a non-finite model, a weighting that needs explicit
+  /// weights), the scores stay 0.
   public init(
     model: RewardModel<Float>, data: PreferenceDataset, pairs: [Int], k requested: Int, seed: UInt64,
     solver given: PromptFreeGap
   ) {
     let k = min(requested, data.promptCount)
     let n = pairs.count
-    let own = pairs.map { Int64(data.pairs[$0].prompt) }
-    var prompts = [Int64](repeating: 0, count: n * k)
-    own.withUnsafeBufferPointer { o in
-      prompts.withUnsafeMutableBufferPointer {
-        PromptSampling.sample(own: o, k: k, numPrompts: data.promptCount, seed: seed, into: $0)
-      }
-    }
+    ownGap = [Float](repeating: 0, count: n)
+    dr2 = ownGap
+    dr1 = ownGap
+    let own = pairs.map { data.pairs[$0].prompt }
+    guard
+      let promptRows = try? PromptSampling.sample(own: own, k: k, numPrompts: data.promptCount, seed: seed)
+    else { return }
     let rows = n * k
-    let promptRows = prompts.map { Int($0) }
     let chosen = (0..<rows).map { data.pairs[pairs[$0 / k]].chosen }
     let rejected = (0..<rows).map { data.pairs[pairs[$0 / k]].rejected }
     let rewards = model.forward(
@@ -30,23 +31,14 @@ public struct PromptFreeScores {
       rows: 2 * rows
     ).rewards
     let gaps = (0..<rows).map { rewards[$0] - rewards[rows + $0] }
-    var dr2 = [Float](repeating: 0, count: n)
-    var dr1 = dr2
-    let corr = [Int64](repeating: 0, count: n)
+    ownGap = (0..<n).map { gaps[$0 * k] }
     var solver = given
     solver.maxIterations = max(solver.maxIterations, 200)
-    gaps.withUnsafeBufferPointer { g in
-      corr.withUnsafeBufferPointer { c in
-        dr2.withUnsafeMutableBufferPointer { d2 in
-          dr1.withUnsafeMutableBufferPointer { d1 in
-            try? solver.solve(
-              gaps: g, k: k, corresponding: c, weights: nil, dr2: d2, dr1: d1, iterations: nil)
-          }
-        }
-      }
-    }
-    ownGap = (0..<n).map { gaps[$0 * k] }
-    self.dr2 = dr2
-    self.dr1 = dr1
+    let corr = [Int](repeating: 0, count: n)
+    guard let problem = try? solver.problem(gaps: gaps, k: k, corresponding: corr, weights: nil),
+      let solution = try? problem.solve(dr1: true), let related = solution.dr1
+    else { return }
+    dr2 = solution.dr2
+    dr1 = related
   }
 }

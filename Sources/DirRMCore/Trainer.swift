@@ -81,7 +81,10 @@ public struct Trainer {
   mutating func runPrioritized(progress: (Progress) -> Bool) throws(NumericError) {
     var prioritizerSettings = settings.prioritizer
     prioritizerSettings.seed ^= settings.seed  // a new training seed draws new candidate orders
-    var prioritizer = Prioritizer(settings: prioritizerSettings, count: data.pairs.count)
+    // Settings that pass validate(for:width:) and a non-empty dataset cannot be refused.
+    guard var prioritizer = try? Prioritizer(settings: prioritizerSettings, count: data.pairs.count) else {
+      return
+    }
     let steps = settings.epochs * ((data.pairs.count + settings.batchSize - 1) / settings.batchSize)
     for _ in 0..<steps {
       var batch: [Int] = []
