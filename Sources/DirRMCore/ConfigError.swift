@@ -1,6 +1,8 @@
-/// An option outside its documented range: the C API's INVALID_ARGUMENT (or NONFINITE for a
-/// NaN or infinity). `field` is the header's name for it ("q_hidden", "club.fit_steps"), so
-/// each front end adds its own path ("p->", "--") and every front end states the same rule.
+/// A value that breaks a documented rule (an option outside its range, an array of the wrong
+/// length, an index outside its table): the C API's INVALID_ARGUMENT (or NONFINITE for a NaN
+/// or infinity). `field` is the header's name for it ("q_hidden", "club.fit_steps",
+/// "bias[3]"), so each front end adds its own path ("p->", "--") and every front end states
+/// the same rule.
 public struct ConfigError: Error, Equatable {
   public var field: String
   public var reason: String
@@ -33,11 +35,6 @@ enum Rule {
     guard value.isFinite else {
       throw ConfigError(field, "is \(value.isNaN ? "nan" : "\(value)")", nonFinite: true)
     }
-  }
-
-  /// Every element finite; the error names the first that is not ("weight[3] is nan").
-  static func allFinite<F: BinaryFloatingPoint>(_ values: [F], _ field: String) throws(ConfigError) {
-    if let i = values.firstIndex(where: { !$0.isFinite }) { try finite(values[i], "\(field)[\(i)]") }
   }
 
   static func positive<F: BinaryFloatingPoint>(_ value: F, _ field: String) throws(ConfigError) {

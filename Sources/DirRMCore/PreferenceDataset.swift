@@ -44,9 +44,9 @@ public struct PreferenceDataset: Sendable {
     {
       throw ConfigError("pairs[\(i)][\(j)]", "= \(value): the \(what) index is outside [0, \(limit))")
     }
-    try Rule.allFinite(prompts, "prompt_features")
-    try Rule.allFinite(responses, "response_features")
-    try Rule.allFinite(bias, "bias")
+    try Rule.finiteElements(prompts, "prompt_features")
+    try Rule.finiteElements(responses, "response_features")
+    try Rule.finiteElements(bias, "bias")
     self.promptDim = promptDim
     self.responseDim = responseDim
     self.biasDim = biasDim

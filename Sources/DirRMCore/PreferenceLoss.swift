@@ -20,13 +20,13 @@ public struct PreferenceLoss: Equatable {
       guard margin.count == n else {
         throw ConfigError("margin", "has \(margin.count) values for \(n) pairs")
       }
-      try Rule.allFinite(margin, "margin")
+      try Rule.finiteElements(margin, "margin")
     }
     if let weight {
       guard weight.count == n else {
         throw ConfigError("weight", "has \(weight.count) values for \(n) pairs")
       }
-      try Rule.allFinite(weight, "weight")
+      try Rule.finiteElements(weight, "weight")
       if let i = weight.firstIndex(where: { $0 < 0 }) {
         throw ConfigError("weight[\(i)]", "= \(weight[i]) is negative")
       }

@@ -7,22 +7,23 @@ public struct PromptFreeScores {
   public var dr1: [Float]
 
   /// K is capped at the dataset's prompt count. The solver's iteration budget is raised to
-  /// 200, which always suffices on the float grid. Where there is nothing to solve (K < 1)
-  /// or the solve fails (gaps of a non-finite model, a weighting that needs explicit
-  /// weights), the scores stay 0.
+  /// 200, which always suffices on the float grid. Throws when the scores cannot be computed:
+  /// the model's gaps are not finite (it diverged), the solver did not converge, or the
+  /// arguments break a rule (K < 1, a pair index outside the data, a weighting that needs
+  /// explicit weights), which the trainer's validated settings rule out.
   public init(
     model: RewardModel<Float>, data: PreferenceDataset, pairs: [Int], k requested: Int, seed: UInt64,
     solver given: PromptFreeGap
-  ) {
+  ) throws(NumericError) {
     let k = min(requested, data.promptCount)
     let n = pairs.count
     ownGap = [Float](repeating: 0, count: n)
     dr2 = ownGap
     dr1 = ownGap
     let own = pairs.map { data.pairs[$0].prompt }
-    guard
-      let promptRows = try? PromptSampling.sample(own: own, k: k, numPrompts: data.promptCount, seed: seed)
-    else { return }
+    let promptRows = try Self.refusalAsNumeric { () throws(ConfigError) in
+      try PromptSampling.sample(own: own, k: k, numPrompts: data.promptCount, seed: seed)
+    }
     let rows = n * k
     let chosen = (0..<rows).map { data.pairs[pairs[$0 / k]].chosen }
     let rejected = (0..<rows).map { data.pairs[pairs[$0 / k]].rejected }
@@ -35,10 +36,17 @@ public struct PromptFreeScores {
     var solver = given
     solver.maxIterations = max(solver.maxIterations, 200)
     let corr = [Int](repeating: 0, count: n)
-    guard let problem = try? solver.problem(gaps: gaps, k: k, corresponding: corr, weights: nil),
-      let solution = try? problem.solve(dr1: true), let related = solution.dr1
-    else { return }
+    let problem = try Self.refusalAsNumeric { () throws(ConfigError) in
+      try solver.problem(gaps: gaps, k: k, corresponding: corr, weights: nil)
+    }
+    let solution = try problem.solve(dr1: true)
     dr2 = solution.dr2
-    dr1 = related
+    dr1 = solution.dr1 ?? dr1
+  }
+
+  /// A rule the arguments break, reported as the numeric failure that is its only reachable
+  /// cause here: gaps that are not finite because the model diverged.
+  static func refusalAsNumeric<T>(_ body: () throws(ConfigError) -> T) throws(NumericError) -> T {
+    do { return try body() } catch { throw .overflow("prompt-free scoring: \(error.message(prefix: ""))") }
   }
 }

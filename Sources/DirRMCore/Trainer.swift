@@ -81,9 +81,9 @@ public struct Trainer {
   mutating func runPrioritized(progress: (Progress) -> Bool) throws(NumericError) {
     var prioritizerSettings = settings.prioritizer
     prioritizerSettings.seed ^= settings.seed  // a new training seed draws new candidate orders
-    // Settings that pass validate(for:width:) and a non-empty dataset cannot be refused.
-    guard var prioritizer = try? Prioritizer(settings: prioritizerSettings, count: data.pairs.count) else {
-      return
+    // Settings that pass validate(for:width:) and a non-empty dataset are never refused.
+    var prioritizer = try PromptFreeScores.refusalAsNumeric { () throws(ConfigError) in
+      try Prioritizer(settings: prioritizerSettings, count: data.pairs.count)
     }
     let steps = settings.epochs * ((data.pairs.count + settings.batchSize - 1) / settings.batchSize)
     for _ in 0..<steps {
@@ -99,7 +99,7 @@ public struct Trainer {
           }
         }
         guard !candidates.isEmpty else { break }
-        let scores = promptFreeScores(candidates)
+        let scores = try promptFreeScores(candidates)
         let accepted = try Self.certain { () throws(MisuseError) in try prioritizer.decide(candidates, scores)
         }
         batch += zip(candidates, accepted).filter(\.1).map(\.0)
@@ -128,8 +128,8 @@ public struct Trainer {
 
   /// Each candidate's Δr2 divided by the batch's RMS own-prompt gap: the gaps all grow as the
   /// model trains, and a threshold on raw Δr2 would drift with them.
-  mutating func promptFreeScores(_ candidates: [Int]) -> [Float] {
-    let scores = PromptFreeScores(
+  mutating func promptFreeScores(_ candidates: [Int]) throws(NumericError) -> [Float] {
+    let scores = try PromptFreeScores(
       model: model, data: data, pairs: candidates, k: settings.promptsPerPair, seed: random.next(),
       solver: settings.promptFree)
     var squares = 0.0

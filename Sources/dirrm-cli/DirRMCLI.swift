@@ -56,7 +56,7 @@ struct DemoCommand: ParsableCommand {
       let (method, label) = entry
       let result = try Experiment.run(
         method, train: train, test: test, seed: seed, progress: bar.callback(job))
-      let (dr2, dr1) = Experiment.decompose(result.model, test)
+      let (dr2, dr1) = try Experiment.decompose(result.model, test)
       let bias = test.biasColumn(0)
       let points = zip(dr2, dr1).map { (Double($0.0), Double($0.1)) }
       let svg = SVGPlot.scatter(

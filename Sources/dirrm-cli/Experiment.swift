@@ -75,9 +75,9 @@ extension Experiment {
   /// Each pair's prompt-free and prompt-related gaps under a model: K prompts per pair (its
   /// own first, then K − 1 drawn from the dataset), Δr2 by Newton with uniform weights.
   static func decompose(_ model: RewardModel<Float>, _ data: PreferenceDataset, k: Int = 8, seed: UInt64 = 1)
-    -> (dr2: [Float], dr1: [Float])
+    throws(NumericError) -> (dr2: [Float], dr1: [Float])
   {
-    let scores = PromptFreeScores(
+    let scores = try PromptFreeScores(
       model: model, data: data, pairs: Array(data.pairs.indices), k: k, seed: seed,
       solver: PromptFreeGap(weighting: .uniform, solver: .newton, tolerance: 1e-6, maxIterations: 200))
     return (scores.dr2, scores.dr1)

@@ -31,17 +31,22 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.club.learningRate)).")
   var clubLr: Float?
   @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.club.qHidden)).") var qHidden: Int?
-  @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.club.fitSteps)).") var fitSteps: Int?
+  @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.club.fitSteps)).")
+  var fitSteps: Int?
   @Option(help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
   var ownWeight: Double?
   // Not --prompts: that names the prompt feature file of `train` and `evaluate`.
   @Option(
-    help: "Prompt-free: prompts K per pair (the C API's pf_prompts; default: \(trainingDefaults.promptsPerPair)).")
+    help:
+      "Prompt-free: prompts K per pair (the C API's pf_prompts; default: \(trainingDefaults.promptsPerPair))."
+  )
   var pfPrompts: Int?
   @Option(help: "Prioritizer: EMA weight alpha (default: \(trainingDefaults.prioritizer.emaWeight)).")
   var emaWeight: Float?
   @Option(
-    help: "Prioritizer: reinsertions per pair and epoch (default: \(trainingDefaults.prioritizer.maxReinsertions)).")
+    help:
+      "Prioritizer: reinsertions per pair and epoch (default: \(trainingDefaults.prioritizer.maxReinsertions))."
+  )
   var reinsertions: Int?
   @Option(help: "Training epochs (default: \(trainingDefaults.epochs)).") var epochs: Int?
   @Flag(help: "DIR's estimator categorical on 1[bias > 0], as in DIR's code (default: Gaussian).")
