@@ -39,7 +39,7 @@ for target in "${targets[@]}"; do
     prioritizer_load) sources=(fuzz/PrioritizerLoadFuzzer.swift fuzz/SavedState.swift) ;;
     model_load) sources=(fuzz/ModelLoadFuzzer.swift fuzz/SavedState.swift) ;;
     api_sequence) sources=(fuzz/APISequenceFuzzer.swift fuzz/SavedState.swift) ;;
-    numpy) sources=(fuzz/NumpyFuzzer.swift Sources/dirrm-cli/NumpyFile.swift Sources/dirrm-cli/FileIO.swift) ;;
+    numpy) sources=(fuzz/NumpyFuzzer.swift Sources/dirrm-cli/NumpyFile.swift Sources/dirrm-cli/DatasetFiles.swift Sources/dirrm-cli/FileIO.swift) ;;
     *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
   esac
   sources+=(fuzz/FuzzBytes.swift)

@@ -19,7 +19,7 @@ enum Check {
   }
 
   /// A non-NULL pointer to `count` finite floats.
-  static func input(
+  fileprivate static func input(
     _ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String
   ) throws(ABIError) -> UnsafeBufferPointer<Float> {
     guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
@@ -28,27 +28,12 @@ enum Check {
     return buffer
   }
 
-  /// Like `input`, but NULL means "not given".
-  static func optionalInput(
-    _ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String
-  ) throws(ABIError) -> UnsafeBufferPointer<Float>? {
-    guard pointer != nil else { return nil }
-    return try input(pointer, count, name)
-  }
-
   /// A non-NULL output pointer.
   static func output<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) throws(ABIError)
     -> UnsafeMutablePointer<T>
   {
     guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
     return pointer
-  }
-
-  /// An output buffer the caller may leave out with NULL.
-  static func optionalOutput<T>(_ pointer: UnsafeMutablePointer<T>?, _ count: Int)
-    -> UnsafeMutableBufferPointer<T>?
-  {
-    pointer.map { UnsafeMutableBufferPointer(start: $0, count: count) }
   }
 
   static func finite(_ value: Float, _ name: String) throws(ABIError) {
@@ -60,22 +45,13 @@ enum Check {
     value.isNaN ? "nan" : "\(value)"
   }
 
-  static func requireFinite(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError) {
+  fileprivate static func requireFinite(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError)
+  {
     if let i = buffer.firstIndex(where: { !$0.isFinite }) {
       throw ABIError(DIRRM_ERR_NONFINITE, "\(name)[\(i)] is \(spelled(buffer[i]))")
     }
   }
 
-  /// Per-pair weights: each ≥ 0 and not all zero.
-  static func weights(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError) {
-    if let i = buffer.firstIndex(where: { $0 < 0 }) {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "\(name)[\(i)] = \(buffer[i]) is negative")
-    }
-    guard buffer.contains(where: { $0 > 0 }) else {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "\(name) is zero everywhere; the weights must have a positive sum")
-    }
-  }
 }
 
 /// Copies between C buffers and the Swift arrays the core takes and returns. The core never
@@ -134,7 +110,7 @@ extension Check {
   }
 
   /// A non-NULL pointer to `count` indices, each in 0..<bound.
-  static func indices(
+  fileprivate static func indices(
     _ pointer: UnsafePointer<Int64>?, _ count: Int, _ name: String, below bound: Int
   ) throws(ABIError) -> UnsafeBufferPointer<Int64> {
     guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
