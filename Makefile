@@ -40,7 +40,7 @@ CONFIGURED := .build/configured
 PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
-.PHONY: demo test setup build examples hostile swift-test python-test typecheck install-test \
+.PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
   results install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
@@ -91,6 +91,10 @@ install-test: build examples
 TABLE_ENV := OPENBLAS_CORETYPE=Haswell
 results: build
 	$(TABLE_ENV) .build/release/dirrm-cli experiment --seeds 3 --readme README.md
+
+# DIR's λ sweep on the length bias with signed Spearman: the overshoot check (docs/decisions.md).
+overshoot: build
+	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/overshoot.py
 
 # pip builds the library through setup.py (scripts/build.sh, incremental); auditwheel then
 # copies OpenBLAS and what it needs into the wheel and retags it manylinux.

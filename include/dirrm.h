@@ -244,10 +244,12 @@ int32_t dirrm_club_save(const dirrm_club *c, uint8_t *buf, int64_t cap, int64_t 
 int32_t dirrm_club_load(const uint8_t *buf, int64_t size, dirrm_club **out);
 
 /* DIR's training loss (Alg. 1) in one call: if fit_first, dirrm_club_fit on this batch;
- * then L = L_pref + lambda * I, with L_pref the Bradley-Terry loss of dirrm_bt_loss (no
- * margin, weights or centering) and I = dirrm_club_bound on this batch's statistics.
- * lambda: finite, >= 0. out_pref, out_mi: NULL ok. grad_r_*: n, dL/dr (NULL ok);
- * grad_h_*: n x d, lambda * dI/dh (NULL ok). */
+ * then L = L_pref + lambda * max(I, 0), with L_pref the Bradley-Terry loss of dirrm_bt_loss
+ * (no margin, weights or centering) and I = dirrm_club_bound on this batch's statistics.
+ * I < 0 only when q lags the hidden states; it is clipped, so a lagging q never rewards
+ * anti-correlation with the bias (docs/decisions.md). lambda: finite, >= 0. out_pref,
+ * out_mi (the unclipped I): NULL ok. grad_r_*: n, dL/dr (NULL ok); grad_h_*: n x d,
+ * lambda * dI/dh where I > 0, else 0 (NULL ok). */
 int32_t dirrm_dir_loss(dirrm_club *c, int64_t n, const float *r_chosen, const float *r_rejected,
                        const float *h_chosen, const float *h_rejected, const float *bias,
                        float lambda, int32_t fit_first, float *out_total, float *out_pref,
@@ -520,8 +522,8 @@ typedef struct dirrm_train_params {
   int32_t batch_size;    /* in [1, 2^20]                            default 64 */
   float learning_rate;   /* AdamW, > 0                              default 1e-3 */
   float weight_decay;    /* >= 0                                    default 0.01 */
-  float lambda;          /* DIR weight, >= 0; chosen by the README's sweep (the spec's 0.1
-                            barely acts on this model)              default 0.75 */
+  float lambda;          /* DIR weight, >= 0; chosen by the README's sweep (DIR's code's
+                            0.1 barely acts on this model)           default 1.5 */
   int32_t bias_column;   /* the dataset bias column DIR reads; a CATEGORICAL estimator sees
                             1[value > 0], a GAUSSIAN one (bias_dim 1) the value   default 0 */
   dirrm_club_params club; /* DIR's estimator; hidden_dim is ignored (the model's width is

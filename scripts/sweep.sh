@@ -15,10 +15,10 @@ rows=(
   "one reinsertion per pair and epoch|--reinsertions 1"
   "EMA weight alpha = 0.8|--ema-weight 0.8"
   "lambda = 0.1 (DIR's code default)|--lambda 0.1"
-  "lambda = 0.5|--lambda 0.5"
+  "lambda = 0.3|--lambda 0.3"
   "lambda = 1 (DIR's published script)|--lambda 1"
-  "lambda = 1.5|--lambda 1.5"
   "lambda = 3|--lambda 3"
+  "lambda = 10|--lambda 10"
   "q_hidden = 1024 (DIR's code default)|--q-hidden 1024"
   "categorical q on 1[bias > 0] (DIR's code)|--categorical"
   "categorical q, q_hidden 1024, lambda 0.1 (DIR's code defaults)|--categorical --q-hidden 1024 --lambda 0.1"
@@ -26,7 +26,7 @@ rows=(
   "q learning rate 1e-3|--club-lr 0.001"
   "20 q steps per training step (5 by default)|--fit-steps 20"
 )
-table="| setting | DIR accuracy − vanilla | DIR / vanilla abs Spearman | prompt-free recovery (length) | DIR + prompt-free vs better of the two | DIR / vanilla sycophancy gap | prompt-free recovery (adversarial) |
+table="| setting | DIR accuracy − vanilla | DIR / vanilla Spearman | prompt-free recovery (length) | DIR + prompt-free vs better of the two | DIR / vanilla sycophancy gap | prompt-free recovery (adversarial) |
 |---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
   label=${row%%|*}

@@ -1,7 +1,13 @@
-/// DIR's objective on one batch (docs/mathematics.md §2): L = L_pref + λ·Î, the Bradley–Terry
-/// loss on the rewards plus λ times the CLUB bound on the hidden states, with q fitted first
-/// when asked (DIR eq. 13). Î's gradient flows into the hidden states only; q's parameters
-/// are held fixed for it. dirrm_dir_loss and the trainer both compute their loss here.
+/// DIR's objective on one batch (docs/mathematics.md §2): L = L_pref + λ·max(Î, 0), the
+/// Bradley–Terry loss on the rewards plus λ times the CLUB bound on the hidden states, with q
+/// fitted first when asked (DIR eq. 13). Î's gradient flows into the hidden states only; q's
+/// parameters are held fixed for it. dirrm_dir_loss and the trainer both compute their loss
+/// here.
+///
+/// The bound is clipped at zero, beyond the paper (docs/decisions.md): mutual information is
+/// never negative, so Î < 0 means q lags the representation, and descending it would reward
+/// the representation for anti-correlating with the bias; that is how a large λ flipped the
+/// model to preferring the bias it was meant to ignore.
 public enum DIRLoss {
   public struct Result {
     public var total: Float
@@ -30,12 +36,13 @@ public enum DIRLoss {
     }
     let (pref, rewardGradient) = try preference.evaluate(rewards, wantGradient: wantRewardGradient)
     let bound = Float(boundValue)
-    let total = Double(pref) + Double(lambda) * Double(bound)
+    let active = bound > 0
+    let total = Double(pref) + Double(lambda) * Double(active ? bound : 0)
     guard total.fitsInFloat else {
       throw .overflow("the total loss (\(total)) does not fit in float32; q may have diverged")
     }
     return Result(
       total: Float(total), preference: pref, bound: bound, rewardGradient: rewardGradient,
-      hiddenGradient: gx.map { club.splitGradient($0, rows: batch.rows, scale: lambda) })
+      hiddenGradient: gx.map { club.splitGradient($0, rows: batch.rows, scale: active ? lambda : 0) })
   }
 }

@@ -134,6 +134,17 @@ public struct RewardModel<T: BLASScalar>: Equatable {
     return trace
   }
 
+  /// The norm of dLoss/dh, the gradient a loss on the rewards sends into the last hidden
+  /// state: each row's dLoss/dr times the head's weights v, so ‖·‖ = ‖dLoss/dr‖ · ‖v‖.
+  public func hiddenGradientNorm(rewardGradient: [T]) -> Double {
+    let s = shape
+    var head = 0.0
+    for j in 0..<s.width { head += Double(parameters[s.head + j]) * Double(parameters[s.head + j]) }
+    var rows = 0.0
+    for g in rewardGradient { rows += Double(g) * Double(g) }
+    return (rows * head).squareRoot()
+  }
+
   /// The gradient of a loss with respect to the parameters, given dLoss/dr per row and,
   /// optionally, dLoss/dh on the last hidden state (rows × width).
   public func gradient(_ trace: Trace, rewardGradient: [T], hiddenGradient: [T]?) -> [T] {

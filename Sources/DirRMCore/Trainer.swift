@@ -118,6 +118,21 @@ public struct Trainer {
     }
   }
 
+  /// The DIR penalty's gradient on the hidden states, scaled down to at most the norm of the
+  /// preference loss's gradient there, beyond the paper (docs/decisions.md). AdamW divides
+  /// each parameter's step by its running gradient scale: a penalty many times larger than
+  /// the preference gradient (a large λ, or a confident q) inflates that scale, the preference
+  /// loss stops moving the model, and accuracy falls to chance. Capped, λ still sets how hard
+  /// the penalty pulls within that budget, and the preference loss always keeps half of it.
+  static func capped(_ penalty: [Float], atMost limit: Double) -> [Float] {
+    var squares = 0.0
+    for g in penalty { squares += Double(g) * Double(g) }
+    let norm = squares.squareRoot()
+    guard norm > limit else { return penalty }
+    let shrink = Float(limit / norm)
+    return penalty.map { $0 * shrink }
+  }
+
   /// The loop above decides every pair it proposes before proposing more, so the
   /// prioritizer refuses a call only when the scores themselves are unusable (Δr2 past
   /// float32 once the model diverges); training stops there with the reason instead of
@@ -194,6 +209,9 @@ public struct Trainer {
         rewardGradient[i] = pairGradient.chosen[i]
         rewardGradient[m + i] = pairGradient.rejected[i]
       }
+    }
+    if let penalty = hiddenGradient {
+      hiddenGradient = Self.capped(penalty, atMost: model.hiddenGradientNorm(rewardGradient: rewardGradient))
     }
     let gradient = model.gradient(trace, rewardGradient: rewardGradient, hiddenGradient: hiddenGradient)
     guard gradient.allSatisfy(\.isFinite) else {

@@ -39,7 +39,7 @@ struct ExperimentCommand: ParsableCommand {
           return [
             (.length, label, "accuracy", r.evaluation.accuracy),
             (.length, label, "shorter", r.evaluation.accuracyBiasNegative),
-            (.length, label, "spearman", abs(r.evaluation.gapBiasSpearman)), (.length, label, "club", r.club),
+            (.length, label, "spearman", r.evaluation.gapBiasSpearman), (.length, label, "club", r.club),
             (.length, label, "share", r.trainedBiasShare),
           ]
         }
@@ -108,7 +108,7 @@ struct ExperimentCommand: ParsableCommand {
     let biased = fixed(100 * SyntheticPreferences.Settings.defaults.biasRatio, 0) + "%"
     t += "**Length bias** (\(biased) of training pairs chosen-longer)\n\n"
     t +=
-      "| trained as | test accuracy | accuracy, chosen shorter | abs Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained on |\n"
+      "| trained as | test accuracy | accuracy, chosen shorter | Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained on |\n"
     t += "|---|---|---|---|---|---|\n"
     let order = ["vanilla on unbiased data (oracle)"] + methodNames.map(\.1)
     for row in order {
@@ -124,9 +124,9 @@ struct ExperimentCommand: ParsableCommand {
     let dir = length["DIR"]!
     let pf = length["prompt-free"]!
     t +=
-      "\nDIR: abs Spearman \(fixed(dir["spearman"]!.mean, 3)) vs vanilla \(fixed(vanilla["spearman"]!.mean, 3)) "
+      "\nDIR: Spearman \(fixed(dir["spearman"]!.mean, 3)) vs vanilla \(fixed(vanilla["spearman"]!.mean, 3)) "
     t +=
-      "(target: at most half), accuracy \(fixed(dir["accuracy"]!.mean - vanilla["accuracy"]!.mean, 3)) vs vanilla (target ≥ −0.010). "
+      "(target: the same sign, at most half the size), accuracy \(fixed(dir["accuracy"]!.mean - vanilla["accuracy"]!.mean, 3)) vs vanilla (target ≥ −0.010). "
     t +=
       "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%). "
     let both = length["DIR + prompt-free"]!["accuracy"]!.mean
@@ -153,7 +153,7 @@ struct ExperimentCommand: ParsableCommand {
     return t
   }
 
-  /// DIR's accuracy change and |Spearman| ratio, prompt-free's recovery, DIR + prompt-free's
+  /// DIR's accuracy change and Spearman ratio (negative when DIR flips the sign), prompt-free's recovery, DIR + prompt-free's
   /// accuracy, the sycophancy gap ratio and the adversarial recovery, as one table row.
   func headline(
     _ label: String, _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],

@@ -434,7 +434,7 @@ class BTLoss(torch.nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 class DIRLoss(torch.nn.Module):
-    """DIR's training loss: BTLoss + lam * CLUBPenalty, q fitted alternately.
+    """DIR's training loss: BTLoss + lam * max(CLUBPenalty, 0), q fitted alternately.
 
     Parameters
     ----------
@@ -490,7 +490,7 @@ class DIRLoss(torch.nn.Module):
     def forward(self, r_chosen: ArrayOrTensor, r_rejected: ArrayOrTensor, h_chosen: ArrayOrTensor,
                 h_rejected: ArrayOrTensor, bias: ArrayOrTensor, margin: Optional[ArrayOrTensor] = None,
                 weight: Optional[ArrayOrTensor] = None) -> torch.Tensor:
-        """L_pref + lam * Î as a 0-dim tensor of r_chosen's dtype and device.
+        """L_pref + lam * max(Î, 0) as a 0-dim tensor of r_chosen's dtype and device.
 
         Parameters
         ----------
@@ -515,7 +515,9 @@ class DIRLoss(torch.nn.Module):
         pref: torch.Tensor = self.bt(r_chosen, r_rejected, margin, weight)
         mi: torch.Tensor = self.penalty(h_chosen, h_rejected, bias)
         self.last_pref, self.last_mi = self.bt.last_loss, self.penalty.last_mi
-        total: torch.Tensor = pref + self.lam * mi.to(pref.device, pref.dtype)
+        # Î < 0 means q lags the representation; descending it would reward anti-correlation
+        # with the bias (docs/decisions.md), so the penalty is clipped at zero, as in dirrm_dir_loss.
+        total: torch.Tensor = pref + self.lam * mi.to(pref.device, pref.dtype).clamp(min=0)
         return total
 
     def extra_repr(self) -> str:

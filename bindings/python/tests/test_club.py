@@ -187,14 +187,35 @@ def test_dir_loss_is_bt_plus_lambda_bound(cfg):
     mi, gc, gr = twin.bound(hc, hr, b)
     pref, grc, grr = dirrm.bt_loss(rc, rr)
     assert result.pref == pref and result.mi == mi
-    assert abs(result.total - (pref + lam * mi)) <= 1e-6 * abs(result.total)
+    # The bound is clipped at zero (docs/decisions.md): below it, no penalty and no gradient.
+    active = mi > 0
+    assert abs(result.total - (pref + lam * max(mi, 0.0))) <= 1e-6 * abs(result.total)
     np.testing.assert_array_equal(result.grad_r_chosen, grc)
     np.testing.assert_array_equal(result.grad_r_rejected, grr)
-    np.testing.assert_allclose(result.grad_h_chosen, np.float32(lam) * gc, rtol=1e-6)
-    np.testing.assert_allclose(result.grad_h_rejected, np.float32(lam) * gr, rtol=1e-6)
+    np.testing.assert_allclose(result.grad_h_chosen, np.float32(lam * active) * gc, rtol=1e-6)
+    np.testing.assert_allclose(result.grad_h_rejected, np.float32(lam * active) * gr, rtol=1e-6)
     np.testing.assert_array_equal(a.weights, twin.weights)
     no_fit = dirrm.dir_loss(a, rc, rr, hc, hr, b, lam=lam, fit_first=False, grad=False)
     assert no_fit.mi == a.bound(hc, hr, b, grad=False) and no_fit.grad_h_chosen is None
+
+
+def test_dir_loss_clips_a_negative_bound():
+    """A q fitted to b = +X, evaluated on b = -X, gives I < 0: no penalty and no gradient."""
+    rng = np.random.default_rng(11)
+    d, n, lam = 3, 64, 2.0
+    hc = rng.normal(0, 1, (n, d)).astype(np.float32)
+    hr = np.zeros((n, d), np.float32)
+    b = hc[:, :1].copy()
+    club = dirrm.Club(d, bias_kind="gaussian", bias_dim=1, q_hidden=0, learning_rate=0.1, fit_steps=200, seed=1)
+    club.fit(hc, hr, b)
+    rc, rr = rng.normal(0, 1, (2, n))
+    positive = dirrm.dir_loss(club, rc, rr, hc, hr, b, lam=lam, fit_first=False)
+    negative = dirrm.dir_loss(club, rc, rr, hc, hr, -b, lam=lam, fit_first=False)
+    assert positive.mi > 0.1 and negative.mi < -0.1, (positive.mi, negative.mi)
+    assert positive.total == pytest.approx(positive.pref + lam * positive.mi, rel=1e-6)
+    assert np.abs(positive.grad_h_chosen).max() > 0
+    assert negative.total == negative.pref
+    assert not np.any(negative.grad_h_chosen) and not np.any(negative.grad_h_rejected)
 
 
 @pytest.mark.parametrize("cfg", [
