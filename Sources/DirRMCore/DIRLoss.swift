@@ -12,10 +12,11 @@ public enum DIRLoss {
   public struct Result {
     public var total: Float
     public var preference: Float
+    /// Î itself, before the clip.
     public var bound: Float
     /// dL/dr_chosen and dL/dr_rejected, when asked.
     public var rewardGradient: PairBatch?
-    /// λ·dÎ/dh_chosen and λ·dÎ/dh_rejected, when asked.
+    /// λ·dÎ/dh_chosen and λ·dÎ/dh_rejected where Î > 0, zero where it is not, when asked.
     public var hiddenGradient: PairBatch?
   }
 
