@@ -60,6 +60,9 @@ import dirrm  # noqa: E402
 from embed import read_jsonl, text_hash  # noqa: E402
 
 REFERENCE_MODEL = "gpt4_1106_preview"
+# Submissions built to game the judge (the data's README): their leaderboard win rates say
+# nothing about answer quality, so the ranking is also reported without them.
+ADVERSARIAL = ("NullModel", "gpt4_gamed")
 VARIANT_SUFFIX = re.compile(r"(_concise|_verbose)$")
 SAME_WEIGHTS_SUFFIX = re.compile(r"-togetherai$")  # the same model served by another host
 METHODS = ("vanilla", "dir", "prompt_free", "dir_prompt_free")
@@ -493,11 +496,16 @@ def evaluate(data: RealData, split: Split, model: Any) -> dict[str, Any]:
 
 
 def ranking(winrate: dict[str, float], leaderboard: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Spearman of per-model win rates with the leaderboard's raw and length-controlled win rates."""
-    on_board = sorted(m for m in winrate if m in leaderboard)
-    ours = [winrate[m] for m in on_board]
-    return {"rank_raw": spearman(ours, [leaderboard[m]["win_rate"] for m in on_board]),
-            "rank_lc": spearman(ours, [leaderboard[m]["length_controlled_winrate"] for m in on_board])}
+    """Spearman of per-model win rates with the leaderboard's raw and length-controlled win rates,
+    over the models on the leaderboard ("rank_raw", "rank_lc") and without the adversarial
+    submissions ("rank_raw_honest", "rank_lc_honest")."""
+    out: dict[str, float] = {}
+    for suffix, skip in (("", ()), ("_honest", ADVERSARIAL)):
+        on_board = sorted(m for m in winrate if m in leaderboard and m not in skip)
+        ours = [winrate[m] for m in on_board]
+        out["rank_raw" + suffix] = spearman(ours, [leaderboard[m]["win_rate"] for m in on_board])
+        out["rank_lc" + suffix] = spearman(ours, [leaderboard[m]["length_controlled_winrate"] for m in on_board])
+    return out
 
 
 def variant_families(models: list[str]) -> dict[str, list[str]]:
@@ -673,6 +681,9 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
         if o.job.label not in labels:
             labels.append(o.job.label)
 
+    groups = {group: [lab for lab in labels if any(o.job.label == lab and o.job.group == group for o in outcomes)]
+              for group in ("methods", "lambda", "skewed")}
+
     def col(label: str, key: str) -> list[float]:
         return [float(by[(label, s)].metrics[key]) if (label, s) in by else float("nan") for s in range(S)]
 
@@ -746,6 +757,32 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
     w("- Every cell is mean ± std (standard error) over the splits; per-split numbers follow.")
     w("")
 
+    w("## Summary (computed from the tables below)")
+    w("")
+    if ("dir", 0) in by and ("vanilla", 0) in by:
+        ratio = [abs(a) / abs(b) for a, b in zip(col("dir", "spearman"), col("vanilla", "spearman"))]
+        ratio_b = [abs(a) / abs(b) for a, b in zip(col("dir", "spearman_balanced"), col("vanilla", "spearman_balanced"))]
+        verb = [a / b for a, b in zip(col("dir", "verbosity_gap"), col("vanilla", "verbosity_gap"))]
+        w(f"- DIR with the library's defaults: abs Spearman(gap, length gap) is {fmt(ratio, 2)} of vanilla's "
+          f"({'half or less on every split' if max(ratio) <= 0.5 else 'more than half on at least one split'}: "
+          f"{per_split(ratio, 2)}); "
+          f"on the length-balanced subset {fmt(ratio_b, 2)}. Its verbose − concise gap is {fmt(verb, 2)} of "
+          f"vanilla's ({per_split(verb, 2)}); balanced agreement "
+          f"{fmt([a - b for a, b in zip(col('dir', 'accuracy_balanced'), col('vanilla', 'accuracy_balanced'))], 3, True)} "
+          f"against vanilla.")
+    sweep = [lab for lab in ["dir"] + groups["lambda"] if (lab, 0) in by]
+    if sweep:
+        lowest = min((v, lab, k) for lab in sweep for k, v in enumerate(col(lab, "spearman")))
+        flipped = [(lab, k) for lab in sweep for k, v in enumerate(col(lab, "spearman")) if v < 0]
+        flipped_b = [(lab, k) for lab in sweep for k, v in enumerate(col(lab, "spearman_balanced")) if v < 0]
+        w(f"- Overshoot: the smallest Spearman(gap, length gap) of the λ sweep is {lowest[0]:+.3f} "
+          f"({name(lowest[1])}, split {lowest[2]}); "
+          + ("no run flips its sign" if not flipped else
+             "the sign flips in " + ", ".join(f"{name(lab)} split {k}" for lab, k in flipped))
+          + (", nor on the balanced subset." if not flipped_b and not flipped else
+             "; on the balanced subset " + (", ".join(f"{name(lab)} split {k}" for lab, k in flipped_b) or "none") + "."))
+    w("")
+
     w("## Baselines without a model (same held-out pairs)")
     w("")
     w("| rule | agreement | agreement, balanced |")
@@ -774,8 +811,6 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
               f"{fmt(col(label, 'verbosity_gap'), 1, True)} | {np.mean(secs):.0f} |")
         w("")
 
-    groups = {g: [lab for lab in labels if any(o.job.label == lab and o.job.group == g for o in outcomes)]
-              for g in ("methods", "lambda", "skewed")}
     table(groups["methods"], "The four methods, library defaults")
     lam_rows = ["vanilla", "dir"] + groups["lambda"]
     table([lab for lab in lam_rows if lab in labels], "DIR λ sweep (λ = 0 is vanilla; the default row is DIR's "
@@ -813,6 +848,19 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
         w(f"| {name(label)}: verbosity gap / {name(against)}'s | {per_split(vg, 2, True)} | {fmt(vg, 2, True)} |")
         da = [a - b for a, b in zip(col(label, "accuracy_balanced"), col(against, "accuracy_balanced"))]
         w(f"| {name(label)}: balanced agreement − {name(against)}'s | {per_split(da, 3, True)} | {fmt(da, 3, True)} |")
+    w("")
+
+    w("## Ranking without the adversarial submissions")
+    w("")
+    w(f"{' and '.join(ADVERSARIAL)} game the judge (the leaderboard puts NullModel far above its answers' "
+      "quality); a reward model that is not fooled by them loses ranking agreement on the splits that "
+      "hold them out. The same Spearman over the held-out models without them:")
+    w("")
+    w("| trained as | ranking vs raw | ranking vs LC | per split (raw) | per split (LC) |")
+    w("|---|---|---|---|---|")
+    for label in labels:
+        w(f"| {name(label)} | {fmt(col(label, 'rank_raw_honest'), 2, True)} | {fmt(col(label, 'rank_lc_honest'), 2, True)} | "
+          f"{per_split(col(label, 'rank_raw_honest'), 2, True)} | {per_split(col(label, 'rank_lc_honest'), 2, True)} |")
     w("")
 
     w("## Verbosity: win rate against the reference per length variant (%)")
