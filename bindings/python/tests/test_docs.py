@@ -222,3 +222,10 @@ def test_names_the_docs_give_next_to_a_file_are_in_it():
             if not re.search(r"\b(def|func) " + re.escape(m.group(1)) + r"\b", test_sources):
                 bad.append(f"{page}:{line_of(text, m.start())}: no test named {m.group(1)}")
     assert not bad, "\n".join(bad)
+
+
+def test_no_file_keeps_a_merge_conflict():
+    """A conflict resolved by `git add` on the wrong file once left markers in the README."""
+    marker = re.compile(r"^(<{7} |={7}$|>{7} )", re.M)
+    stuck = [path for path, text in texts() if marker.search(text)]
+    assert not stuck, stuck
