@@ -25,6 +25,7 @@ struct ABIError: Error {
     switch error {
     case .overflow(let what): self.init(DIRRM_ERR_NONFINITE, what)
     case .notConverged(let what): self.init(DIRRM_ERR_NOT_CONVERGED, what)
+    case .internalFailure(let what): self.init(DIRRM_ERR_INTERNAL, what)
     }
   }
 }

@@ -4,6 +4,9 @@ public enum NumericError: Error, Equatable {
   case overflow(String)
   /// An iteration that did not reach its tolerance within its budget.
   case notConverged(String)
+  /// A rule that dirrm's own code broke (a value it built itself failed a check): a bug,
+  /// reported as a status rather than a trap so that the caller's process survives it.
+  case internalFailure(String)
 }
 
 extension Double {

@@ -40,7 +40,7 @@ public struct PreferenceLoss: Equatable {
 
   /// The plain loss on n ≥ 1 pairs: no margins, equal weights, no centering.
   public static func plain(pairs n: Int) -> PreferenceLoss {
-    PreferenceLoss(unchecked: max(n, 1))
+    PreferenceLoss(unchecked: n)
   }
 
   private init(unchecked n: Int) {

@@ -191,8 +191,8 @@ public struct Trainer {
           PairBatch(stacked: trace.hidden, pairs: m, columns: model.shape.width), bias: bias)
       } catch {
         // The rows come from the model's own forward pass and the bias is 0/1 or a
-        // dataset value that passed validation; a failure here is a bug in the trainer.
-        preconditionFailure("the trainer built an invalid DIR batch: \(error.message(prefix: ""))")
+        // dataset value that passed validate(for:width:); a failure here is a bug in the trainer.
+        throw .internalFailure("the trainer built an invalid DIR batch: \(error.message(prefix: ""))")
       }
       let result = try DIRLoss.evaluate(
         rewards: rewards, preference: preference, club: &estimator, batch: penalized, lambda: settings.lambda,
