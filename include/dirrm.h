@@ -160,8 +160,13 @@ int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
  * batch, or a larger one: see dirrm_club_bias_stats). It costs O(n C) or O(n m) after q.
  *
  * Bias buffers: CATEGORICAL, n class ids stored as exact integers in float; GAUSSIAN, n x m
- * floats. Gaussian statistics are float32 sums of b and b^2: standardize attributes with a
- * large mean (e.g. raw token counts) before passing them. */
+ * floats on any scale (raw token counts are fine). A GAUSSIAN q sees z = (b - mean) / std per
+ * dimension, where mean and std are the running mean and standard deviation (std 1 where it
+ * is 0) of every row dirrm_club_fit has been given, merged in double; before the first fit,
+ * those of the batch's statistics (the bias_stats given, else the batch's own). Data-parallel
+ * workers that fit on the same gathered batch keep the same map exactly. The map is part of
+ * the saved state; dirrm_club_set_weights keeps it. I is the same in b and in z; log_prob and
+ * the NLL are densities of b. */
 
 #define DIRRM_BIAS_CATEGORICAL 0
 #define DIRRM_BIAS_GAUSSIAN 1
@@ -199,8 +204,10 @@ int32_t dirrm_club_get_params(const dirrm_club *c, dirrm_club_params *out);
 /* fit_steps AdamW steps (lr, weight_decay of the params; betas 0.9, 0.999; eps 1e-8, as
  * torch.optim.AdamW) on the mean negative log-likelihood -(1/n) sum_i log q(b_i | X_i),
  * with X fixed. n >= 1; h_chosen, h_rejected: n x d; bias as above.
- * out_nll: NULL ok, the mean NLL after the steps. If the steps make q's parameters
- * non-finite, q is restored and DIRRM_ERR_NONFINITE returned.
+ * For a GAUSSIAN bias the batch first joins the running standardization, and the steps
+ * fit q to z (see above). out_nll: NULL ok, the mean NLL of b after the steps. If the steps
+ * make q's parameters non-finite, q and the standardization are restored and
+ * DIRRM_ERR_NONFINITE returned.
  * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT (a class id that is not an
  * integer in [0, C)), MISUSE. */
 int32_t dirrm_club_fit(dirrm_club *c, int64_t n, const float *h_chosen, const float *h_rejected,
@@ -239,7 +246,9 @@ int32_t dirrm_club_num_weights(const dirrm_club *c, int64_t *out_len);
 int32_t dirrm_club_get_weights(const dirrm_club *c, float *out, int64_t len);
 int32_t dirrm_club_set_weights(dirrm_club *c, const float *w, int64_t len);
 
-/* Serialization (configuration, q's parameters, AdamW state); see the handle conventions. */
+/* Serialization (configuration, the standardization, q's parameters, AdamW state); see the
+ * handle conventions. States of format version 1 (dirrm before the standardization) load when
+ * CATEGORICAL; a GAUSSIAN one returns DIRRM_ERR_VERSION, as its q was fit on the raw bias. */
 int32_t dirrm_club_save(const dirrm_club *c, uint8_t *buf, int64_t cap, int64_t *out_size);
 int32_t dirrm_club_load(const uint8_t *buf, int64_t size, dirrm_club **out);
 

@@ -60,6 +60,12 @@ public struct BiasStatistics: Equatable {
     values = given
   }
 
+  /// Statistics dirrm derived itself (BiasStandardization's z-space sums).
+  init(values: [Double], dimensions: Int) {
+    self.values = values
+    self.dimensions = dimensions
+  }
+
   var count: Double { values[0] }
   /// Categorical: the number of rows of class j.
   func classCount(_ j: Int) -> Double { values[1 + j] }

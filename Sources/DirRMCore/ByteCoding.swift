@@ -47,8 +47,16 @@ public struct ByteReader {
   let bytes: ArraySlice<UInt8>
   var position: Int
 
+  /// The format version the frame names.
+  public private(set) var version: UInt32 = 0
+
   /// Checks the frame and returns a reader over the payload.
   public init(framed: [UInt8], magic: [UInt8], version: UInt32) throws(FormatError) {
+    try self.init(framed: framed, magic: magic, versions: version...version)
+  }
+
+  /// The same for an object whose reader understands several format versions.
+  public init(framed: [UInt8], magic: [UInt8], versions: ClosedRange<UInt32>) throws(FormatError) {
     let head = magic.count + 12
     guard framed.count >= head + 8 else { throw .corrupt("buffer of \(framed.count) bytes is too short") }
     guard Array(framed[0..<magic.count]) == magic else { throw .corrupt("wrong magic bytes") }
@@ -62,10 +70,14 @@ public struct ByteReader {
     guard try tail.u64() == fnv1a(framed[0..<(framed.count - 8)]) else {
       throw .corrupt("checksum mismatch")
     }
-    guard found == version else {
-      throw .version("format version \(found); this library reads version \(version)")
+    guard versions.contains(found) else {
+      let known =
+        versions.count == 1
+        ? "version \(versions.upperBound)" : "versions \(versions.lowerBound) to \(versions.upperBound)"
+      throw .version("format version \(found); this library reads \(known)")
     }
     self.init(bytes: framed[head..<(framed.count - 8)])
+    self.version = found
   }
 
   init(bytes: ArraySlice<UInt8>) {

@@ -1,7 +1,11 @@
-/// The estimator's serialized form: its configuration, q's parameters and the AdamW state.
+/// The estimator's serialized form: its configuration, the Gaussian standardization, q's
+/// parameters and the AdamW state.
 extension ClubEstimator {
   static let magic: [UInt8] = Array("DIRRMCB\0".utf8)
-  static let formatVersion: UInt32 = 1
+  /// Version 2 added the standardization (count, then m means, then m squared deviations).
+  /// Version 1 states load when categorical; a Gaussian one held a q fitted on the raw bias,
+  /// which the standardized estimator cannot continue.
+  static let formatVersion: UInt32 = 2
 
   public func serialized() -> [UInt8] {
     var w = ByteWriter()
@@ -22,6 +26,9 @@ extension ClubEstimator {
     w.f32(config.logvarBound)
     w.u64(config.seed)
     w.u64(UInt64(optimizer.step))
+    w.f64(standardization.count)
+    for v in standardization.mean { w.f64(v) }
+    for v in standardization.squaredDeviations { w.f64(v) }
     for v in weights { w.f32(v) }
     for v in optimizer.firstMoment { w.f32(v) }
     for v in optimizer.secondMoment { w.f32(v) }
@@ -32,7 +39,7 @@ extension ClubEstimator {
   /// configuration, exactly its parameters, finite values, and an AdamW step that leaves room
   /// to count.
   public init(serialized bytes: [UInt8]) throws(FormatError) {
-    var r = try ByteReader(framed: bytes, magic: Self.magic, version: Self.formatVersion)
+    var r = try ByteReader(framed: bytes, magic: Self.magic, versions: 1...Self.formatVersion)
     let kindCode = try r.u8()
     let biasDim = try r.u64()
     let hidden = try r.u64()
@@ -53,6 +60,20 @@ extension ClubEstimator {
       hiddenDim: Int(hidden), pairMode: modeCode == 0 ? .difference : .concat, qHidden: Int(qHidden),
       fitSteps: Int(fitSteps), learningRate: lr, weightDecay: wd, logvarBound: bound, seed: seed)
     guard (try? config.validate()) != nil else { throw .corrupt("invalid estimator settings") }
+    let m = config.kind == .categorical(classes: config.biasDim) ? 0 : config.biasDim
+    var standardization = BiasStandardization(dimensions: m)
+    if r.version >= 2 {
+      let count = try r.f64()
+      var moments = [Double]()
+      for _ in 0..<(2 * m) { moments.append(try r.f64()) }
+      guard
+        let saved = BiasStandardization(
+          count: count, mean: Array(moments[..<m]), squaredDeviations: Array(moments[m...]))
+      else { throw .corrupt("invalid bias standardization") }
+      standardization = saved
+    } else if m > 0 {
+      throw .version("a Gaussian estimator of format version 1 was fitted on the unstandardized bias")
+    }
     let count = config.networks.last?.end ?? 0
     // Checked against the bytes present before ClubEstimator(config:) allocates anything.
     guard r.remaining / 12 == count, r.remaining % 12 == 0 else {
@@ -63,6 +84,7 @@ extension ClubEstimator {
     for i in 0..<count { restored.optimizer.firstMoment[i] = try r.f32() }
     for i in 0..<count { restored.optimizer.secondMoment[i] = try r.f32() }
     restored.optimizer.step = Int(step)
+    restored.standardization = standardization
     guard restored.weights.allSatisfy(\.isFinite), restored.optimizer.firstMoment.allSatisfy(\.isFinite),
       restored.optimizer.secondMoment.allSatisfy({ $0.isFinite && $0 >= 0 })
     else { throw .corrupt("non-finite parameters") }

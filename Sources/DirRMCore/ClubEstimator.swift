@@ -6,6 +6,8 @@ public struct ClubEstimator {
   public let config: Config
   public internal(set) var weights: [Float]
   public internal(set) var optimizer: AdamW
+  /// The running map under which q sees a Gaussian bias; empty for a categorical one.
+  public internal(set) var standardization: BiasStandardization
   let head: any BiasHead
 
   public init(config: Config) {
@@ -17,9 +19,14 @@ public struct ClubEstimator {
     for net in networks { net.initialize(&weights, &random) }
     optimizer = AdamW(
       count: weights.count, learningRate: config.learningRate, weightDecay: config.weightDecay)
+    if case .gaussian(let m) = config.kind {
+      standardization = BiasStandardization(dimensions: m)
+    } else {
+      standardization = BiasStandardization(dimensions: 0)
+    }
   }
 
-  /// Replaces q's parameters and resets the optimizer.
+  /// Replaces q's parameters and resets the optimizer; the standardization is kept.
   public mutating func setWeights(_ values: [Float]) throws(ConfigError) {
     guard values.count == weights.count else {
       throw ConfigError("w", "has \(values.count) values but q has \(weights.count) parameters")
@@ -97,20 +104,42 @@ public struct ClubEstimator {
     head.networks.map { $0.forward(weights, batch.x, rows: batch.rows) }
   }
 
-  /// log q(b_i | X_i) for each row.
+  /// The map under which q sees a batch of these statistics: the running one once q has been
+  /// fit, else that of the statistics themselves (the only one all workers share then); nil
+  /// for a categorical bias.
+  private func map(for stats: BiasStatistics) -> BiasStandardization? {
+    guard standardization.dimensions > 0 else { return nil }
+    return standardization.count > 0
+      ? standardization : BiasStandardization(stats, dimensions: standardization.dimensions)
+  }
+
+  /// The batch with its bias as q sees it.
+  private func inQSpace(_ batch: Batch, _ z: BiasStandardization?) -> Batch {
+    guard let z else { return batch }
+    return Batch(rows: batch.rows, x: batch.x, bias: z.apply(batch.bias))
+  }
+
+  /// log q(b_i | X_i) for each row: the density of b itself, the map's Jacobian included.
   public func logProbability(_ batch: Batch) -> [Double] {
-    head.logProbability(forward(batch).map(\.output), bias: batch.bias, rows: batch.rows)
+    let z = map(for: statistics(batch))
+    let logq = head.logProbability(
+      forward(batch).map(\.output), bias: inQSpace(batch, z).bias, rows: batch.rows)
+    guard let shift = z?.logScale else { return logq }
+    return logq.map { $0 - shift }
   }
 
   // MARK: The CLUB bound
 
   /// Î = (1/n) Σ_i [log q(b_i | X_i) − E_j log q(b_j | X_i)], the inner mean taken over the
-  /// batch described by `stats` (this batch's when nil), and dÎ/dX when asked.
+  /// batch described by `stats` (this batch's when nil), and dÎ/dX when asked. The bound is
+  /// the same in b and in z, as the map's Jacobian cancels in the difference.
   public func bound(_ batch: Batch, stats given: BiasStatistics?, wantGradient: Bool) -> (Double, [Float]?) {
     let n = batch.rows
     let stats = given ?? statistics(batch)
+    let z = map(for: stats)
     let traces = forward(batch)
-    let (total, outputGradients) = head.bound(traces.map(\.output), bias: batch.bias, stats: stats, rows: n)
+    let (total, outputGradients) = head.bound(
+      traces.map(\.output), bias: inQSpace(batch, z).bias, stats: z?.apply(stats) ?? stats, rows: n)
     let value = total / Double(n)
     guard wantGradient else { return (value, nil) }
     var gx = [Float](repeating: 0, count: n * config.inputDim)
@@ -141,9 +170,9 @@ public struct ClubEstimator {
 
   // MARK: Fitting q
 
-  /// The mean negative log-likelihood −(1/n) Σ log q(b_i | X_i), and its gradient with
-  /// respect to q's parameters when asked.
-  func negativeLogLikelihood(_ batch: Batch, wantGradient: Bool) -> (Double, [Float]?) {
+  /// The mean negative log-likelihood −(1/n) Σ log q(b_i | X_i) of a batch already in q's
+  /// space, and its gradient with respect to q's parameters when asked.
+  private func negativeLogLikelihood(_ batch: Batch, wantGradient: Bool) -> (Double, [Float]?) {
     let n = batch.rows
     let traces = forward(batch)
     let (total, outputGradients) = head.negativeLogLikelihood(
@@ -158,20 +187,25 @@ public struct ClubEstimator {
     return (value, gradient)
   }
 
-  /// `config.fitSteps` AdamW steps on the NLL with X held fixed (DIR eq. 13); returns the
-  /// NLL after them. When the steps diverge (a non-finite parameter, or an NLL past float32)
-  /// q is restored to what it was and the call throws, so one bad batch cannot poison the
+  /// Merges the batch into the standardization, then `config.fitSteps` AdamW steps on the NLL
+  /// in q's space with X held fixed (DIR eq. 13); returns the NLL of b after them. When the
+  /// steps diverge (a non-finite parameter, or an NLL past float32) q and its standardization
+  /// are restored to what they were and the call throws, so one bad batch cannot poison the
   /// estimator for the rest of training.
   @discardableResult
   public mutating func fit(_ batch: Batch) throws(NumericError) -> Float {
-    let before = (weights, optimizer)
+    let before = (weights, optimizer, standardization)
+    let stats = statistics(batch)
+    if standardization.dimensions > 0 { standardization.merge(stats) }
+    let z = map(for: stats)
+    let seen = inQSpace(batch, z)
     for _ in 0..<config.fitSteps {
-      guard let gradient = negativeLogLikelihood(batch, wantGradient: true).1 else { break }
+      guard let gradient = negativeLogLikelihood(seen, wantGradient: true).1 else { break }
       optimizer.update(&weights, gradient: gradient)
     }
-    let nll = negativeLogLikelihood(batch, wantGradient: false).0
+    let nll = negativeLogLikelihood(seen, wantGradient: false).0 + (z?.logScale ?? 0)
     guard nll.fitsInFloat, weights.allSatisfy(\.isFinite) else {
-      (weights, optimizer) = before
+      (weights, optimizer, standardization) = before
       throw .overflow("fitting q diverged (NLL \(nll)); q was left as it was")
     }
     return Float(nll)

@@ -672,8 +672,9 @@ def git_commit() -> str:
 
 def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[Outcome],
                  base: list[dict[str, Any]], args: argparse.Namespace, command: str, wall: float,
-                 loads: tuple[str, str]) -> None:
-    """Writes RESULTS.md (and the same numbers as JSON next to it)."""
+                 loads: tuple[str, str]) -> list[str]:
+    """Writes RESULTS.md (and the same numbers as JSON next to it); returns the README's excerpt:
+    the summary and the four methods' table."""
     S = len(splits)
     by: dict[tuple[str, int], Outcome] = {(o.job.label, o.job.split): o for o in outcomes}
     labels: list[str] = []
@@ -759,6 +760,7 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
 
     w("## Summary (computed from the tables below)")
     w("")
+    summary_start = len(L)
     if ("dir", 0) in by and ("vanilla", 0) in by:
         ratio = [abs(a) / abs(b) for a, b in zip(col("dir", "spearman"), col("vanilla", "spearman"))]
         ratio_b = [abs(a) / abs(b) for a, b in zip(col("dir", "spearman_balanced"), col("vanilla", "spearman_balanced"))]
@@ -781,6 +783,16 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
              "the sign flips in " + ", ".join(f"{name(lab)} split {k}" for lab, k in flipped))
           + (", nor on the balanced subset." if not flipped_b and not flipped else
              "; on the balanced subset " + (", ".join(f"{name(lab)} split {k}" for lab, k in flipped_b) or "none") + "."))
+    if all((lab, 0) in by for lab in ("dir", "prompt_free", "dir_prompt_free")):
+        # Each split against the better of the two single methods on that split.
+        spear = [abs(c) - min(abs(a), abs(b)) for a, b, c in
+                 zip(col("dir", "spearman"), col("prompt_free", "spearman"), col("dir_prompt_free", "spearman"))]
+        agree = [c - max(a, b) for a, b, c in zip(col("dir", "accuracy_balanced"), col("prompt_free", "accuracy_balanced"),
+                                                  col("dir_prompt_free", "accuracy_balanced"))]
+        w(f"- DIR + prompt-free against the better of DIR and prompt-free on each split: abs Spearman(gap, length "
+          f"gap) {per_split(spear, 3, True)} (positive: more length-driven than the better one), balanced "
+          f"agreement {per_split(agree, 3, True)} (negative: less accurate than the better one).")
+    summary_end = len(L)
     w("")
 
     w("## Baselines without a model (same held-out pairs)")
@@ -811,7 +823,9 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
               f"{fmt(col(label, 'verbosity_gap'), 1, True)} | {np.mean(secs):.0f} |")
         w("")
 
+    methods_start = len(L)
     table(groups["methods"], "The four methods, library defaults")
+    methods_end = len(L)
     lam_rows = ["vanilla", "dir"] + groups["lambda"]
     table([lab for lab in lam_rows if lab in labels], "DIR λ sweep (λ = 0 is vanilla; the default row is DIR's "
           "default λ)")
@@ -948,6 +962,22 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
                         for o in outcomes]}
     with open(os.path.splitext(path)[0] + ".json", "w", encoding="utf-8") as f:
         json.dump(raw, f, indent=1, allow_nan=True)
+    return L[summary_start:summary_end] + [""] + L[methods_start + 2:methods_end]
+
+
+def replace_readme_block(path: str, block: list[str], results: str) -> None:
+    """Puts the excerpt between README's <!-- real:begin --> and <!-- real:end --> markers."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    begin, end = "<!-- real:begin -->", "<!-- real:end -->"
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise SystemExit(f"{path}: expected one {begin} ... {end} pair")
+    body = [f"Generated into {results} and copied here by `make real-results` (mean ± std (standard "
+            f"error) over the splits):", ""] + block
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head + begin + "\n" + "\n".join(body).strip() + "\n" + end + tail)
 
 
 def job_order(o: Outcome) -> tuple[int, int, float, float]:
@@ -1007,6 +1037,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--max-train-pairs", type=int, default=None,
                         help="train on at most this many pairs per split (seeded subsample; default all)")
     parser.add_argument("--raw-bias", action="store_true", help="bias column in characters, not z-scored")
+    parser.add_argument("--readme", default=None,
+                        help="also write the summary and the methods' table into this file, between "
+                             "<!-- real:begin --> and <!-- real:end -->")
     args = parser.parse_args(argv)
     command = "python3 benchmarks/real/run.py DATA_DIR CACHE_DIR " + " ".join(
         a for a in (argv if argv is not None else sys.argv[3:]))
@@ -1027,7 +1060,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     wall = time.perf_counter() - start
     load_end = " ".join(f"{x:.1f}" for x in os.getloadavg())
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_report(args.out, data, splits, outcomes, base, args, command.strip(), wall, (load_start, load_end))
+    block = write_report(args.out, data, splits, outcomes, base, args, command.strip(), wall, (load_start, load_end))
+    if args.readme:
+        replace_readme_block(args.readme, block, args.out)
     print(f"wrote {args.out} in {wall / 60:.1f} min", flush=True)
     return 0
 

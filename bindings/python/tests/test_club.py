@@ -49,6 +49,20 @@ class TorchQ(torch.nn.Module):
             self.nets = torch.nn.ModuleList([mlp(h, cfg["bias_dim"])])
         else:
             self.nets = torch.nn.ModuleList([mlp(h // 2, cfg["bias_dim"]), mlp(h // 2, cfg["bias_dim"])])
+        self.seen = []
+
+    def observe(self, b):
+        """Remembers a batch the library fit on: its standardization covers every such row."""
+        self.seen.append(np.asarray(b, np.float64).reshape(len(b), -1))
+
+    def standardized(self, b):
+        """A Gaussian bias as q sees it, z = (b - mean) / std over the rows fit so far (this
+        batch's own before any fit; std 1 where it is 0), and sum log std."""
+        rows = np.concatenate(self.seen) if self.seen else b.detach().numpy().astype(np.float64)
+        mean, std = rows.mean(0), rows.std(0)
+        std = np.where(std > 0, std, 1.0)
+        z = (b - torch.as_tensor(mean, dtype=b.dtype)) / torch.as_tensor(std, dtype=b.dtype)
+        return z, float(np.log(std).sum())
 
     def load_flat(self, flat):
         flat = torch.as_tensor(np.asarray(flat, np.float64))
@@ -77,7 +91,8 @@ class TorchQ(torch.nn.Module):
         a, v = self.outputs(self.pair(hc, hr))
         if v is None:
             return a[torch.arange(len(b)), b.long()]
-        return -((b - a) ** 2 / (2 * torch.exp(v)) + v / 2 + 0.5 * np.log(2 * np.pi)).sum(1)
+        z, log_scale = self.standardized(b)
+        return -((z - a) ** 2 / (2 * torch.exp(v)) + v / 2 + 0.5 * np.log(2 * np.pi)).sum(1) - log_scale
 
     def club(self, hc, hr, b):
         """The DIR paper's pairwise n x n form (categorical) / the CLUB paper's (Gaussian)."""
@@ -86,6 +101,7 @@ class TorchQ(torch.nn.Module):
             positive = a[torch.arange(len(b)), b.long()]
             negative = a[:, b.long()]  # n x n: log q(b_j | X_i)
             return positive.mean() - negative.mean()
+        b, _ = self.standardized(b)  # the bound is the same in b and z; q is fit in z
         positive = -((a - b) ** 2) / 2 / torch.exp(v)
         negative = -((b[None, :, :] - a[:, None, :]) ** 2).mean(dim=1) / 2 / torch.exp(v)
         return (positive.sum(-1) - negative.sum(-1)).mean()
@@ -115,6 +131,7 @@ def test_log_prob_bound_and_gradient_match_torch(cfg):
     hc, hr, b = make_batch(rng, n, d, cfg)
     club.fit(hc, hr, b)  # move q away from its initialization first
     q = reference(cfg, club, d)
+    q.observe(b)
     close(club.log_prob(hc, hr, b), q.log_prob(t(hc), t(hr), t(b)).detach().numpy(), 1e-5)
     mi, gc, gr = club.bound(hc, hr, b)
     th_c, th_r = t(hc, True), t(hr, True)
@@ -136,6 +153,7 @@ def test_fit_matches_torch_adamw(cfg):
     optimizer = torch.optim.AdamW(q.parameters(), lr=1e-3, weight_decay=0.05)
     for _ in range(3):  # three fit calls: AdamW's state carries over between them
         club.fit(hc, hr, b)
+        q.observe(b)
         for _ in range(5):
             optimizer.zero_grad()
             x = (t(hc).float(), t(hr).float(), t(b).float())

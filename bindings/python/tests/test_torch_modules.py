@@ -46,7 +46,10 @@ def mlp(layers, x):
 
 
 def club_reference(flat, cfg, d, hc, hr, b):
-    """DIR's CLUB bound with the n x n pairwise mean: (1/n) sum_i [log q(b_i|x_i) - (1/n) sum_j log q(b_j|x_i)]."""
+    """DIR's CLUB bound with the n x n pairwise mean: (1/n) sum_i [log q(b_i|x_i) - (1/n) sum_j log q(b_j|x_i)].
+
+    For a Gaussian bias, q sees z = (b - mean) / std, the statistics of the rows it has been fit
+    on: in these tests, this batch alone (also its own before any fit)."""
     x = hc - hr if cfg.get("pair_mode", "difference") == "difference" else torch.cat([hc, hr], 1)
     dx, h, c = x.shape[1], cfg["q_hidden"], cfg["bias_dim"]
     if cfg["bias_kind"] == "categorical":
@@ -60,6 +63,7 @@ def club_reference(flat, cfg, d, hc, hr, b):
         bound = cfg.get("logvar_bound", 5.0)
         v = bound * torch.tanh(mlp(layers[len(half):], x) / bound)
         b2 = b.reshape(len(b), -1)
+        b2 = (b2 - b2.mean(0)) / b2.std(0, unbiased=False)
         pair = (-(b2[None, :, :] - mu[:, None, :]) ** 2 / (2 * torch.exp(v[:, None, :]))
                 - v[:, None, :] / 2 - 0.5 * math.log(2 * math.pi)).sum(2)
     return (torch.diagonal(pair) - pair.mean(1)).mean()
