@@ -5,7 +5,7 @@ import CDirRM
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzClubLoad(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   var input = FuzzBytes(data, size)
-  let buffer = Frame.loadInput(&input, magic: "DIRRMCB")
+  let buffer = Frame.loadInput(&input, magic: "DIRRMCB", version: 2)
   var club: OpaquePointer? = nil
   let status = buffer.withUnsafeBufferPointer { dirrm_club_load($0.baseAddress, Int64($0.count), &club) }
   guard status == DIRRM_OK else {

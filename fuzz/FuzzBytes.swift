@@ -102,16 +102,18 @@ enum Frame {
   }
 
   /// How a load harness turns fuzzer bytes into a buffer. The first byte chooses: mostly a
-  /// valid frame around the rest (so the payload parser is what gets explored), sometimes
-  /// the rest unframed (the frame checks themselves), sometimes a frame with another version.
-  static func loadInput(_ input: inout FuzzBytes, magic: String) -> [UInt8] {
+  /// valid frame of the format's current `version` around the rest (so the payload parser is
+  /// what gets explored), sometimes one of the previous version (the reader of older states),
+  /// the rest unframed (the frame checks themselves), or a frame with any version.
+  static func loadInput(_ input: inout FuzzBytes, magic: String, version: UInt32) -> [UInt8] {
     let mode = input.u8()
     switch mode & 0x0F {
     case 0x0F: return input.rest()
     case 0x0E:
       let version = input.u32()
       return wrap(magic: magic, version: version, payload: input.rest())
-    default: return wrap(magic: magic, version: 1, payload: input.rest())
+    case 0x0D: return wrap(magic: magic, version: max(version, 2) - 1, payload: input.rest())
+    default: return wrap(magic: magic, version: version, payload: input.rest())
     }
   }
 }

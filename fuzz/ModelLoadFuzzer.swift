@@ -5,7 +5,7 @@ import CDirRM
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzModelLoad(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   var input = FuzzBytes(data, size)
-  let buffer = Frame.loadInput(&input, magic: "DIRRMRM")
+  let buffer = Frame.loadInput(&input, magic: "DIRRMRM", version: 1)
   var model: OpaquePointer? = nil
   let status = buffer.withUnsafeBufferPointer { dirrm_model_load($0.baseAddress, Int64($0.count), &model) }
   guard status == DIRRM_OK else {

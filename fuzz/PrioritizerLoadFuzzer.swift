@@ -6,7 +6,7 @@ import CDirRM
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPrioritizerLoad(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   var input = FuzzBytes(data, size)
-  let buffer = Frame.loadInput(&input, magic: "DIRRMPQ")
+  let buffer = Frame.loadInput(&input, magic: "DIRRMPQ", version: 1)
   var queue: OpaquePointer? = nil
   let status = buffer.withUnsafeBufferPointer {
     dirrm_prioritizer_load($0.baseAddress, Int64($0.count), &queue)

@@ -57,11 +57,21 @@ write("prioritizer_load", "step_value_count_without_values",
       prioritizer(2, pool=[0, 1])[:-8] + struct.pack("<Q", 2**31 - 1))
 
 # The estimator's AdamW step counter at Int64.max: the next fit adds one.
-# Categorical C=2, d=1, linear q (Linear(1, 2): 4 values), 1 fit step; then weights, first
+# Categorical C=2, d=1, linear q (Linear(1, 2): 4 values), 1 fit step; the standardization
+# (format version 2: a count of 0 and no moments for a categorical bias); then weights, first
 # and second moments.
-club = struct.pack("<BQQBQQfffQQ", 0, 2, 1, 0, 0, 1, 1e-4, 0.01, 5.0, 0, INT64_MAX)
+club = struct.pack("<BQQBQQfffQQd", 0, 2, 1, 0, 0, 1, 1e-4, 0.01, 5.0, 0, INT64_MAX, 0.0)
 club += struct.pack("<4f", 0.1, 0.1, 0.1, 0.1) * 3
 write("club_load", "adamw_step_at_int64_max", club)
+
+# A Gaussian estimator (m = 1, d = 1, linear q: two Linear(1, 1), 4 values) whose saved
+# standardization is at the edge of what float bias values allow: a mean of -Float.max and
+# the largest spread, so z of an ordinary bias overflows float32.
+FLOAT_MAX = 3.4028234663852886e38
+gaussian = struct.pack("<BQQBQQfffQQ", 1, 1, 1, 0, 0, 1, 1e-4, 0.01, 5.0, 0, 3)
+gaussian += struct.pack("<3d", 2.0, -FLOAT_MAX, 2.0 * (2 * FLOAT_MAX) ** 2)
+gaussian += struct.pack("<4f", 0.1, 0.1, 0.1, 0.1) * 3
+write("club_load", "gaussian_standardization_at_float_max", gaussian)
 
 # API programs (APISequenceFuzzer.swift's encoding), written without the mode byte.
 def program(name, data):

@@ -131,7 +131,13 @@ struct ExperimentCommand: ParsableCommand {
       "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%). "
     let both = length["DIR + prompt-free"]!["accuracy"]!.mean
     t +=
-      "DIR + prompt-free: accuracy \(fixed(both, 3)) vs \(fixed(max(dir["accuracy"]!.mean, pf["accuracy"]!.mean), 3)) for the better of the two (target: at least as high).\n\n"
+      "DIR + prompt-free: accuracy \(fixed(both, 3)) vs \(fixed(max(dir["accuracy"]!.mean, pf["accuracy"]!.mean), 3)) for the better of the two (target: at least as high); "
+    // Seed by seed, against whichever single method did better on that seed.
+    let perSeed = zip(
+      length["DIR + prompt-free"]!["accuracy"]!.values, zip(dir["accuracy"]!.values, pf["accuracy"]!.values)
+    )
+    .map { ($0 >= max($1.0, $1.1) ? "+" : "") + fixed($0 - max($1.0, $1.1), 3) }
+    t += "per seed, its accuracy minus the better one's: \(perSeed.joined(separator: " / ")).\n\n"
     t +=
       "**Sycophancy** (half the training pairs carry a prefix, on the chosen response in \(biased) of them; the test set holds every pair twice, plain and with the prefix on a random side)\n\n"
     t += "| trained as | accuracy, flagged pairs | accuracy, unflagged pairs | gap |\n|---|---|---|---|\n"

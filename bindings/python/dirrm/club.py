@@ -56,8 +56,9 @@ class Club(Handle):
         d, the size of one response's hidden state.
     bias_kind : {"categorical", "gaussian"}, optional
         "categorical": bias_dim classes, the bias given as class ids (float32, shape (n,));
-        "gaussian": bias_dim real attributes (float32, shape (n,) or (n, bias_dim)).
-        None: the library's default (see dirrm.h).
+        "gaussian": bias_dim real attributes (float32, shape (n,) or (n, bias_dim)) on any
+        scale: q sees them standardized by the running mean and std of every row it has
+        been fit on (see dirrm.h). None: the library's default (see dirrm.h).
     bias_dim : int, optional
         Number of classes or attributes. None: the library's default (see dirrm.h).
     pair_mode : {"difference", "concat"}, optional
@@ -133,7 +134,8 @@ class Club(Handle):
         Returns
         -------
         float
-            q's negative log-likelihood on the batch after the steps.
+            q's mean negative log-likelihood of the batch's bias after the steps (a density
+            of b itself, not of its standardized form).
         """
         hc, hr, b = self._batch(h_chosen, h_rejected, bias)
         nll = np.zeros(1, np.float32)
