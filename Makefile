@@ -92,9 +92,10 @@ TABLE_ENV := OPENBLAS_CORETYPE=Haswell
 results: build
 	$(TABLE_ENV) .build/release/dirrm-cli experiment --seeds 3 --readme README.md
 
-# DIR's λ sweep on the length bias with signed Spearman: the overshoot check (docs/decisions.md).
+# DIR's λ sweep on the length bias with signed Spearman: the overshoot check (docs/decisions.md);
+# writes its table into README.md.
 overshoot: build
-	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/overshoot.py
+	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/overshoot.py --readme README.md
 
 # The real-text benchmark (benchmarks/real/, README "Results"): AlpacaEval 2 judge annotations,
 # which are not part of the repository, embedded with all-MiniLM-L6-v2 (PyPI

@@ -2,7 +2,7 @@
 Spearman(reward gap, length gap), per seed, for vanilla and DIR at λ ∈ {0.1, 0.3, 1, 3, 10}
 with every other setting at the library's defaults.
 
-Usage: python3 benchmarks/overshoot.py [--seeds 0,1,2]   (about 20 s on 2 cores)
+Usage: python3 benchmarks/overshoot.py [--seeds 0,1,2] [--readme README.md]   (about 90 s on 2 cores)
 
 The check behind docs/decisions.md's overshoot fix: no λ may flip the sign of vanilla's
 Spearman or fall below vanilla's accuracy. Run it against another build with DIRRM_LIBRARY.
@@ -37,15 +37,30 @@ def run(seed: int, method: str, lam: float | None) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
+    parser.add_argument("--readme", default=None,
+                        help="also write the table into this file between <!-- overshoot:begin --> and "
+                             "<!-- overshoot:end -->")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
     rows: list[tuple[str, str | None, float | None]] = [("vanilla", "vanilla", None)]
     rows += [(f"DIR, λ = {lam:g}", "dir", lam) for lam in LAMBDAS]
-    print("| trained as | accuracy | Spearman(gap, length gap) | per seed (accuracy, Spearman) |")
-    print("|---|---|---|---|")
+    lines = ["| trained as | accuracy | Spearman(gap, length gap) | per seed (accuracy, Spearman) |", "|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
     for label, method, lam in rows:
         results = np.array([run(seed, str(method), lam) for seed in seeds])
         cells = " ".join(f"({a:.3f}, {r:+.3f})" for a, r in results)
-        print(f"| {label} | {results[:, 0].mean():.3f} | {results[:, 1].mean():+.3f} | {cells} |")
+        lines.append(f"| {label} | {results[:, 0].mean():.3f} | {results[:, 1].mean():+.3f} | {cells} |")
+        print(lines[-1], flush=True)
+    if args.readme:
+        with open(args.readme, encoding="utf-8") as f:
+            text = f.read()
+        begin, end = "<!-- overshoot:begin -->", "<!-- overshoot:end -->"
+        if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+            raise SystemExit(f"{args.readme}: expected one {begin} ... {end} pair")
+        head, rest = text.split(begin)
+        _, tail = rest.split(end)
+        with open(args.readme, "w", encoding="utf-8") as f:
+            f.write(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail)
 
 
 if __name__ == "__main__":
