@@ -280,10 +280,12 @@ int32_t dirrm_dir_loss(dirrm_club *c, int64_t n, const float *r_chosen, const fl
 #define DIRRM_PF_LOG_WEIGHTS 3   /* weights[i*k + j] = log w_j up to a constant per row */
 
 /* Newton: safeguarded Newton iteration inside the data bracket, started at the root of the
- * saturated limit, with every iterate a float32 value. Stops when |Phi(dr2) - 1/2| <=
- * tolerance at the returned float32 dr2, or, where float32 cannot get that close (large
- * gaps), when the root lies between two adjacent float32 values: dr2 is then the one of
- * the two with the smaller |Phi - 1/2|. Each evaluation of Phi counts one iteration. */
+ * saturated limit, with every iterate a float32 value, until Phi(dr2) = 1/2 exactly or the
+ * root lies between two adjacent float32 values, of which dr2 is the one with the smaller
+ * |Phi - 1/2|. Phi - 1/2 is evaluated without cancellation (where Phi is flat, the sigmoids'
+ * far tails decide), so dr2 is the root's own float32 whatever the gaps' scale:
+ * dr2(-g) = -dr2(g) exactly, dr2(g + c) = dr2(g) + c to float precision. tolerance is not
+ * used. Each evaluation of Phi counts one iteration. */
 #define DIRRM_PF_NEWTON 0
 /* Bisection, the prompt-free paper's Alg. 1 as written:
  *     lo = r_min - r_max, hi = r_max - r_min   (when r_min < r_max; else the data bracket)
@@ -297,7 +299,7 @@ typedef struct dirrm_pf_params {
   int32_t weighting; /* DIRRM_PF_UNIFORM .. DIRRM_PF_LOG_WEIGHTS  default DIRRM_PF_CORRESPONDING */
   float p;           /* CORRESPONDING: own prompt's weight, in [0, 1]  default 0.5 */
   int32_t solver;    /* DIRRM_PF_NEWTON or DIRRM_PF_BISECTION          default DIRRM_PF_NEWTON */
-  float tolerance;   /* > 0; Newton: |Phi - 1/2|; bisection: bracket width   default 1e-6 */
+  float tolerance;   /* > 0; bisection's bracket width (Newton: unused)  default 1e-6 */
   int32_t max_iter;  /* >= 1; iterations per pair                      default 100 */
   float r_min;       /* bisection bracket, see DIRRM_PF_BISECTION      default 0 */
   float r_max;       /*                                                default 0 */

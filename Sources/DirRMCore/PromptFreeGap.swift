@@ -15,8 +15,8 @@ public struct PromptFreeGap {
   }
 
   public enum Solver: Equatable {
-    /// Safeguarded Newton inside the data bracket, on the float32 grid; stops when
-    /// |Φ − 1/2| ≤ tolerance or the root lies between two adjacent float32 values.
+    /// Safeguarded Newton inside the data bracket, on the float32 grid, to the root's own
+    /// float32 (the tolerance is not used).
     case newton
     /// The paper's Alg. 1: bisection on `bracket` (default: the data bracket) until it is
     /// narrower than the tolerance; returns the bracket's midpoint.
@@ -153,11 +153,14 @@ extension PromptFreeGap.Problem {
     var counts = [Int](repeating: 0, count: n)
     var row = [Double](repeating: 0, count: k)
     var w = [Double](repeating: 0, count: k)
+    var balance = [Double](repeating: 0, count: k)
     var scratch = RootScratch(k: k)
     for i in 0..<n {
       for j in 0..<k { row[j] = Double(gaps[i * k + j]) }
       weights(of: i, into: &w)
-      guard let (root, count) = solver.root(gaps: row, weights: w, scratch: &scratch) else {
+      proportionalWeights(of: i, into: &balance)
+      guard let (root, count) = solver.root(gaps: row, weights: w, proportional: balance, scratch: &scratch)
+      else {
         throw .notConverged(
           "pair \(i) did not converge within max_iter = \(solver.maxIterations) iterations")
       }
@@ -174,6 +177,30 @@ extension PromptFreeGap.Problem {
       dr2: roots.map { Float($0) },
       dr1: related.map { own in (0..<n).map { Float(Double(gaps[$0 * k + own[$0]]) - roots[$0]) } },
       iterations: counts)
+  }
+
+  /// Row i's weights up to a common factor, exact where the weighting allows it: whether the
+  /// weights above and below the root balance decides where it lies on a flat step of Φ, and
+  /// normalizing would round (1 − p)/(K − 1) = 0.1 and make five of them outweigh p = 0.5.
+  func proportionalWeights(of i: Int, into w: inout [Double]) {
+    switch rowWeights {
+    case .uniform:
+      for j in 0..<k { w[j] = 1 }
+    case .corresponding(let p, let columns):
+      guard k > 1 else {
+        w[0] = 1
+        return
+      }
+      // p (K − 1) : (1 − p), both exact in double for a float32 p.
+      for j in 0..<k { w[j] = 1 - p }
+      w[columns[i]] = p * Double(k - 1)
+    case .explicit(let weights):
+      for j in 0..<k { w[j] = Double(weights[i * k + j]) }
+    case .logWeights(let weights):
+      var largest = -Double.infinity
+      for j in 0..<k { largest = max(largest, Double(weights[i * k + j])) }
+      for j in 0..<k { w[j] = exp(Double(weights[i * k + j]) - largest) }
+    }
   }
 
   /// Row i's normalized weights.

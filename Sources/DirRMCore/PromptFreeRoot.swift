@@ -4,8 +4,10 @@ import Glibc
 /// by safeguarded Newton from a closed-form start (docs/mathematics.md §3).
 extension PromptFreeGap {
   /// The root of Φ(d) = 1/2 and the number of Φ evaluations, or nil if the iteration budget
-  /// ran out. `weights` sum to 1.
-  func root(gaps: [Double], weights: [Double], scratch: inout RootScratch) -> (Double, Int)? {
+  /// ran out. `weights` sum to 1; `proportional` are the same up to a factor, exactly.
+  func root(gaps: [Double], weights: [Double], proportional: [Double], scratch: inout RootScratch)
+    -> (Double, Int)?
+  {
     var low = Double.infinity
     var high = -Double.infinity
     for j in gaps.indices where weights[j] > 0 {
@@ -15,7 +17,7 @@ extension PromptFreeGap {
     switch solver {
     case .newton:
       if low == high { return (low, 0) }
-      return newton(gaps, weights, low, high, scratch.start(gaps, weights))
+      return newton(gaps, proportional, low, high, scratch.start(gaps, weights))
     case .bisection(let bracket):
       let (lo, hi) = bracket.map { ($0.low, $0.high) } ?? (low, high)
       return bisection(gaps, weights, lo, hi)
@@ -45,52 +47,139 @@ extension PromptFreeGap {
     return ((lo + hi) / 2, count)
   }
 
-  /// Newton on the float32 grid: every iterate is a float32 value, so the tolerance is met
-  /// by the value returned, not by a double that rounding then moves. When the root lies
-  /// between two adjacent floats, the one with the smaller |Φ − 1/2| is returned.
+  /// Φ(d) − ½ and Φ'(d), both times Σw (the weights need not be normalized) and times e^m,
+  /// with m the distance from d to the nearest gap; free of the cancellation of Φ − ½ where Φ
+  /// is a staircase. With x = g − d, σ(x) − ½ = sgn(x)(½ − σ(−|x|)), so
+  ///     Φ − ½ = ½ Σ sgn(x) w − Σ sgn(x) w σ(−|x|):
+  /// the weighted sign count, exactly 0 when the weights above and below d balance, and the
+  /// tails, which then alone say where the root is. The factor e^m keeps the nearest tails
+  /// from underflowing when every gap is hundreds of units from d, and both sums are kept as
+  /// double-doubles (TwoSum), so tails far below the weights' rounding still count. Every
+  /// operation is odd in x, so negating the gaps negates f bit for bit.
+  static func excess(_ gaps: [Double], _ weights: [Double], at d: Double)
+    -> (f: Double, slope: Double, logScale: Double)
+  {
+    var nearest = Double.infinity
+    var signs = CompensatedSum()
+    for j in gaps.indices where weights[j] > 0 {
+      let x = gaps[j] - d
+      nearest = min(nearest, Swift.abs(x))
+      if x != 0 { signs.add(x > 0 ? weights[j] : -weights[j]) }
+    }
+    let balanced = signs.high == 0 && signs.low == 0
+    // Unbalanced, the sign count dominates far from every gap: e^600 keeps ½ S e^m finite.
+    let m = balanced ? nearest : min(nearest, 600)
+    var tails = CompensatedSum()
+    var slope = 0.0
+    for j in gaps.indices where weights[j] > 0 {
+      let x = gaps[j] - d
+      guard x != 0 else {
+        slope -= weights[j] * exp(m) / 4
+        continue
+      }
+      let tail = Stable.sigmoid(-Swift.abs(x))
+      // σ(−|x|) e^m = e^(m − |x|) / (1 + e^−|x|), with m − |x| ≤ 0.
+      let scaledTail = exp(m - Swift.abs(x)) / (1 + exp(-Swift.abs(x)))
+      tails.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
+      slope -= weights[j] * scaledTail * (1 - tail)
+    }
+    guard !balanced else { return (-(tails.high + tails.low), slope, m) }
+    let half = 0.5 * exp(m)
+    return ((half * signs.high - tails.high) + (half * signs.low - tails.low), slope, m)
+  }
+
+  /// log |Φ(d) − ½| up to the common log Σw, from `excess`.
+  static func logMagnitude(_ e: (f: Double, slope: Double, logScale: Double)) -> Double {
+    log(Swift.abs(e.f)) - e.logScale
+  }
+
+  /// Newton on the float32 grid, to the float32 root: every iterate is a float32 value and
+  /// the bracket [lo, hi], Φ(lo) > ½ > Φ(hi), closes until Φ(d) = ½ exactly or lo and hi are
+  /// adjacent floats, of which the one with the smaller |Φ − ½| is returned (the smaller
+  /// magnitude on a tie). The result depends on the root alone, not on the path to it, so
+  /// Δr2(−g) = −Δr2(g) exactly. A step that leaves the bracket, or one not half the size of
+  /// the step before last, is replaced by the midpoint in float order, which reaches
+  /// adjacent floats in at most 32 halvings at any magnitude.
   func newton(
     _ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double, _ start: Double
   ) -> (Double, Int)? {
-    func evaluate(_ d: Double) -> (f: Double, slope: Double) {
-      var f = -0.5
-      var slope = 0.0
-      for j in gaps.indices where weights[j] > 0 {
-        let s = Stable.sigmoid(gaps[j] - d)
-        f += weights[j] * s
-        slope -= weights[j] * s * (1 - s)
-      }
-      return (f, slope)
-    }
-    // Φ(lo) ≥ 1/2 ≥ Φ(hi), both ends float32 values, the bracket shrinking at each step.
     var lo = low
     var hi = high
+    // log |Φ − ½| at lo and at hi, once known.
     var fLow: Double? = nil
     var fHigh: Double? = nil
     var d = Double(Float(start.isFinite ? min(max(start, lo), hi) : lo + (hi - lo) / 2))
     var count = 0
+    // The sizes of the last two steps (Numerical Recipes' rtsafe rule).
+    var steps = (Double.infinity, Double.infinity)
     while count < maxIterations {
       count += 1
-      let (f, slope) = evaluate(d)
-      if Swift.abs(f) <= tolerance { return (d, count) }
+      let e = Self.excess(gaps, weights, at: d)
+      let (f, slope) = (e.f, e.slope)
+      if f == 0 { return (d, count) }
       if f > 0 {
-        (lo, fLow) = (d, f)
+        (lo, fLow) = (d, Self.logMagnitude(e))
       } else {
-        (hi, fHigh) = (d, f)
+        (hi, fHigh) = (d, Self.logMagnitude(e))
       }
       if Float(lo).nextUp >= Float(hi) {
-        let a = fLow ?? evaluate(lo).f
-        let b = fHigh ?? evaluate(hi).f
-        return (Swift.abs(a) <= Swift.abs(b) ? lo : hi, count)
+        let a: Double
+        let b: Double
+        if let fLow {
+          a = fLow
+        } else {
+          guard count < maxIterations else { return nil }
+          count += 1
+          a = Self.logMagnitude(Self.excess(gaps, weights, at: lo))
+        }
+        if let fHigh {
+          b = fHigh
+        } else {
+          guard count < maxIterations else { return nil }
+          count += 1
+          b = Self.logMagnitude(Self.excess(gaps, weights, at: hi))
+        }
+        if a != b { return (a < b ? lo : hi, count) }
+        return (Swift.abs(lo) <= Swift.abs(hi) ? lo : hi, count)
       }
-      var next = slope < 0 ? d - f / slope : .nan
-      if !(next > lo && next < hi) { next = lo + (hi - lo) / 2 }
-      var x = Double(Float(next))
+      let newtonStep = slope < 0 ? f / slope : .nan
+      var x = Swift.abs(newtonStep) * 2 <= steps.0 ? Double(Float(d - newtonStep)) : .nan
       // Newton has settled on d's float: the root is within an ulp, on the side f points to.
       if x == d { x = Double(f > 0 ? Float(d).nextUp : Float(d).nextDown) }
-      if !(x > lo && x < hi) { x = Double(Float(lo).nextUp) }
+      if !(x > lo && x < hi) { x = Self.midpointInFloatOrder(lo, hi) }
+      steps = (steps.1, Swift.abs(x - d))
       d = x
     }
     return nil
+  }
+
+  /// The float32 halfway between lo < hi in the order of float32 values (not of reals), so
+  /// that bisection reaches adjacent floats in at most 32 halvings at any magnitude.
+  static func midpointInFloatOrder(_ lo: Double, _ hi: Double) -> Double {
+    func key(_ v: Float) -> Int64 {
+      let bits = Int64(v.bitPattern & 0x7FFF_FFFF)
+      return v.sign == .minus ? -bits : bits
+    }
+    func value(_ k: Int64) -> Float {
+      let magnitude = Float(bitPattern: UInt32(Swift.abs(k)))
+      return k < 0 ? -magnitude : magnitude
+    }
+    let (a, b) = (key(Float(lo)), key(Float(hi)))
+    return Double(value(a + (b - a) / 2))
+  }
+}
+
+/// A sum kept as an unevaluated pair high + low (Knuth's TwoSum), so that addends far below
+/// the running total's rounding are not lost.
+struct CompensatedSum {
+  var high = 0.0
+  var low = 0.0
+
+  mutating func add(_ v: Double) {
+    let s = high + v
+    let bv = s - high
+    low += (high - (s - bv)) + (v - bv)
+    high = s
   }
 }
 

@@ -62,6 +62,7 @@ def prompt_free_gap(gaps: npt.ArrayLike, corr_col: Optional[npt.ArrayLike] = Non
     solver : {"newton", "bisection"}, optional
         None: the library's default (see dirrm.h).
     tolerance : float, optional
+        Bisection's bracket width; Newton ignores it (it returns the root's own float32).
         None: the library's default (see dirrm.h).
     max_iter : int, optional
         None: the library's default (see dirrm.h).

@@ -251,3 +251,61 @@ def test_raw_calls_with_bad_structs_do_not_crash():
     assert lib.dirrm_pf_gap(ctypes.byref(params), 2**40, 2**40, gaps.ctypes.data_as(fp), None, None,
                             out.ctypes.data_as(fp), None, None) == _lib.ERR_SHAPE
     lib.dirrm_pf_params_init(None)  # ignored, no crash
+
+
+def staircase_rows(rng, n, k, scale=30.0):
+    """Rows of large gaps, where Φ is a staircase and the root sits on a long flat step: with
+    p = 0.5 the own prompt's weight balances the K - 1 others', so Φ stays within 1e-6 of 1/2
+    over an interval of d tens of units wide, and only the sigmoids' far tails locate it."""
+    gaps = (rng.normal(0, 1, (n, k)) * scale).astype(np.float32)
+    corr = rng.integers(0, k, n)
+    return gaps, corr
+
+
+def test_newton_is_exactly_antisymmetric_even_on_flat_steps():
+    # Swapping y1 and y2 negates every gap; Δr2 must follow bit for bit, which holds only if
+    # the returned value is the root's own float32 and not wherever the iteration stopped.
+    rng = np.random.default_rng(21)
+    for scale in (1e-2, 1.0, 30.0, 1e4):
+        gaps, corr = staircase_rows(rng, 20000, 8, scale)
+        for kwargs in (dict(p=0.5), dict(p=0.3), dict(weighting="uniform")):
+            base = dirrm.prompt_free_gap(gaps, corr_col=corr, **kwargs).dr2
+            swapped = dirrm.prompt_free_gap(-gaps, corr_col=corr, **kwargs).dr2
+            mismatch = np.flatnonzero(swapped != -base)
+            assert mismatch.size == 0, (scale, kwargs, gaps[mismatch[:2]], base[mismatch[:2]], swapped[mismatch[:2]])
+
+
+def test_newton_shift_holds_to_float_precision():
+    rng = np.random.default_rng(22)
+    gaps, corr = staircase_rows(rng, 20000, 8)
+    base = dirrm.prompt_free_gap(gaps, corr_col=corr, p=0.5).dr2.astype(np.float64)
+    for c in (np.float32(0.75), np.float32(-3.5)):   # exact in float32 for these gaps' ulps
+        shifted_gaps = gaps + c
+        exact = np.all(shifted_gaps.astype(np.float64) - gaps.astype(np.float64) == float(c), axis=1)
+        shifted = dirrm.prompt_free_gap(shifted_gaps, corr_col=corr, p=0.5).dr2.astype(np.float64)
+        # Where the shift itself is exact, Δr2 moves by c up to the rounding of the two roots.
+        ulp = np.spacing(np.maximum(np.abs(base), np.abs(shifted)).astype(np.float32)).astype(np.float64)
+        error = np.abs(shifted - (base + float(c)))[exact]
+        assert exact.mean() > 0.25 and np.all(error <= 2 * ulp[exact]), (exact.mean(), error.max())
+
+
+def test_newton_returns_a_float_next_to_the_true_root():
+    # The true root in 50-digit arithmetic; Δr2 must be one of the two float32 values around it.
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    rng = np.random.default_rng(23)
+    gaps, corr = staircase_rows(rng, 150, 6)
+    gaps[:50] /= 30   # smooth rows too
+    result = dirrm.prompt_free_gap(gaps, corr_col=corr, p=0.5).dr2
+    for i in range(len(gaps)):
+        k = gaps.shape[1]
+        w = [mpmath.mpf(0.5) if j == corr[i] else mpmath.mpf(0.5) / (k - 1) for j in range(k)]
+        g = [mpmath.mpf(float(x)) for x in gaps[i]]
+
+        def excess(d):
+            return sum(wj / (1 + mpmath.exp(d - gj)) for wj, gj in zip(w, g)) - mpmath.mpf(0.5)
+
+        root = mpmath.findroot(excess, (min(g), max(g)), solver="anderson", tol=mpmath.mpf(10) ** -40)
+        below = np.nextafter(result[i], np.float32(-np.inf))
+        above = np.nextafter(result[i], np.float32(np.inf))
+        assert mpmath.mpf(float(below)) <= root <= mpmath.mpf(float(above)), (i, float(root), result[i])
