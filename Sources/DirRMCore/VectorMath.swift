@@ -4,7 +4,7 @@
 ///
 /// Both rest on e = exp(−|x|) ∈ [0, 1], which never overflows:
 ///   softplus(x) = max(x, 0) + log1p(e),   σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0.
-enum VectorMath {
+public enum VectorMath {
   typealias Value = SIMD8<Float>
   typealias Bits = SIMD8<Int32>
 
@@ -79,5 +79,30 @@ enum VectorMath {
     q = q * s2 + 1 / 5
     q = q * s2 + 1 / 3
     return (s + s) + (s + s) * (q * s2)
+  }
+}
+
+extension VectorMath {
+  /// Whether every element is finite: x − x is 0 for finite x and NaN for ±inf and NaN, and
+  /// NaN survives any sum, so one subtraction and one addition per lane replace a branch per
+  /// element. The argument checks call it first and search for the culprit only if it fails.
+  /// Unsafe only in reading full 16-float vectors that end at or before `values.count`.
+  public static func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
+    typealias Wide = SIMD16<Float>
+    var sum = Wide()
+    var i = 0
+    if let base = UnsafeRawPointer(values.baseAddress) {
+      while i + Wide.scalarCount <= values.count {
+        let x = base.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: Wide.self)
+        sum += x - x
+        i += Wide.scalarCount
+      }
+    }
+    var finite = sum == Wide()
+    while i < values.count {
+      finite = finite && values[i].isFinite
+      i += 1
+    }
+    return finite
   }
 }

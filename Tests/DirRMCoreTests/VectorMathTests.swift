@@ -90,4 +90,19 @@ final class VectorMathTests: XCTestCase {
       XCTAssertGreaterThan(y, 0)
     }
   }
+
+  func testAllFiniteFindsEveryNonFiniteValueAnywhere() {
+    for count in [0, 1, 15, 16, 17, 40] {
+      let finite = (0..<count).map { Float($0) - 7.5 } + [.greatestFiniteMagnitude]
+      XCTAssert(finite.withUnsafeBufferPointer(VectorMath.allFinite))
+      for i in finite.indices {
+        for bad: Float in [.infinity, -.infinity, .nan] {
+          var values = finite
+          values[i] = bad
+          XCTAssertFalse(
+            values.withUnsafeBufferPointer(VectorMath.allFinite), "\(bad) at \(i) of \(values.count)")
+        }
+      }
+    }
+  }
 }
