@@ -41,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
-  results real-results install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
+  results real-results bench install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -96,6 +96,12 @@ results: build
 # writes its table into README.md.
 overshoot: build
 	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/overshoot.py --readme README.md
+
+# dirrm's routines against the torch (and numpy) code they replace, same process, alternating,
+# each row's numbers checked first; writes benchmarks/RESULTS.md (about two minutes). With the
+# machine's OpenBLAS kernels (TABLE_ENV), which the report names.
+bench: build
+	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/bench.py --out benchmarks/RESULTS.md
 
 # The real-text benchmark (benchmarks/real/, README "Results"): AlpacaEval 2 judge annotations,
 # which are not part of the repository, embedded with all-MiniLM-L6-v2 (PyPI

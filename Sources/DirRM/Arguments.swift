@@ -47,6 +47,7 @@ enum Check {
 
   fileprivate static func requireFinite(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError)
   {
+    guard !VectorMath.allFinite(buffer) else { return }
     if let i = buffer.firstIndex(where: { !$0.isFinite }) {
       throw ABIError(DIRRM_ERR_NONFINITE, "\(name)[\(i)] is \(spelled(buffer[i]))")
     }

@@ -1,7 +1,8 @@
 import Glibc
 
 /// AdamW with decoupled weight decay, step for step as torch.optim.AdamW (single-tensor
-/// path, β = (0.9, 0.999), ε = 1e-8), evaluated in double per element.
+/// path, β = (0.9, 0.999), ε = 1e-8). The state is float32, as torch's; each element's
+/// update is evaluated in double (AdamWKernel), so it is torch's within float32 rounding.
 public struct AdamW: Equatable {
   public var learningRate: Float
   public var weightDecay: Float
@@ -28,20 +29,27 @@ public struct AdamW: Equatable {
     }
   }
 
-  public mutating func update(_ parameters: inout [Float], gradient: [Float]) {
+  /// One step; returns whether every updated parameter is finite, checked inside the same
+  /// pass so that a caller needs no second sweep (or snapshot) to see a diverged step.
+  @discardableResult
+  public mutating func update(_ parameters: inout [Float], gradient: [Float]) -> Bool {
+    precondition(
+      parameters.count == firstMoment.count && gradient.count == firstMoment.count,
+      "AdamW for \(firstMoment.count) parameters updated with \(parameters.count) and \(gradient.count)")
     step += 1
     let lr = Double(learningRate)
-    let decay = 1 - lr * Double(weightDecay)
-    let correction1 = 1 - Self.pow(Self.beta1, step)
-    let correction2 = (1 - Self.pow(Self.beta2, step)).squareRoot()
-    for i in parameters.indices {
-      let g = Double(gradient[i])
-      let m = Self.beta1 * Double(firstMoment[i]) + (1 - Self.beta1) * g
-      let v = Self.beta2 * Double(secondMoment[i]) + (1 - Self.beta2) * g * g
-      firstMoment[i] = Float(m)
-      secondMoment[i] = Float(v)
-      let p = Double(parameters[i]) * decay
-      parameters[i] = Float(p - lr / correction1 * m / (v.squareRoot() / correction2 + Self.epsilon))
+    let constants = AdamWKernel.Constants(
+      decay: 1 - lr * Double(weightDecay),
+      stepSize: lr / (1 - Self.pow(Self.beta1, step)),
+      correction2: (1 - Self.pow(Self.beta2, step)).squareRoot())
+    return gradient.withUnsafeBufferPointer { g in
+      parameters.withUnsafeMutableBufferPointer { p in
+        firstMoment.withUnsafeMutableBufferPointer { m in
+          secondMoment.withUnsafeMutableBufferPointer { v in
+            AdamWKernel(p: p, g: g, m: m, v: v, c: constants).run()
+          }
+        }
+      }
     }
   }
 

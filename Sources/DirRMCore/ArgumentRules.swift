@@ -4,6 +4,7 @@
 extension Rule {
   /// Every element finite; the first that is not is named.
   static func finiteElements(_ values: [Float], _ name: String) throws(ConfigError) {
+    guard !values.withUnsafeBufferPointer(VectorMath.allFinite) else { return }
     if let i = values.firstIndex(where: { !$0.isFinite }) {
       throw ConfigError("\(name)[\(i)]", "is \(values[i].isNaN ? "nan" : "\(values[i])")", nonFinite: true)
     }

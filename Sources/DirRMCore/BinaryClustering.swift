@@ -18,11 +18,15 @@ public enum BinaryClustering {
   public static func threshold(_ values: [Float], placement: Placement) throws(ConfigError) -> Double {
     guard !values.isEmpty else { throw ConfigError("values", "is empty") }
     try Rule.finiteElements(values, "values")
-    return threshold(sorted: values.map(Double.init).sorted(), placement: placement)
+    return threshold(unsorted: values, placement: placement)
   }
 
-  /// The same on values already in ascending order, non-empty and finite (`threshold` and the
-  /// prioritizer's step values are).
+  /// The same on finite, non-empty values in any order (the prioritizer's step values are).
+  static func threshold(unsorted values: [Float], placement: Placement) -> Double {
+    threshold(sorted: RadixSort.ascendingDoubles(values), placement: placement)
+  }
+
+  /// The same on values already in ascending order, non-empty and finite.
   static func threshold(sorted x: [Double], placement: Placement) -> Double {
     let n = x.count
     guard n >= 2, x[0] < x[n - 1] else { return x[0] }
@@ -54,6 +58,7 @@ public enum BinaryClustering {
 }
 
 extension BinaryClustering {
-  /// Bytes `threshold` holds for n values: the sorted copy and two prefix-sum arrays.
+  /// Bytes `threshold` holds for n values: the sorted copy and two prefix-sum arrays (the
+  /// radix sort's two key arrays, 8n bytes, are freed before the prefix sums are made).
   public static func workBytes(count n: Int) -> Int? { Workspace.bytes([[n, 3], [3]], elementSize: 8) }
 }

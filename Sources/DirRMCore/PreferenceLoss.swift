@@ -60,28 +60,33 @@ public struct PreferenceLoss: Equatable {
       centerCoef: centerCoef, wantGradient: wantGradient)
   }
 
-  /// The computation, on inputs `evaluate` has checked.
+  /// The computation, on inputs `evaluate` has checked. softplus and σ come from float32
+  /// vector kernels (a few ulp each); every sum is accumulated in double.
   private static func bradleyTerry(
     chosen: [Float], rejected: [Float], margin: [Float]?, weight: [Float]?, centerCoef: Float,
     wantGradient: Bool
   ) throws(NumericError) -> (loss: Float, gradient: PairBatch?) {
     let n = chosen.count
-    func negatedGap(_ i: Int) -> Double {
-      Double(rejected[i]) - Double(chosen[i]) + (margin.map { Double($0[i]) } ?? 0)
-    }
-    func pairWeight(_ i: Int) -> Double { weight.map { Double($0[i]) } ?? 1 }
-
-    var weightSum = 0.0
-    var weightedSoftplus = 0.0
+    let weightSum = weight.map { $0.reduce(0.0) { $0 + Double($1) } } ?? Double(n)
     var squaredSum = 0.0
     var largestSum = 0.0
-    for i in 0..<n {
-      let w = pairWeight(i)
-      weightSum += w
-      weightedSoftplus += w * Stable.softplus(negatedGap(i))
-      let s = Double(chosen[i]) + Double(rejected[i])
-      squaredSum += s * s
-      largestSum = max(largestSum, Swift.abs(s))
+    if centerCoef != 0 {
+      for i in 0..<n {
+        let s = Double(chosen[i]) + Double(rejected[i])
+        squaredSum += s * s
+        largestSum = max(largestSum, Swift.abs(s))
+      }
+    }
+    // σ(z_i) shares e^−|z_i| with softplus, so the loss pass computes it too and parks it in
+    // the rejected gradient; nothing is returned unless the checks below pass.
+    var gradChosen = [Float](repeating: 0, count: wantGradient ? n : 0)
+    var gradRejected = [Float](repeating: 0, count: wantGradient ? n : 0)
+    let weightedSoftplus = BradleyTerryKernel.with(
+      chosen: chosen, rejected: rejected, margin: margin, weight: weight
+    ) { kernel in
+      gradRejected.withUnsafeMutableBufferPointer { sigmoid in
+        kernel.softplusSum(sigmoid: wantGradient ? sigmoid : nil)
+      }
     }
     let c = Double(centerCoef)
     let loss = weightedSoftplus / weightSum + c * squaredSum / Double(n)
@@ -95,14 +100,20 @@ public struct PreferenceLoss: Equatable {
     guard (1 + centerScale * largestSum).fitsInFloat else {
       throw .overflow("the centering gradient (\(centerScale * largestSum)) does not fit in float32")
     }
-    var gradChosen = [Float](repeating: 0, count: n)
-    var gradRejected = [Float](repeating: 0, count: n)
-    for i in 0..<n {
-      // d softplus(z)/dz = σ(z), and z falls with r_chosen and rises with r_rejected.
-      let pull = pairWeight(i) * Stable.sigmoid(negatedGap(i)) / weightSum
-      let center = centerScale * (Double(chosen[i]) + Double(rejected[i]))
-      gradChosen[i] = Float(center - pull)
-      gradRejected[i] = Float(center + pull)
+    // d softplus(z)/dz = σ(z), and z falls with r_chosen and rises with r_rejected.
+    BradleyTerryKernel.with(chosen: chosen, rejected: rejected, margin: margin, weight: weight) { kernel in
+      gradChosen.withUnsafeMutableBufferPointer { towardChosen in
+        gradRejected.withUnsafeMutableBufferPointer { towardRejected in
+          kernel.pull(inverseWeightSum: Float(1 / weightSum), into: (towardChosen, towardRejected))
+        }
+      }
+    }
+    if c != 0 {
+      for i in 0..<n {
+        let center = centerScale * (Double(chosen[i]) + Double(rejected[i]))
+        gradChosen[i] = Float(center + Double(gradChosen[i]))
+        gradRejected[i] = Float(center + Double(gradRejected[i]))
+      }
     }
     return (Float(loss), PairBatch(chosen: gradChosen, rejected: gradRejected, columns: 1))
   }

@@ -172,7 +172,7 @@ public struct Prioritizer {
     step += 1
     guard !stepValues.isEmpty else { return threshold }
     let boundary = Float(
-      BinaryClustering.threshold(sorted: stepValues.map(Double.init).sorted(), placement: settings.placement))
+      BinaryClustering.threshold(unsorted: stepValues, placement: settings.placement))
     let alpha = Double(settings.emaWeight)
     threshold = Float(alpha * Double(threshold) + (1 - alpha) * Double(boundary))
     stepValues.removeAll(keepingCapacity: true)
