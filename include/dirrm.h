@@ -205,9 +205,10 @@ int32_t dirrm_club_get_params(const dirrm_club *c, dirrm_club_params *out);
  * torch.optim.AdamW) on the mean negative log-likelihood -(1/n) sum_i log q(b_i | X_i),
  * with X fixed. n >= 1; h_chosen, h_rejected: n x d; bias as above.
  * For a GAUSSIAN bias the batch first joins the running standardization, and the steps
- * fit q to z (see above). out_nll: NULL ok, the mean NLL of b after the steps. If the steps
- * make q's parameters non-finite, q and the standardization are restored and
- * DIRRM_ERR_NONFINITE returned.
+ * fit q to z (see above). out_nll: NULL ok (then q is not evaluated once more), the mean
+ * NLL of b after the steps. A step that would make a parameter non-finite leaves that
+ * parameter and its AdamW moments as they were; the fit stops there, the standardization is
+ * restored and DIRRM_ERR_NONFINITE returned: q stays finite and keeps the steps before.
  * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT (a class id that is not an
  * integer in [0, C)), MISUSE. */
 int32_t dirrm_club_fit(dirrm_club *c, int64_t n, const float *h_chosen, const float *h_rejected,

@@ -80,9 +80,9 @@ public func dirrm_club_fit(
     let box = try lookup(c)
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     // The fit runs first and the optional output is written after: a NULL out_nll must not
-    // skip the work.
-    let nll = try numeric { () throws(NumericError) in try box.value.fit(batch) }
-    outNll?.pointee = nll
+    // skip the work (only the NLL's extra forward).
+    let nll = try numeric { () throws(NumericError) in try box.value.fit(batch, measure: outNll != nil) }
+    if let outNll, let nll { outNll.pointee = nll }
   }
 }
 

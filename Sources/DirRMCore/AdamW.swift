@@ -29,8 +29,10 @@ public struct AdamW: Equatable {
     }
   }
 
-  /// One step; returns whether every updated parameter is finite, checked inside the same
-  /// pass so that a caller needs no second sweep (or snapshot) to see a diverged step.
+  /// One step; returns whether every parameter could be updated to a finite value, checked
+  /// inside the same pass. An element whose new value would not be finite keeps its value
+  /// and moments, so a caller needs neither a second sweep nor a snapshot to survive a
+  /// diverged step.
   @discardableResult
   public mutating func update(_ parameters: inout [Float], gradient: [Float]) -> Bool {
     precondition(

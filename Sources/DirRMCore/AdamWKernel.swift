@@ -43,7 +43,9 @@ struct AdamWKernel {
     _mm_movelh_ps(_mm_cvtpd_ps(low), _mm_cvtpd_ps(high))
   }
 
-  /// Updates every element; whether all updated parameters are finite (in float32).
+  /// Updates every element whose new parameter is finite (in float32); an element whose new
+  /// parameter would not be keeps its parameter and moments, so that a diverged step leaves q
+  /// usable without a copy of it. Returns whether every element was updated.
   func run() -> Bool {
     let n = p.count
     var i = 0
@@ -62,10 +64,17 @@ struct AdamWKernel {
         let p4 = pb.loadUnaligned(fromByteOffset: offset, as: Quad.self)
         let a = step(low(g4), low(m4), low(v4), low(p4))
         let b = step(high(g4), high(m4), high(v4), high(p4))
-        let p1 = narrow(a.p, b.p)
-        check += p1 - p1
-        mb.storeBytes(of: narrow(a.m, b.m), toByteOffset: offset, as: Quad.self)
-        vb.storeBytes(of: narrow(a.v, b.v), toByteOffset: offset, as: Quad.self)
+        var (m1, v1, p1) = (narrow(a.m, b.m), narrow(a.v, b.v), narrow(a.p, b.p))
+        let residue = p1 - p1
+        check += residue
+        let diverged = residue .!= Quad()
+        if any(diverged) {
+          m1.replace(with: m4, where: diverged)
+          v1.replace(with: v4, where: diverged)
+          p1.replace(with: p4, where: diverged)
+        }
+        mb.storeBytes(of: m1, toByteOffset: offset, as: Quad.self)
+        vb.storeBytes(of: v1, toByteOffset: offset, as: Quad.self)
         pb.storeBytes(of: p1, toByteOffset: offset, as: Quad.self)
         i += Quad.scalarCount
       }
@@ -75,8 +84,11 @@ struct AdamWKernel {
       let r = step(
         Pair(repeating: Double(g[i])), Pair(repeating: Double(m[i])),
         Pair(repeating: Double(v[i])), Pair(repeating: Double(p[i])))
-      (m[i], v[i], p[i]) = (Float(r.m[0]), Float(r.v[0]), Float(r.p[0]))
-      finite = finite && p[i].isFinite
+      if Float(r.p[0]).isFinite {
+        (m[i], v[i], p[i]) = (Float(r.m[0]), Float(r.v[0]), Float(r.p[0]))
+      } else {
+        finite = false
+      }
       i += 1
     }
     return finite

@@ -9,6 +9,8 @@ public struct ClubEstimator {
   /// The running map under which q sees a Gaussian bias; empty for a categorical one.
   public internal(set) var standardization: BiasStandardization
   let head: any BiasHead
+  /// `fit`'s gradient, kept so that a step allocates nothing of q's size.
+  private var gradientBuffer: [Float] = []
 
   public init(config: Config) {
     self.config = config
@@ -171,42 +173,57 @@ public struct ClubEstimator {
   // MARK: Fitting q
 
   /// The mean negative log-likelihood −(1/n) Σ log q(b_i | X_i) of a batch already in q's
-  /// space, and its gradient with respect to q's parameters when asked.
-  private func negativeLogLikelihood(_ batch: Batch, wantGradient: Bool) -> (Double, [Float]?) {
-    let n = batch.rows
+  /// space.
+  private func negativeLogLikelihood(_ batch: Batch) -> Double {
+    let outputs = forward(batch).map(\.output)
+    return head.negativeLogLikelihood(outputs, bias: batch.bias, rows: batch.rows).sum / Double(batch.rows)
+  }
+
+  /// The NLL's gradient with respect to q's parameters, written over `gradient` (every
+  /// element: each layer's weight block and bias), which must hold weights.count values.
+  private func negativeLogLikelihoodGradient(_ batch: Batch, into gradient: inout [Float]?) {
     let traces = forward(batch)
-    let (total, outputGradients) = head.negativeLogLikelihood(
-      traces.map(\.output), bias: batch.bias, rows: n)
-    let value = total / Double(n)
-    guard wantGradient else { return (value, nil) }
-    var gradient: [Float]? = [Float](repeating: 0, count: weights.count)
+    let (_, outputGradients) = head.negativeLogLikelihood(
+      traces.map(\.output), bias: batch.bias, rows: batch.rows)
     for (net, (trace, g)) in zip(head.networks, zip(traces, outputGradients)) {
       _ = net.backward(
-        weights, trace, rows: n, outputGradient: g, parameterGradient: &gradient, wantInputGradient: false)
+        weights, trace, rows: batch.rows, outputGradient: g, parameterGradient: &gradient,
+        wantInputGradient: false)
     }
-    return (value, gradient)
   }
 
   /// Merges the batch into the standardization, then `config.fitSteps` AdamW steps on the NLL
-  /// in q's space with X held fixed (DIR eq. 13); returns the NLL of b after them. When the
-  /// steps diverge (a non-finite parameter, or an NLL past float32) q and its standardization
-  /// are restored to what they were and the call throws, so one bad batch cannot poison the
-  /// estimator for the rest of training.
+  /// in q's space with X held fixed (DIR eq. 13); returns the NLL of b after them when
+  /// `measure` (one more forward of q), else nil.
+  ///
+  /// A step that would make a parameter non-finite leaves that parameter and its moments as
+  /// they were (AdamW checks inside its pass; no copy of q is taken); the fit then stops,
+  /// the standardization is restored and the call throws, so q stays finite and usable after
+  /// one bad batch, keeping the steps before. The gradient's buffer is kept between calls.
   @discardableResult
-  public mutating func fit(_ batch: Batch) throws(NumericError) -> Float {
-    let before = (weights, optimizer, standardization)
+  public mutating func fit(_ batch: Batch, measure: Bool = true) throws(NumericError) -> Float? {
+    let previous = standardization
     let stats = statistics(batch)
     if standardization.dimensions > 0 { standardization.merge(stats) }
     let z = map(for: stats)
     let seen = inQSpace(batch, z)
-    for _ in 0..<config.fitSteps {
-      guard let gradient = negativeLogLikelihood(seen, wantGradient: true).1 else { break }
-      optimizer.update(&weights, gradient: gradient)
+    var gradient: [Float]? =
+      gradientBuffer.count == weights.count ? gradientBuffer : [Float](repeating: 0, count: weights.count)
+    gradientBuffer = []  // so that `gradient` is the buffer's only owner and is written in place
+    defer { gradientBuffer = gradient ?? [] }
+    for step in 0..<config.fitSteps {
+      negativeLogLikelihoodGradient(seen, into: &gradient)
+      guard let g = gradient, optimizer.update(&weights, gradient: g) else {
+        standardization = previous
+        throw .overflow(
+          "fitting q diverged at step \(step + 1) of \(config.fitSteps); q kept its finite values")
+      }
     }
-    let nll = negativeLogLikelihood(seen, wantGradient: false).0 + (z?.logScale ?? 0)
-    guard nll.fitsInFloat, weights.allSatisfy(\.isFinite) else {
-      (weights, optimizer, standardization) = before
-      throw .overflow("fitting q diverged (NLL \(nll)); q was left as it was")
+    guard measure else { return nil }
+    let nll = negativeLogLikelihood(seen) + (z?.logScale ?? 0)
+    guard nll.fitsInFloat else {
+      standardization = previous
+      throw .overflow("q's NLL after fitting (\(nll)) does not fit in float32")
     }
     return Float(nll)
   }

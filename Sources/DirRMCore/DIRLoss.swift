@@ -22,12 +22,12 @@ public enum DIRLoss {
 
   /// The rewards and the penalized batch may cover different pairs: the trainer prefers only
   /// the pairs a step accepted but penalizes every pair it scored. Everything that can fail
-  /// runs before a result exists; a fit that diverges leaves q as it was.
+  /// runs before a result exists; a fit that diverges leaves q finite (ClubEstimator.fit).
   public static func evaluate(
     rewards: PairBatch, preference: PreferenceLoss, club: inout ClubEstimator, batch: ClubEstimator.Batch,
     lambda: Float, fitFirst: Bool, wantRewardGradient: Bool, wantHiddenGradient: Bool
   ) throws(NumericError) -> Result {
-    if fitFirst { try club.fit(batch) }
+    if fitFirst { try club.fit(batch, measure: false) }
     let (boundValue, gx) = club.bound(batch, stats: nil, wantGradient: wantHiddenGradient)
     guard boundValue.fitsInFloat else {
       throw .overflow("the bound (\(boundValue)) does not fit in float32; q may have diverged")

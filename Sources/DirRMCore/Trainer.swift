@@ -217,7 +217,9 @@ public struct Trainer {
     guard gradient.allSatisfy(\.isFinite) else {
       throw .overflow("the gradient at step \(step) is not finite; lower the learning rate")
     }
-    optimizer.update(&model.parameters, gradient: gradient)
+    guard optimizer.update(&model.parameters, gradient: gradient) else {
+      throw .overflow("a parameter would not be finite after step \(step); lower the learning rate")
+    }
     for i in batch { log.trainedCount[i] += 1 }
     let record = Progress(step: step, totalSteps: totalSteps, lossPref: loss, mi: mi, threshold: threshold)
     log.steps.append(record)

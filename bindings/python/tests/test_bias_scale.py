@@ -244,8 +244,9 @@ def test_torch_dir_loss_trains_the_same_on_any_scale():
 
     def train(scale):
         torch.manual_seed(0)
-        encoder = torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh())
-        head = torch.nn.Linear(16, 1)
+        # float32 whatever default dtype another test module has set
+        encoder = torch.nn.Sequential(torch.nn.Linear(d, 16, dtype=torch.float32), torch.nn.Tanh())
+        head = torch.nn.Linear(16, 1, dtype=torch.float32)
         loss_fn = dt.DIRLoss(16, lam=1.0, bias_kind="gaussian", bias_dim=1, q_hidden=16, learning_rate=1e-2, seed=1)
         optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
         losses = []
