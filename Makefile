@@ -101,7 +101,7 @@ overshoot: build
 # each row's numbers checked first; writes benchmarks/RESULTS.md (about two minutes). With the
 # machine's OpenBLAS kernels (TABLE_ENV), which the report names.
 bench: build
-	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/bench.py --out benchmarks/RESULTS.md
+	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/bench.py --out benchmarks/RESULTS.md --readme README.md
 
 # The real-text benchmark (benchmarks/real/, README "Results"): AlpacaEval 2 judge annotations,
 # which are not part of the repository, embedded with all-MiniLM-L6-v2 (PyPI

@@ -254,10 +254,31 @@ def write(report, path, header, seconds):
         f.write("\n".join(lines) + "\n")
 
 
+def write_readme(report, path, results):
+    """Copies each row's isolated medians and ratio into README between the bench markers."""
+    lines = [f"From `make bench` (the full report, same-process timings and the checks: {results}):", "",
+             "| routine | shapes | against | dirrm | torch | ratio |", "|---|---|---|---|---|---|"]
+    for r in report.rows:
+        against = r[3].split(":")[0]
+        median = lambda cell: cell.split(" [")[0]
+        lines.append(f"| {r[0]} | {r[1]} | {against} | {median(r[5])} | {median(r[6])} | {r[7]} |")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise SystemExit(f"{path}: expected one {begin} ... {end} pair")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", help="write the Markdown report here")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no isolated runs")
+    parser.add_argument("--readme", help="also copy the isolated medians into this file between "
+                                         "<!-- bench:begin --> and <!-- bench:end --> (needs --out, not --quick)")
     parser.add_argument("--repeat", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dump", help=argparse.SUPPRESS)  # a child's raw times, as JSON
     args = parser.parse_args()
@@ -284,6 +305,8 @@ def main():
         isolated(report, max(repeat // 2, 7))
     if args.out:
         write(report, args.out, header, time.perf_counter() - start)
+        if args.readme and not args.quick:
+            write_readme(report, args.readme, args.out)
 
 
 if __name__ == "__main__":
