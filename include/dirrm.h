@@ -281,9 +281,9 @@ int32_t dirrm_dir_loss(dirrm_club *c, int64_t n, const float *r_chosen, const fl
 #define DIRRM_PF_LOG_WEIGHTS 3   /* weights[i*k + j] = log w_j up to a constant per row */
 
 /* Newton: safeguarded Newton iteration inside the data bracket, started at the root of the
- * saturated limit, with every iterate a float32 value, until Phi(dr2) = 1/2 exactly or the
- * root lies between two adjacent float32 values, of which dr2 is the one with the smaller
- * |Phi - 1/2|. Phi - 1/2 is evaluated without cancellation (where Phi is flat, the sigmoids'
+ * saturated limit, with every iterate a float32 value, until Phi(dr2) = 1/2 exactly, a
+ * Newton correction rounds away (the root is within half an ulp of dr2), or the root lies
+ * between two adjacent float32 values, of which dr2 is the one with the smaller |Phi - 1/2|. Phi - 1/2 is evaluated without cancellation (where Phi is flat, the sigmoids'
  * far tails decide), so dr2 is the root's own float32 whatever the gaps' scale:
  * dr2(-g) = -dr2(g) exactly, dr2(g + c) = dr2(g) + c to float precision. tolerance is not
  * used. Each evaluation of Phi counts one iteration. */

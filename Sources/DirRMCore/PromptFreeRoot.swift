@@ -71,20 +71,23 @@ extension PromptFreeGap {
     let m = balanced ? nearest : min(nearest, 600)
     var tails = CompensatedSum()
     var slope = 0.0
+    // One exp per gap: σ(−|x|) e^m as σ(−|x|) times e^m while e^m is finite; past e^600 only
+    // a balanced row is left, and then e^(m − |x|) / (1 + e^−|x|) directly.
+    let scale = m <= 600 ? exp(m) : .nan
     for j in gaps.indices where weights[j] > 0 {
       let x = gaps[j] - d
       guard x != 0 else {
         slope -= weights[j] * exp(m) / 4
         continue
       }
-      let tail = Stable.sigmoid(-Swift.abs(x))
-      // σ(−|x|) e^m = e^(m − |x|) / (1 + e^−|x|), with m − |x| ≤ 0.
-      let scaledTail = exp(m - Swift.abs(x)) / (1 + exp(-Swift.abs(x)))
+      let e = exp(-Swift.abs(x))
+      let tail = e / (1 + e)
+      let scaledTail = m <= 600 ? tail * scale : exp(m - Swift.abs(x)) / (1 + e)
       tails.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
       slope -= weights[j] * scaledTail * (1 - tail)
     }
     guard !balanced else { return (-(tails.high + tails.low), slope, m) }
-    let half = 0.5 * exp(m)
+    let half = 0.5 * scale
     return ((half * signs.high - tails.high) + (half * signs.low - tails.low), slope, m)
   }
 
@@ -144,8 +147,9 @@ extension PromptFreeGap {
       }
       let newtonStep = slope < 0 ? f / slope : .nan
       var x = Swift.abs(newtonStep) * 2 <= steps.0 ? Double(Float(d - newtonStep)) : .nan
-      // Newton has settled on d's float: the root is within an ulp, on the side f points to.
-      if x == d { x = Double(f > 0 ? Float(d).nextUp : Float(d).nextDown) }
+      // Newton's correction rounds away: the root is within half an ulp of d, whose float it
+      // is (the mirrored problem takes the same decision, as f is odd and the slope even).
+      if x == d { return (d, count) }
       if !(x > lo && x < hi) { x = Self.midpointInFloatOrder(lo, hi) }
       steps = (steps.1, Swift.abs(x - d))
       d = x
