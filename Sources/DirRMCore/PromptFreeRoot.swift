@@ -97,10 +97,11 @@ extension PromptFreeGap {
   }
 
   /// Newton on the float32 grid, to the float32 root: every iterate is a float32 value and
-  /// the bracket [lo, hi], Φ(lo) > ½ > Φ(hi), closes until Φ(d) = ½ exactly or lo and hi are
-  /// adjacent floats, of which the one with the smaller |Φ − ½| is returned (the smaller
-  /// magnitude on a tie). The result depends on the root alone, not on the path to it, so
-  /// Δr2(−g) = −Δr2(g) exactly. A step that leaves the bracket, or one not half the size of
+  /// the bracket [lo, hi], Φ(lo) > ½ > Φ(hi), closes until Φ(d) = ½ exactly, a Newton
+  /// correction rounds away (the root is within half an ulp of d), or lo and hi are adjacent
+  /// floats, of which the one with the smaller |Φ − ½| is returned (the smaller magnitude on a
+  /// tie). Each rule reads only the root's neighbourhood, not the path to it, and f is odd in
+  /// the gaps, so Δr2(−g) = −Δr2(g) exactly. A step that leaves the bracket, or one not half the size of
   /// the step before last, is replaced by the midpoint in float order, which reaches
   /// adjacent floats in at most 32 halvings at any magnitude.
   func newton(
