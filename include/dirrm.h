@@ -534,8 +534,8 @@ typedef struct dirrm_train_params {
   int32_t batch_size;    /* in [1, 2^20]                            default 64 */
   float learning_rate;   /* AdamW, > 0                              default 1e-3 */
   float weight_decay;    /* >= 0                                    default 0.01 */
-  float lambda;          /* DIR weight, >= 0; chosen by the README's sweep (DIR's code's
-                            0.1 barely acts on this model)           default 1.5 */
+  float lambda;          /* DIR weight, >= 0; chosen by the README's sweep, as in DIR's
+                            published script (its code's 0.1 barely acts)   default 1 */
   int32_t bias_column;   /* the dataset bias column DIR reads; a CATEGORICAL estimator sees
                             1[value > 0], a GAUSSIAN one (bias_dim 1) the value   default 0 */
   dirrm_club_params club; /* DIR's estimator; hidden_dim is ignored (the model's width is

@@ -59,7 +59,7 @@ extension RewardModel {
 
 extension Trainer.Settings {
   /// docs/mathematics.md §5, with the choices the README's sweep made where the papers give
-  /// no value: three epochs of AdamW at 1e-3 on batches of 64; DIR with λ = 1.5 and a
+  /// no value: three epochs of AdamW at 1e-3 on batches of 64; DIR with λ = 1 and a
   /// Gaussian estimator of bias column 0 (q_hidden 64, otherwise the estimator's defaults:
   /// five AdamW steps at 1e-4 per batch); the prompt-free decomposition over K = 8 prompts with
   /// the pair's own prompt left out (p = 0, otherwise the solver's defaults); the prioritizer's
@@ -79,7 +79,7 @@ extension Trainer.Settings {
     var prioritizer = Prioritizer.Settings.defaults
     prioritizer.maxReinsertions = 0
     return Self(
-      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 1.5,
+      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 1,
       biasColumn: 0, club: club, promptsPerPair: 8, promptFree: promptFree, prioritizer: prioritizer,
       seed: seed)
   }
