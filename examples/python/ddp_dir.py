@@ -4,7 +4,9 @@
 
 Part 1 trains a small encoder and reward head with DistributedDataParallel and
 dirrm.torch.DIRLoss, each rank on its shard of every global batch (equal shards, then uneven
-ones), and rank 0 compares the final weights with one process trained on the whole batches.
+ones, then uneven ones with a Gaussian bias given as raw token-count gaps, which the estimator
+standardizes on every rank alike), and rank 0 compares the final weights with one process
+trained on the whole batches.
 Part 2 samples with dirrm.torch.PromptFreeBatchSampler on every rank and trains on what it
 accepts; the ranks' thresholds are printed (they are identical after every step).
 With --out, each rank writes its results to DIR/rank{r}.npz (the tests read them).
@@ -39,8 +41,10 @@ class RewardModel(torch.nn.Module):
         return self.head(h).squeeze(-1), h
 
 
-def global_batches(steps: int, n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Preference pairs whose chosen response is better in feature 0; bias: feature 1 larger."""
+def global_batches(steps: int, n: int, seed: int = 0, tokens: bool = False
+                   ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Preference pairs whose chosen response is better in feature 0; bias: feature 1 larger
+    (a class), or with `tokens` the length gap in tokens that feature 1 stands for."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(steps):
@@ -48,15 +52,18 @@ def global_batches(steps: int, n: int, seed: int = 0) -> list[tuple[torch.Tensor
         swap = a[:, 0] < c[:, 0]
         chosen, rejected = np.where(swap[:, None], c, a), np.where(swap[:, None], a, c)
         bias = (chosen[:, 1] > rejected[:, 1]).astype(np.float32)
+        if tokens:
+            bias = (300 * (chosen[:, 1] - rejected[:, 1]) + 40).astype(np.float32)
         out.append((torch.tensor(chosen), torch.tensor(rejected), torch.tensor(bias)))
     return out
 
 
-def build(distributed: bool) -> tuple[RewardModel, dirrm.torch.DIRLoss]:
+def build(distributed: bool, gaussian: bool = False) -> tuple[RewardModel, dirrm.torch.DIRLoss]:
     torch.manual_seed(0)
     model = RewardModel()
+    kind = dict(bias_kind="gaussian", bias_dim=1) if gaussian else {}
     loss_fn = dirrm.torch.DIRLoss(D_HIDDEN, lam=0.5, q_hidden=32, learning_rate=1e-2, seed=0,
-                                  distributed=distributed)
+                                  distributed=distributed, **kind)
     return model, loss_fn
 
 
@@ -81,19 +88,20 @@ def flat_weights(model: torch.nn.Module) -> np.ndarray:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
 
 
-def reference_weights(split: list[int], steps: int) -> np.ndarray:
+def reference_weights(split: list[int], steps: int, gaussian: bool = False) -> np.ndarray:
     """One process on the concatenated batches."""
-    model, loss_fn = build(distributed=False)
-    train(model, loss_fn, global_batches(steps, sum(split)))
+    model, loss_fn = build(distributed=False, gaussian=gaussian)
+    train(model, loss_fn, global_batches(steps, sum(split), tokens=gaussian))
     return flat_weights(model)
 
 
-def data_parallel(split: list[int], steps: int) -> tuple[np.ndarray, list[float]]:
+def data_parallel(split: list[int], steps: int, gaussian: bool = False) -> tuple[np.ndarray, list[float]]:
     rank = dist.get_rank()
     start, stop = sum(split[:rank]), sum(split[: rank + 1])
-    model, loss_fn = build(distributed=True)
+    model, loss_fn = build(distributed=True, gaussian=gaussian)
     ddp = DistributedDataParallel(model)
-    shards = [(xc[start:stop], xr[start:stop], b[start:stop]) for xc, xr, b in global_batches(steps, sum(split))]
+    shards = [(xc[start:stop], xr[start:stop], b[start:stop])
+              for xc, xr, b in global_batches(steps, sum(split), tokens=gaussian)]
     losses = train(ddp, loss_fn, shards)
     return flat_weights(model), losses
 
@@ -143,11 +151,12 @@ def main() -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     results: dict[str, Any] = {}
-    for name, split in (("equal", [24] * world), ("uneven", [30 - 12 * (r % 2) for r in range(world)])):
-        weights, losses = data_parallel(split, args.steps)
+    uneven = [30 - 12 * (r % 2) for r in range(world)]
+    for name, split, gaussian in (("equal", [24] * world, False), ("uneven", uneven, False), ("tokens", uneven, True)):
+        weights, losses = data_parallel(split, args.steps, gaussian)
         results[f"{name}_weights"], results[f"{name}_split"] = weights, np.array(split)
         if rank == 0:
-            want = reference_weights(split, args.steps)
+            want = reference_weights(split, args.steps, gaussian)
             rel = float(np.abs(weights - want).max() / np.abs(want).max())
             print(f"{name} shards {split}: losses {np.round(losses, 4).tolist()}; "
                   f"max relative difference to one process {rel:.2e}")
