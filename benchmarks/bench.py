@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import dirrm
+from readme_block import replace_block
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_refs as refs  # noqa: E402
@@ -262,15 +263,7 @@ def write_readme(report, path, results):
         against = r[3].split(":")[0]
         median = lambda cell: cell.split(" [")[0]
         lines.append(f"| {r[0]} | {r[1]} | {against} | {median(r[5])} | {median(r[6])} | {r[7]} |")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise SystemExit(f"{path}: expected one {begin} ... {end} pair")
-    head, rest = text.split(begin)
-    _, tail = rest.split(end)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail)
+    replace_block(path, "bench", lines)
 
 
 def main():

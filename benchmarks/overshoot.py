@@ -14,6 +14,7 @@ import argparse
 import numpy as np
 
 from dirrm import model as dm
+from readme_block import replace_block
 
 LAMBDAS = (0.1, 0.3, 1.0, 3.0, 10.0)
 
@@ -52,15 +53,7 @@ def main() -> None:
         lines.append(f"| {label} | {results[:, 0].mean():.3f} | {results[:, 1].mean():+.3f} | {cells} |")
         print(lines[-1], flush=True)
     if args.readme:
-        with open(args.readme, encoding="utf-8") as f:
-            text = f.read()
-        begin, end = "<!-- overshoot:begin -->", "<!-- overshoot:end -->"
-        if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-            raise SystemExit(f"{args.readme}: expected one {begin} ... {end} pair")
-        head, rest = text.split(begin)
-        _, tail = rest.split(end)
-        with open(args.readme, "w", encoding="utf-8") as f:
-            f.write(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail)
+        replace_block(args.readme, "overshoot", lines)
 
 
 if __name__ == "__main__":

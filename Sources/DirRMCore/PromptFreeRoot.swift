@@ -127,22 +127,14 @@ extension PromptFreeGap {
         (hi, fHigh) = (d, Self.logMagnitude(e))
       }
       if Float(lo).nextUp >= Float(hi) {
-        let a: Double
-        let b: Double
-        if let fLow {
-          a = fLow
-        } else {
+        // log |Φ − ½| at an end, evaluated (and counted) only if no iterate landed there.
+        func magnitude(_ known: Double?, at end: Double) -> Double? {
+          if let known { return known }
           guard count < maxIterations else { return nil }
           count += 1
-          a = Self.logMagnitude(Self.excess(gaps, weights, at: lo))
+          return Self.logMagnitude(Self.excess(gaps, weights, at: end))
         }
-        if let fHigh {
-          b = fHigh
-        } else {
-          guard count < maxIterations else { return nil }
-          count += 1
-          b = Self.logMagnitude(Self.excess(gaps, weights, at: hi))
-        }
+        guard let a = magnitude(fLow, at: lo), let b = magnitude(fHigh, at: hi) else { return nil }
         if a != b { return (a < b ? lo : hi, count) }
         return (Swift.abs(lo) <= Swift.abs(hi) ? lo : hi, count)
       }

@@ -53,11 +53,13 @@ import numpy.typing as npt
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))   # benchmarks/, for readme_block
 if os.path.isdir(os.path.join(REPO, "bindings", "python", "dirrm")):
     sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
 
 import dirrm  # noqa: E402
 from embed import read_jsonl, text_hash  # noqa: E402
+from readme_block import replace_block  # noqa: E402
 
 REFERENCE_MODEL = "gpt4_1106_preview"
 # Submissions built to game the judge (the data's README): their leaderboard win rates say
@@ -967,17 +969,9 @@ def write_report(path: str, data: RealData, splits: list[Split], outcomes: list[
 
 def replace_readme_block(path: str, block: list[str], results: str) -> None:
     """Puts the excerpt between README's <!-- real:begin --> and <!-- real:end --> markers."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    begin, end = "<!-- real:begin -->", "<!-- real:end -->"
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise SystemExit(f"{path}: expected one {begin} ... {end} pair")
     body = [f"Generated into {results} and copied here by `make real-results` (mean ± std (standard "
             f"error) over the splits):", ""] + block
-    head, rest = text.split(begin)
-    _, tail = rest.split(end)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(head + begin + "\n" + "\n".join(body).strip() + "\n" + end + tail)
+    replace_block(path, "real", body)
 
 
 def job_order(o: Outcome) -> tuple[int, int, float, float]:
