@@ -60,12 +60,16 @@ const char *dirrm_version_string(void);
 
 /* One line of JSON describing the build, e.g.
    {"version":"0.1.0","blas":"OpenBLAS 0.3.21 ...","threads":2,"compiler":"Swift 6.3"}.
-   "threads" is the BLAS thread count at the time of the call. Never NULL; the pointer stays
+   "threads" is dirrm's thread count at the time of the call. Never NULL; the pointer stays
    valid until the next dirrm_build_info call on the same thread. */
 const char *dirrm_build_info(void);
 
-/* Sets the number of threads the BLAS uses for matrix products (process-wide).
-   num_threads >= 1, else DIRRM_ERR_INVALID_ARGUMENT. */
+/* Sets how many threads dirrm's calls may use, the calling thread included (process-wide;
+   default: the online cores). num_threads in [1, 1024], else DIRRM_ERR_INVALID_ARGUMENT.
+   dirrm's helper threads park (sleep) as soon as a call's work is done, so they do not spin
+   on the cores of a host's training step between calls. OpenBLAS runs single-threaded inside
+   them: dirrm sets the process's OpenBLAS thread count to 1 before its first matrix product.
+   Results depend on the thread count only through matrix products' blocking. */
 int32_t dirrm_set_num_threads(int32_t num_threads);
 
 /* ---------------------------------------------------------------------------------------- */

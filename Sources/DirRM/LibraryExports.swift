@@ -1,5 +1,6 @@
 import CDirRM
 import COpenBLAS
+import DirRMCore
 import Glibc
 
 // The library as a whole: version, build description, threads, status and error text.
@@ -53,16 +54,18 @@ public func dirrm_build_info() -> UnsafePointer<CChar>? {
   let version = String(cString: versionCString)
   return buildInfo.store(
     "{\"version\":\(jsonString(version)),\"blas\":\(jsonString(blas)),"
-      + "\"threads\":\(openblas_get_num_threads()),\"compiler\":\(jsonString(compilerName))}")
+      + "\"threads\":\(WorkerPool.threadCount),\"compiler\":\(jsonString(compilerName))}")
 }
 
 @c @implementation
 public func dirrm_set_num_threads(_ numThreads: Int32) -> Int32 {
   abiCall("dirrm_set_num_threads") { () throws(ABIError) in
-    guard numThreads >= 1 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "num_threads = \(numThreads) must be at least 1")
+    guard Limits.threads.contains(Int(numThreads)) else {
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT,
+        "num_threads = \(numThreads) must be in \(Limits.threads.lowerBound)...\(Limits.threads.upperBound)")
     }
-    openblas_set_num_threads(numThreads)
+    WorkerPool.setThreadCount(Int(numThreads))
   }
 }
 

@@ -44,9 +44,7 @@ enum BLAS {
       for i in cOffset..<(cOffset + m * n) { c[i] *= beta }
       return
     }
-    let (ta, tb) = (transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans)
-    let (lda, ldb) = (blasint(transposeA ? m : k), blasint(transposeB ? k : n))
-    let (rows, columns, depth) = (blasint(m), blasint(n), blasint(k))
+    let split = Split(m: m, n: n, k: k, threads: WorkerPool.threadCount)
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
@@ -54,30 +52,78 @@ enum BLAS {
             pa.baseAddress.unsafelyUnwrapped + aOffset, pb.baseAddress.unsafelyUnwrapped + bOffset,
             pc.baseAddress.unsafelyUnwrapped + cOffset
           )
-          switch T.gemmRoutine {
-          case .single:
-            a0.withMemoryRebound(to: Float.self, capacity: m * k) { fa in
-              b0.withMemoryRebound(to: Float.self, capacity: k * n) { fb in
-                c0.withMemoryRebound(to: Float.self, capacity: m * n) { fc in
-                  cblas_sgemm(
-                    CblasRowMajor, ta, tb, rows, columns, depth, 1, fa, lda, fb, ldb, Float(beta), fc, columns
-                  )
-                }
-              }
-            }
-          case .double:
-            a0.withMemoryRebound(to: Double.self, capacity: m * k) { da in
-              b0.withMemoryRebound(to: Double.self, capacity: k * n) { db in
-                c0.withMemoryRebound(to: Double.self, capacity: m * n) { dc in
-                  cblas_dgemm(
-                    CblasRowMajor, ta, tb, rows, columns, depth, 1, da, lda, db, ldb, Double(beta), dc,
-                    columns)
-                }
-              }
-            }
+          WorkerPool.run(parts: split.parts) { part in
+            // The part's block of C: rows (or columns) [start, end) of op(A) (or op(B)).
+            let (start, end) = split.range(part)
+            let (rows, columns) = split.alongRows ? (end - start, n) : (m, end - start)
+            let aPart = split.alongRows ? a0 + start * (transposeA ? 1 : k) : a0
+            let bPart = split.alongRows ? b0 : b0 + start * (transposeB ? k : 1)
+            let cPart = c0 + start * (split.alongRows ? n : 1)
+            product(transposeA, transposeB, rows, columns, k, aPart, bPart, beta, cPart, ldc: n, m: m, n: n)
           }
         }
       }
+    }
+  }
+
+  /// One OpenBLAS call on a block of the full product: `rows` × `columns` of C, whose leading
+  /// dimensions are the full matrices' (A is m × k or k × m, B k × n or n × k, C m × n).
+  private static func product<T: BLASScalar>(
+    _ transposeA: Bool, _ transposeB: Bool, _ rows: Int, _ columns: Int, _ k: Int,
+    _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ beta: T, _ c: UnsafeMutablePointer<T>,
+    ldc: Int, m: Int, n: Int
+  ) {
+    let (ta, tb) = (transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans)
+    let (lda, ldb) = (blasint(transposeA ? m : k), blasint(transposeB ? k : n))
+    let (r, s, depth, ldC) = (blasint(rows), blasint(columns), blasint(k), blasint(ldc))
+    _ = singleThreaded
+    switch T.gemmRoutine {
+    case .single:
+      let (fa, fb) = (
+        UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+        UnsafeRawPointer(b).assumingMemoryBound(to: Float.self)
+      )
+      let fc = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+      cblas_sgemm(CblasRowMajor, ta, tb, r, s, depth, 1, fa, lda, fb, ldb, Float(beta), fc, ldC)
+    case .double:
+      let (da, db) = (
+        UnsafeRawPointer(a).assumingMemoryBound(to: Double.self),
+        UnsafeRawPointer(b).assumingMemoryBound(to: Double.self)
+      )
+      let dc = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self)
+      cblas_dgemm(CblasRowMajor, ta, tb, r, s, depth, 1, da, lda, db, ldb, Double(beta), dc, ldC)
+    }
+  }
+
+  /// OpenBLAS's own threads would spin after every call (see `WorkerPool`); dirrm runs it on
+  /// one thread per part, process-wide, set before the first product.
+  static let singleThreaded: Void = openblas_set_num_threads(1)
+
+  /// How a product is cut into blocks for the pool: along C's rows or columns, whichever is
+  /// longer, in blocks that are multiples of 16 (a cache line of floats), and only when each
+  /// thread gets enough arithmetic to pay for waking it (about 50 µs of one core's GEMM).
+  struct Split {
+    static let minimumWork = 1 << 21
+    static let granule = 16
+    let alongRows: Bool
+    let length: Int
+    let parts: Int
+
+    init(m: Int, n: Int, k: Int, threads: Int) {
+      alongRows = m > n
+      length = alongRows ? m : n
+      let (work, overflow) = m.multipliedReportingOverflow(by: n)
+      let byWork =
+        overflow
+        ? threads : work.multipliedReportingOverflow(by: k).overflow ? threads : work * k / Split.minimumWork
+      parts = max(1, min(threads, byWork, length / Split.granule))
+    }
+
+    /// Part `i`'s [start, end) along the split dimension: equal blocks of whole granules, the
+    /// remainder in the last.
+    func range(_ i: Int) -> (Int, Int) {
+      let block = (length / Split.granule / parts) * Split.granule
+      return (i * block, i == parts - 1 ? length : (i + 1) * block)
     }
   }
 }

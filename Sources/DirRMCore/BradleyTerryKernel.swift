@@ -34,13 +34,30 @@ struct BradleyTerryKernel {
     return z + load(margin, i, lanes)
   }
 
-  /// Σ w_i·softplus(z_i) in double (padding lanes weigh 0); σ(z_i) into `sigmoid` when it is
-  /// given (n elements).
+  /// Elements per part of the pool's work: parts of a fixed size keep the sum's order, and so
+  /// the loss, independent of the thread count.
+  static let partSize = 1 << 16
+
+  /// The parts' element ranges, and a kernel call on each over the pool.
+  private func inParts<T>(_ body: (Range<Int>) -> T) -> [T] {
+    let parts = (count + Self.partSize - 1) / Self.partSize
+    return WorkerPool.map(parts: parts) { part in
+      body((part * Self.partSize)..<min(count, (part + 1) * Self.partSize))
+    }
+  }
+
+  /// Σ w_i·softplus(z_i) in double, summed part by part in order; σ(z_i) into `sigmoid` when
+  /// it is given (n elements).
   func softplusSum(sigmoid: UnsafeMutableBufferPointer<Float>?) -> Double {
+    inParts { softplusSum($0, sigmoid: sigmoid) }.reduce(0, +)
+  }
+
+  /// The sum over `range` (padding lanes weigh 0).
+  private func softplusSum(_ range: Range<Int>, sigmoid: UnsafeMutableBufferPointer<Float>?) -> Double {
     var total = SIMD8<Double>()
-    var i = 0
-    while i < count {
-      let lanes = min(Value.scalarCount, count - i)
+    var i = range.lowerBound
+    while i < range.upperBound {
+      let lanes = min(Value.scalarCount, range.upperBound - i)
       let z = gap(i, lanes)
       let w = weight.map { load($0, i, lanes) } ?? Value(repeating: 1)
       let live = lanes == Value.scalarCount ? w : w.replacing(with: 0, where: Self.padding(lanes))
@@ -63,10 +80,17 @@ struct BradleyTerryKernel {
     inverseWeightSum: Float,
     into gradient: (chosen: UnsafeMutableBufferPointer<Float>, rejected: UnsafeMutableBufferPointer<Float>)
   ) {
-    var i = 0
+    _ = inParts { pull($0, inverseWeightSum: inverseWeightSum, into: gradient) }
+  }
+
+  private func pull(
+    _ range: Range<Int>, inverseWeightSum: Float,
+    into gradient: (chosen: UnsafeMutableBufferPointer<Float>, rejected: UnsafeMutableBufferPointer<Float>)
+  ) {
+    var i = range.lowerBound
     let scale = Value(repeating: inverseWeightSum)
-    while i < count {
-      let lanes = min(Value.scalarCount, count - i)
+    while i < range.upperBound {
+      let lanes = min(Value.scalarCount, range.upperBound - i)
       let sigma = load(UnsafeBufferPointer(gradient.rejected), i, lanes)
       let w = weight.map { load($0, i, lanes) * scale } ?? scale
       let pull = w * sigma

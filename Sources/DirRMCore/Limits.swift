@@ -18,6 +18,8 @@ public enum Limits {
   public static let maxCounter = 1 << 62
   /// Training steps in one dirrm_train call.
   public static let maxTrainingSteps = 1 << 40
+  /// Threads of dirrm's worker pool (dirrm_set_num_threads).
+  public static let threads = 1...1024
   /// Gaussian log-variance bound B.
   public static let maxLogvarBound: Float = 30
 }

@@ -1,12 +1,11 @@
-import COpenBLAS
+import DirRMCore
 import Glibc
 
-/// The CLI's experiments train many independent models. They run one per core, each with a
-/// single-threaded OpenBLAS: a multi-threaded GEMM sums in an order that depends on the
-/// thread count, so results would otherwise differ between machines with different core
-/// counts. This way `dirrm-cli` prints the same numbers for a seed on any number of cores.
+/// The CLI's experiments train many independent models. They run one per core, each on one
+/// thread (dirrm's pool at one thread): the CLI parallelizes over models instead, so that
+/// `dirrm-cli` prints the same numbers for a seed on any number of cores.
 enum Parallel {
-  static func configureBLAS() { openblas_set_num_threads(1) }
+  static func configureBLAS() { WorkerPool.setThreadCount(1) }
 
   static var cores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
