@@ -1,0 +1,74 @@
+"""dirrm's thread policy: its helper threads sleep as soon as a call returns (they must not
+spin on the cores of the trainer that called it), and results do not depend on the thread
+count for the kernels that split work into fixed parts."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import dirrm
+
+# A child process with only numpy and dirrm loaded: it times the CPU its threads burn while
+# the main thread sleeps right after a multi-threaded call. OpenBLAS's own workers busy-wait
+# for about 0.1 s after each call (2^28 cycles), which is what the pool replaced.
+IDLE_CPU = textwrap.dedent(
+    """
+    import resource, sys, time
+    import numpy as np
+    import dirrm
+    dirrm.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    n, d = 64, 2048
+    hc, hr = rng.normal(size=(2, n, d)).astype(np.float32)
+    b = rng.integers(0, 2, n).astype(np.float32)
+    club = dirrm.Club(d, q_hidden=512, seed=0)
+    rusage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    idle = []
+    for _ in range(5):
+        club.fit(hc, hr, b)
+        club.bound(hc, hr, b)
+        start = rusage()
+        time.sleep(0.3)
+        idle.append(rusage() - start)
+    print(max(idle))
+    """
+)
+
+
+def test_helper_threads_sleep_between_calls() -> None:
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", IDLE_CPU], env=env, capture_output=True, text=True, check=True)
+    burnt = float(out.stdout.strip())
+    # Spinning threads would burn most of 0.1 s each per call; parked ones burn nothing.
+    assert burnt < 0.02, f"{burnt:.3f} s of CPU burnt in 0.3 s of sleep after a call"
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_results_do_not_depend_on_the_thread_count(threads: int) -> None:
+    rng = np.random.default_rng(1)
+    n, d = 96, 1024
+    hc, hr = rng.normal(size=(2, n, d)).astype(np.float32)
+    b = rng.integers(0, 2, n).astype(np.float32)
+    gaps = rng.normal(0, 3, (5000, 16)).astype(np.float32)
+    rc, rr = rng.normal(size=(2, 300_000)).astype(np.float32)
+
+    def run() -> list[np.ndarray]:
+        club = dirrm.Club(d, q_hidden=512, seed=0)
+        club.fit(hc, hr, b)
+        mi, gc, gr = club.bound(hc, hr, b)
+        loss, dc, dr = dirrm.bt_loss(rc, rr)
+        return [np.array([mi, loss]), gc, gr, dc, dr, club.weights, dirrm.prompt_free_gap(gaps).dr2]
+
+    try:
+        dirrm.set_num_threads(1)
+        want = run()
+        dirrm.set_num_threads(threads)
+        got = run()
+    finally:
+        dirrm.set_num_threads(os.cpu_count() or 1)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
