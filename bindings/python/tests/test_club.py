@@ -302,13 +302,13 @@ def probe_accuracy(x, b, rng):
     return np.mean((x[half:] @ w > 0) == (b[half:] > 0.5))
 
 
-def train_encoder(lam):
+def train_encoder(lam, seed=0):
     """Trains a linear encoder (10 features -> 8) and a reward head on preference pairs with
-    loss BT + lam * CLUB, fitting q alternately; returns the probe's accuracy for the
-    spurious attribute before and after, and the task accuracy after."""
+    loss BT + lam * CLUB, fitting q alternately, from torch seed `seed`; returns the probe's
+    accuracy for the spurious attribute before and after, and the task accuracy after."""
     import dirrm.torch
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     rng = np.random.default_rng(8)
 
     def pairs(n):
@@ -347,11 +347,29 @@ def train_encoder(lam):
 
 
 def test_dir_removes_a_linearly_decodable_attribute_and_keeps_the_task():
-    before, after, task = train_encoder(lam=1.0)
-    assert before > 0.9 and after < 0.6 and task > 0.9, (before, after, task)
-    # Without the penalty the same training leaves the attribute decodable.
-    _, vanilla_after, _ = train_encoder(lam=0.0)
-    assert vanilla_after > 0.9, vanilla_after
+    # One run is a coin toss: the encoder and q play a min-max game, and where it stands after
+    # 400 steps turns on rounding. Over torch seeds 0-24 one run's probe accuracy has median
+    # about 0.55 but exceeds 0.6 in 16-40% of runs (up to 0.82), and rounding-level changes
+    # (AdamW's arithmetic in float32 or double, q's or the encoder's lr times 1 + 1e-6, torch's
+    # thread count) redraw which seeds do: 10/25 with the double kernel, 7/25 in float32, and
+    # 4/25 and 10/25 with q in plain torch.optim.AdamW in float32 and float64. So the test
+    # asserts means. Resampled from those runs, a mean of 5 exceeds 0.66 with probability 0.9%
+    # (double, 75 runs) and 0.7% (float32, 50 runs); vanilla's mean of 3 (25 runs, 0.88-0.98,
+    # q plays no part) falls below 0.9 with probability 0.2%.
+    # One torch thread: the matrices are tiny (several times faster on two busy cores), and
+    # the runs are those measured whatever the machine's core count.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = [train_encoder(lam=1.0, seed=seed) for seed in range(5)]
+        # Without the penalty the same training leaves the attribute decodable.
+        vanilla = np.array([train_encoder(lam=0.0, seed=seed)[1] for seed in range(3)])
+    finally:
+        torch.set_num_threads(threads)
+    before, after, task = (np.array(column) for column in zip(*runs))
+    assert np.all(before > 0.9) and np.all(task > 0.9), runs
+    assert after.mean() < 0.66, after
+    assert vanilla.mean() > 0.9, vanilla
 
 
 def test_torch_module_gradients_match_a_pure_torch_reference():

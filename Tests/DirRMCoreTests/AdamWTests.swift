@@ -1,0 +1,115 @@
+import Glibc
+import XCTest
+
+@testable import DirRMCore
+
+/// AdamW's float32 pass against torch.optim.AdamW's single-tensor arithmetic written out per
+/// element, over counts that exercise the 16-lane vectors and the scalar tail, and the
+/// contract that an element whose new value would not be finite keeps its value and moments.
+final class AdamWTests: XCTestCase {
+  /// torch's float32 step for one element: mul_(1 − lr·wd), lerp_(g, 1 − β1),
+  /// mul_(β2).addcmul_(g, g, 1 − β2), (sqrt(v) / sqrt(bc2)).add_(ε), addcdiv_(m, denom,
+  /// −lr/bc1); the step's scalars are Python doubles rounded to float32 once.
+  struct Reference {
+    var p, m, v: [Float]
+
+    mutating func update(_ g: [Float], step: Int, lr: Float, wd: Float) {
+      let lrd = Double(lr)
+      let decay = Float(1 - lrd * Double(wd))
+      let stepSize = Float(lrd / (1 - pow(AdamW.beta1, Double(step))))
+      let root = Float((1 - pow(AdamW.beta2, Double(step))).squareRoot())
+      let (beta2, epsilon) = (Float(AdamW.beta2), Float(AdamW.epsilon))
+      let (oneMinusBeta1, oneMinusBeta2) = (Float(1 - AdamW.beta1), Float(1 - AdamW.beta2))
+      for i in p.indices {
+        let decayed = p[i] * decay
+        m[i] = m[i] + oneMinusBeta1 * (g[i] - m[i])
+        v[i] = v[i] * beta2 + oneMinusBeta2 * g[i] * g[i]
+        let denominator = v[i].squareRoot() / root + epsilon
+        p[i] = decayed + -stepSize * (m[i] / denominator)
+      }
+    }
+  }
+
+  /// Gradients over many scales, tiny ones included (their v is subnormal or zero).
+  func gradient(_ n: Int, _ random: inout Xoshiro256) -> [Float] {
+    (0..<n).map { _ in
+      let scale = pow(10, Float(random.below(40)) - 30)
+      return Float(random.normal()) * scale
+    }
+  }
+
+  func testEveryElementIsTorchsFloat32Step() {
+    for n in [1, 15, 16, 37, 1000] {
+      var random = Xoshiro256(seed: UInt64(n))
+      let start = (0..<n).map { _ in Float(random.normal()) }
+      var optimizer = AdamW(count: n, learningRate: 3e-3, weightDecay: 0.01)
+      var parameters = start
+      var reference = Reference(
+        p: start, m: [Float](repeating: 0, count: n), v: [Float](repeating: 0, count: n))
+      for step in 1...60 {
+        let g = gradient(n, &random)
+        XCTAssertTrue(optimizer.update(&parameters, gradient: g))
+        reference.update(g, step: step, lr: 3e-3, wd: 0.01)
+      }
+      XCTAssertEqual(parameters.map(\.bitPattern), reference.p.map(\.bitPattern), "n \(n)")
+      XCTAssertEqual(optimizer.firstMoment.map(\.bitPattern), reference.m.map(\.bitPattern), "n \(n)")
+      XCTAssertEqual(optimizer.secondMoment.map(\.bitPattern), reference.v.map(\.bitPattern), "n \(n)")
+    }
+  }
+
+  /// The float32 step is the exact step up to float32 rounding: against the same step in
+  /// double from the same float32 state, each new parameter is off by at most a few ulps of
+  /// itself and of the terms of m's update (β1·m and (1 − β1)·g may cancel).
+  func testOneStepIsCloseToTheStepInDouble() {
+    var random = Xoshiro256(seed: 7)
+    let n = 4096
+    var parameters = (0..<n).map { _ in Float(random.normal()) }
+    var optimizer = AdamW(count: n, learningRate: 1e-2, weightDecay: 0.01)
+    for _ in 0..<20 { optimizer.update(&parameters, gradient: gradient(n, &random)) }
+    let (p0, m0, v0, g) = (parameters, optimizer.firstMoment, optimizer.secondMoment, gradient(n, &random))
+    optimizer.update(&parameters, gradient: g)
+    let t = Double(optimizer.step)
+    let stepSize = Double(Float(1e-2)) / (1 - pow(AdamW.beta1, t))
+    let unit = Double(Float.ulpOfOne)
+    for i in 0..<n {
+      let (mi, gi) = (Double(m0[i]), Double(g[i]))
+      let m = AdamW.beta1 * mi + (1 - AdamW.beta1) * gi
+      let v = AdamW.beta2 * Double(v0[i]) + (1 - AdamW.beta2) * gi * gi
+      let denominator = v.squareRoot() / (1 - pow(AdamW.beta2, t)).squareRoot() + AdamW.epsilon
+      let change = -stepSize * m / denominator
+      let want = Double(p0[i]) * (1 - Double(Float(1e-2)) * Double(Float(0.01))) + change
+      let terms = stepSize * (Swift.abs(mi) + Swift.abs(gi - mi) / 10) / denominator
+      let rounding = Double(Float(want).magnitude.ulp) + Double(p0[i].magnitude.ulp)
+      let tolerance = 2 * rounding + 8 * unit * (Swift.abs(change) + terms)
+      XCTAssertLessThanOrEqual(Swift.abs(Double(parameters[i]) - want), tolerance, "element \(i)")
+    }
+  }
+
+  /// Elements 3 (inside a vector) and 35 (in the tail) would overflow: they keep their value
+  /// and moments, the others take their step, and the pass reports the failure.
+  func testAnElementThatWouldOverflowKeepsItsValueAndMoments() {
+    let n = 37
+    var random = Xoshiro256(seed: 3)
+    var parameters = (0..<n).map { _ in Float(random.normal()) }
+    var g = gradient(n, &random)
+    for i in [3, 35] { (parameters[i], g[i]) = (3.4e38, -1) }
+    var optimizer = AdamW(count: n, learningRate: 1e37, weightDecay: 0)
+    var reference = Reference(
+      p: parameters, m: [Float](repeating: 0, count: n), v: [Float](repeating: 0, count: n))
+    let before = parameters
+    XCTAssertFalse(optimizer.update(&parameters, gradient: g))
+    reference.update(g, step: 1, lr: 1e37, wd: 0)
+    for i in 0..<n {
+      if i == 3 || i == 35 {
+        XCTAssertTrue(reference.p[i].isInfinite)
+        XCTAssertEqual(parameters[i], before[i])
+        XCTAssertEqual(optimizer.firstMoment[i], 0)
+        XCTAssertEqual(optimizer.secondMoment[i], 0)
+      } else {
+        XCTAssertEqual(parameters[i].bitPattern, reference.p[i].bitPattern, "element \(i)")
+        XCTAssertEqual(optimizer.firstMoment[i].bitPattern, reference.m[i].bitPattern, "element \(i)")
+      }
+    }
+    XCTAssertTrue(parameters.allSatisfy(\.isFinite))
+  }
+}
