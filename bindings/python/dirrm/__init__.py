@@ -39,7 +39,7 @@ def build_info() -> dict[str, Any]:
     Returns
     -------
     dict
-        "version" (str), "blas" (str), "threads" (int, the BLAS thread count now) and
+        "version" (str), "blas" (str), "threads" (int, dirrm's thread count now) and
         "compiler" (str).
     """
     info: dict[str, Any] = json.loads(lib.dirrm_build_info().decode())
@@ -47,11 +47,15 @@ def build_info() -> dict[str, Any]:
 
 
 def set_num_threads(num_threads: int) -> None:
-    """Sets the BLAS thread count (process-wide).
+    """Sets how many threads dirrm's calls may use, the caller's included (process-wide).
+
+    dirrm's helper threads sleep as soon as a call's work is done, so they leave the cores
+    to torch between calls; OpenBLAS runs single-threaded inside them. The default is the
+    number of online cores.
 
     Parameters
     ----------
     num_threads : int
-        At least 1.
+        In [1, 1024].
     """
     check_call(lib.dirrm_set_num_threads(int(num_threads)))
