@@ -1,77 +1,91 @@
-/// AdamW's per-element update over raw buffers of equal count (AdamW.fusedPass made them).
+import _Builtin_intrinsics.intel
+
+/// AdamW's per-element update in one pass over p, g, m and v (torch makes five tensor
+/// passes), four floats at a time, each widened to double for the arithmetic. The double
+/// arithmetic is the previous scalar loop's, operation for operation, so results are bit for
+/// bit what they were: a float32 version (torch's own arithmetic, ~3.5× faster again) made
+/// the end-to-end DIR test fail on 7 of 19 seeds against 0 of 15 in double
+/// (test_club.py::test_dir_removes_a_linearly_decodable_attribute_and_keeps_the_task).
 ///
-/// One pass reads p, g, m, v and writes p, m, v: the step is bound by memory traffic, so
-/// everything torch does in five tensor passes is done here in one. The arithmetic is
-/// torch's, operation for operation and without fused multiply-adds (its results differ
-/// from torch's only where torch's vector code fuses them, by float32 rounding).
+/// The only unsafe code in AdamW: `update` checked that the four buffers have one count,
+/// full vectors end at or before it, and the buffers do not outlive its closures. The
+/// intrinsics are SSE2, part of the x86-64 baseline; Swift's SIMD types alone convert and
+/// take square roots lane by lane.
 struct AdamWKernel {
+  /// A step's scalars, hoisted out of the loop (β and ε too: read from AdamW's statics
+  /// inside the loop they were a call per vector).
+  struct Constants {
+    var decay, stepSize, correction2: Double
+    var beta1 = AdamW.beta1, beta2 = AdamW.beta2, epsilon = AdamW.epsilon
+  }
+
   let p: UnsafeMutableBufferPointer<Float>
   let g: UnsafeBufferPointer<Float>
   let m: UnsafeMutableBufferPointer<Float>
   let v: UnsafeMutableBufferPointer<Float>
-  let c: AdamWConstants
+  let c: Constants
 
-  typealias Vector = SIMD16<Float>
+  typealias Pair = SIMD2<Double>
+  typealias Quad = SIMD4<Float>
 
-  /// Updates every element whose new parameter is finite; an element whose new parameter
-  /// would not be keeps its parameter and moments, so that a diverged step leaves q usable
-  /// without a copy of it. Returns whether every element was updated. One thread: the pass
-  /// is bound by memory bandwidth, and a second thread measured no faster on this machine's
-  /// two cores (3.6–4.4 ms either way for q's 4.2M parameters at the DIR shapes).
-  func run() -> Bool { update(0..<p.count) }
+  /// The new (m, v, p) of two elements, in the previous scalar loop's order of operations.
+  @inline(__always)
+  private func step(_ g: Pair, _ m: Pair, _ v: Pair, _ p: Pair) -> (m: Pair, v: Pair, p: Pair) {
+    let m1 = c.beta1 * m + (1 - c.beta1) * g
+    let v1 = c.beta2 * v + (1 - c.beta2) * g * g
+    let decayed = p * c.decay
+    return (m1, v1, decayed - c.stepSize * m1 / (_mm_sqrt_pd(v1) / c.correction2 + c.epsilon))
+  }
 
-  func update(_ range: Range<Int>) -> Bool {
-    let width = Vector.scalarCount
-    let decay = Vector(repeating: c.decay)
-    let oneMinusBeta1 = Vector(repeating: c.oneMinusBeta1)
-    let beta2 = Vector(repeating: c.beta2)
-    let oneMinusBeta2 = Vector(repeating: c.oneMinusBeta2)
-    let negativeStep = Vector(repeating: -c.stepSize)
-    let correction2Root = Vector(repeating: c.correction2Root)
-    let epsilon = Vector(repeating: c.epsilon)
+  @inline(__always) private func low(_ x: Quad) -> Pair { _mm_cvtps_pd(x) }
+  @inline(__always) private func high(_ x: Quad) -> Pair { _mm_cvtps_pd(_mm_movehl_ps(x, x)) }
+  @inline(__always) private func narrow(_ low: Pair, _ high: Pair) -> Quad {
+    _mm_movelh_ps(_mm_cvtpd_ps(low), _mm_cvtpd_ps(high))
+  }
+
+  /// Updates every element whose new parameter is finite (in float32); an element whose new
+  /// parameter would not be keeps its parameter and moments, so that a diverged step leaves q
+  /// usable without a copy of it. Returns whether every element was updated.
+  func run() -> Bool {
+    let n = p.count
+    var i = 0
     // x − x is 0 for finite x and NaN otherwise, and NaN survives any sum: one add per
     // vector instead of a branch per element.
-    var check = Vector()
-    var i = range.lowerBound
-    let bytes = MemoryLayout<Float>.stride
-    let (pb, gb, mb, vb) = (
-      UnsafeMutableRawPointer(p.baseAddress), UnsafeRawPointer(g.baseAddress),
-      UnsafeMutableRawPointer(m.baseAddress), UnsafeMutableRawPointer(v.baseAddress)
-    )
-    if let pb, let gb, let mb, let vb {
-      while i + width <= range.upperBound {
-        let offset = i * bytes
-        let gi = gb.loadUnaligned(fromByteOffset: offset, as: Vector.self)
-        let mi = mb.loadUnaligned(fromByteOffset: offset, as: Vector.self)
-        let vi = vb.loadUnaligned(fromByteOffset: offset, as: Vector.self)
-        let p0 = pb.loadUnaligned(fromByteOffset: offset, as: Vector.self)
-        // torch: lerp_(g, 1 − β1) (its small-weight form), mul_(β2).addcmul_(g, g, 1 − β2).
-        var m1 = mi + oneMinusBeta1 * (gi - mi)
-        var v1 = vi * beta2 + oneMinusBeta2 * gi * gi
-        let denominator = Vector16.squareRoot(v1) / correction2Root + epsilon
-        var p1 = p0 * decay + negativeStep * (m1 / denominator)
+    var check = Quad()
+    if n >= Quad.scalarCount, let pb = UnsafeMutableRawPointer(p.baseAddress),
+      let gb = UnsafeRawPointer(g.baseAddress), let mb = UnsafeMutableRawPointer(m.baseAddress),
+      let vb = UnsafeMutableRawPointer(v.baseAddress)
+    {
+      while i + Quad.scalarCount <= n {
+        let offset = i * MemoryLayout<Float>.stride
+        let g4 = gb.loadUnaligned(fromByteOffset: offset, as: Quad.self)
+        let m4 = mb.loadUnaligned(fromByteOffset: offset, as: Quad.self)
+        let v4 = vb.loadUnaligned(fromByteOffset: offset, as: Quad.self)
+        let p4 = pb.loadUnaligned(fromByteOffset: offset, as: Quad.self)
+        let a = step(low(g4), low(m4), low(v4), low(p4))
+        let b = step(high(g4), high(m4), high(v4), high(p4))
+        var (m1, v1, p1) = (narrow(a.m, b.m), narrow(a.v, b.v), narrow(a.p, b.p))
         let residue = p1 - p1
         check += residue
-        let diverged = residue .!= Vector()
+        let diverged = residue .!= Quad()
         if any(diverged) {
-          m1.replace(with: mi, where: diverged)
-          v1.replace(with: vi, where: diverged)
-          p1.replace(with: p0, where: diverged)
+          m1.replace(with: m4, where: diverged)
+          v1.replace(with: v4, where: diverged)
+          p1.replace(with: p4, where: diverged)
         }
-        mb.storeBytes(of: m1, toByteOffset: offset, as: Vector.self)
-        vb.storeBytes(of: v1, toByteOffset: offset, as: Vector.self)
-        pb.storeBytes(of: p1, toByteOffset: offset, as: Vector.self)
-        i += width
+        mb.storeBytes(of: m1, toByteOffset: offset, as: Quad.self)
+        vb.storeBytes(of: v1, toByteOffset: offset, as: Quad.self)
+        pb.storeBytes(of: p1, toByteOffset: offset, as: Quad.self)
+        i += Quad.scalarCount
       }
     }
-    var finite = check == Vector()
-    while i < range.upperBound {
-      let (gi, pi) = (g[i], p[i] * c.decay)
-      let m1 = m[i] + c.oneMinusBeta1 * (gi - m[i])
-      let v1 = v[i] * c.beta2 + c.oneMinusBeta2 * gi * gi
-      let p1 = pi + -c.stepSize * (m1 / (v1.squareRoot() / c.correction2Root + c.epsilon))
-      if p1.isFinite {
-        (m[i], v[i], p[i]) = (m1, v1, p1)
+    var finite = check == Quad()
+    while i < n {
+      let r = step(
+        Pair(repeating: Double(g[i])), Pair(repeating: Double(m[i])),
+        Pair(repeating: Double(v[i])), Pair(repeating: Double(p[i])))
+      if Float(r.p[0]).isFinite {
+        (m[i], v[i], p[i]) = (Float(r.m[0]), Float(r.v[0]), Float(r.p[0]))
       } else {
         finite = false
       }

@@ -3,9 +3,10 @@ import XCTest
 
 @testable import DirRMCore
 
-/// AdamW's float32 pass against torch.optim.AdamW's single-tensor arithmetic written out per
-/// element, over counts that exercise the 16-lane vectors and the scalar tail, and the
-/// contract that an element whose new value would not be finite keeps its value and moments.
+/// AdamW's fused pass against the step computed in double from its definition, and against
+/// torch.optim.AdamW's float32 arithmetic written out per element, over counts that exercise
+/// the vectors and the scalar tail; and the contract that an element whose new value would
+/// not be finite keeps its value and moments.
 final class AdamWTests: XCTestCase {
   /// torch's float32 step for one element: mul_(1 − lr·wd), lerp_(g, 1 − β1),
   /// mul_(β2).addcmul_(g, g, 1 − β2), (sqrt(v) / sqrt(bc2)).add_(ε), addcdiv_(m, denom,
@@ -38,27 +39,8 @@ final class AdamWTests: XCTestCase {
     }
   }
 
-  func testEveryElementIsTorchsFloat32Step() {
-    for n in [1, 15, 16, 37, 1000] {
-      var random = Xoshiro256(seed: UInt64(n))
-      let start = (0..<n).map { _ in Float(random.normal()) }
-      var optimizer = AdamW(count: n, learningRate: 3e-3, weightDecay: 0.01)
-      var parameters = start
-      var reference = Reference(
-        p: start, m: [Float](repeating: 0, count: n), v: [Float](repeating: 0, count: n))
-      for step in 1...60 {
-        let g = gradient(n, &random)
-        XCTAssertTrue(optimizer.update(&parameters, gradient: g))
-        reference.update(g, step: step, lr: 3e-3, wd: 0.01)
-      }
-      XCTAssertEqual(parameters.map(\.bitPattern), reference.p.map(\.bitPattern), "n \(n)")
-      XCTAssertEqual(optimizer.firstMoment.map(\.bitPattern), reference.m.map(\.bitPattern), "n \(n)")
-      XCTAssertEqual(optimizer.secondMoment.map(\.bitPattern), reference.v.map(\.bitPattern), "n \(n)")
-    }
-  }
-
-  /// The float32 step is the exact step up to float32 rounding: against the same step in
-  /// double from the same float32 state, each new parameter is off by at most a few ulps of
+  /// The step is the exact step up to float32 rounding: against the same step in double
+  /// from the same float32 state, each new parameter is off by at most a few ulps of
   /// itself and of the terms of m's update (β1·m and (1 − β1)·g may cancel).
   func testOneStepIsCloseToTheStepInDouble() {
     var random = Xoshiro256(seed: 7)
@@ -85,14 +67,14 @@ final class AdamWTests: XCTestCase {
     }
   }
 
-  /// Elements 3 (inside a vector) and 35 (in the tail) would overflow: they keep their value
+  /// Elements 3 (inside a vector) and 36 (the four-lane pass's tail) would overflow: they keep their value
   /// and moments, the others take their step, and the pass reports the failure.
   func testAnElementThatWouldOverflowKeepsItsValueAndMoments() {
     let n = 37
     var random = Xoshiro256(seed: 3)
     var parameters = (0..<n).map { _ in Float(random.normal()) }
     var g = gradient(n, &random)
-    for i in [3, 35] { (parameters[i], g[i]) = (3.4e38, -1) }
+    for i in [3, 36] { (parameters[i], g[i]) = (3.4e38, -1) }
     var optimizer = AdamW(count: n, learningRate: 1e37, weightDecay: 0)
     var reference = Reference(
       p: parameters, m: [Float](repeating: 0, count: n), v: [Float](repeating: 0, count: n))
@@ -100,14 +82,16 @@ final class AdamWTests: XCTestCase {
     XCTAssertFalse(optimizer.update(&parameters, gradient: g))
     reference.update(g, step: 1, lr: 1e37, wd: 0)
     for i in 0..<n {
-      if i == 3 || i == 35 {
+      if i == 3 || i == 36 {
         XCTAssertTrue(reference.p[i].isInfinite)
         XCTAssertEqual(parameters[i], before[i])
         XCTAssertEqual(optimizer.firstMoment[i], 0)
         XCTAssertEqual(optimizer.secondMoment[i], 0)
       } else {
-        XCTAssertEqual(parameters[i].bitPattern, reference.p[i].bitPattern, "element \(i)")
-        XCTAssertEqual(optimizer.firstMoment[i].bitPattern, reference.m[i].bitPattern, "element \(i)")
+        // torch's float32 step rounds each operation; this one rounds once.
+        XCTAssertLessThanOrEqual(abs(parameters[i] - reference.p[i]), 4 * reference.p[i].ulp, "element \(i)")
+        XCTAssertLessThanOrEqual(
+          abs(optimizer.firstMoment[i] - reference.m[i]), reference.m[i].ulp, "element \(i)")
       }
     }
     XCTAssertTrue(parameters.allSatisfy(\.isFinite))
