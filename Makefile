@@ -41,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
-  results real-results bench install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
+  results real-results bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -98,10 +98,20 @@ overshoot: build
 	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/overshoot.py --readme README.md
 
 # dirrm's routines against the torch (and numpy) code they replace, same process, alternating,
-# each row's numbers checked first; writes benchmarks/RESULTS.md (about two minutes). With the
-# machine's OpenBLAS kernels (TABLE_ENV), which the report names.
+# and in isolated processes, each row's numbers checked first; also the trainers (pairs/s), a
+# torch training step with dirrm calls between steps, the peak memory of a large DIR step, the
+# DIR step against its floor and scaling rows in n and d. Writes benchmarks/RESULTS.md and
+# RESULTS.json (the targets each row met or missed) and copies the table into README.md (a few
+# minutes). With the machine's OpenBLAS kernels (TABLE_ENV), which the report names.
 bench: build
 	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/bench.py --out benchmarks/RESULTS.md --readme README.md
+
+# Where the time goes in the rows benchmarks/RESULTS.json marks missed (run make bench first;
+# without it, every row with a target): perf record -g on each row's dirrm call looped alone
+# in its own process; writes benchmarks/PROFILE.md, which RESULTS.md links to. Needs perf
+# (Debian: apt-get install linux-perf) and kernel.perf_event_paranoid <= 2.
+profile: build
+	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/perf_profile.py --out benchmarks/PROFILE.md
 
 # The real-text benchmark (benchmarks/real/, README "Results"): AlpacaEval 2 judge annotations,
 # which are not part of the repository, embedded with all-MiniLM-L6-v2 (PyPI
