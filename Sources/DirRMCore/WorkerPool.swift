@@ -78,6 +78,21 @@ public enum WorkerPool {
       pthread_mutex_init(mutex, nil)
       pthread_cond_init(work, nil)
       pthread_cond_init(done, nil)
+      // A forked child (a DataLoader worker, say) has none of the workers, and a lock some
+      // other thread held at the fork would never be released: fork with the lock taken, and
+      // start the child's pool afresh.
+      pthread_atfork(
+        { WorkerPool.shared.forkPrepare() }, { WorkerPool.shared.forkParent() },
+        { WorkerPool.shared.forkChild() })
+    }
+
+    fileprivate func forkPrepare() { pthread_mutex_lock(mutex) }
+    fileprivate func forkParent() { pthread_mutex_unlock(mutex) }
+    fileprivate func forkChild() {
+      pthread_mutex_init(mutex, nil)
+      pthread_cond_init(work, nil)
+      pthread_cond_init(done, nil)
+      (workers, busy, job) = (0, false, nil)
     }
 
     func withLock<R>(_ body: () -> R) -> R {

@@ -72,3 +72,26 @@ def test_results_do_not_depend_on_the_thread_count(threads: int) -> None:
         dirrm.set_num_threads(os.cpu_count() or 1)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+def test_a_forked_child_computes_what_its_parent_does() -> None:
+    # A DataLoader worker forked after dirrm ran on several threads has none of the
+    # parent's helper threads: its calls must still finish, with the parent's results.
+    rng = np.random.default_rng(2)
+    n, d = 64, 2048
+    hc, hr = rng.normal(size=(2, n, d)).astype(np.float32)
+    b = rng.integers(0, 2, n).astype(np.float32)
+    club = dirrm.Club(d, q_hidden=512, seed=0)
+    dirrm.set_num_threads(2)
+    want = club.bound(hc, hr, b)[0]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running the parent's cleanup
+        try:
+            same = dirrm.Club(d, q_hidden=512, seed=0).bound(hc, hr, b)[0] == want
+            os.write(write, b"same" if same else b"different")
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.read(read, 16) == b"same"
