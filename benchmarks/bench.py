@@ -288,7 +288,7 @@ def floor_row(report, dirrm_times, n, d, hidden, repeat, classes=2, steps=5):
         "DIR step against its floor",
         [f"Floor = the step's products of q's first layer ({counts['forward']} forwards X·W1ᵀ, {counts['weight_grad']} "
          f"weight gradients dZᵀ·X, {counts['input_grad']} input",
-         "gradient dZ·W1) timed one by one in dirrm's own sgemm (OpenBLAS, same threads) at exactly those shapes,",
+         "gradient dZ·W1) timed one by one in dirrm's OpenBLAS (its own threads, as many as dirrm's) at exactly those shapes,",
          f"plus AdamW's traffic (read p, g, m, v, write p, m, v: {refs.adamw_bytes(1)} bytes per parameter and step) "
          "at the copy",
          f"bandwidth of a {refs.BANDWIDTH_MIB} MiB array (" + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in rates.items())

@@ -8,6 +8,8 @@ import time
 import numpy as np
 import torch
 
+import dirrm
+
 from bench_data import club_batch, normal, synth_length  # noqa: F401 (the inputs, re-exported)
 
 
@@ -98,8 +100,17 @@ def openblas():
 
 def sgemm_seconds(m, n, k, trans_a, trans_b, repeat):
     """Median time of one row-major cblas_sgemm C(m×n) = op(A) op(B), inner size k, in
-    dirrm's OpenBLAS with its current thread count."""
+    dirrm's OpenBLAS on dirrm's thread count: OpenBLAS's own threads for the measurement,
+    then back to one thread, as dirrm runs it (dirrm splits products over its own pool)."""
     blas = openblas()
+    blas.openblas_set_num_threads(dirrm.build_info()["threads"])
+    try:
+        return _sgemm_median(blas, m, n, k, trans_a, trans_b, repeat)
+    finally:
+        blas.openblas_set_num_threads(1)
+
+
+def _sgemm_median(blas, m, n, k, trans_a, trans_b, repeat):
     rng = np.random.default_rng(6)
     a = rng.normal(size=(k, m) if trans_a else (m, k)).astype(np.float32)
     b = rng.normal(size=(n, k) if trans_b else (k, n)).astype(np.float32)
