@@ -72,13 +72,7 @@ def sgemm_rate(n, d, hidden, repeat):
         torch.mm(x, w.t())
         torch.mm(dh, w)
 
-    both()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        both()
-        times.append(time.perf_counter() - start)
-    return 4 * n * d * hidden / np.median(times) / 1e9
+    return 4 * n * d * hidden / median_seconds(both, repeat) / 1e9
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,6 +80,17 @@ def sgemm_rate(n, d, hidden, repeat):
 # ---------------------------------------------------------------------------------------------
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def median_seconds(fn, repeat):
+    """Median wall time of fn() over `repeat` calls, after one untimed call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def openblas():
@@ -117,13 +122,7 @@ def _sgemm_median(blas, m, n, k, trans_a, trans_b, repeat):
     c = np.zeros((m, n), np.float32)
     args = (_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS, m, n, k, 1.0,
             a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], 0.0, c.ctypes.data, n)
-    blas.cblas_sgemm(*args)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        blas.cblas_sgemm(*args)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return median_seconds(lambda: blas.cblas_sgemm(*args), repeat)
 
 
 def club_gemms(n, d, hidden):
@@ -145,13 +144,7 @@ def bandwidth(repeat, mib=BANDWIDTH_MIB):
     tsrc, tdst = torch.from_numpy(src), torch.from_numpy(dst)
     rates = {}
     for name, fn in (("numpy copy", lambda: np.copyto(dst, src)), ("torch copy_", lambda: tdst.copy_(tsrc))):
-        fn()
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        rates[name] = 2 * src.nbytes / float(np.median(times))
+        rates[name] = 2 * src.nbytes / median_seconds(fn, repeat)
     best = max(rates, key=rates.get)
     return rates[best], best, rates
 
