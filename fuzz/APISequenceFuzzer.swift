@@ -245,10 +245,14 @@ private struct Machine {
     default:
       let r1 = floats(real ? rowCount : cells)
       let r2 = floats(real ? rowCount : cells)
-      let lambda = input.float()
+      var policy = dirrm_dir_params()
+      dirrm_dir_params_init(&policy)
+      policy.lambda = input.float()
+      policy.clip = input.int32(around: 0, 1)
+      policy.cap = input.int32(around: 0, 1)
       let fitFirst = input.int32(around: 0, 1)
       _ = dirrm_dir_loss(
-        c, n, r1?.p, r2?.p, hc?.p, hr?.p, bias?.p, lambda, fitFirst, out(Float(0), 1),
+        c, input.bool() ? nil : &policy, n, r1?.p, r2?.p, hc?.p, hr?.p, bias?.p, fitFirst, out(Float(0), 1),
         out(Float(0), 1, null: 0x80), out(Float(0), 1, null: 0x80), out(Float(0), rowsOut, null: 0x80),
         out(Float(0), rowsOut, null: 0x80), out(Float(0), gradCells, null: 0x80), out(Float(0), gradCells, null: 0x80))
     }

@@ -54,7 +54,7 @@ public func fuzzClubLoad(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   var total: Float = 0
   var rc = [Float](repeating: 0, count: n)
   var rr = [Float](repeating: 0, count: n)
-  _ = dirrm_dir_loss(club, Int64(n), r, r, hc, hr, bias, 0.5, 1, &total, nil, nil, &rc, &rr, &gc, &gr)
+  _ = dirrm_dir_loss(club, nil, Int64(n), r, r, hc, hr, bias, 1, &total, nil, nil, &rc, &rr, &gc, &gr)
   _ = save(club)
   return 0
 }

@@ -258,18 +258,60 @@ int32_t dirrm_club_set_weights(dirrm_club *c, const float *w, int64_t len);
 int32_t dirrm_club_save(const dirrm_club *c, uint8_t *buf, int64_t cap, int64_t *out_size);
 int32_t dirrm_club_load(const uint8_t *buf, int64_t size, dirrm_club **out);
 
+/* DIR's policy: one configuration of the DIR loss, the same wherever DIR runs (dirrm_train,
+ * dirrm_dir_loss, and the Python, PyTorch and TRL bindings, whose keywords left None mean
+ * these defaults). dirrm_club_params_init keeps DIR's paper settings for the standalone
+ * estimator; anything named "DIR loss" uses this struct. The penalty is
+ *   lambda * max(I, 0)   (clip = 1)   or   lambda * I   (clip = 0, DIR as written).
+ * I < 0 only when q lags the hidden states; descending it would reward anti-correlation with
+ * the bias, which is how a large lambda flipped models to prefer it (docs/decisions.md §1).
+ * cap = 1 scales the penalty's gradient on the hidden states down to at most the norm of the
+ * preference loss's gradient there: a penalty gradient many times the preference gradient
+ * swamps AdamW's scale and accuracy falls to chance. dirrm_train applies it itself; with
+ * dirrm_dir_loss, which cannot see your model, apply it with dirrm_dir_cap after
+ * backpropagating grad_r to the hidden states. */
+typedef struct dirrm_dir_params {
+  uint32_t struct_size;
+  float lambda;          /* weight of the bound, finite, >= 0; chosen by the README's sweep, as
+                            in DIR's published script (its code's 0.1 barely acts)   default 1 */
+  int32_t clip;          /* 1: penalize max(I, 0); 0: I                  default 1 */
+  int32_t cap;           /* 1: cap the penalty's gradient (see above); 0: do not   default 1 */
+  dirrm_club_params club; /* the estimator: a Gaussian q of width 64 on one standardized
+                            attribute (e.g. the length gap), chosen by the README's sweep:
+                            default as dirrm_club_params_init except
+                            bias_kind DIRRM_BIAS_GAUSSIAN, bias_dim 1, q_hidden 64 */
+} dirrm_dir_params;
+
+/* Fills *p with the defaults above (club.hidden_dim 0: set it). NULL is ignored. */
+void dirrm_dir_params_init(dirrm_dir_params *p);
+
 /* DIR's training loss (Alg. 1) in one call: if fit_first, dirrm_club_fit on this batch;
- * then L = L_pref + lambda * max(I, 0), with L_pref the Bradley-Terry loss of dirrm_bt_loss
- * (no margin, weights or centering) and I = dirrm_club_bound on this batch's statistics.
- * I < 0 only when q lags the hidden states; it is clipped, so a lagging q never rewards
- * anti-correlation with the bias (docs/decisions.md). lambda: finite, >= 0. out_pref,
- * out_mi (the unclipped I): NULL ok. grad_r_*: n, dL/dr (NULL ok); grad_h_*: n x d,
- * lambda * dI/dh where I > 0, else 0 (NULL ok). */
-int32_t dirrm_dir_loss(dirrm_club *c, int64_t n, const float *r_chosen, const float *r_rejected,
-                       const float *h_chosen, const float *h_rejected, const float *bias,
-                       float lambda, int32_t fit_first, float *out_total, float *out_pref,
+ * then L = L_pref + the penalty of p (above), with L_pref the Bradley-Terry loss of
+ * dirrm_bt_loss (no margin, weights or centering) and I = dirrm_club_bound on this batch's
+ * statistics. c: an estimator, e.g. created from p->club. p: the policy, NULL for
+ * dirrm_dir_params_init's; only lambda and clip are read here (q is c's; apply p->cap with
+ * dirrm_dir_cap). out_pref, out_mi (the unclipped I): NULL ok. grad_r_*: n, dL/dr (NULL ok);
+ * grad_h_*: n x d, the penalty's gradient lambda * dI/dh (0 where the clip is active),
+ * uncapped (NULL ok). On failure q is left as it was, fit included.
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT, VERSION, MISUSE. */
+int32_t dirrm_dir_loss(dirrm_club *c, const dirrm_dir_params *p, int64_t n, const float *r_chosen,
+                       const float *r_rejected, const float *h_chosen, const float *h_rejected,
+                       const float *bias, int32_t fit_first, float *out_total, float *out_pref,
                        float *out_mi, float *grad_r_chosen, float *grad_r_rejected,
                        float *grad_h_chosen, float *grad_h_rejected);
+
+/* DIR's gradient cap (p->cap): scales the penalty's gradient on the hidden states, grad_h_*
+ * (n x d each, in place, e.g. dirrm_dir_loss's), by s = min(1, |pref| / |grad_h|), where
+ * |pref| is the norm of pref_grad_h_* (n x d each: the preference loss's gradient on the
+ * same hidden states, what your backward pass gives from grad_r) and |grad_h| the norm of
+ * grad_h_*, both over the chosen and rejected halves together, in double. out_scale: NULL
+ * ok, receives s. Data-parallel callers get one process's batch; capping each shard bounds
+ * the global norm too, but is not the global batch's cap. Every value must be finite; on
+ * failure nothing is written.
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE. */
+int32_t dirrm_dir_cap(int64_t n, int64_t d, const float *pref_grad_h_chosen,
+                      const float *pref_grad_h_rejected, float *grad_h_chosen,
+                      float *grad_h_rejected, float *out_scale);
 
 /* ---------------------------------------------------------------------------------------- */
 /* 1.3 Prompt-free reward decomposition                                                     */
@@ -539,15 +581,10 @@ typedef struct dirrm_train_params {
   int32_t batch_size;    /* in [1, 2^20]                            default 64 */
   float learning_rate;   /* AdamW, > 0                              default 1e-3 */
   float weight_decay;    /* >= 0                                    default 0.01 */
-  float lambda;          /* DIR weight, >= 0; chosen by the README's sweep, as in DIR's
-                            published script (its code's 0.1 barely acts)   default 1 */
+  dirrm_dir_params dir;  /* DIR's policy; club.hidden_dim is ignored (the model's width is
+                            used): default as dirrm_dir_params_init */
   int32_t bias_column;   /* the dataset bias column DIR reads; a CATEGORICAL estimator sees
                             1[value > 0], a GAUSSIAN one (bias_dim 1) the value   default 0 */
-  dirrm_club_params club; /* DIR's estimator; hidden_dim is ignored (the model's width is
-                            used). A Gaussian q of width 64, chosen by the README's sweep
-                            (dirrm_club_params_init keeps DIR's categorical):
-                            default as dirrm_club_params_init except
-                            bias_kind DIRRM_BIAS_GAUSSIAN, bias_dim 1, q_hidden 64 */
   int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), in [1, 4096]   default 8 */
   dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0. p = 0 leaves the own
                             prompt out, so Delta r2 measures the other prompts only:

@@ -3,28 +3,28 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_dir_loss(
-  _ c: OpaquePointer?, _ n: Int64, _ rChosen: UnsafePointer<Float>?, _ rRejected: UnsafePointer<Float>?,
-  _ hChosen: UnsafePointer<Float>?, _ hRejected: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
-  _ lambda: Float, _ fitFirst: Int32, _ outTotal: UnsafeMutablePointer<Float>?,
+  _ c: OpaquePointer?, _ p: UnsafePointer<dirrm_dir_params>?, _ n: Int64, _ rChosen: UnsafePointer<Float>?,
+  _ rRejected: UnsafePointer<Float>?, _ hChosen: UnsafePointer<Float>?, _ hRejected: UnsafePointer<Float>?,
+  _ bias: UnsafePointer<Float>?, _ fitFirst: Int32, _ outTotal: UnsafeMutablePointer<Float>?,
   _ outPref: UnsafeMutablePointer<Float>?, _ outMi: UnsafeMutablePointer<Float>?,
   _ gradRChosen: UnsafeMutablePointer<Float>?, _ gradRRejected: UnsafeMutablePointer<Float>?,
   _ gradHChosen: UnsafeMutablePointer<Float>?, _ gradHRejected: UnsafeMutablePointer<Float>?
 ) -> Int32 {
   abiCall("dirrm_dir_loss") { () throws(ABIError) in
     let box = try lookup(c)
+    let given = p == nil ? params(of: DIRLoss.Settings.defaults) : try readParams(p, "p")
+    let policy = try dirPolicy(given, club: box.value.config, "p->")
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     let rows = batch.rows
     let rewards = PairBatch(
       chosen: try Check.array(rChosen, rows, "r_chosen"),
       rejected: try Check.array(rRejected, rows, "r_rejected"),
       columns: 1)
-    try Check.finite(lambda, "lambda")
-    guard lambda >= 0 else { throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "lambda = \(lambda) must be >= 0") }
     try Check.oneOf(fitFirst, 0...1, "fit_first", "0/1")
     let total = try Check.output(outTotal, "out_total")
     let result = try numeric { () throws(NumericError) in
       try DIRLoss.evaluate(
-        rewards: rewards, preference: .plain(pairs: rows), club: &box.value, batch: batch, lambda: lambda,
+        rewards: rewards, preference: .plain(pairs: rows), club: &box.value, batch: batch, policy: policy,
         fitFirst: fitFirst == 1, wantRewardGradient: gradRChosen != nil || gradRRejected != nil,
         wantHiddenGradient: gradHChosen != nil || gradHRejected != nil)
     }
@@ -39,5 +39,31 @@ public func dirrm_dir_loss(
       Check.write(g.chosen, toOptional: gradHChosen)
       Check.write(g.rejected, toOptional: gradHRejected)
     }
+  }
+}
+
+@c @implementation
+public func dirrm_dir_cap(
+  _ n: Int64, _ d: Int64, _ prefChosen: UnsafePointer<Float>?, _ prefRejected: UnsafePointer<Float>?,
+  _ gradChosen: UnsafeMutablePointer<Float>?, _ gradRejected: UnsafeMutablePointer<Float>?,
+  _ outScale: UnsafeMutablePointer<Float>?
+) -> Int32 {
+  abiCall("dirrm_dir_cap") { () throws(ABIError) in
+    let cells = try Check.product(try Check.count(n, "n"), try Check.count(d, "d"), "grad_h_chosen")
+    let preference = DIRLoss.norm(
+      try Check.array(prefChosen, cells, "pref_grad_h_chosen"),
+      try Check.array(prefRejected, cells, "pref_grad_h_rejected"))
+    let chosenOut = try Check.output(gradChosen, "grad_h_chosen")
+    let rejectedOut = try Check.output(gradRejected, "grad_h_rejected")
+    let chosen = try Check.array(UnsafePointer(chosenOut), cells, "grad_h_chosen")
+    let rejected = try Check.array(UnsafePointer(rejectedOut), cells, "grad_h_rejected")
+    let scale = DIRLoss.capScale(penaltyNorm: DIRLoss.norm(chosen, rejected), preferenceNorm: preference)
+    guard scale.isFinite else { throw ABIError(DIRRM_ERR_NONFINITE, "the gradients' norms overflow double") }
+    if scale < 1 {
+      let s = Float(scale)
+      Check.write(chosen.map { $0 * s }, to: chosenOut)
+      Check.write(rejected.map { $0 * s }, to: rejectedOut)
+    }
+    outScale?.pointee = Float(scale)
   }
 }

@@ -21,8 +21,8 @@ func params(of settings: Trainer.Settings) -> dirrm_train_params {
   return dirrm_train_params(
     struct_size: UInt32(MemoryLayout<dirrm_train_params>.size), method: method,
     epochs: Int32(clamping: settings.epochs), batch_size: Int32(clamping: settings.batchSize),
-    learning_rate: settings.learningRate, weight_decay: settings.weightDecay, lambda: settings.lambda,
-    bias_column: Int32(clamping: settings.biasColumn), club: params(of: settings.club),
+    learning_rate: settings.learningRate, weight_decay: settings.weightDecay, dir: params(of: settings.dir),
+    bias_column: Int32(clamping: settings.biasColumn),
     pf_prompts: Int32(clamping: settings.promptsPerPair), pf: params(of: settings.promptFree),
     prioritizer: params(of: settings.prioritizer), seed: settings.seed)
 }
@@ -102,7 +102,7 @@ private func trainerSettings(_ params: dirrm_train_params) throws(ABIError) -> T
       DIRRM_ERR_INVALID_ARGUMENT, "p->method = \(params.method) is not one of the DIRRM_METHOD_* constants")
   }
   for (size, expected, name) in [
-    (params.club.struct_size, MemoryLayout<dirrm_club_params>.size, "club"),
+    (params.dir.struct_size, MemoryLayout<dirrm_dir_params>.size, "dir"),
     (params.pf.struct_size, MemoryLayout<dirrm_pf_params>.size, "pf"),
     (params.prioritizer.struct_size, MemoryLayout<dirrm_prioritizer_params>.size, "prioritizer"),
   ] where size != UInt32(expected) {
@@ -111,12 +111,10 @@ private func trainerSettings(_ params: dirrm_train_params) throws(ABIError) -> T
   }
   // The estimator's hidden dimension is the model's width, set by the trainer; any valid
   // placeholder lets the struct's other fields be checked here.
-  var club = params.club
-  club.hidden_dim = 1
   return Trainer.Settings(
     method: method, epochs: Int(params.epochs), batchSize: Int(params.batch_size),
-    learningRate: params.learning_rate, weightDecay: params.weight_decay, lambda: params.lambda,
-    biasColumn: Int(params.bias_column), club: try clubConfig(club, "p->club."),
+    learningRate: params.learning_rate, weightDecay: params.weight_decay,
+    dir: try dirSettings(params.dir, "p->dir.", hiddenDim: 1), biasColumn: Int(params.bias_column),
     promptsPerPair: Int(params.pf_prompts), promptFree: try promptFreeGap(params.pf, "p->pf."),
     prioritizer: try prioritizerSettings(params.prioritizer, "p->prioritizer."), seed: params.seed)
 }

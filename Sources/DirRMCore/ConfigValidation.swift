@@ -34,6 +34,13 @@ extension ClubEstimator.Config {
   }
 }
 
+extension DIRLoss.Settings {
+  public func validate() throws(ConfigError) {
+    try validateLoss()
+    try Rule.nested("club.") { () throws(ConfigError) in try club.validate() }
+  }
+}
+
 extension RewardModel.Shape {
   public func validate() throws(ConfigError) {
     try Rule.range(promptDim, 1...Limits.maxFeatureDim, "prompt_dim")
@@ -85,11 +92,10 @@ extension Trainer.Settings {
     try Rule.range(batchSize, Limits.batchSize, "batch_size")
     try Rule.positive(learningRate, "learning_rate")
     try Rule.nonNegative(weightDecay, "weight_decay")
-    try Rule.nonNegative(lambda, "lambda")
     try Rule.range(promptsPerPair, Limits.promptsPerPair, "pf_prompts")
-    var estimator = club
-    estimator.hiddenDim = width
-    try Rule.nested("club.") { () throws(ConfigError) in try estimator.validate() }
+    var policy = dir
+    policy.club.hiddenDim = width
+    try Rule.nested("dir.") { () throws(ConfigError) in try policy.validate() }
     try Rule.nested("pf.") { () throws(ConfigError) in try promptFree.validate() }
     switch promptFree.weighting {
     case .uniform, .corresponding: break
@@ -100,8 +106,8 @@ extension Trainer.Settings {
       guard biasColumn >= 0, biasColumn < data.biasDim else {
         throw ConfigError("bias_column", "= \(biasColumn) but the data have \(data.biasDim) bias columns")
       }
-      if case .gaussian(let m) = club.kind, m != 1 {
-        throw ConfigError("club.bias_dim", "= \(m): the trainer passes one bias column")
+      if case .gaussian(let m) = dir.club.kind, m != 1 {
+        throw ConfigError("dir.club.bias_dim", "= \(m): the trainer passes one bias column")
       }
     }
     guard
@@ -129,7 +135,7 @@ extension Trainer.Settings {
   /// step's pass (with prompt-free, a batch scored under K prompts), and DIR's estimator.
   public func workBytes(shape: RewardModel<Float>.Shape) -> Int? {
     let rows = 2 * batchSize * (method.usesPromptFree ? promptsPerPair + 1 : 1)
-    var estimator = club
+    var estimator = dir.club
     estimator.hiddenDim = shape.width
     var terms: [Int?] = [shape.parameterBytes.map { $0 * 4 }, shape.passBytes(rows: rows)]
     if method.usesDIR { terms += [estimator.stateBytes, estimator.workBytes(rows: 2 * batchSize * 9)] }

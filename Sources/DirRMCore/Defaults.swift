@@ -57,30 +57,41 @@ extension RewardModel {
   public static var defaultSeed: UInt64 { 0 }
 }
 
+extension DIRLoss.Settings {
+  /// DIR's policy wherever it runs, chosen by the README's sweep where the papers give no
+  /// value: λ = 1 (DIR's published script; its code's 0.1 barely acts), the bound clipped at
+  /// zero and its gradient capped at the preference loss's (docs/decisions.md §1), and a
+  /// Gaussian q of width 64 on one standardized bias attribute (e.g. the length gap),
+  /// otherwise the estimator's defaults: five AdamW steps at 1e-4 per batch. The hidden
+  /// dimension is the caller's (0: unset).
+  public static var defaults: Self {
+    var club = ClubEstimator.Config.defaults
+    club.kind = .gaussian(dimensions: 1)
+    club.qHidden = 64
+    return Self(lambda: 1, clip: true, cap: true, club: club)
+  }
+}
+
 extension Trainer.Settings {
   /// docs/mathematics.md §5, with the choices the README's sweep made where the papers give
-  /// no value: three epochs of AdamW at 1e-3 on batches of 64; DIR with λ = 1 and a
-  /// Gaussian estimator of bias column 0 (q_hidden 64, otherwise the estimator's defaults:
-  /// five AdamW steps at 1e-4 per batch); the prompt-free decomposition over K = 8 prompts with
-  /// the pair's own prompt left out (p = 0, otherwise the solver's defaults); the prioritizer's
-  /// defaults but without reinsertion: a rejected pair waits for the next epoch.
+  /// no value: three epochs of AdamW at 1e-3 on batches of 64; DIR's policy on bias column 0;
+  /// the prompt-free decomposition over K = 8 prompts with the pair's own prompt left out
+  /// (p = 0, otherwise the solver's defaults); the prioritizer's defaults but without
+  /// reinsertion: a rejected pair waits for the next epoch.
   ///
-  /// `hiddenDim` only fills `club.hiddenDim`, which the trainer sets from the model anyway.
+  /// `hiddenDim` only fills `dir.club.hiddenDim`, which the trainer sets from the model anyway.
   public static func defaults(
     method: Trainer.Method = .vanilla, hiddenDim: Int = ClubEstimator.Config.defaults.hiddenDim,
     seed: UInt64 = 0
   ) -> Self {
-    var club = ClubEstimator.Config.defaults
-    club.kind = .gaussian(dimensions: 1)
-    club.qHidden = 64
-    club.hiddenDim = hiddenDim
+    var dir = DIRLoss.Settings.defaults
+    dir.club.hiddenDim = hiddenDim
     var promptFree = PromptFreeGap.defaults
     promptFree.weighting = .corresponding(p: 0)
     var prioritizer = Prioritizer.Settings.defaults
     prioritizer.maxReinsertions = 0
     return Self(
-      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, lambda: 1,
-      biasColumn: 0, club: club, promptsPerPair: 8, promptFree: promptFree, prioritizer: prioritizer,
-      seed: seed)
+      method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, dir: dir,
+      biasColumn: 0, promptsPerPair: 8, promptFree: promptFree, prioritizer: prioritizer, seed: seed)
   }
 }

@@ -35,7 +35,7 @@ public struct Trainer {
     optimizer = AdamW(
       count: model.parameters.count, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
     if settings.method.usesDIR {
-      var config = settings.club
+      var config = settings.dir.club
       config.hiddenDim = model.shape.width
       club = ClubEstimator(config: config)
     }
@@ -118,21 +118,6 @@ public struct Trainer {
     }
   }
 
-  /// The DIR penalty's gradient on the hidden states, scaled down to at most the norm of the
-  /// preference loss's gradient there, beyond the paper (docs/decisions.md). AdamW divides
-  /// each parameter's step by its running gradient scale: a penalty many times larger than
-  /// the preference gradient (a large λ, or a confident q) inflates that scale, the preference
-  /// loss stops moving the model, and accuracy falls to chance. Capped, λ still sets how hard
-  /// the penalty pulls within that budget, and the preference loss always keeps half of it.
-  static func capped(_ penalty: [Float], atMost limit: Double) -> [Float] {
-    var squares = 0.0
-    for g in penalty { squares += Double(g) * Double(g) }
-    let norm = squares.squareRoot()
-    guard norm > limit else { return penalty }
-    let shrink = Float(limit / norm)
-    return penalty.map { $0 * shrink }
-  }
-
   /// The loop above decides every pair it proposes before proposing more, so the
   /// prioritizer refuses a call only when the scores themselves are unusable (Δr2 past
   /// float32 once the model diverges); training stops there with the reason instead of
@@ -195,7 +180,7 @@ public struct Trainer {
         throw .internalFailure("the trainer built an invalid DIR batch: \(error.message(prefix: ""))")
       }
       let result = try DIRLoss.evaluate(
-        rewards: rewards, preference: preference, club: &estimator, batch: penalized, lambda: settings.lambda,
+        rewards: rewards, preference: preference, club: &estimator, batch: penalized, policy: settings.dir,
         fitFirst: true, wantRewardGradient: true, wantHiddenGradient: true)
       club = estimator
       (loss, pairGradient, mi) = (result.preference, result.rewardGradient, result.bound)
@@ -210,8 +195,10 @@ public struct Trainer {
         rewardGradient[m + i] = pairGradient.rejected[i]
       }
     }
-    if let penalty = hiddenGradient {
-      hiddenGradient = Self.capped(penalty, atMost: model.hiddenGradientNorm(rewardGradient: rewardGradient))
+    if let penalty = hiddenGradient, settings.dir.cap {
+      let scale = DIRLoss.capScale(
+        penaltyNorm: DIRLoss.norm(penalty), preferenceNorm: model.hiddenGradientNorm(rewardGradient: rewardGradient))
+      if scale < 1 { hiddenGradient = penalty.map { $0 * Float(scale) } }
     }
     let gradient = model.gradient(trace, rewardGradient: rewardGradient, hiddenGradient: hiddenGradient)
     guard gradient.allSatisfy(\.isFinite) else {

@@ -13,18 +13,17 @@ extension Trainer {
     public var batchSize: Int
     public var learningRate: Float
     public var weightDecay: Float
-    public var lambda: Float
+    /// DIR's policy; its estimator's hidden dimension is set from the model.
+    public var dir: DIRLoss.Settings
     public var biasColumn: Int
-    /// The DIR estimator; its hidden dimension is set from the model.
-    public var club: ClubEstimator.Config
     public var promptsPerPair: Int
     public var promptFree: PromptFreeGap
     public var prioritizer: Prioritizer.Settings
     public var seed: UInt64
 
     public init(
-      method: Method, epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float, lambda: Float,
-      biasColumn: Int, club: ClubEstimator.Config, promptsPerPair: Int, promptFree: PromptFreeGap,
+      method: Method, epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float, dir: DIRLoss.Settings,
+      biasColumn: Int, promptsPerPair: Int, promptFree: PromptFreeGap,
       prioritizer: Prioritizer.Settings, seed: UInt64
     ) {
       self.method = method
@@ -32,9 +31,8 @@ extension Trainer {
       self.batchSize = batchSize
       self.learningRate = learningRate
       self.weightDecay = weightDecay
-      self.lambda = lambda
+      self.dir = dir
       self.biasColumn = biasColumn
-      self.club = club
       self.promptsPerPair = promptsPerPair
       self.promptFree = promptFree
       self.prioritizer = prioritizer

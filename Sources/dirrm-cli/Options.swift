@@ -27,11 +27,11 @@ private var libraryOwnWeight: Double {
 
 /// Training options shared by `train` and `experiment`; unset ones keep the library defaults.
 struct TrainingOptions: ParsableArguments {
-  @Option(help: "DIR weight lambda (default: \(trainingDefaults.lambda)).") var lambda: Float?
-  @Option(help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.club.learningRate)).")
+  @Option(help: "DIR weight lambda (default: \(trainingDefaults.dir.lambda)).") var lambda: Float?
+  @Option(help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.dir.club.learningRate)).")
   var clubLr: Float?
-  @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.club.qHidden)).") var qHidden: Int?
-  @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.club.fitSteps)).")
+  @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.dir.club.qHidden)).") var qHidden: Int?
+  @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.dir.club.fitSteps)).")
   var fitSteps: Int?
   @Option(help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
   var ownWeight: Double?
@@ -53,11 +53,11 @@ struct TrainingOptions: ParsableArguments {
   var categorical = false
 
   func apply(_ s: inout Trainer.Settings) {
-    if categorical { s.club.kind = .categorical(classes: 2) }
-    if let lambda { s.lambda = lambda }
-    if let clubLr { s.club.learningRate = clubLr }
-    if let qHidden { s.club.qHidden = qHidden }
-    if let fitSteps { s.club.fitSteps = fitSteps }
+    if categorical { s.dir.club.kind = .categorical(classes: 2) }
+    if let lambda { s.dir.lambda = lambda }
+    if let clubLr { s.dir.club.learningRate = clubLr }
+    if let qHidden { s.dir.club.qHidden = qHidden }
+    if let fitSteps { s.dir.club.fitSteps = fitSteps }
     if let ownWeight { s.promptFree.weighting = .corresponding(p: ownWeight) }
     if let pfPrompts { s.promptsPerPair = pfPrompts }
     if let emaWeight { s.prioritizer.emaWeight = emaWeight }

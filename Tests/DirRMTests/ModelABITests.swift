@@ -42,7 +42,7 @@ final class ModelABITests: XCTestCase {
     XCTAssertEqual([tp.epochs, tp.batch_size, tp.pf_prompts], [3, 64, 8])
     tp.method = DIRRM_METHOD_DIR_PROMPT_FREE
     tp.epochs = 1
-    tp.club.q_hidden = 8
+    tp.dir.club.q_hidden = 8
     var steps: Int64 = 0
     let callback: dirrm_progress_fn = { user, step, total, _, mi, threshold in
       user?.assumingMemoryBound(to: Int64.self).pointee = step + 1

@@ -173,9 +173,12 @@ static int null_outputs_of_dir_loss_still_fit(void) {
   dirrm_club *b = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
   float rc[N], rr[N], total_a, total_b, pref, mi, g[4][N * D];
   for (int i = 0; i < N; i++) rc[i] = (float)i / N, rr[i] = 0.5f;
-  EXPECT(dirrm_dir_loss(a, N, rc, rr, hc, hr, labels, 0.5f, 1, &total_a, &pref, &mi, g[0], g[1],
+  dirrm_dir_params policy;
+  dirrm_dir_params_init(&policy);
+  policy.lambda = 0.5f;
+  EXPECT(dirrm_dir_loss(a, &policy, N, rc, rr, hc, hr, labels, 1, &total_a, &pref, &mi, g[0], g[1],
                         g[2], g[3]) == DIRRM_OK);
-  EXPECT(dirrm_dir_loss(b, N, rc, rr, hc, hr, labels, 0.5f, 1, &total_b, NULL, NULL, NULL, NULL,
+  EXPECT(dirrm_dir_loss(b, &policy, N, rc, rr, hc, hr, labels, 1, &total_b, NULL, NULL, NULL, NULL,
                         NULL, NULL) == DIRRM_OK);
   EXPECT(total_a == total_b);
   EXPECT(same_state(a, b));

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -78,36 +79,55 @@ int main() {
     std::printf("DIR-trained model: accuracy %.4f on %lld test pairs\n", report.accuracy,
                 static_cast<long long>(report.pairs));
 
-    // DIR's loss for one batch of hidden states from any model: BT + lambda * CLUB.
+    // DIR's loss for one batch of hidden states from any model, under DIR's policy
+    // (dirrm_dir_params_init: lambda, clip, cap and a Gaussian q on one attribute).
     constexpr int64_t n = 64, d = 16;
-    dirrm_club_params club_params;
-    dirrm_club_params_init(&club_params);
-    club_params.hidden_dim = static_cast<int32_t>(d);
-    club_params.q_hidden = 32;
+    dirrm_dir_params policy;
+    dirrm_dir_params_init(&policy);
+    policy.club.hidden_dim = static_cast<int32_t>(d);
     dirrm_club *raw_club = nullptr;
-    check(dirrm_club_create(&club_params, &raw_club));
+    check(dirrm_club_create(&policy.club, &raw_club));
     Club club(raw_club);
     std::mt19937 random(0);
     std::normal_distribution<float> normal;
-    std::vector<float> r_chosen(n), r_rejected(n), h_chosen(n * d), h_rejected(n * d), bias(n);
-    for (auto *values : {&r_chosen, &r_rejected, &h_chosen, &h_rejected}) {
+    // A linear reward head r = w . h stands in for the caller's model.
+    std::vector<float> w(d), h_chosen(n * d), h_rejected(n * d), r_chosen(n), r_rejected(n), bias(n);
+    for (auto *values : {&w, &h_chosen, &h_rejected}) {
       for (float &v : *values) v = normal(random);
     }
-    for (int64_t i = 0; i < n; i++) bias[i] = static_cast<float>(i % 2);  // class ids
+    for (int64_t i = 0; i < n; i++) {
+      for (int64_t j = 0; j < d; j++) {
+        r_chosen[i] += w[j] * h_chosen[i * d + j];
+        r_rejected[i] += w[j] * h_rejected[i * d + j];
+      }
+      bias[i] = 40.0f * (h_chosen[i * d] - h_rejected[i * d]);  // e.g. a length gap in tokens
+    }
     std::vector<float> grad_rc(n), grad_rr(n), grad_hc(n * d), grad_hr(n * d);
     float total = 0, pref = 0, mi = 0;
-    check(dirrm_dir_loss(club.get(), n, r_chosen.data(), r_rejected.data(), h_chosen.data(),
-                         h_rejected.data(), bias.data(), 0.1f, 1, &total, &pref, &mi,
-                         grad_rc.data(), grad_rr.data(), grad_hc.data(), grad_hr.data()));
-    std::printf("DIR loss %.6f = BT %.6f + 0.1 * CLUB %.6f\n", total, pref, mi);
+    check(dirrm_dir_loss(club.get(), &policy, n, r_chosen.data(), r_rejected.data(), h_chosen.data(),
+                         h_rejected.data(), bias.data(), 1, &total, &pref, &mi, grad_rc.data(),
+                         grad_rr.data(), grad_hc.data(), grad_hr.data()));
+    std::printf("DIR loss %.6f = BT %.6f + %.1f * max(CLUB %.6f, 0)\n", total, pref, policy.lambda, mi);
+    // The cap: the preference loss's gradient on the hidden states (grad_r through the head),
+    // then the penalty's gradient scaled to at most its norm.
+    std::vector<float> pref_hc(n * d), pref_hr(n * d);
+    for (int64_t i = 0; i < n; i++) {
+      for (int64_t j = 0; j < d; j++) {
+        pref_hc[i * d + j] = grad_rc[i] * w[j];
+        pref_hr[i * d + j] = grad_rr[i] * w[j];
+      }
+    }
+    float scale = 0;
+    check(dirrm_dir_cap(n, d, pref_hc.data(), pref_hr.data(), grad_hc.data(), grad_hr.data(), &scale));
+    std::printf("penalty gradient scaled by %.4f\n", scale);
 
     // A bad argument throws, and the handles above are still freed.
     try {
-      bias[3] = 0.5f;  // not a class id
-      check(dirrm_dir_loss(club.get(), n, r_chosen.data(), r_rejected.data(), h_chosen.data(),
-                           h_rejected.data(), bias.data(), 0.1f, 0, &total, nullptr, nullptr,
-                           nullptr, nullptr, nullptr, nullptr));
-      std::fprintf(stderr, "a fractional class id was accepted\n");
+      bias[3] = std::numeric_limits<float>::quiet_NaN();
+      check(dirrm_dir_loss(club.get(), &policy, n, r_chosen.data(), r_rejected.data(),
+                           h_chosen.data(), h_rejected.data(), bias.data(), 0, &total, nullptr,
+                           nullptr, nullptr, nullptr, nullptr, nullptr));
+      std::fprintf(stderr, "a NaN bias was accepted\n");
       return 1;
     } catch (const std::runtime_error &error) {
       std::printf("refused as expected: %s\n", error.what());

@@ -61,7 +61,7 @@ def global_batches(steps: int, n: int, seed: int = 0, tokens: bool = False
 def build(distributed: bool, gaussian: bool = False) -> tuple[RewardModel, dirrm.torch.DIRLoss]:
     torch.manual_seed(0)
     model = RewardModel()
-    kind = dict(bias_kind="gaussian", bias_dim=1) if gaussian else {}
+    kind = dict(bias_kind="gaussian", bias_dim=1) if gaussian else dict(bias_kind="categorical", bias_dim=2)
     loss_fn = dirrm.torch.DIRLoss(D_HIDDEN, lam=0.5, q_hidden=32, learning_rate=1e-2, seed=0,
                                   distributed=distributed, **kind)
     return model, loss_fn

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from ._lib import DirrmError, check_call, lib, library_path
-from .club import Club, DirLoss, dir_loss
+from .club import Club, DirLoss, DirPolicy, dir_cap, dir_loss, dir_policy
 from .loss import bt_loss
 from .model import Dataset, RewardModel, synth
 from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
@@ -24,7 +24,10 @@ __all__ = [
     "RewardModel",
     "Club",
     "dir_loss",
+    "dir_cap",
+    "dir_policy",
     "DirLoss",
+    "DirPolicy",
     "prompt_free_gap",
     "PromptFreeGap",
     "sample_prompts",

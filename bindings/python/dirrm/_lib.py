@@ -75,6 +75,16 @@ class ClubParams(Structure):
     ]
 
 
+class DirParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("lam", c_float),
+        ("clip", c_int32),
+        ("cap", c_int32),
+        ("club", ClubParams),
+    ]
+
+
 class PrioritizerParams(Structure):
     _fields_ = [
         ("struct_size", c_uint32),
@@ -120,9 +130,8 @@ class TrainParams(Structure):
         ("batch_size", c_int32),
         ("learning_rate", c_float),
         ("weight_decay", c_float),
-        ("lam", c_float),
+        ("dir", DirParams),
         ("bias_column", c_int32),
-        ("club", ClubParams),
         ("pf_prompts", c_int32),
         ("pf", PfParams),
         ("prioritizer", PrioritizerParams),
@@ -178,11 +187,13 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "dirrm_club_set_weights": (c_int32, [_handle, _f32p, c_int64]),
     "dirrm_club_save": (c_int32, [_handle, _u8p, c_int64, _i64p]),
     "dirrm_club_load": (c_int32, [_u8p, c_int64, _handle_out]),
+    "dirrm_dir_params_init": (None, [POINTER(DirParams)]),
     "dirrm_dir_loss": (
         c_int32,
-        [_handle, c_int64, _f32p, _f32p, _f32p, _f32p, _f32p, c_float, c_int32,
+        [_handle, POINTER(DirParams), c_int64, _f32p, _f32p, _f32p, _f32p, _f32p, c_int32,
          _f32p, _f32p, _f32p, _f32p, _f32p, _f32p, _f32p],
     ),
+    "dirrm_dir_cap": (c_int32, [c_int64, c_int64, _f32p, _f32p, _f32p, _f32p, _f32p]),
     "dirrm_dataset_create": (
         c_int32,
         [c_int64, c_int64, _f32p, c_int64, c_int64, _f32p, c_int64, _i64p, c_int64, _f32p, _handle_out],

@@ -14,6 +14,7 @@ from typing import Any, Optional, TypeVar, overload
 from ._lib import (
     ERR_INVALID_ARGUMENT,
     ClubParams,
+    DirParams,
     DirrmError,
     ModelParams,
     PfParams,
@@ -23,11 +24,12 @@ from ._lib import (
     lib,
 )
 
-__all__ = ["INIT", "defaults", "filled", "choice", "name_of", "flag"]
+__all__ = ["INIT", "defaults", "filled", "overridden", "choice", "name_of", "flag"]
 
 # Each parameter struct and the function that fills it with the library's defaults.
 INIT: dict[type[Structure], str] = {
     ClubParams: "dirrm_club_params_init",
+    DirParams: "dirrm_dir_params_init",
     PfParams: "dirrm_pf_params_init",
     PrioritizerParams: "dirrm_prioritizer_params_init",
     SynthParams: "dirrm_synth_params_init",
@@ -52,8 +54,14 @@ def filled(kind: type[_S], /, **fields: Any) -> _S:
     Values are converted to the field's C type as int() or float() do; a uint64 (a seed) is
     taken modulo 2**64.
     """
-    struct = defaults(kind)
-    types = dict((name, ctype) for name, ctype, *_ in kind._fields_)
+    return overridden(defaults(kind), **fields)
+
+
+def overridden(struct: _S, /, **fields: Any) -> _S:
+    """`struct` (changed in place and returned) with every field of `fields` that is not None,
+    converted as `filled` does: for a nested struct whose defaults come from its parent's
+    _params_init (e.g. DirParams.club)."""
+    types = dict((name, ctype) for name, ctype, *_ in type(struct)._fields_)
     for name, value in fields.items():
         if value is None:
             continue

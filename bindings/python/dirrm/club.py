@@ -10,10 +10,10 @@ import numpy.typing as npt
 
 from ._arrays import as_f32, ptr
 from ._handle import Handle
-from ._lib import ERR_SHAPE, ClubParams, DirrmError, check_call, lib
-from ._params import choice, filled
+from ._lib import ERR_INVALID_ARGUMENT, ERR_SHAPE, ClubParams, DirParams, DirrmError, check_call, lib
+from ._params import choice, defaults, flag, overridden
 
-__all__ = ["Club", "dir_loss", "DirLoss"]
+__all__ = ["Club", "dir_loss", "dir_cap", "DirLoss", "DirPolicy", "dir_policy"]
 
 _KINDS = {"categorical": 0, "gaussian": 1}
 _MODES = {"difference": 0, "concat": 1}
@@ -42,6 +42,37 @@ class DirLoss(NamedTuple):
     grad_r_rejected: Optional[npt.NDArray[np.float32]]
     grad_h_chosen: Optional[npt.NDArray[np.float32]]
     grad_h_rejected: Optional[npt.NDArray[np.float32]]
+
+
+class DirPolicy(NamedTuple):
+    """DIR's policy outside the estimator (dirrm_dir_params): lam, clip, cap."""
+
+    lam: float
+    clip: bool
+    cap: bool
+
+
+def dir_policy(lam: Optional[float] = None, clip: Optional[bool] = None, cap: Optional[bool] = None) -> DirPolicy:
+    """DIR's policy with the library's defaults (dirrm_dir_params_init) where an argument is None.
+
+    Parameters
+    ----------
+    lam : float, optional
+        Weight of the bound, >= 0. None: the library's default (see dirrm.h).
+    clip : bool, optional
+        Penalize max(Î, 0) rather than Î. None: the library's default (see dirrm.h).
+    cap : bool, optional
+        Cap the penalty's gradient on the hidden states at the preference gradient's norm.
+        None: the library's default (see dirrm.h).
+
+    Returns
+    -------
+    DirPolicy
+    """
+    p = overridden(defaults(DirParams), lam=lam, clip=flag(clip), cap=flag(cap))
+    if not (np.isfinite(p.lam) and p.lam >= 0):
+        raise DirrmError(ERR_INVALID_ARGUMENT, f"lam = {p.lam} must be finite and >= 0")
+    return DirPolicy(float(p.lam), bool(p.clip), bool(p.cap))
 
 
 class Club(Handle):
@@ -73,6 +104,10 @@ class Club(Handle):
     seed : int, optional
         Seed of q's initialization (taken modulo 2**64). None: the library's default (see
         dirrm.h).
+    base : ClubParams, optional
+        The struct whose values the options left None keep. None: the library's default (see
+        dirrm.h), dirrm_club_params_init's (DIR's paper settings); ``Club.for_dir`` passes DIR's
+        policy's estimator (dirrm_dir_params_init's club).
 
     Attributes
     ----------
@@ -89,8 +124,10 @@ class Club(Handle):
     def __init__(self, hidden_dim: int, bias_kind: Optional[str] = None, bias_dim: Optional[int] = None,
                  pair_mode: Optional[str] = None, q_hidden: Optional[int] = None, fit_steps: Optional[int] = None,
                  learning_rate: Optional[float] = None, weight_decay: Optional[float] = None,
-                 logvar_bound: Optional[float] = None, seed: Optional[int] = None) -> None:
-        params = filled(ClubParams, hidden_dim=hidden_dim, bias_kind=choice(_KINDS, bias_kind, "bias_kind"),
+                 logvar_bound: Optional[float] = None, seed: Optional[int] = None,
+                 base: Optional[ClubParams] = None) -> None:
+        start = defaults(ClubParams) if base is None else ClubParams.from_buffer_copy(base)
+        params = overridden(start, hidden_dim=hidden_dim, bias_kind=choice(_KINDS, bias_kind, "bias_kind"),
                         bias_dim=bias_dim, pair_mode=choice(_MODES, pair_mode, "pair_mode"), q_hidden=q_hidden,
                         fit_steps=fit_steps, learning_rate=learning_rate, weight_decay=weight_decay,
                         logvar_bound=logvar_bound, seed=seed)
@@ -98,6 +135,25 @@ class Club(Handle):
         check_call(lib.dirrm_club_create(ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle
         self._after_load()
+
+    @classmethod
+    def for_dir(cls, hidden_dim: int, **options: Any) -> "Club":
+        """An estimator whose unset options are DIR's policy's (dirrm_dir_params_init's club:
+        a Gaussian q of width 64 on one attribute), the one every DIR loss starts from.
+
+        Parameters
+        ----------
+        hidden_dim : int
+            d, the size of one response's hidden state.
+        **options
+            Those of Club (bias_kind, bias_dim, pair_mode, q_hidden, fit_steps,
+            learning_rate, weight_decay, logvar_bound, seed).
+
+        Returns
+        -------
+        Club
+        """
+        return cls(hidden_dim, base=defaults(DirParams).club, **options)
 
     def _after_load(self) -> None:
         params = ClubParams()
@@ -240,22 +296,29 @@ class Club(Handle):
 
 
 def dir_loss(club: Club, r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike, h_chosen: npt.ArrayLike,
-             h_rejected: npt.ArrayLike, bias: npt.ArrayLike, lam: float = 0.1, fit_first: bool = True,
-             grad: bool = True) -> DirLoss:
-    """DIR's loss in one call: optionally fit q, then BT + lam * CLUB bound.
+             h_rejected: npt.ArrayLike, bias: npt.ArrayLike, lam: Optional[float] = None,
+             clip: Optional[bool] = None, fit_first: bool = True, grad: bool = True) -> DirLoss:
+    """DIR's loss in one call: optionally fit q, then BT + lam * max(CLUB bound, 0).
+
+    The policy's cap needs the preference loss's gradient on the hidden states, which only
+    your model gives: apply it to grad_h_* with ``dir_cap`` after your backward pass.
 
     Parameters
     ----------
     club : Club
-        The estimator; fitted in place when fit_first is true.
+        The estimator (e.g. ``Club.for_dir(d)``); fitted in place when fit_first is true.
     r_chosen, r_rejected : array_like, n values, float32
         Rewards of the chosen and the rejected responses (any shape with n elements).
     h_chosen, h_rejected : array_like, shape (n, club.hidden_dim), float32
         Hidden states.
     bias : array_like, float32
         Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian).
-    lam : float
-        Weight of the CLUB bound.
+    lam : float, optional
+        Weight of the CLUB bound. None: the library's default (see dirrm.h), DIR's policy's
+        (dirrm_dir_params).
+    clip : bool, optional
+        Penalize max(Î, 0) (True) or Î. None: the library's default (see dirrm.h), the
+        policy's (True).
     fit_first : bool
         Fit q on this batch (club.fit_steps steps) before computing the bound.
     grad : bool
@@ -265,7 +328,7 @@ def dir_loss(club: Club, r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike, h_c
     -------
     DirLoss
         (total, pref, mi, grad_r_chosen, grad_r_rejected, grad_h_chosen, grad_h_rejected);
-        the gradients are None with grad=False.
+        the gradients are None with grad=False; mi is the unclipped bound.
     """
     hc, hr, b = club._batch(h_chosen, h_rejected, bias)
     rc = as_f32(r_chosen, "r_chosen").reshape(-1)
@@ -273,6 +336,7 @@ def dir_loss(club: Club, r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike, h_c
     n = hc.shape[0]
     if rc.size != n or rr.size != n:
         raise DirrmError(ERR_SHAPE, f"r_chosen ({rc.size}) and r_rejected ({rr.size}) need {n} values")
+    policy = overridden(defaults(DirParams), lam=lam, clip=flag(clip))
     scalars = np.zeros(3, np.float32)
     grads: list[Any]
     if grad:
@@ -280,6 +344,34 @@ def dir_loss(club: Club, r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike, h_c
     else:
         grads = [None] * 4
     check_call(lib.dirrm_dir_loss(
-        club._live(), n, ptr(rc), ptr(rr), ptr(hc), ptr(hr), ptr(b), float(lam), 1 if fit_first else 0,
+        club._live(), ctypes.byref(policy), n, ptr(rc), ptr(rr), ptr(hc), ptr(hr), ptr(b), 1 if fit_first else 0,
         ptr(scalars[0:1]), ptr(scalars[1:2]), ptr(scalars[2:3]), *(ptr(g) for g in grads)))
     return DirLoss(float(scalars[0]), float(scalars[1]), float(scalars[2]), *grads)
+
+
+def dir_cap(pref_grad_h_chosen: npt.ArrayLike, pref_grad_h_rejected: npt.ArrayLike, grad_h_chosen: npt.ArrayLike,
+            grad_h_rejected: npt.ArrayLike) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], float]:
+    """DIR's gradient cap (dirrm_dir_cap): the penalty's gradient scaled to at most the
+    preference gradient's norm on the same hidden states.
+
+    Parameters
+    ----------
+    pref_grad_h_chosen, pref_grad_h_rejected : array_like, shape (n, d), float32
+        The preference loss's gradient on the hidden states (your backward pass from grad_r).
+    grad_h_chosen, grad_h_rejected : array_like, shape (n, d), float32
+        The penalty's gradient (dir_loss's grad_h_*).
+
+    Returns
+    -------
+    tuple of (ndarray, ndarray, float)
+        The capped gradients (new arrays, shape (n, d), float32) and the factor s in (0, 1].
+    """
+    pc, pr = as_f32(pref_grad_h_chosen, "pref_grad_h_chosen"), as_f32(pref_grad_h_rejected, "pref_grad_h_rejected")
+    gc = np.array(as_f32(grad_h_chosen, "grad_h_chosen"), np.float32, copy=True, order="C")
+    gr = np.array(as_f32(grad_h_rejected, "grad_h_rejected"), np.float32, copy=True, order="C")
+    if gc.ndim != 2 or any(a.shape != gc.shape for a in (pc, pr, gr)):
+        raise DirrmError(ERR_SHAPE, f"the four gradients must have one (n, d) shape; got {pc.shape}, {pr.shape}, "
+                         f"{gc.shape}, {gr.shape}")
+    scale = np.zeros(1, np.float32)
+    check_call(lib.dirrm_dir_cap(gc.shape[0], gc.shape[1], ptr(pc), ptr(pr), ptr(gc), ptr(gr), ptr(scale)))
+    return gc, gr, float(scale[0])

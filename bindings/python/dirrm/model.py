@@ -204,7 +204,7 @@ class RewardModel(Handle):
             batch_size: Optional[int] = None, learning_rate: Optional[float] = None,
             weight_decay: Optional[float] = None, lam: Optional[float] = None, bias_column: Optional[int] = None,
             pf_prompts: Optional[int] = None, seed: Optional[int] = None, club: Optional[dict[str, Any]] = None,
-            pf: Optional[dict[str, Any]] = None, prioritizer: Optional[dict[str, Any]] = None,
+            dir_options: Optional[dict[str, Any]] = None, pf: Optional[dict[str, Any]] = None, prioritizer: Optional[dict[str, Any]] = None,
             progress: Optional[Callable[[int, int, float, float, float], Any]] = None
             ) -> dict[str, npt.NDArray[np.float64]]:
         """Trains on dataset.
@@ -219,10 +219,11 @@ class RewardModel(Handle):
         epochs, batch_size, bias_column, pf_prompts, seed : int, optional
             None: the library's default (see dirrm.h).
         learning_rate, weight_decay, lam : float, optional
-            None: the library's default (see dirrm.h); lam is the struct's lambda.
-        club, pf, prioritizer : dict, optional
-            Fields of dirrm_club_params, dirrm_pf_params and dirrm_prioritizer_params; a field
-            not given keeps the library's default (see dirrm.h).
+            None: the library's default (see dirrm.h); lam is DIR's policy's lambda (dir.lambda).
+        club, dir_options, pf, prioritizer : dict, optional
+            Fields of DIR's estimator (dirrm_dir_params.club), of DIR's policy (clip, cap as
+            bools or 0/1), of dirrm_pf_params and of dirrm_prioritizer_params; a field not
+            given keeps the library's default (see dirrm.h).
         progress : callable, optional
             progress(step, total_steps, loss_pref, mi, threshold), called after each step;
             returning True stops the training.
@@ -236,10 +237,12 @@ class RewardModel(Handle):
         params = defaults(TrainParams)
         _update(params, {key: value for key, value in [
             ("method", choice(METHODS, method, "method")), ("epochs", epochs), ("batch_size", batch_size),
-            ("learning_rate", learning_rate), ("weight_decay", weight_decay), ("lam", lam),
+            ("learning_rate", learning_rate), ("weight_decay", weight_decay),
             ("bias_column", bias_column), ("pf_prompts", pf_prompts),
             ("seed", None if seed is None else int(seed) & (2**64 - 1))] if value is not None}, "fit")
-        _update(params.club, club or {}, "club")
+        policy = {key: int(value) if key in ("clip", "cap") else value for key, value in (dir_options or {}).items()}
+        _update(params.dir, {**policy, **({} if lam is None else {"lam": lam})}, "dir")
+        _update(params.dir.club, club or {}, "club")
         _update(params.pf, pf or {}, "pf")
         _update(params.prioritizer, prioritizer or {}, "prioritizer")
         records: list[tuple[int, float, float, float]] = []

@@ -2,10 +2,10 @@
 DataLoader batch sampler.
 
     import dirrm.torch
-    penalty = dirrm.torch.CLUBPenalty(hidden_dim=d)          # the CLUB bound only
-    loss = my_loss + 0.1 * penalty(h_chosen, h_rejected, bias)
-    # or, Bradley-Terry and the bound in one module:
-    dir_loss = dirrm.torch.DIRLoss(hidden_dim=d, lam=0.1)
+    penalty = dirrm.torch.CLUBPenalty(hidden_dim=d)          # DIR's penalty, DIR's policy
+    loss = my_loss + penalty(h_chosen, h_rejected, bias, pref=my_loss)   # pref: for the cap
+    # or, Bradley-Terry and the penalty in one module:
+    dir_loss = dirrm.torch.DIRLoss(hidden_dim=d)
     loss = dir_loss(r_chosen, r_rejected, h_chosen, h_rejected, bias)
     loss.backward()
 
@@ -26,6 +26,7 @@ order, for equal and uneven shards. BTLoss does the same for the Bradley-Terry t
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from typing import Any, Callable, Iterator, Optional, Sequence, Union, cast
 
@@ -34,14 +35,14 @@ import numpy.typing as npt
 import torch
 import torch.distributed as dist
 
-from ._lib import TrainParams
+from ._lib import DirParams, TrainParams
 from ._params import defaults, name_of
-from .club import Club
+from .club import Club, dir_cap, dir_policy
 from .loss import bt_loss
 from .prompt_free import _CLUSTER, _REINSERT, _SOLVERS, Prioritizer, cluster_threshold, prompt_free_gap
 from .prompt_free import sample_prompts
 
-__all__ = ["CLUBPenalty", "BTLoss", "DIRLoss", "PromptFreeBatchSampler", "prompt_free_score_fn"]
+__all__ = ["CLUBPenalty", "BTLoss", "DIRLoss", "PromptFreeBatchSampler", "prompt_free_score_fn", "cap_scale"]
 
 ArrayOrTensor = Union[torch.Tensor, npt.ArrayLike]
 
@@ -107,6 +108,18 @@ def _attach(value: float, like: torch.Tensor, inputs: Sequence[torch.Tensor],
     v = torch.tensor(value, dtype=dtype, device=like.device)
     out: torch.Tensor = cast(Any, _WithGradients).apply(v, tuple(grads), *inputs)
     return out
+
+
+def cap_scale(penalty_norm: float, preference_norm: float) -> float:
+    """The factor in (0, 1] that brings a penalty gradient of norm penalty_norm to at most
+    preference_norm: the library's rule (dirrm_dir_cap), asked on two one-element vectors."""
+    if not (penalty_norm > 0 and math.isfinite(penalty_norm) and math.isfinite(preference_norm)):
+        return 1.0
+    # In units of the penalty's norm, clamped where the answer is 1 anyway, so float32 holds it.
+    ratio = min(preference_norm / penalty_norm, 2.0)
+    one = np.ones((1, 1), np.float32)
+    _, _, scale = dir_cap(one * ratio, one * 0, one, one * 0)
+    return scale
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,17 +192,34 @@ class _Group:
 # ---------------------------------------------------------------------------------------------
 
 class CLUBPenalty(torch.nn.Module):
-    """The CLUB upper bound Î of I(X; b) of DIR, X built from the two hidden states of each pair.
+    """DIR's penalty: lam * max(Î, 0), Î the CLUB upper bound of I(X; b), X built from the two
+    hidden states of each pair, under DIR's policy (dirrm_dir_params: the same lambda,
+    estimator, clip and cap as dirrm_train and every other DIR entry point).
 
-    forward(h_chosen, h_rejected, bias) returns Î as a 0-dim tensor with gradients to both
-    hidden states. In training mode (``module.train()``, the default) with gradients enabled
-    and ``fit=True`` it first fits q on the detached hidden states (``fit_steps`` AdamW steps,
-    DIR's Alg. 1); in eval mode, or under ``torch.no_grad()``, q is never changed.
+    forward(h_chosen, h_rejected, bias, pref=...) returns the penalty as a 0-dim tensor with
+    gradients to both hidden states. In training mode (``module.train()``, the default) with
+    gradients enabled and ``fit=True`` it first fits q on the detached hidden states
+    (``fit_steps`` AdamW steps, DIR's Alg. 1); in eval mode, or under ``torch.no_grad()``, q is
+    never changed.
+
+    The cap: given ``pref``, the caller's preference loss (a tensor in the same graph), the
+    penalty's gradient on the hidden states is scaled to at most the norm of pref's gradient
+    there (computed with torch.autograd.grad through the caller's graph; dirrm_dir_cap's rule).
+    Without ``pref``, or when pref has no gradient on the hidden states, the gradient is not
+    capped and the first such forward warns (a RuntimeWarning).
 
     Parameters
     ----------
     hidden_dim : int
         d, the size of one response's hidden state.
+    lam : float, optional
+        Weight of the bound, >= 0. None: the library's default (see dirrm.h), DIR's policy's
+        (dirrm_dir_params).
+    clip : bool, optional
+        Penalize max(Î, 0) (True) or Î (False, DIR as written). None: the library's default
+        (see dirrm.h).
+    cap : bool, optional
+        Cap the penalty's gradient (above). None: the library's default (see dirrm.h).
     fit : bool
         Fit q before each training-mode forward.
     process_group : torch.distributed.ProcessGroup, optional
@@ -200,21 +230,27 @@ class CLUBPenalty(torch.nn.Module):
     log_size : int
         How many forwards ``history`` keeps.
     **club_options
-        Those of dirrm.Club: bias_kind ("categorical" or "gaussian"), bias_dim, pair_mode
-        ("difference" or "concat"), q_hidden, fit_steps, learning_rate, weight_decay,
-        logvar_bound, seed.
+        Those of dirrm.Club, each None or left out meaning DIR's policy's estimator
+        (``Club.for_dir``: a Gaussian q of width 64 on one attribute): bias_kind
+        ("categorical" or "gaussian"), bias_dim, pair_mode ("difference" or "concat"),
+        q_hidden, fit_steps, learning_rate, weight_decay, logvar_bound, seed.
 
     Attributes
     ----------
     club : dirrm.Club
         The estimator (its weights and AdamW state are this module's extra state).
+    lam : float
+    clip, cap : bool
     last_mi : float or None
-        The bound of the last forward (of the global batch when distributed).
+        The bound Î of the last forward, unclipped (of the global batch when distributed).
     last_nll : float or None
         q's mean negative log-likelihood after the last fit (None if the forward did not fit).
+    last_cap_scale : float or None
+        The factor the cap applied to the penalty's gradient in the last forward (1: not
+        binding; None: not applied).
     history : collections.deque of dict
         One entry per forward, {"mi": float, "nll": float (nan without a fit), "n": int (global
-        pairs)}, the newest last.
+        pairs), "cap_scale": float (nan when not applied)}, the newest last.
 
     Notes
     -----
@@ -222,27 +258,35 @@ class CLUBPenalty(torch.nn.Module):
     on their concatenation in rank order, so q is identical on every rank (the first
     distributed fit also broadcasts rank 0's q, in case the ranks started from different
     ones). The bound uses the all-reduced bias statistics, the value returned is the global
-    batch's bound, and the gradient of rank r is scaled by world_size * n_r / N so that DDP's
-    averaging yields the gradient of the global bound. Every rank must call forward the same
-    number of times, in the same mode.
+    batch's penalty, and the gradient of rank r is scaled by world_size * n_r / N so that
+    DDP's averaging yields the gradient of the global bound; the cap compares the all-reduced
+    squared norms. Every rank must call forward the same number of times, in the same mode.
     """
 
     club: Club
     fit: bool
+    lam: float
+    clip: bool
+    cap: bool
     last_mi: Optional[float]
     last_nll: Optional[float]
+    last_cap_scale: Optional[float]
     history: deque[dict[str, float]]
 
-    def __init__(self, hidden_dim: int, fit: bool = True, process_group: Any = None,
+    def __init__(self, hidden_dim: int, lam: Optional[float] = None, clip: Optional[bool] = None,
+                 cap: Optional[bool] = None, fit: bool = True, process_group: Any = None,
                  distributed: Optional[bool] = None, log_size: int = 10000, **club_options: Any) -> None:
         super().__init__()
-        self.club = Club(hidden_dim, **club_options)
+        self.lam, self.clip, self.cap = dir_policy(lam, clip, cap)
+        self.club = Club(hidden_dim, base=defaults(DirParams).club, **club_options)   # Club.for_dir
         self.hidden_dim = int(hidden_dim)
         self.fit = bool(fit)
         self._group = _Group(process_group, distributed)
         self._synced = False
+        self._warned = False
         self.last_mi = None
         self.last_nll = None
+        self.last_cap_scale = None
         self.history = deque(maxlen=int(log_size))
 
     # -- state ---------------------------------------------------------------------------------
@@ -255,8 +299,10 @@ class CLUBPenalty(torch.nn.Module):
         """Restores what get_extra_state returned (a uint8 tensor or bytes)."""
         data = bytes(state.cpu().numpy().tobytes()) if isinstance(state, torch.Tensor) else bytes(state)
         club = Club.load(data)
-        if club.hidden_dim != self.hidden_dim:
-            raise ValueError(f"the saved estimator has hidden_dim {club.hidden_dim}, this module {self.hidden_dim}")
+        saved, mine = (club.hidden_dim, club.bias_kind, club.bias_dim), (self.hidden_dim, self.club.bias_kind,
+                                                                          self.club.bias_dim)
+        if saved != mine:
+            raise ValueError(f"the saved estimator has (hidden_dim, bias_kind, bias_dim) = {saved}, this module {mine}")
         self.club = club
 
     # -- the bound -----------------------------------------------------------------------------
@@ -274,21 +320,30 @@ class CLUBPenalty(torch.nn.Module):
             raise ValueError(f"bias has shape {tuple(b.shape)}; a Gaussian bias is (n, {self.club.bias_dim})")
         return cast(npt.NDArray[np.float32], out.reshape(n, self.club.bias_dim))
 
-    def forward(self, h_chosen: ArrayOrTensor, h_rejected: ArrayOrTensor, bias: ArrayOrTensor) -> torch.Tensor:
-        """The CLUB bound of the batch.
+    def forward(self, h_chosen: ArrayOrTensor, h_rejected: ArrayOrTensor, bias: ArrayOrTensor,
+                pref: Optional[torch.Tensor] = None, cap_wrt: Optional[Sequence[torch.Tensor]] = None
+                ) -> torch.Tensor:
+        """DIR's penalty of the batch, lam * max(Î, 0).
 
         Parameters
         ----------
         h_chosen, h_rejected : Tensor or ndarray, shape (n, hidden_dim), n >= 1
             Hidden states; float16, bfloat16, float32 or float64, any device.
         bias : Tensor or ndarray
-            Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian).
+            Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian), e.g. the
+            length gap len(chosen) - len(rejected) for the policy's Gaussian q.
+        pref : Tensor, shape (), optional
+            The preference loss of the same batch, for the cap (see the class notes).
+        cap_wrt : sequence of Tensor, optional
+            Where to measure pref's gradient: by default (h_chosen, h_rejected); pass the
+            tensors your hidden states were picked from when pref reaches the hidden states
+            only through them (TRL: the score head's input).
 
         Returns
         -------
         Tensor, shape (), h_chosen's dtype and device
-            Î (of the global batch when distributed), differentiable with respect to both
-            hidden states.
+            The penalty (of the global batch when distributed), differentiable with respect
+            to both hidden states.
 
         Raises
         ------
@@ -334,14 +389,51 @@ class CLUBPenalty(torch.nn.Module):
                 nll = self.club.fit(hc, hr, b)
             mi, gc, gr = cast(tuple[float, Any, Any], self.club.bound(hc, hr, b))
             scale, total = 1.0, float(n)
+        # Î < 0 means q lags the representation; descending it would reward anti-correlation
+        # with the bias (docs/decisions.md §1): the clip makes that step add nothing.
+        active = mi > 0 or not self.clip
+        scale *= self.lam if active else 0.0
+        cap_scale = self._cap_scale(pref, cap_wrt if cap_wrt is not None else (hc_t, hr_t), scale, gc, gr)
         self.last_mi = mi
         self.last_nll = None if math.isnan(nll) else nll
-        self.history.append({"mi": mi, "nll": nll, "n": total})
-        return _attach(mi, hc_t, (hc_t, hr_t), (_like(gc, hc_t, scale), _like(gr, hr_t, scale)))
+        self.last_cap_scale = cap_scale
+        self.history.append({"mi": mi, "nll": nll, "n": total,
+                             "cap_scale": math.nan if cap_scale is None else cap_scale})
+        value = self.lam * mi if active else 0.0
+        g_scale = scale * (1.0 if cap_scale is None else cap_scale)
+        return _attach(value, hc_t, (hc_t, hr_t), (_like(gc, hc_t, g_scale), _like(gr, hr_t, g_scale)))
+
+    def _cap_scale(self, pref: Optional[torch.Tensor], wrt: Sequence[torch.Tensor], scale: float,
+                   gc: npt.NDArray[np.float32], gr: npt.NDArray[np.float32]) -> Optional[float]:
+        """The cap's factor for a penalty gradient scale * (gc, gr), or None where it is not applied."""
+        if not self.cap or not torch.is_grad_enabled() or not any(t.requires_grad for t in wrt):
+            return None
+        problem = None
+        if pref is None:
+            problem = "pass pref=<the preference loss> to forward"
+        else:
+            targets = [t for t in wrt if t.requires_grad]
+            grads = (torch.autograd.grad(pref, targets, retain_graph=True, allow_unused=True)
+                     if pref.requires_grad else [])
+            present = [g for g in grads if g is not None]
+            if not present:
+                problem = "pref has no gradient on the hidden states (pass cap_wrt= the tensors they come from)"
+        if problem is not None:
+            if not self._warned:
+                warnings.warn(f"dirrm CLUBPenalty(cap=True): {problem}; the penalty's gradient is not capped",
+                              RuntimeWarning, stacklevel=3)
+                self._warned = True
+            return None
+        pref_sq = sum(float(g.detach().double().pow(2).sum()) for g in present)
+        pen_sq = scale * scale * (float(np.sum(np.square(gc, dtype=np.float64)))
+                                  + float(np.sum(np.square(gr, dtype=np.float64))))
+        if self._group.active():
+            pen_sq, pref_sq = (float(v) for v in self._group.all_reduce([pen_sq, pref_sq]))
+        return cap_scale(math.sqrt(pen_sq), math.sqrt(pref_sq))
 
     def extra_repr(self) -> str:
-        return (f"hidden_dim={self.hidden_dim}, bias_kind={self.club.bias_kind!r}, "
-                f"bias_dim={self.club.bias_dim}, fit={self.fit}")
+        return (f"hidden_dim={self.hidden_dim}, lam={self.lam}, clip={self.clip}, cap={self.cap}, "
+                f"bias_kind={self.club.bias_kind!r}, bias_dim={self.club.bias_dim}, fit={self.fit}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,14 +526,20 @@ class BTLoss(torch.nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 class DIRLoss(torch.nn.Module):
-    """DIR's training loss: BTLoss + lam * max(CLUBPenalty, 0), q fitted alternately.
+    """DIR's training loss under DIR's policy: BTLoss + CLUBPenalty (lam * max(Î, 0), its
+    gradient on the hidden states capped at the Bradley-Terry gradient's norm there), q fitted
+    alternately. With no options it is the DIR that dirrm_train, dirrm.dir_loss and the TRL
+    trainers run (dirrm_dir_params_init's defaults).
 
     Parameters
     ----------
     hidden_dim : int
         d, the size of one response's hidden state.
-    lam : float
-        Weight of the CLUB bound, >= 0.
+    lam : float, optional
+        Weight of the CLUB bound, >= 0. None: the library's default (see dirrm.h).
+    clip, cap : bool, optional
+        The policy's protections (see CLUBPenalty). None: the library's default (see dirrm.h)
+        (both on).
     fit : bool
         Fit q in training-mode forwards with gradients enabled (DIR's Alg. 1).
     center : float
@@ -450,7 +548,7 @@ class DIRLoss(torch.nn.Module):
         As CLUBPenalty's (both terms reduce over the same group).
     **club_options
         Those of dirrm.Club (bias_kind, bias_dim, pair_mode, q_hidden, fit_steps,
-        learning_rate, weight_decay, logvar_bound, seed).
+        learning_rate, weight_decay, logvar_bound, seed); None or left out: the policy's.
 
     Attributes
     ----------
@@ -458,26 +556,32 @@ class DIRLoss(torch.nn.Module):
     penalty : CLUBPenalty
     club : dirrm.Club
         penalty.club.
+    lam : float
+        penalty.lam.
     last_pref, last_mi : float or None
-        The two parts of the loss of the last forward (global when distributed).
+        The Bradley-Terry loss and the unclipped bound of the last forward (global when
+        distributed).
     """
 
-    lam: float
     last_pref: Optional[float]
     last_mi: Optional[float]
 
-    def __init__(self, hidden_dim: int, lam: float = 0.1, fit: bool = True, center: float = 0.0,
-                 process_group: Any = None, distributed: Optional[bool] = None, **club_options: Any) -> None:
+    def __init__(self, hidden_dim: int, lam: Optional[float] = None, clip: Optional[bool] = None,
+                 cap: Optional[bool] = None, fit: bool = True, center: float = 0.0, process_group: Any = None,
+                 distributed: Optional[bool] = None, **club_options: Any) -> None:
         super().__init__()
         self.bt = BTLoss(center, process_group=process_group, distributed=distributed)
-        self.penalty = CLUBPenalty(hidden_dim, fit=fit, process_group=process_group, distributed=distributed,
-                                   **club_options)
-        self.lam = float(lam)
+        self.penalty = CLUBPenalty(hidden_dim, lam=lam, clip=clip, cap=cap, fit=fit, process_group=process_group,
+                                   distributed=distributed, **club_options)
         self.last_pref = self.last_mi = None
 
     @property
     def club(self) -> Club:
         return self.penalty.club
+
+    @property
+    def lam(self) -> float:
+        return self.penalty.lam
 
     @property
     def fit(self) -> bool:
@@ -495,11 +599,13 @@ class DIRLoss(torch.nn.Module):
         Parameters
         ----------
         r_chosen, r_rejected : Tensor or ndarray, n elements each
-            Rewards.
+            Rewards, computed from h_chosen and h_rejected in the same graph for the cap to
+            see the preference gradient on them (otherwise the first call warns).
         h_chosen, h_rejected : Tensor or ndarray, shape (n, hidden_dim)
             Hidden states.
         bias : Tensor or ndarray
-            Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian).
+            Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian; e.g. the
+            length gap).
         margin, weight : Tensor or ndarray, n elements, optional
             As BTLoss's.
 
@@ -513,15 +619,13 @@ class DIRLoss(torch.nn.Module):
             if _tensor(value, name).numel() != n:
                 raise ValueError(f"{name} has {_tensor(value, name).numel()} values but h_chosen has {n} pairs")
         pref: torch.Tensor = self.bt(r_chosen, r_rejected, margin, weight)
-        mi: torch.Tensor = self.penalty(h_chosen, h_rejected, bias)
+        penalty: torch.Tensor = self.penalty(h_chosen, h_rejected, bias, pref=pref)
         self.last_pref, self.last_mi = self.bt.last_loss, self.penalty.last_mi
-        # Î < 0 means q lags the representation; descending it would reward anti-correlation
-        # with the bias (docs/decisions.md), so the penalty is clipped at zero, as in dirrm_dir_loss.
-        total: torch.Tensor = pref + self.lam * mi.to(pref.device, pref.dtype).clamp(min=0)
+        total: torch.Tensor = pref + penalty.to(pref.device, pref.dtype)
         return total
 
     def extra_repr(self) -> str:
-        return f"lam={self.lam}"
+        return f"lam={self.lam}, clip={self.penalty.clip}, cap={self.penalty.cap}"
 
 
 # ---------------------------------------------------------------------------------------------

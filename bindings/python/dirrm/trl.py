@@ -1,23 +1,25 @@
 """DIR in Hugging Face TRL: DIRRewardTrainer, TRL's RewardTrainer with the CLUB penalty.
 
-    pip install "dirrm[trl]"
+    pip install "./bindings/python[trl]"   (from a dirrm checkout)
 
     from dirrm.trl import DIRRewardTrainer
     trainer = DIRRewardTrainer(model=model, args=RewardConfig(...), train_dataset=pairs,
-                               processing_class=tokenizer, dir_lambda=0.1)
+                               processing_class=tokenizer)
     trainer.train()
 
-The loss is TRL's own (Bradley-Terry with its margin and centering options) plus
-dir_lambda times the CLUB bound of dirrm.torch.CLUBPenalty, whose estimator q is fitted on
-every training batch. What the penalty reads:
+The loss is TRL's own (Bradley-Terry with its margin and centering options) plus DIR's
+penalty, dirrm.torch.CLUBPenalty under DIR's policy (dirrm_dir_params: the same lambda,
+estimator, clip and cap as dirrm_train), whose estimator q is fitted on every training
+batch and whose gradient is capped at the gradient of TRL's loss on the score head's input.
+What the penalty reads:
 
 - the hidden state: by default the input of the model's score head, one vector per
   sequence: for a decoder (a head named ``score``, as in *ForSequenceClassification of
   Llama, Qwen, GPT-2, ...) at the last non-padding token, for an encoder (a head named
   ``classifier``, BERT, RoBERTa, ...) what the head reads (BERT's pooled output) or
   position 0; pass ``hidden_fn`` to choose another;
-- the bias: by default the length label 1[len(chosen) > len(rejected)] from the attention
-  masks; pass ``bias_fn`` (it can read extra dataset columns when
+- the bias: by default the length gap len(chosen) - len(rejected) in tokens, from the
+  attention masks (1[gap > 0] for a categorical estimator); pass ``bias_fn`` (it can read extra dataset columns when
   ``remove_unused_columns=False`` and a collator that keeps them).
 
 q (weights and AdamW state) is saved as ``dirrm_club.pt`` in every checkpoint and in
@@ -99,10 +101,10 @@ def default_hidden(head_input: torch.Tensor, inputs: dict[str, Any], head_name: 
 
 
 def default_bias(inputs: dict[str, Any]) -> torch.Tensor:
-    """The length label 1[len(chosen) > len(rejected)], shape (n,), float32."""
+    """The length gap len(chosen) - len(rejected) in tokens, shape (n,), float32."""
     lengths: torch.Tensor = inputs["attention_mask"].sum(-1)
     chosen, rejected = lengths.chunk(2)
-    return (chosen > rejected).float()
+    return (chosen - rejected).float()
 
 
 class DIRRewardTrainer(RewardTrainer):
@@ -112,11 +114,14 @@ class DIRRewardTrainer(RewardTrainer):
     ----------
     *args, **kwargs
         Those of trl.RewardTrainer.
-    dir_lambda : float
-        Weight of the CLUB bound.
+    dir_lambda : float, optional
+        Weight of the CLUB bound. None: the library's default (see dirrm.h), DIR's policy's
+        (dirrm_dir_params).
+    dir_options : dict, optional
+        The policy's protections, "clip" and "cap" (bools); left out: the policy's (on).
     club_options : dict, optional
         Options of dirrm.Club (bias_kind, bias_dim, q_hidden, fit_steps, learning_rate, ...);
-        default categorical with 2 classes, as the length label needs.
+        left out: the policy's estimator (a Gaussian q of width 64 on the length gap).
     hidden_fn : callable, optional
         hidden_fn(head_input, inputs, head_name) -> (2n, d) tensor, chosen rows first; see
         default_hidden.
@@ -133,19 +138,22 @@ class DIRRewardTrainer(RewardTrainer):
 
     club_penalty: CLUBPenalty
 
-    def __init__(self, *args: Any, dir_lambda: float = 0.1, club_options: Optional[dict[str, Any]] = None,
+    def __init__(self, *args: Any, dir_lambda: Optional[float] = None,
+                 dir_options: Optional[dict[str, Any]] = None, club_options: Optional[dict[str, Any]] = None,
                  hidden_fn: Optional[HiddenFn] = None, bias_fn: Optional[BiasFn] = None,
                  hidden_dim: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.dir_lambda = float(dir_lambda)
         self.hidden_fn: HiddenFn = hidden_fn or default_hidden
+        self._label_bias = bias_fn is None
         self.bias_fn: BiasFn = bias_fn or default_bias
         self._head_name, head = _score_head(cast(torch.nn.Module, self.model))
         if hidden_dim is None:
             hidden_dim = getattr(head, "in_features", None)
             if hidden_dim is None:
                 hidden_dim = int(cast(Any, self.model).config.get_text_config().hidden_size)
-        self.club_penalty = CLUBPenalty(int(hidden_dim), **(club_options or {}))
+        self.club_penalty = CLUBPenalty(int(hidden_dim), lam=dir_lambda, **(dir_options or {}),
+                                        **(club_options or {}))
+        self.dir_lambda = self.club_penalty.lam
         self._head = head
         self._use_penalty = True
 
@@ -161,10 +169,15 @@ class DIRRewardTrainer(RewardTrainer):
                 model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         finally:
             hook.remove()
-        hidden = self.hidden_fn(captured[-1], inputs, self._head_name)
+        head_input = captured[-1]
+        hidden = self.hidden_fn(head_input, inputs, self._head_name)
         h_chosen, h_rejected = hidden.chunk(2)
-        mi = self.club_penalty(h_chosen, h_rejected, self.bias_fn(inputs))
-        loss = loss + self.dir_lambda * mi.to(loss.dtype)
+        bias = self.bias_fn(inputs)
+        if self._label_bias and self.club_penalty.club.bias_kind == "categorical":
+            bias = (bias > 0).float()   # the trainer's rule: a categorical q sees 1[gap > 0]
+        # The cap measures TRL's loss's gradient where it reaches the hidden states: the head's input.
+        penalty = self.club_penalty(h_chosen, h_rejected, bias, pref=loss, cap_wrt=(head_input,))
+        loss = loss + penalty.to(loss.dtype)
         mode = "train" if cast(torch.nn.Module, self.model).training else "eval"
         self._metrics[mode]["club_mi"].append(float(self.club_penalty.last_mi or 0.0))
         return (loss, outputs) if return_outputs else loss
@@ -209,8 +222,10 @@ class _ResumableBatchSampler(torch.utils.data.Sampler[list[int]]):
 
 class PromptFreeRewardTrainer(DIRRewardTrainer):
     """TRL's RewardTrainer trained on the pairs prompt-free prioritization accepts (Alg. 2),
-    optionally with DIR's penalty too (dir_lambda > 0; default 0: TRL's loss alone, q is not
-    fitted and club_mi not logged).
+    optionally with DIR's penalty too: dir_lambda 0 (the default) is dirrm_train's
+    PROMPT_FREE method, TRL's loss alone (q is not fitted, club_mi not logged); None is
+    DIR_PROMPT_FREE under DIR's policy (its lambda, estimator, clip and cap); another value
+    sets the policy's lambda.
 
     The training set must be in TRL's explicit-prompt standard format, string columns
     "prompt", "chosen" and "rejected" (the completions without the prompt). Each step scores
@@ -249,7 +264,7 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
 
     def __init__(self, *args: Any, pf_prompts: Optional[int] = None, pf_p: Optional[float] = None,
                  pf_options: Optional[dict[str, Any]] = None, score_batch_size: int = 64,
-                 dir_lambda: float = 0.0, **kwargs: Any) -> None:
+                 dir_lambda: Optional[float] = 0.0, **kwargs: Any) -> None:
         raw = kwargs.get("train_dataset")
         columns = set(getattr(raw, "column_names", None) or [])
         if not {"prompt", "chosen", "rejected"} <= columns:
@@ -320,12 +335,20 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         super().save_model(output_dir, _internal_call=_internal_call)
         folder = str(output_dir if output_dir is not None else self.args.output_dir)
         os.makedirs(folder, exist_ok=True)
-        torch.save(self.pf_sampler.state_dict(), self._sampler_file(folder))
+        state = self.pf_sampler.state_dict()
+        # Tensors and numbers only, so that resuming loads it with weights_only=True.
+        state["prioritizer"] = torch.frombuffer(bytearray(state["prioritizer"]), dtype=torch.uint8)
+        torch.save(state, self._sampler_file(folder))
 
     def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is not None and os.path.exists(self._sampler_file(checkpoint)):
-            self.pf_sampler.load_state_dict(torch.load(self._sampler_file(checkpoint), weights_only=False))
+            # weights_only: a checkpoint is data, never code (a crafted pickle raises here).
+            state = torch.load(self._sampler_file(checkpoint), map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or not isinstance(state.get("prioritizer"), torch.Tensor):
+                raise ValueError(f"{self._sampler_file(checkpoint)} is not a dirrm sampler state")
+            state["prioritizer"] = bytes(state["prioritizer"].numpy().tobytes())
+            self.pf_sampler.load_state_dict(state)
             # The Trainer drops the epoch's first k batches (k = steps done in the epoch): the
             # restored sampler already stands after them.
             if not self.args.ignore_data_skip:

@@ -326,7 +326,11 @@ def train_encoder(lam, seed=0):
     encoder = torch.nn.Linear(10, 8, bias=False).float()
     head = torch.nn.Linear(8, 1).float()
     # q must keep up with the encoder for the bound to be tight: a larger rate than DIR's 1e-4.
-    loss_fn = dirrm.torch.DIRLoss(8, lam=lam, q_hidden=64, learning_rate=1e-2, seed=0)
+    # The attribute is a label, so q is categorical; the cap is off because this measures what
+    # the bound's gradient removes (capped, it removes less: mean probe accuracy 0.63 against
+    # 0.53 over seeds 0-4, the cap's price, which test_cap_* and the benchmarks weigh).
+    loss_fn = dirrm.torch.DIRLoss(8, lam=lam, cap=False, bias_kind="categorical", bias_dim=2, q_hidden=64,
+                                  learning_rate=1e-2, seed=0)
     xc, xr, b = pairs(4000)
     with torch.no_grad():
         before = probe_accuracy((encoder(xc) - encoder(xr)).numpy(), b, rng)
@@ -380,7 +384,7 @@ def test_torch_module_gradients_match_a_pure_torch_reference():
     d, n = 6, 32
     hc, hr, b = make_batch(rng, n, d, cfg)
     rc, rr = rng.normal(0, 1, (2, n))
-    module = dirrm.torch.DIRLoss(d, lam=0.3, fit=False, seed=1, **{k: v for k, v in cfg.items()})
+    module = dirrm.torch.DIRLoss(d, lam=0.3, cap=False, fit=False, seed=1, **{k: v for k, v in cfg.items()})
     q = reference(cfg, module.club, d)
     inputs = [t(rc, True), t(rr, True), t(hc, True), t(hr, True)]
     loss = module(*inputs, torch.tensor(b))

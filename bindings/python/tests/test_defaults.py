@@ -210,8 +210,9 @@ def struct_keywords():
     """The parameters whose value fills a params-struct field or which stand for a field's
     default, derived from the package's source by these rules:
 
-    1. an argument of _params.filled(Struct, field=...) or of _update(struct, ...), or a value
-       assigned to an attribute of a struct made by _params.filled or _params.defaults;
+    1. an argument of _params.filled(Struct, field=...), _params.overridden(struct, field=...)
+       or _update(struct, ...), or a value assigned to an attribute of a struct made by
+       _params.filled, _params.overridden or _params.defaults;
     2. a parameter replaced, when None, by a value read from _params.defaults(...);
     3. a parameter passed on to a parameter of a package function that a rule found (to a
        fixpoint).
@@ -228,11 +229,11 @@ def struct_keywords():
                 root = node.value
                 while isinstance(root, ast.Attribute):
                     root = root.value
-                if isinstance(root, ast.Call) and _callee(root) in ("filled", "defaults"):
+                if isinstance(root, ast.Call) and _callee(root) in ("filled", "overridden", "defaults"):
                     structs |= {t.id for t in node.targets if isinstance(t, ast.Name)}
         for node in ast.walk(f.node):
             hits = set()
-            if isinstance(node, ast.Call) and _callee(node) == "filled":
+            if isinstance(node, ast.Call) and _callee(node) in ("filled", "overridden"):
                 hits = set().union(*(_names(k.value) for k in node.keywords)) if node.keywords else set()
             elif isinstance(node, ast.Call) and _callee(node) == "_update":
                 hits = set().union(*(_names(a) for a in node.args[1:]))

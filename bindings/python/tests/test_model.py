@@ -152,11 +152,11 @@ def test_training_arguments_are_checked():
         (lambda: model.fit(train, method="prompt_free", pf_prompts=10**6), _lib.ERR_INVALID_ARGUMENT, "p->pf_prompts"),
         (lambda: model.fit(train, learning_rate=float("nan")), _lib.ERR_NONFINITE, "p->learning_rate"),
         (lambda: model.fit(train, method="dir", bias_column=3), _lib.ERR_INVALID_ARGUMENT, "p->bias_column"),
-        (lambda: model.fit(train, method="dir", club=dict(q_hidden=-1)), _lib.ERR_INVALID_ARGUMENT, "p->club.q_hidden"),
+        (lambda: model.fit(train, method="dir", club=dict(q_hidden=-1)), _lib.ERR_INVALID_ARGUMENT, "p->dir.club.q_hidden"),
         (lambda: model.fit(train, method="prompt_free", pf=dict(p=2.0)), _lib.ERR_INVALID_ARGUMENT, "p->pf.p"),
         (lambda: model.fit(train, method="prompt_free", prioritizer=dict(ema_weight=-1.0)),
          _lib.ERR_INVALID_ARGUMENT, "p->prioritizer.ema_weight"),
-        (lambda: model.fit(train, club=dict(struct_size=3)), _lib.ERR_VERSION, "p->club.struct_size"),
+        (lambda: model.fit(train, club=dict(struct_size=3)), _lib.ERR_VERSION, "p->dir.club.struct_size"),
         (lambda: model.fit(train, epochs=2**32 + 1), _lib.ERR_INVALID_ARGUMENT, "epochs"),
         (lambda: model.fit(train, club=dict(q_hidden=-2**40)), _lib.ERR_INVALID_ARGUMENT, "q_hidden"),
         (lambda: model.evaluate(train, bias_column=4), _lib.ERR_INVALID_ARGUMENT, "bias_column"),
@@ -174,13 +174,13 @@ def test_fit_without_options_uses_the_library_defaults():
     _lib.lib.dirrm_train_params_init(defaults)
     explicit, implicit = dirrm.RewardModel(8, 16, width=16), dirrm.RewardModel(8, 16, width=16)
     explicit.fit(train, method="dir", epochs=defaults.epochs, batch_size=defaults.batch_size,
-                 learning_rate=defaults.learning_rate, weight_decay=defaults.weight_decay, lam=defaults.lam,
+                 learning_rate=defaults.learning_rate, weight_decay=defaults.weight_decay, lam=defaults.dir.lam,
                  bias_column=defaults.bias_column, pf_prompts=defaults.pf_prompts, seed=defaults.seed)
     implicit.fit(train, method="dir")
     x = np.random.default_rng(0).normal(size=(5, 8))
     y = np.random.default_rng(1).normal(size=(5, 16))
     assert np.array_equal(explicit.score(x, y), implicit.score(x, y))
-    explicit.fit(train, method="dir", lam=defaults.lam + 1)
+    explicit.fit(train, method="dir", lam=defaults.dir.lam + 1)
     implicit.fit(train, method="dir")
     assert not np.array_equal(explicit.score(x, y), implicit.score(x, y))
 

@@ -148,7 +148,8 @@ def test_trl_default_hidden_state_is_what_the_score_head_reads():
     assert hidden.shape == (4, model.config.hidden_size)
     with torch.no_grad():
         assert torch.allclose(model.score(hidden), logits, rtol=1e-5, atol=1e-6)   # the reward's own input
-    assert default_bias(inputs).tolist() == [1.0, 0.0]   # chosen longer than rejected?
+    lengths = [len(row) for row in chosen + rejected]
+    assert default_bias(inputs).tolist() == [lengths[0] - lengths[2], lengths[1] - lengths[3]]   # the length gap
 
 
 def test_trl_default_hidden_state_of_an_encoder():

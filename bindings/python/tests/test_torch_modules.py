@@ -113,7 +113,8 @@ def test_club_penalty_matches_torch_reference_fp32(cfg, fit):
     rng = np.random.default_rng(1)
     d, n = 6, 40
     hc, hr, b = batch(rng, n, d, cfg)
-    penalty = dt.CLUBPenalty(d, fit=fit, seed=3, learning_rate=1e-2, **cfg)
+    # lam 1 without the clip or the cap: the module's value and gradient are Î's own.
+    penalty = dt.CLUBPenalty(d, lam=1.0, clip=False, cap=False, fit=fit, seed=3, learning_rate=1e-2, **cfg)
     before = penalty.club.weights
     x_c, x_r = leaf(hc), leaf(hr)
     mi = penalty(x_c, x_r, torch.tensor(b))
@@ -156,7 +157,9 @@ def test_dir_loss_is_bt_plus_lambda_club_against_reference(cfg):
     d, n, lam = 5, 32, 0.4
     hc, hr, b = batch(rng, n, d, cfg)
     rc, rr = rng.normal(0, 1, (2, n, 1)).astype(np.float32)   # (n, 1), as a score head gives
-    module = dt.DIRLoss(d, lam=lam, center=0.01, seed=5, learning_rate=1e-2, **cfg)
+    # The rewards are leaves, not a head of the hidden states: there is no preference gradient
+    # on h to cap against (test_cap_* covers the cap).
+    module = dt.DIRLoss(d, lam=lam, cap=False, center=0.01, seed=5, learning_rate=1e-2, **cfg)
     inputs = [leaf(a) for a in (rc, rr, hc, hr)]
     loss = module(*inputs, b)
     loss.backward()
@@ -180,7 +183,7 @@ def test_low_and_high_precision_inputs(dtype):
     d, n, lam = 6, 48, 0.5
     hc, hr, b = batch(rng, n, d, cfg)
     rc, rr = rng.normal(0, 1, (2, n)).astype(np.float32)
-    module = dt.DIRLoss(d, lam=lam, fit=False, seed=2, **cfg)
+    module = dt.DIRLoss(d, lam=lam, cap=False, fit=False, seed=2, **cfg)
     inputs = [leaf(a, dtype) for a in (rc, rr, hc, hr)]
     loss = module(*inputs, torch.tensor(b))
     loss.backward()
@@ -206,7 +209,7 @@ def test_low_and_high_precision_inputs(dtype):
 def test_numpy_inputs_and_integer_bias():
     rng = np.random.default_rng(5)
     hc, hr, b = batch(rng, 20, 4, CONFIGS[0])
-    penalty = dt.CLUBPenalty(4, fit=False)
+    penalty = dt.CLUBPenalty(4, fit=False, **CONFIGS[0])
     got = penalty(hc, hr, b.astype(np.int64))
     want = penalty(torch.tensor(hc), torch.tensor(hr), torch.tensor(b))
     assert got.item() == want.item()
@@ -217,8 +220,8 @@ def test_numpy_inputs_and_integer_bias():
 def test_bad_inputs_raise_value_errors_naming_the_argument():
     rng = np.random.default_rng(6)
     hc, hr, b = batch(rng, 8, 4, CONFIGS[0])
-    penalty = dt.CLUBPenalty(4)
-    loss = dt.DIRLoss(4)
+    penalty = dt.CLUBPenalty(4, **CONFIGS[0])
+    loss = dt.DIRLoss(4, **CONFIGS[0])
     r = np.zeros(8, np.float32)
     with pytest.raises(ValueError, match="h_chosen must be \\(n, hidden_dim\\).*\\(8, 2, 4\\)"):
         penalty(hc.reshape(8, 1, 4).repeat(2, 1), hr, b)
@@ -277,7 +280,7 @@ def test_state_dict_round_trip_continues_bit_for_bit(tmp_path):
     torch.save({"encoder": encoder.state_dict(), "head": head.state_dict(), "loss": loss_fn.state_dict(),
                 "optimizer": optimizer.state_dict()}, tmp_path / "ckpt.pt")
     second = fresh(seed=7)   # different initial weights and q everywhere
-    second[2].penalty.club = dirrm.Club(8, q_hidden=16, seed=99)
+    second[2].penalty.club = dirrm.Club.for_dir(8, q_hidden=16, seed=99)
     state = torch.load(tmp_path / "ckpt.pt", weights_only=True)   # q is a plain uint8 tensor
     second[0].load_state_dict(state["encoder"])
     second[1].load_state_dict(state["head"])
@@ -309,5 +312,8 @@ def test_eval_and_no_grad_never_fit_q():
 
 
 def test_load_state_dict_refuses_another_hidden_dim():
-    with pytest.raises(ValueError, match="hidden_dim 4"):
+    with pytest.raises(ValueError, match=r"\(4, 'gaussian', 1\), this module \(5, 'gaussian', 1\)"):
         dt.CLUBPenalty(5).load_state_dict(dt.CLUBPenalty(4).state_dict())
+    # Nor another kind of q: a categorical state does not replace a Gaussian estimator.
+    with pytest.raises(ValueError, match="'categorical', 2"):
+        dt.CLUBPenalty(4).load_state_dict(dt.CLUBPenalty(4, bias_kind="categorical", bias_dim=2).state_dict())
