@@ -100,11 +100,19 @@ public struct PreferenceLoss: Equatable {
     guard (1 + centerScale * largestSum).fitsInFloat else {
       throw .overflow("the centering gradient (\(centerScale * largestSum)) does not fit in float32")
     }
-    // d softplus(z)/dz = σ(z), and z falls with r_chosen and rises with r_rejected.
-    BradleyTerryKernel.with(chosen: chosen, rejected: rejected, margin: margin, weight: weight) { kernel in
+    // d softplus(z)/dz = σ(z), and z falls with r_chosen and rises with r_rejected. The kernel
+    // scales each weight by 1/W in float32; where 1/W is not a normal float32 (weights summing
+    // past 2^126 or below 2^-126), each w_i/W is formed in double first instead.
+    var inverse = Float(1 / weightSum)
+    var pulled = weight
+    if !inverse.isNormal, let weight {
+      pulled = weight.map { Float(Double($0) / weightSum) }
+      inverse = 1
+    }
+    BradleyTerryKernel.with(chosen: chosen, rejected: rejected, margin: margin, weight: pulled) { kernel in
       gradChosen.withUnsafeMutableBufferPointer { towardChosen in
         gradRejected.withUnsafeMutableBufferPointer { towardRejected in
-          kernel.pull(inverseWeightSum: Float(1 / weightSum), into: (towardChosen, towardRejected))
+          kernel.pull(inverseWeightSum: inverse, into: (towardChosen, towardRejected))
         }
       }
     }

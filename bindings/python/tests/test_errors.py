@@ -108,3 +108,19 @@ def test_status_strings():
         assert lib.dirrm_status_string(code).decode() != "unknown status"
     assert lib.dirrm_status_string(12345).decode() == "unknown status"
     assert lib.dirrm_status_string(-1).decode() == "unknown status"
+
+
+def test_a_failing_dir_loss_leaves_q_as_it_was():
+    """Issue 21 #6: dirrm_dir_loss(fit_first=1) fitted q, then failed on rewards whose loss
+    overflows, and returned an error with q changed. Nothing may change on failure."""
+    rng = np.random.default_rng(0)
+    hc, hr = rng.normal(size=(2, 16, 4)).astype(np.float32)
+    b = rng.normal(size=16).astype(np.float32)
+    club = dirrm.Club.for_dir(4, learning_rate=1e-2)
+    club.fit(hc, hr, b)
+    saved = club.save()
+    rewards = np.where(np.arange(16) % 2 == 0, 3.4e38, -3.4e38).astype(np.float32)
+    with pytest.raises(dirrm.DirrmError) as error:
+        dirrm.dir_loss(club, -rewards, rewards, hc, hr, b, fit_first=True)
+    assert error.value.status == 4
+    assert club.save() == saved
