@@ -20,7 +20,10 @@ struct EvaluateCommand: ParsableCommand {
     do {
       loaded = try RewardModel<Float>(serialized: bytes)
     } catch {
-      throw CLIError("\(model): not a dirrm model (\(error))")
+      switch error {
+      case .corrupt(let reason): throw CLIError("\(model): not a dirrm model file (\(reason))")
+      case .version(let reason): throw CLIError("\(model): a dirrm model from an incompatible version (\(reason))")
+      }
     }
     let dataset = try data.load()
     guard dataset.promptDim == loaded.shape.promptDim, dataset.responseDim == loaded.shape.responseDim else {

@@ -21,8 +21,13 @@ enum Experiment {
     var settings = Trainer.Settings.defaults(method: method, hiddenDim: shape.width, seed: seed)
     configure(&settings)
     try OptionChecks.settings(settings, for: train, width: shape.width)
+    try OptionChecks.memory(settings, shape: shape)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: train, settings: settings)
-    try trainer.run(progress: progress)
+    do {
+      try trainer.run(progress: progress)
+    } catch {
+      throw OptionChecks.described(error)
+    }
     let bias = train.biasColumn(0)
     var trained = 0
     var biased = 0

@@ -1,3 +1,4 @@
+import DirRMCore
 import Glibc
 
 struct CLIError: Error, CustomStringConvertible {
@@ -7,18 +8,55 @@ struct CLIError: Error, CustomStringConvertible {
 
 /// Whole-file reads and crash-safe whole-file writes.
 enum FileIO {
-  static func read(_ path: String) throws -> [UInt8] {
+  /// The most a file of unknown size (a pipe, a device) may hold; a regular file's size is
+  /// known first and checked against the memory it needs instead.
+  static let maxUnsizedInput = 1 << 32
+
+  /// The whole file. `checkPrefix` sees its first bytes (up to 64 KiB) before the rest is
+  /// read, so that a file of the wrong kind (e.g. /dev/zero as a .npy) fails at once. Memory
+  /// is probed before it is taken: a file too large for the process's memory is an error,
+  /// not an abort.
+  static func read(_ path: String, checkPrefix: ([UInt8]) throws -> Void = { _ in }) throws -> [UInt8] {
     guard let file = fopen(path, "rb") else { throw CLIError("\(path): cannot open (\(errorText()))") }
     defer { fclose(file) }
+    var info = stat()
+    guard fstat(fileno(file), &info) == 0 else { throw CLIError("\(path): cannot stat (\(errorText()))") }
+    let kind = info.st_mode & S_IFMT
+    guard kind != S_IFDIR else { throw CLIError("\(path): is a folder, not a file") }
+    let sized = kind == S_IFREG
+    let expected = sized ? Int(info.st_size) : nil
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    var checked = false
+    if let expected { try reserveInput(expected, path) }
     while true {
       let read = fread(&chunk, 1, chunk.count, file)
-      if read > 0 { bytes += chunk[0..<read] }
+      if read > 0 {
+        let total = bytes.count + read
+        if total > (expected.map { max($0, chunk.count) } ?? maxUnsizedInput) {
+          throw CLIError("\(path): larger than \(expected.map { "its size, \($0) bytes" } ?? "\(maxUnsizedInput) bytes")")
+        }
+        if expected == nil, total > bytes.capacity { try reserveInput(max(2 * bytes.capacity, total), path) }
+        bytes += chunk[0..<read]
+      }
+      if !checked {
+        checked = true
+        try checkPrefix(bytes)
+      }
       if read < chunk.count { break }
     }
     if ferror(file) != 0 { throw CLIError("\(path): read error (\(errorText()))") }
     return bytes
+  }
+
+  /// Reading `count` bytes holds them about three times over (the bytes, their decoded copy,
+  /// and the data built from it): probe that before taking any.
+  private static func reserveInput(_ count: Int, _ path: String) throws {
+    do {
+      try Workspace.reserve(Workspace.bytes([[count, 3]], elementSize: 1), for: path)
+    } catch {
+      throw CLIError("\(path): not enough memory to read it (\(count) bytes, about three times over)")
+    }
   }
 
   /// Replaces `path` with `bytes` so that a crash or kill at any moment leaves either the
@@ -28,6 +66,18 @@ enum FileIO {
   static func replace(_ path: String, with bytes: [UInt8]) throws {
     let (folder, name) = split(path)
     guard !name.isEmpty else { throw CLIError("\(path): is a folder, not a file name") }
+    // Only a regular file (or nothing) is replaced: renaming over a symbolic link, a FIFO or
+    // a device (as root, /dev/null) would destroy it instead of writing through it.
+    var info = stat()
+    if lstat(path, &info) == 0 {
+      let kind = info.st_mode & S_IFMT
+      guard kind == S_IFREG else {
+        let what =
+          kind == S_IFLNK
+          ? "a symbolic link" : kind == S_IFDIR ? "a folder" : kind == S_IFIFO ? "a FIFO" : "not a regular file"
+        throw CLIError("\(path): is \(what); --output must name a regular file or a new one")
+      }
+    }
     let (file, temporary) = try createTemporary(in: folder, for: name, target: path)
     do {
       try writeAndClose(file, bytes, temporary: temporary, target: path)
@@ -55,7 +105,7 @@ enum FileIO {
   ) {
     let mode = existingMode(target)
     for attempt in 0..<100 {
-      let temporary = "\(folder)/.\(name).tmp-\(getpid())-\(attempt)"
+      let temporary = "\(folder)/\(temporaryName(for: name, suffix: ".tmp-\(getpid())-\(attempt)"))"
       if let file = fopen(temporary, "wbx") {
         // The replacement keeps the permissions the user gave the previous file.
         if let mode { fchmod(fileno(file), mode) }
@@ -66,6 +116,18 @@ enum FileIO {
       }
     }
     throw CLIError("\(target): cannot find an unused temporary file name in \(folder)")
+  }
+
+  /// "." + name + suffix, with the name shortened (at a character boundary) so that the whole
+  /// stays within NAME_MAX bytes: a legal 255-byte target name still gets a temporary file.
+  static func temporaryName(for name: String, suffix: String) -> String {
+    let room = Int(NAME_MAX) - 1 - suffix.utf8.count
+    var kept = ""
+    for character in name {
+      guard kept.utf8.count + String(character).utf8.count <= room else { break }
+      kept.append(character)
+    }
+    return "." + kept + suffix
   }
 
   static func existingMode(_ path: String) -> mode_t? {

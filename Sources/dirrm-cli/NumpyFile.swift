@@ -65,7 +65,11 @@ enum NumpyFile {
   /// Every size below comes from the file, so each is computed with overflow checks and
   /// compared with the bytes actually present before anything is allocated for it.
   static func read(_ path: String) throws -> NumpyArray {
-    let bytes = try FileIO.read(path)
+    let bytes = try FileIO.read(path) { prefix in
+      guard prefix.count >= 6, Array(prefix[0..<6]) == [0x93] + Array("NUMPY".utf8) else {
+        throw CLIError("\(path): not a usable .npy file: wrong magic bytes")
+      }
+    }
     do {
       let header = try parseHeader(bytes)
       let count = try elementCount(header, available: bytes.count - header.dataOffset)

@@ -11,6 +11,28 @@ enum OptionChecks {
     }
   }
 
+  /// The C API's working-set check (dirrm_train's): the model, its optimizer, one step's
+  /// pass and DIR's estimator must fit before any of them is built.
+  static func memory(_ settings: Trainer.Settings, shape: RewardModel<Float>.Shape) throws {
+    let bytes = settings.workBytes(shape: shape)
+    do {
+      try Workspace.reserve(bytes, for: "training")
+    } catch {
+      throw CLIError(
+        "not enough memory to train this model: \(bytes.map { "\($0) bytes" } ?? "more than an address space") "
+          + "for the model (width \(shape.width), depth \(shape.depth)), its optimizer, one step and DIR's estimator")
+    }
+  }
+
+  /// A training failure in the user's words (the core's enum spelled out).
+  static func described(_ error: NumericError) -> CLIError {
+    switch error {
+    case .overflow(let text): CLIError("training diverged: \(text)")
+    case .notConverged(let text): CLIError("did not converge: \(text)")
+    case .internalFailure(let text): CLIError("internal error (please report it): \(text)")
+    }
+  }
+
   static func shape(_ shape: RewardModel<Float>.Shape) throws {
     do {
       try shape.validate()

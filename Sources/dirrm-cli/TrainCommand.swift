@@ -27,9 +27,14 @@ struct TrainCommand: ParsableCommand {
     var settings = Trainer.Settings.defaults(method: m, hiddenDim: width, seed: seed)
     training.apply(&settings)
     try OptionChecks.settings(settings, for: dataset, width: width)
+    try OptionChecks.memory(settings, shape: shape)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
     let bar = ProgressBar("training \(method)", jobs: 1)
-    try trainer.run(progress: bar.callback(0))
+    do {
+      try trainer.run(progress: bar.callback(0))
+    } catch {
+      throw OptionChecks.described(error)
+    }
     bar.finish()
     try FileIO.replace(output, with: trainer.model.serialized())
     print("wrote \(output)")
