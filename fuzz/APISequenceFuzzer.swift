@@ -129,7 +129,9 @@ private struct Machine {
       return (1, 1, 2, 3)
     }
     let gaussian = p.bias_kind == DIRRM_BIAS_GAUSSIAN
-    return (Int(p.hidden_dim), gaussian ? Int(p.bias_dim) : 1, gaussian ? nil : Int(p.bias_dim), Int(statsLen))
+    return (
+      Int(p.hidden_dim), gaussian ? Int(p.bias_dim) : 1, gaussian ? nil : Int(p.bias_dim), Int(statsLen)
+    )
   }
 
   func modelShape(_ m: OpaquePointer?) -> (prompt: Int, response: Int, width: Int) {
@@ -201,7 +203,9 @@ private struct Machine {
     p.seed = UInt64(input.u8())
     let params = out(p, 1)
     let handle = out(OpaquePointer?.none, 1, null: 0xFE)
-    if dirrm_club_create(params, handle) == DIRRM_OK, let created = handle?.pointee { store(created, in: \.clubs) }
+    if dirrm_club_create(params, handle) == DIRRM_OK, let created = handle?.pointee {
+      store(created, in: \.clubs)
+    }
   }
 
   /// fit, log_prob, bias_stats, bound and dir_loss on one fuzzer-shaped batch.
@@ -240,7 +244,8 @@ private struct Machine {
         stats = floats(shape.stats, nullable: false)!
       }
       _ = dirrm_club_bound(
-        c, n, hc?.p, hr?.p, bias?.p, source == 0 ? nil : stats.p, out(Float(0), 1), out(Float(0), gradCells, null: 0x80),
+        c, n, hc?.p, hr?.p, bias?.p, source == 0 ? nil : stats.p, out(Float(0), 1),
+        out(Float(0), gradCells, null: 0x80),
         out(Float(0), gradCells, null: 0x80))
     default:
       let r1 = floats(real ? rowCount : cells)
@@ -254,7 +259,8 @@ private struct Machine {
       _ = dirrm_dir_loss(
         c, input.bool() ? nil : &policy, n, r1?.p, r2?.p, hc?.p, hr?.p, bias?.p, fitFirst, out(Float(0), 1),
         out(Float(0), 1, null: 0x80), out(Float(0), 1, null: 0x80), out(Float(0), rowsOut, null: 0x80),
-        out(Float(0), rowsOut, null: 0x80), out(Float(0), gradCells, null: 0x80), out(Float(0), gradCells, null: 0x80))
+        out(Float(0), rowsOut, null: 0x80), out(Float(0), gradCells, null: 0x80),
+        out(Float(0), gradCells, null: 0x80))
     }
   }
 
@@ -422,15 +428,17 @@ private struct Machine {
     func cells(_ a: Int64, _ b: Int64) -> Int { a >= 1 && b >= 1 ? Int(a * b) : 4 }
     let pf = floats(cells(prompts, pdim))
     let rf = floats(cells(responses, rdim))
-    let triples = hold(Buf(
-      (0..<cells(pairs, 3)).map { i -> Int64 in
-        let v = input.u8()
-        return v >= 0xF8 ? Int64(Int32(bitPattern: input.u32())) : Int64(v) % (i % 3 == 0 ? 4 : 6)
-      }))
+    let triples = hold(
+      Buf(
+        (0..<cells(pairs, 3)).map { i -> Int64 in
+          let v = input.u8()
+          return v >= 0xF8 ? Int64(Int32(bitPattern: input.u32())) : Int64(v) % (i % 3 == 0 ? 4 : 6)
+        }))
     let bias = bdim == 0 && input.bool() ? nil : floats(cells(pairs, max(bdim, 1)))
     var created: OpaquePointer? = nil
     let status = dirrm_dataset_create(
-      prompts, pdim, pf?.p, responses, rdim, rf?.p, pairs, input.u8() == 0xFF ? nil : UnsafePointer(triples.p),
+      prompts, pdim, pf?.p, responses, rdim, rf?.p, pairs,
+      input.u8() == 0xFF ? nil : UnsafePointer(triples.p),
       bdim, bias?.p, &created)
     if status == DIRRM_OK { store(created, in: \.datasets) }
   }
@@ -514,7 +522,8 @@ private struct Machine {
     let weight = input.bool() ? floats(cells) : nil
     let center = input.float()
     _ = dirrm_bt_loss(
-      n, chosen?.p, rejected?.p, margin?.p, weight?.p, center, out(Float(0), 1), out(Float(0), cells, null: 0x80),
+      n, chosen?.p, rejected?.p, margin?.p, weight?.p, center, out(Float(0), 1),
+      out(Float(0), cells, null: 0x80),
       out(Float(0), cells, null: 0x80))
   }
 
@@ -536,7 +545,8 @@ private struct Machine {
     let gaps = floats(cells)
     let kCap = Int32(clamping: max(min(k, 8), 1))
     let corr: Buf<Int64>? =
-      input.u8() == 0xFF ? nil : hold(Buf((0..<rowCount).map { _ in Int64(input.int32(around: 0, kCap - 1)) }))
+      input.u8() == 0xFF
+      ? nil : hold(Buf((0..<rowCount).map { _ in Int64(input.int32(around: 0, kCap - 1)) }))
     let weights = input.bool() ? floats(cells) : nil
     let params = out(p, 1)
     _ = dirrm_pf_gap(
@@ -554,7 +564,8 @@ private struct Machine {
   mutating func samplePrompts() {
     let (k, kAbsurd) = input.count(6)
     let code = input.u8()
-    let prompts: Int64 = code >= 0xF0 ? [1 << 40, 1 << 41, .max, 0, -1, 1 << 20][Int(code) % 6] : Int64(code % 16)
+    let prompts: Int64 =
+      code >= 0xF0 ? [1 << 40, 1 << 41, .max, 0, -1, 1 << 20][Int(code) % 6] : Int64(code % 16)
     let (n, cells) = rows(width: kAbsurd ? 1 : Int(max(k, 1)))
     let nReal = n >= 0 && n <= Int64(maxCells)
     let rowCount = kAbsurd || !nReal ? cells : Int(max(n, 1))

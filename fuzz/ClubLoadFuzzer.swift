@@ -27,19 +27,24 @@ public func fuzzClubLoad(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   guard dirrm_club_get_params(club, &params) == DIRRM_OK else { violated("club_get_params failed") }
   var statsLen: Int64 = 0
   var weightCount: Int64 = 0
-  guard dirrm_club_stats_len(club, &statsLen) == DIRRM_OK, dirrm_club_num_weights(club, &weightCount) == DIRRM_OK
+  guard dirrm_club_stats_len(club, &statsLen) == DIRRM_OK,
+    dirrm_club_num_weights(club, &weightCount) == DIRRM_OK
   else { violated("club_stats_len or num_weights failed") }
   // Keep the work per input small: the format allows states that are legitimately slow.
   let d = Int(params.hidden_dim)
   guard weightCount <= 1 << 16, d <= 1 << 10, params.fit_steps <= 8 else { return 0 }
   var weights = [Float](repeating: 0, count: Int(weightCount))
-  guard dirrm_club_get_weights(club, &weights, weightCount) == DIRRM_OK else { violated("club_get_weights failed") }
+  guard dirrm_club_get_weights(club, &weights, weightCount) == DIRRM_OK else {
+    violated("club_get_weights failed")
+  }
 
   let n = 3
   let columns = params.bias_kind == DIRRM_BIAS_GAUSSIAN ? Int(params.bias_dim) : 1
   let hc = (0..<(n * d)).map { Float($0 % 7) / 7 - 0.5 }
   let hr = (0..<(n * d)).map { Float($0 % 5) / 5 - 0.5 }
-  let bias = (0..<(n * columns)).map { params.bias_kind == DIRRM_BIAS_GAUSSIAN ? Float($0 % 3) - 1 : Float($0 % 2) }
+  let bias = (0..<(n * columns)).map {
+    params.bias_kind == DIRRM_BIAS_GAUSSIAN ? Float($0 % 3) - 1 : Float($0 % 2)
+  }
   var out = [Float](repeating: 0, count: n)
   var gc = [Float](repeating: 0, count: n * d)
   var gr = [Float](repeating: 0, count: n * d)

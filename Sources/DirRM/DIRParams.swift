@@ -31,7 +31,8 @@ func dirSettings(_ p: dirrm_dir_params, _ name: String, hiddenDim: Int32? = nil)
 {
   guard p.club.struct_size == UInt32(MemoryLayout<dirrm_club_params>.size) else {
     throw ABIError(
-      DIRRM_ERR_VERSION, "\(name)club.struct_size = \(p.club.struct_size): fill it with dirrm_dir_params_init")
+      DIRRM_ERR_VERSION, "\(name)club.struct_size = \(p.club.struct_size): fill it with dirrm_dir_params_init"
+    )
   }
   var club = p.club
   if let hiddenDim { club.hidden_dim = hiddenDim }

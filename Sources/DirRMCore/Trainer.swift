@@ -197,7 +197,8 @@ public struct Trainer {
     }
     if let penalty = hiddenGradient, settings.dir.cap {
       let scale = DIRLoss.capScale(
-        penaltyNorm: DIRLoss.norm(penalty), preferenceNorm: model.hiddenGradientNorm(rewardGradient: rewardGradient))
+        penaltyNorm: DIRLoss.norm(penalty),
+        preferenceNorm: model.hiddenGradientNorm(rewardGradient: rewardGradient))
       if scale < 1 { hiddenGradient = penalty.map { $0 * Float(scale) } }
     }
     let gradient = model.gradient(trace, rewardGradient: rewardGradient, hiddenGradient: hiddenGradient)

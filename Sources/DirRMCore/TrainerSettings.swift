@@ -22,7 +22,8 @@ extension Trainer {
     public var seed: UInt64
 
     public init(
-      method: Method, epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float, dir: DIRLoss.Settings,
+      method: Method, epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float,
+      dir: DIRLoss.Settings,
       biasColumn: Int, promptsPerPair: Int, promptFree: PromptFreeGap,
       prioritizer: Prioritizer.Settings, seed: UInt64
     ) {

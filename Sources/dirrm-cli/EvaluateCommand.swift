@@ -22,7 +22,8 @@ struct EvaluateCommand: ParsableCommand {
     } catch {
       switch error {
       case .corrupt(let reason): throw CLIError("\(model): not a dirrm model file (\(reason))")
-      case .version(let reason): throw CLIError("\(model): a dirrm model from an incompatible version (\(reason))")
+      case .version(let reason):
+        throw CLIError("\(model): a dirrm model from an incompatible version (\(reason))")
       }
     }
     let dataset = try data.load()

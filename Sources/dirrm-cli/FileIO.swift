@@ -34,7 +34,8 @@ enum FileIO {
       if read > 0 {
         let total = bytes.count + read
         if total > (expected.map { max($0, chunk.count) } ?? maxUnsizedInput) {
-          throw CLIError("\(path): larger than \(expected.map { "its size, \($0) bytes" } ?? "\(maxUnsizedInput) bytes")")
+          throw CLIError(
+            "\(path): larger than \(expected.map { "its size, \($0) bytes" } ?? "\(maxUnsizedInput) bytes")")
         }
         if expected == nil, total > bytes.capacity { try reserveInput(max(2 * bytes.capacity, total), path) }
         bytes += chunk[0..<read]
@@ -74,7 +75,8 @@ enum FileIO {
       guard kind == S_IFREG else {
         let what =
           kind == S_IFLNK
-          ? "a symbolic link" : kind == S_IFDIR ? "a folder" : kind == S_IFIFO ? "a FIFO" : "not a regular file"
+          ? "a symbolic link"
+          : kind == S_IFDIR ? "a folder" : kind == S_IFIFO ? "a FIFO" : "not a regular file"
         throw CLIError("\(path): is \(what); --output must name a regular file or a new one")
       }
     }

@@ -20,7 +20,8 @@ enum OptionChecks {
     } catch {
       throw CLIError(
         "not enough memory to train this model: \(bytes.map { "\($0) bytes" } ?? "more than an address space") "
-          + "for the model (width \(shape.width), depth \(shape.depth)), its optimizer, one step and DIR's estimator")
+          + "for the model (width \(shape.width), depth \(shape.depth)), its optimizer, one step and DIR's estimator"
+      )
     }
   }
 

@@ -30,7 +30,8 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "DIR weight lambda (default: \(trainingDefaults.dir.lambda)).") var lambda: Float?
   @Option(help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.dir.club.learningRate)).")
   var clubLr: Float?
-  @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.dir.club.qHidden)).") var qHidden: Int?
+  @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.dir.club.qHidden)).") var qHidden:
+    Int?
   @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.dir.club.fitSteps)).")
   var fitSteps: Int?
   @Option(help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")

@@ -76,7 +76,8 @@ final class ClubABITests: XCTestCase {
     dirrm_dir_params_init(&policy)
     policy.lambda = 0.5
     assertStatus(
-      dirrm_dir_loss(club, &policy, Int64(n), hc, hr, hc, hr, bias, 0, &total, &pref, &mi2, nil, nil, nil, nil),
+      dirrm_dir_loss(
+        club, &policy, Int64(n), hc, hr, hc, hr, bias, 0, &total, &pref, &mi2, nil, nil, nil, nil),
       DIRRM_OK)
     XCTAssertEqual(mi2, mi)
     XCTAssertEqual(total, pref + 0.5 * max(mi, 0), accuracy: 1e-6)  // the bound is clipped at zero
