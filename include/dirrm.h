@@ -30,7 +30,15 @@
  *             a call on a handle that another thread's call is using returns
  *             DIRRM_ERR_MISUSE ("in use by another thread") and touches nothing. Datasets
  *             are read-only and may be used by any number of threads at once. A progress
- *             callback may call the library on the same thread.
+ *             callback may call the library on the same thread, on any handle but the ones
+ *             the call running it is using (those return DIRRM_ERR_MISUSE: freeing or
+ *             retraining the model being trained would be lost or overwritten); a nested
+ *             call's handles are free again as soon as it returns.
+ *   Fork.     A child forked while other threads are inside dirrm calls (a DataLoader
+ *             worker, multiprocessing) may call every function. Its handles work as they
+ *             were, except one that another thread was using at the fork: its state may be
+ *             half-updated, so every call on it returns DIRRM_ERR_MISUSE ("... forked ...")
+ *             except _free, which releases the token (the state itself is never touched).
  */
 #ifndef DIRRM_H
 #define DIRRM_H

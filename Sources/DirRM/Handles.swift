@@ -11,41 +11,88 @@ final class HandleBox<Value> {
   init(_ value: Value) { self.value = value }
 }
 
-/// What `abiCall` releases when a call ends: a box this thread claimed.
+/// An owner no thread has: the box was in another thread's call when the process forked, so
+/// the child's copy of its state may be half-updated.
+private let forkedMidCall = UInt.max
+
+/// What the registry and `abiCall` need of a box whatever its type.
 protocol ClaimedHandle: AnyObject {
   func unclaim()
+  /// In a forked child: marks the box unusable if a thread other than `survivor` held it.
+  func poisonIfHeld(except survivor: UInt)
+  var isPoisoned: Bool { get }
 }
 
 extension HandleBox: ClaimedHandle {
   func unclaim() { owner.store(0, ordering: .releasing) }
+  func poisonIfHeld(except survivor: UInt) {
+    let holder = owner.load(ordering: .acquiring)
+    if holder != 0, holder != survivor { owner.store(forkedMidCall, ordering: .releasing) }
+  }
+  var isPoisoned: Bool { owner.load(ordering: .acquiring) == forkedMidCall }
 }
 
 /// Every live handle, by token. A handle is a token, never an address: tokens are never
 /// reused, so a freed handle stays unknown forever instead of aliasing a newer object, and
 /// nothing the caller passes is ever dereferenced.
-private let liveHandles = Registry()
+private let liveHandles: Registry = {
+  let registry = Registry()
+  // A fork while another thread holds the lock would leave the child's copy locked forever:
+  // fork with the lock taken, and give the child a fresh one (see Registry.forkChild).
+  pthread_atfork({ liveHandles.forkPrepare() }, { liveHandles.forkParent() }, { liveHandles.forkChild() })
+  return registry
+}()
 
-/// The token → object table; every access holds the lock, hence @unchecked Sendable.
+/// The token → object table; every access holds the lock, hence @unchecked Sendable. The lock
+/// is a pthread mutex, not a Synchronization.Mutex, because a forked child must re-create it.
 private final class Registry: @unchecked Sendable {
-  private let lock = Mutex(())
-  private var objects: [UInt: AnyObject] = [:]
+  private let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+    let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    pthread_mutex_init(lock, nil)
+    return lock
+  }()
+  private var objects: [UInt: ClaimedHandle] = [:]
+  /// Boxes freed in a forked child while poisoned: kept, never deinitialized, since their
+  /// state may be torn (see forkChild).
+  private var orphans: [ClaimedHandle] = []
   /// Tokens step by 16 from a page-aligned start so they look like (and never collide with)
   /// small aligned addresses; 2^60 creations would be needed to wrap.
   private var nextToken: UInt = 0x10_0000
 
-  func insert(_ object: AnyObject) -> UInt {
-    lock.withLock { _ in
+  private func locked<R>(_ body: () -> R) -> R {
+    pthread_mutex_lock(lock)
+    defer { pthread_mutex_unlock(lock) }
+    return body()
+  }
+
+  func insert(_ object: ClaimedHandle) -> UInt {
+    locked {
       let token = nextToken
       nextToken += 16
       objects[token] = object
       return token
     }
   }
-  func find(_ key: UInt) -> AnyObject? { lock.withLock { _ in objects[key] } }
-  func remove(_ key: UInt) { lock.withLock { _ in _ = objects.removeValue(forKey: key) } }
+  func find(_ key: UInt) -> ClaimedHandle? { locked { objects[key] } }
+  func remove(_ key: UInt) {
+    locked {
+      if let box = objects.removeValue(forKey: key), box.isPoisoned { orphans.append(box) }
+    }
+  }
+
+  fileprivate func forkPrepare() { pthread_mutex_lock(lock) }
+  fileprivate func forkParent() { pthread_mutex_unlock(lock) }
+  /// Only the forking thread exists in the child. A box another thread was using may hold a
+  /// half-updated state: it is refused from now on (MISUSE, naming the fork) except by _free.
+  /// Every other box is usable as it was.
+  fileprivate func forkChild() {
+    pthread_mutex_init(lock, nil)
+    let me = UInt(pthread_self())
+    for box in objects.values { box.poisonIfHeld(except: me) }
+  }
 }
 
-/// The boxes the current thread claimed during the current exported call.
+/// The boxes the current thread claimed, by the depth of the exported call that claimed them.
 private let claims = ThreadClaims()
 
 enum Handles {
@@ -56,7 +103,9 @@ enum Handles {
 
   /// The live object behind `handle`, claimed by this thread until the exported call
   /// returns. A handle in use by another thread is MISUSE: the header allows one thread per
-  /// handle, and this turns a violation into a status instead of a corrupted heap.
+  /// handle, and this turns a violation into a status instead of a corrupted heap. So is one
+  /// that an enclosing call on this thread is using (a progress callback calling on the
+  /// model being trained): that call would overwrite, or outlive, whatever this one did.
   static func lookup<Value>(_ handle: OpaquePointer?, _ type: Value.Type, _ name: String)
     throws(ABIError) -> HandleBox<Value>
   {
@@ -66,8 +115,15 @@ enum Handles {
       expected: 0, desired: me, ordering: .acquiringAndReleasing)
     if claimed {
       claims.append(box)
+    } else if holder == forkedMidCall {
+      throw ABIError(
+        DIRRM_ERR_MISUSE,
+        "\(name) was in use by another thread when this process forked; its state may be partial (free it)")
     } else if holder != me {
       throw ABIError(DIRRM_ERR_MISUSE, "\(name) is in use by another thread")
+    } else if claims.claimedByEnclosingCall(box) {
+      throw ABIError(
+        DIRRM_ERR_MISUSE, "\(name) is in use by the call whose progress callback is running on this thread")
     }
     return box
   }
@@ -79,15 +135,18 @@ enum Handles {
     try find(handle, type, name).value
   }
 
-  /// Brackets an exported call. Claims are released when the outermost call on this thread
-  /// ends: a progress callback's nested calls must not release what the outer call holds.
+  /// Brackets an exported call. Each call releases the claims it made when it ends, so a
+  /// progress callback's nested calls release theirs at once and never what the outer call
+  /// holds.
   static func beginCall() { claims.enter() }
   static func endCall() { claims.leave() }
 
-  /// Frees a handle; NULL is a no-op.
+  /// Frees a handle; NULL is a no-op. In a forked child a handle that was mid-call at the
+  /// fork may still be freed (its state is kept aside, never touched again).
   static func release<Value>(_ handle: OpaquePointer?, _ type: Value.Type, _ name: String) throws(ABIError) {
     guard handle != nil else { return }
-    _ = try lookup(handle, type, name)
+    let box = try find(handle, type, name)
+    if !box.isPoisoned { _ = try lookup(handle, type, name) }
     liveHandles.remove(UInt(bitPattern: UnsafeRawPointer(handle)))
   }
 
@@ -107,8 +166,9 @@ enum Handles {
   }
 }
 
-/// A per-thread list of claimed boxes and the depth of nested exported calls. A call claims
-/// at most a few handles, so a small array suffices.
+/// A per-thread list of claimed boxes, each with the depth of the exported call that claimed
+/// it, and the current depth of nested exported calls. A call claims at most a few handles,
+/// so a small array suffices.
 private final class ThreadClaims: @unchecked Sendable {
   private let key: pthread_key_t?
 
@@ -130,21 +190,31 @@ private final class ThreadClaims: @unchecked Sendable {
     return made
   }
 
-  func append(_ box: ClaimedHandle) { list?.boxes.append(box) }
+  func append(_ box: ClaimedHandle) {
+    guard let list else { return }
+    list.claims.append((box, list.depth))
+  }
+
+  /// Whether a call enclosing the current one on this thread claimed `box`.
+  func claimedByEnclosingCall(_ box: ClaimedHandle) -> Bool {
+    guard let list else { return false }
+    return list.claims.contains { $0.box === box && $0.depth < list.depth }
+  }
 
   func enter() { list?.depth += 1 }
 
   func leave() {
     guard let list else { return }
+    while let last = list.claims.last, last.depth >= list.depth {
+      last.box.unclaim()
+      list.claims.removeLast()
+    }
     list.depth -= 1
-    guard list.depth == 0, !list.boxes.isEmpty else { return }
-    for box in list.boxes { box.unclaim() }
-    list.boxes.removeAll(keepingCapacity: true)
   }
 }
 
 private final class ClaimList {
-  var boxes: [ClaimedHandle] = []
+  var claims: [(box: ClaimedHandle, depth: Int)] = []
   var depth = 0
 }
 

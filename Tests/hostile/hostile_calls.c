@@ -515,6 +515,150 @@ static int two_threads_on_one_handle(void) {
   return 0;
 }
 
+
+/* ---- issue 21 #2: claims of nested calls; a handle used by the call whose callback runs ---- */
+
+static dirrm_club *inner_club;
+static dirrm_model *trained_model;
+static const dirrm_dataset *training_set;
+static volatile int32_t nested_status = -1, other_thread_status = -1, free_status = -1, train_status = -1;
+
+static void *bound_on_inner_club(void *arg) {
+  (void)arg;
+  float mi;
+  other_thread_status = dirrm_club_bound(inner_club, N, hc, hr, labels, NULL, &mi, NULL, NULL);
+  return NULL;
+}
+
+static int32_t nesting_progress(void *user, int64_t step, int64_t total, float loss, float mi,
+                                float threshold) {
+  (void)user, (void)total, (void)loss, (void)mi, (void)threshold;
+  if (step == 0) nested_status = dirrm_club_fit(inner_club, N, hc, hr, labels, NULL);
+  if (step == 1) { /* the nested call has ended: another thread may use the handle now */
+    pthread_t t;
+    pthread_create(&t, NULL, bound_on_inner_club, NULL);
+    pthread_join(t, NULL);
+  }
+  if (step == 2) {
+    dirrm_train_params p;
+    dirrm_train_params_init(&p);
+    train_status = dirrm_train(trained_model, training_set, &p, NULL, NULL);
+    free_status = dirrm_model_free(trained_model);
+  }
+  return 0;
+}
+
+static int nested_calls_release_their_claims_and_spare_the_outer_handle(void) {
+  fill_batch();
+  inner_club = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  dirrm_dataset *data = tiny_dataset();
+  EXPECT(inner_club && data);
+  training_set = data;
+  dirrm_model_params mp;
+  dirrm_model_params_init(&mp);
+  mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 8;
+  EXPECT(dirrm_model_create(&mp, &trained_model) == DIRRM_OK);
+  dirrm_train_params p;
+  dirrm_train_params_init(&p);
+  p.epochs = 4, p.batch_size = 2;
+  EXPECT(dirrm_train(trained_model, data, &p, nesting_progress, NULL) == DIRRM_OK);
+  EXPECT(nested_status == DIRRM_OK);
+  EXPECT(other_thread_status == DIRRM_OK); /* was MISUSE: released only at depth 0 */
+  EXPECT(train_status == DIRRM_ERR_MISUSE); /* retraining the model being trained */
+  EXPECT(free_status == DIRRM_ERR_MISUSE);  /* freeing it: the outer call would write an orphan */
+  float reward;
+  float x[2] = {0.1f, 0.2f};
+  EXPECT(dirrm_model_score(trained_model, 1, x, x, &reward, NULL) == DIRRM_OK);
+  EXPECT(dirrm_model_free(trained_model) == DIRRM_OK);
+  EXPECT(dirrm_club_free(inner_club) == DIRRM_OK);
+  EXPECT(dirrm_dataset_free(data) == DIRRM_OK);
+  return 0;
+}
+
+/* ---- issue 21 #1: fork while other threads are inside handle calls and pooled products ---- */
+
+#define FORK_D 256
+#define FORK_N 64
+static float big_hc[FORK_N * FORK_D], big_hr[FORK_N * FORK_D], big_labels[FORK_N];
+static dirrm_club *busy_clubs[2];
+static volatile int stop_busy;
+
+static void *busy_loop(void *arg) {
+  dirrm_club *c = arg;
+  float mi;
+  while (!stop_busy) {
+    dirrm_club_fit(c, FORK_N, big_hc, big_hr, big_labels, NULL);
+    dirrm_club_bound(c, FORK_N, big_hc, big_hr, big_labels, NULL, &mi, NULL, NULL);
+  }
+  return NULL;
+}
+
+/* In the child: every idle handle works; a busy one works or is refused with the fork's
+ * message, and can be freed; new handles work. */
+static int forked_child_checks(dirrm_club *idle, dirrm_prioritizer *queue) {
+  alarm(20); /* a lock never released would hang: SIGALRM makes that a failure */
+  float mi, nll;
+  EXPECT(dirrm_club_fit(idle, N, hc, hr, labels, &nll) == DIRRM_OK);
+  EXPECT(dirrm_club_bound(idle, N, hc, hr, labels, NULL, &mi, NULL, NULL) == DIRRM_OK);
+  int64_t idx[4], count;
+  EXPECT(dirrm_prioritizer_propose(queue, 4, idx, &count) == DIRRM_OK);
+  for (int i = 0; i < 2; i++) {
+    int32_t status = dirrm_club_bound(busy_clubs[i], FORK_N, big_hc, big_hr, big_labels, NULL, &mi,
+                                      NULL, NULL);
+    EXPECT(status == DIRRM_OK ||
+           (status == DIRRM_ERR_MISUSE && strstr(dirrm_last_error(), "forked") != NULL));
+    EXPECT(dirrm_club_free(busy_clubs[i]) == DIRRM_OK);
+  }
+  dirrm_club *fresh = small_club(DIRRM_BIAS_CATEGORICAL, 2, FORK_D, 512);
+  EXPECT(fresh);
+  EXPECT(dirrm_club_fit(fresh, FORK_N, big_hc, big_hr, big_labels, NULL) == DIRRM_OK);
+  EXPECT(dirrm_club_free(fresh) == DIRRM_OK);
+  EXPECT(dirrm_club_free(idle) == DIRRM_OK);
+  return 0;
+}
+
+static int forks_while_threads_use_handles(void) {
+  fill_batch();
+  for (int i = 0; i < FORK_N * FORK_D; i++) {
+    big_hc[i] = (float)((i * 7) % 13) * 0.1f;
+    big_hr[i] = (float)((i * 5) % 11) * 0.1f;
+  }
+  for (int i = 0; i < FORK_N; i++) big_labels[i] = (float)(i % 2);
+  EXPECT(dirrm_set_num_threads(2) == DIRRM_OK); /* pooled products */
+  dirrm_club *idle = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  dirrm_prioritizer_params pp;
+  dirrm_prioritizer_params_init(&pp);
+  dirrm_prioritizer *queue = NULL;
+  EXPECT(idle && dirrm_prioritizer_create(&pp, 100, &queue) == DIRRM_OK);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) {
+    busy_clubs[i] = small_club(DIRRM_BIAS_CATEGORICAL, 2, FORK_D, 512);
+    EXPECT(busy_clubs[i]);
+    pthread_create(&t[i], NULL, busy_loop, busy_clubs[i]);
+  }
+  int failed = 0, refused_or_ok = 0;
+  for (int k = 0; k < 200 && !failed; k++) {
+    usleep(1000 + (k % 7) * 300);
+    pid_t pid = fork();
+    if (pid == 0) _exit(forked_child_checks(idle, queue));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      fprintf(stderr, "  fork %d: child %s %d\n", k, WIFSIGNALED(status) ? "killed by signal" : "exited",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+      failed = 1;
+    } else {
+      refused_or_ok++;
+    }
+  }
+  stop_busy = 1;
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  EXPECT(!failed && refused_or_ok == 200);
+  for (int i = 0; i < 2; i++) EXPECT(dirrm_club_free(busy_clubs[i]) == DIRRM_OK);
+  EXPECT(dirrm_club_free(idle) == DIRRM_OK && dirrm_prioritizer_free(queue) == DIRRM_OK);
+  return 0;
+}
+
 /* ---- the runner ---- */
 
 typedef struct {
@@ -543,6 +687,9 @@ static const test_case cases[] = {
     {"train_step_count_overflow", train_step_count_overflow},
     {"freed_handles_stay_dead", freed_handles_stay_dead},
     {"two_threads_on_one_handle", two_threads_on_one_handle},
+    {"nested_calls_release_their_claims_and_spare_the_outer_handle",
+     nested_calls_release_their_claims_and_spare_the_outer_handle},
+    {"forks_while_threads_use_handles", forks_while_threads_use_handles},
 };
 
 int main(int argc, char **argv) {

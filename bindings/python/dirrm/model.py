@@ -226,7 +226,8 @@ class RewardModel(Handle):
             given keeps the library's default (see dirrm.h).
         progress : callable, optional
             progress(step, total_steps, loss_pref, mi, threshold), called after each step;
-            returning True stops the training.
+            returning True stops the training. If it raises, training stops, the model is
+            put back as it was before fit, and the exception propagates.
 
         Returns
         -------
@@ -256,8 +257,15 @@ class RewardModel(Handle):
                 failure.append(error)
                 return 1
 
+        # A callback that raises stops the training early; the model is then put back as it was,
+        # so that a failed fit never leaves it half trained.
+        before = self.save() if progress is not None else None
         self._call_train(dataset, params, PROGRESS_FN(callback))
         if failure:
+            assert before is not None
+            restored = type(self).load(before)
+            self.close()
+            self._handle, restored._handle = restored._handle, None
             raise failure[0]
         columns = np.array(records, np.float64).reshape(-1, 4)
         return {"step": columns[:, 0], "loss_pref": columns[:, 1], "mi": columns[:, 2], "threshold": columns[:, 3]}

@@ -118,8 +118,11 @@ def test_progress_can_stop_training():
     seen = []
     log = model.fit(train, progress=lambda step, total, *_: seen.append(step) or step >= 4)
     assert len(log["step"]) == 5 and seen == [0, 1, 2, 3, 4]
+    # A callback that raises leaves the model as it was before fit (issue 21: it was half trained).
+    before = model.save()
     with pytest.raises(ZeroDivisionError):
-        model.fit(train, progress=lambda *_: 1 / 0)
+        model.fit(train, progress=lambda step, *_: 1 / 0 if step == 3 else None)
+    assert model.save() == before
 
 
 def test_save_load_score_is_bit_identical():

@@ -95,3 +95,62 @@ def test_a_forked_child_computes_what_its_parent_does() -> None:
     os.close(write)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.read(read, 16) == b"same"
+
+
+# 1,000 forks while two threads are inside handle calls and pooled products (issue 21 #1): a
+# child must never abort (the registry's lock was once left held), every idle handle works in
+# it, and a handle another thread was using is either usable or refused with the fork's message
+# and can be freed.
+FORK_STRESS = textwrap.dedent(
+    """
+    import os, sys, threading
+    import numpy as np
+    import dirrm
+    dirrm.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    n, d = 64, 256
+    hc, hr = rng.normal(size=(2, n, d)).astype(np.float32)
+    b = rng.integers(0, 2, n).astype(np.float32)
+    busy = [dirrm.Club(d, q_hidden=512, seed=i) for i in range(2)]
+    idle = dirrm.Club(d, q_hidden=16, seed=5)
+    stop = False
+    def loop(club):
+        while not stop:
+            club.fit(hc, hr, b)
+            club.bound(hc, hr, b, grad=False)
+    threads = [threading.Thread(target=loop, args=(c,)) for c in busy]
+    for t in threads:
+        t.start()
+    failures = 0
+    for k in range(int(sys.argv[1])):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                idle.fit(hc[:8], hr[:8], b[:8])
+                for club in busy:
+                    try:
+                        club.bound(hc, hr, b, grad=False)
+                    except dirrm.DirrmError as error:
+                        if error.status != 6 or "forked" not in error.message:
+                            code = 3
+                    club.close()
+                dirrm.Club(d, q_hidden=16).fit(hc[:8], hr[:8], b[:8])
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            failures += 1
+            print("fork", k, "status", status, file=sys.stderr)
+    stop = True
+    for t in threads:
+        t.join()
+    print(failures)
+    """
+)
+
+
+def test_a_thousand_forks_during_handle_calls() -> None:
+    out = subprocess.run([sys.executable, "-c", FORK_STRESS, "1000"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip() == "0", (out.stdout, out.stderr[-2000:])
