@@ -144,6 +144,10 @@ public func dirrm_club_bound(
     let box = try lookup(c)
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     let stats = try checkedStats(biasStats, box.value.config)
+    if let stats {
+      let own = box.value.statistics(batch)
+      try configured("") { () throws(ConfigError) in try stats.validate(containing: own) }
+    }
     let mi = try Check.output(outMi, "out_mi")
     let (value, gx) = box.value.bound(
       batch, stats: stats, wantGradient: gradChosen != nil || gradRejected != nil)

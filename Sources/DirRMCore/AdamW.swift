@@ -38,7 +38,7 @@ public struct AdamW: Equatable {
     precondition(
       parameters.count == firstMoment.count && gradient.count == firstMoment.count,
       "AdamW for \(firstMoment.count) parameters updated with \(parameters.count) and \(gradient.count)")
-    step += 1
+    step = Limits.counted(step)
     let lr = Double(learningRate)
     let constants = AdamWKernel.Constants(
       decay: 1 - lr * Double(weightDecay),

@@ -29,15 +29,20 @@ public struct BiasStandardization: Equatable {
   }
 
   /// A saved map, checked to be one `merge` of float bias values could have produced: an
-  /// integral count (0 for a categorical bias), means within float range, non-negative
-  /// squared deviations no larger than float values can spread, and zeros before any row.
+  /// integral count (0 for a categorical bias), means within float range, squared deviations
+  /// that are +0 or a normal positive double no larger than float values can spread (float
+  /// inputs cannot spread by a subnormal amount, nor make −0), zero spread below two rows,
+  /// and zeros before any row.
   init?(count: Double, mean: [Double], squaredDeviations: [Double]) {
     let widest = 2 * Double(Float.greatestFiniteMagnitude)
     guard mean.count == squaredDeviations.count, count >= 0, count <= Double(Limits.maxCounter),
       count == count.rounded(), !mean.isEmpty || count == 0,
       mean.allSatisfy({ Swift.abs($0) <= Double(Float.greatestFiniteMagnitude) }),
-      squaredDeviations.allSatisfy({ $0 >= 0 && $0 <= count * widest * widest }),
-      count > 0 || (mean + squaredDeviations).allSatisfy({ $0 == 0 })
+      squaredDeviations.allSatisfy({
+        ($0 == 0 && $0.sign == .plus) || ($0.isNormal && $0 > 0 && $0 <= count * widest * widest)
+      }),
+      count >= 2 || squaredDeviations.allSatisfy({ $0 == 0 }),
+      count > 0 || mean.allSatisfy({ $0 == 0 && $0.sign == .plus })
     else { return nil }
     self.count = count
     self.mean = mean
@@ -58,7 +63,7 @@ public struct BiasStandardization: Equatable {
       mean[d] += delta * nb / n
       squaredDeviations[d] += batchDeviations + delta * delta * count * nb / n
     }
-    count = n
+    count = min(n, Double(Limits.maxCounter))  // as Limits.counted: what it saves still loads
   }
 
   /// σ_d; 1 for a dimension that has not varied, which then is only centred.

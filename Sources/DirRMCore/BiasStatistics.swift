@@ -55,9 +55,32 @@ public struct BiasStatistics: Equatable {
       if let j = (1 + m...2 * m).first(where: { given[$0] < 0 }) {
         throw ConfigError("bias_stats[\(j)]", "= \(given[j]) is a negative sum of squares")
       }
+      // Σb² ≥ (Σb)²/N for any real values (Cauchy–Schwarz), up to the float32 rounding of
+      // the sums: below it no rows have these statistics, and the map built from them would
+      // make the bound meaningless.
+      if let d = (0..<m).first(where: {
+        given[1 + m + $0] * given[0] < given[1 + $0] * given[1 + $0] * (1 - 1e-5)
+      }) {
+        throw ConfigError(
+          "bias_stats[\(1 + m + d)]",
+          "(the sum of squares) is below (sum)^2 / count: no rows have these statistics")
+      }
       dimensions = m
     }
     values = given
+  }
+
+  /// Checks that these statistics can describe a batch containing the rows `batch`
+  /// describes: at least as many rows and, for a categorical bias, at least as many of each
+  /// class.
+  public func validate(containing batch: BiasStatistics) throws(ConfigError) {
+    guard count >= batch.count else {
+      throw ConfigError("bias_stats[0]", "(the count) = \(count) is below this batch's \(batch.count) rows")
+    }
+    if dimensions == 0, let j = (1..<values.count).first(where: { values[$0] < batch.values[$0] }) {
+      throw ConfigError(
+        "bias_stats[\(j)]", "= \(values[j]) is below this batch's \(batch.values[j]) rows of class \(j - 1)")
+    }
   }
 
   /// Statistics dirrm derived itself (BiasStandardization's z-space sums).

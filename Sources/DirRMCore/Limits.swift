@@ -16,6 +16,11 @@ public enum Limits {
   /// Counters that are only ever incremented (steps, epochs, AdamW's step, a prioritizer's
   /// tallies): a state is refused beyond this, which leaves 2^62 increments before overflow.
   public static let maxCounter = 1 << 62
+
+  /// `value + k`, held at maxCounter: a state loaded at the limit still steps, and what it
+  /// saves still loads (a counter this far out has no meaning left to lose).
+  @inlinable
+  public static func counted(_ value: Int, plus k: Int = 1) -> Int { min(value + k, maxCounter) }
   /// Training steps in one dirrm_train call.
   public static let maxTrainingSteps = 1 << 40
   /// Threads of dirrm's worker pool (dirrm_set_num_threads).

@@ -114,7 +114,7 @@ public struct Prioritizer {
       out.append(i)
     }
     pendingCount += taken
-    proposed += taken
+    proposed = Limits.counted(proposed, plus: taken)
     return out
   }
 
@@ -141,17 +141,17 @@ public struct Prioritizer {
       if dr2[position] < threshold {
         out[position] = true
         place[i] = .accepted
-        accepted += 1
+        accepted = Limits.counted(accepted)
         continue
       }
-      rejected += 1
+      rejected = Limits.counted(rejected)
       guard reinsertions[i] < settings.maxReinsertions else {
         place[i] = .dropped
-        dropped += 1
+        dropped = Limits.counted(dropped)
         continue
       }
       reinsertions[i] += 1
-      reinserted += 1
+      reinserted = Limits.counted(reinserted)
       if settings.lazyReinsertion {
         place[i] = .deferred
         deferred.append(i)
@@ -169,7 +169,7 @@ public struct Prioritizer {
   /// λ ← float(α·λ + (1 − α)·float(λ̂)), in double. No values leave it unchanged.
   @discardableResult
   public mutating func endStep() -> Float {
-    step += 1
+    step = Limits.counted(step)
     guard !stepValues.isEmpty else { return threshold }
     let boundary = Float(
       BinaryClustering.threshold(unsorted: stepValues, placement: settings.placement))
@@ -180,7 +180,7 @@ public struct Prioritizer {
   }
 
   mutating func startEpoch() {
-    epoch += 1
+    epoch = Limits.counted(epoch)
     epochOpen = true
     pool = Array((0..<count).reversed())
     if settings.shuffle { random.shuffle(&pool) }

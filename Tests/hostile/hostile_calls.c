@@ -659,6 +659,81 @@ static int forks_while_threads_use_handles(void) {
   return 0;
 }
 
+
+/* ---- issue 21 #5: a state loaded at the counters' limit steps, and what it saves loads ---- */
+
+static int reload(dirrm_prioritizer *q) {
+  static buffer b;
+  int64_t size = 0;
+  if (dirrm_prioritizer_save(q, b.bytes, sizeof b.bytes, &size) != DIRRM_OK) return 0;
+  dirrm_prioritizer *copy = NULL;
+  int ok = dirrm_prioritizer_load(b.bytes, size, &copy) == DIRRM_OK;
+  dirrm_prioritizer_free(copy);
+  return ok;
+}
+
+static int states_at_the_counter_limit_still_save_what_loads(void) {
+  static const uint64_t pool[2] = {1, 0};
+  for (int which = 0; which < 7; which++) {
+    prioritizer_state s = {.n = 2, .open = 1, .pool = pool, .pool_count = 2, .places_written = 2};
+    s.counters[which] = (uint64_t)1 << 62;
+    buffer b;
+    prioritizer_buffer(&s, &b);
+    dirrm_prioritizer *q = NULL;
+    int32_t status = dirrm_prioritizer_load(b.bytes, (int64_t)b.size, &q);
+    /* A tally at 2^62 alone contradicts the others (CORRUPT); epoch and step stand alone. */
+    EXPECT(status == DIRRM_OK || (status == DIRRM_ERR_CORRUPT && which >= 2));
+    if (status != DIRRM_OK) continue;
+    for (int step = 0; step < 3; step++) {
+      int64_t idx[2], count = 0;
+      float dr2[2] = {1, -1};
+      uint8_t accept[2];
+      EXPECT(dirrm_prioritizer_propose(q, 2, idx, &count) == DIRRM_OK);
+      if (count > 0) EXPECT(dirrm_prioritizer_decide(q, count, idx, dr2, accept) == DIRRM_OK);
+      EXPECT(dirrm_prioritizer_end_step(q, NULL) == DIRRM_OK);
+      EXPECT(reload(q)); /* was CORRUPT once a counter passed 2^62 */
+    }
+    dirrm_prioritizer_free(q);
+  }
+  fill_batch();
+  dirrm_club *c = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  EXPECT(c);
+  static buffer b;
+  int64_t size = 0;
+  EXPECT(dirrm_club_save(c, b.bytes, sizeof b.bytes, &size) == DIRRM_OK);
+  b.size = (size_t)size;
+  patch_u64(&b, 1 + 8 + 8 + 1 + 8 + 8 + 4 + 4 + 4 + 8, (uint64_t)1 << 62); /* AdamW's step */
+  dirrm_club *loaded = NULL;
+  EXPECT(dirrm_club_load(b.bytes, (int64_t)b.size, &loaded) == DIRRM_OK);
+  float nll;
+  EXPECT(dirrm_club_fit(loaded, N, hc, hr, labels, &nll) == DIRRM_OK);
+  static buffer again;
+  EXPECT(dirrm_club_save(loaded, again.bytes, sizeof again.bytes, &size) == DIRRM_OK);
+  dirrm_club *copy = NULL;
+  EXPECT(dirrm_club_load(again.bytes, size, &copy) == DIRRM_OK);
+  dirrm_club_free(copy), dirrm_club_free(loaded), dirrm_club_free(c);
+  return 0;
+}
+
+/* Caller statistics no rows can have: a count below the batch's, or a Gaussian sum of squares
+ * below (sum)^2 / count, once gave bounds like -6.4e37 with DIRRM_OK. */
+static int impossible_bias_stats_are_refused(void) {
+  fill_batch();
+  dirrm_club *c = small_club(DIRRM_BIAS_GAUSSIAN, 1, D, 8);
+  EXPECT(c);
+  float bias[N], mi = 0;
+  for (int i = 0; i < N; i++) bias[i] = (float)(i * 3 % 5);
+  float few[3] = {2, 10, 60};         /* count 2 < N = 8 */
+  float spread[3] = {100, 1000, 100}; /* sum^2 / count = 10000 > 100 */
+  EXPECT(dirrm_club_bound(c, N, hc, hr, bias, few, &mi, NULL, NULL) == DIRRM_ERR_INVALID_ARGUMENT);
+  EXPECT(dirrm_club_bound(c, N, hc, hr, bias, spread, &mi, NULL, NULL) ==
+         DIRRM_ERR_INVALID_ARGUMENT);
+  float fine[3] = {100, 200, 1000};
+  EXPECT(dirrm_club_bound(c, N, hc, hr, bias, fine, &mi, NULL, NULL) == DIRRM_OK);
+  dirrm_club_free(c);
+  return 0;
+}
+
 /* ---- the runner ---- */
 
 typedef struct {
@@ -690,6 +765,9 @@ static const test_case cases[] = {
     {"nested_calls_release_their_claims_and_spare_the_outer_handle",
      nested_calls_release_their_claims_and_spare_the_outer_handle},
     {"forks_while_threads_use_handles", forks_while_threads_use_handles},
+    {"states_at_the_counter_limit_still_save_what_loads",
+     states_at_the_counter_limit_still_save_what_loads},
+    {"impossible_bias_stats_are_refused", impossible_bias_stats_are_refused},
 };
 
 int main(int argc, char **argv) {
