@@ -2,7 +2,7 @@
 in double, data-parallel shards, and the estimator's learning behaviour."""
 
 import ctypes
-import pickle
+import copy  # the pickle protocol (__getstate__/__setstate__), without unpickling any bytes
 import struct
 
 import numpy as np
@@ -405,13 +405,13 @@ def test_save_load_is_bit_exact_including_adamw_state():
     club = dirrm.Club(4, seed=1, learning_rate=1e-2, **cfg)
     hc, hr, b = make_batch(rng, 50, 4, cfg)
     club.fit(hc, hr, b)
-    copy = pickle.loads(pickle.dumps(club))
-    assert (copy.hidden_dim, copy.bias_kind, copy.bias_dim) == (4, "gaussian", 2)
-    np.testing.assert_array_equal(copy.weights, club.weights)
-    for c in (club, copy):
+    clone = copy.deepcopy(club)
+    assert (clone.hidden_dim, clone.bias_kind, clone.bias_dim) == (4, "gaussian", 2)
+    np.testing.assert_array_equal(clone.weights, club.weights)
+    for c in (club, clone):
         c.fit(hc, hr, b)
-    np.testing.assert_array_equal(copy.weights, club.weights)  # same AdamW moments and step
-    np.testing.assert_array_equal(copy.log_prob(hc, hr, b), club.log_prob(hc, hr, b))
+    np.testing.assert_array_equal(clone.weights, club.weights)  # same AdamW moments and step
+    np.testing.assert_array_equal(clone.log_prob(hc, hr, b), club.log_prob(hc, hr, b))
     fresh = dirrm.Club(4, seed=1, learning_rate=1e-2, **cfg)
     fresh.weights = club.weights  # set_weights resets AdamW: the next fit differs
     fresh.fit(hc, hr, b)
