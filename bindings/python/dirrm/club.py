@@ -162,6 +162,23 @@ class Club(Handle):
         self.bias_kind = {v: k for k, v in _KINDS.items()}[params.bias_kind]
         self.bias_dim = params.bias_dim
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """Every setting the estimator was created with (dirrm_club_get_params), by Club's
+        keyword names: bias_kind, bias_dim, pair_mode, q_hidden, fit_steps, learning_rate,
+        weight_decay, logvar_bound, seed."""
+        params = ClubParams()
+        self._call("get_params", ctypes.byref(params))
+        return {"bias_kind": {v: k for k, v in _KINDS.items()}[params.bias_kind], "bias_dim": params.bias_dim,
+                "pair_mode": {v: k for k, v in _MODES.items()}[params.pair_mode], "q_hidden": params.q_hidden,
+                "fit_steps": params.fit_steps, "learning_rate": params.learning_rate,
+                "weight_decay": params.weight_decay, "logvar_bound": params.logvar_bound, "seed": params.seed}
+
+    def __repr__(self) -> str:
+        if self._handle is None:
+            return "Club(closed)"
+        return f"Club(hidden_dim={self.hidden_dim}, " + ", ".join(f"{k}={v!r}" for k, v in self.options.items()) + ")"
+
     def _batch(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike
                ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         hc = as_f32(h_chosen, "h_chosen")

@@ -416,6 +416,13 @@ class CLUBPenalty(torch.nn.Module):
             grads = (torch.autograd.grad(pref, targets, retain_graph=True, allow_unused=True)
                      if pref.requires_grad else [])
             present = [g for g in grads if g is not None]
+            bases = list({id(t._base): t._base for t in targets if t._base is not None}.values())
+            if not present and bases and pref.requires_grad:
+                # h_chosen = h[:n], h_rejected = h[n:] with the rewards computed from h: pref
+                # reaches the slices only through the tensor they view.
+                grads = torch.autograd.grad(pref, [b for b in bases if b.requires_grad], retain_graph=True,
+                                            allow_unused=True)
+                present = [g for g in grads if g is not None]
             if not present:
                 problem = "pref has no gradient on the hidden states (pass cap_wrt= the tensors they come from)"
         if problem is not None:
@@ -593,7 +600,8 @@ class DIRLoss(torch.nn.Module):
 
     def forward(self, r_chosen: ArrayOrTensor, r_rejected: ArrayOrTensor, h_chosen: ArrayOrTensor,
                 h_rejected: ArrayOrTensor, bias: ArrayOrTensor, margin: Optional[ArrayOrTensor] = None,
-                weight: Optional[ArrayOrTensor] = None) -> torch.Tensor:
+                weight: Optional[ArrayOrTensor] = None, cap_wrt: Optional[Sequence[torch.Tensor]] = None
+                ) -> torch.Tensor:
         """L_pref + lam * max(Î, 0) as a 0-dim tensor of r_chosen's dtype and device.
 
         Parameters
@@ -608,6 +616,10 @@ class DIRLoss(torch.nn.Module):
             length gap).
         margin, weight : Tensor or ndarray, n elements, optional
             As BTLoss's.
+        cap_wrt : sequence of Tensor, optional
+            As CLUBPenalty's: where the cap measures the preference gradient when the
+            rewards reach the hidden states only through other tensors (slices h[:n], h[n:]
+            of one h are found by themselves).
 
         Returns
         -------
@@ -619,7 +631,7 @@ class DIRLoss(torch.nn.Module):
             if _tensor(value, name).numel() != n:
                 raise ValueError(f"{name} has {_tensor(value, name).numel()} values but h_chosen has {n} pairs")
         pref: torch.Tensor = self.bt(r_chosen, r_rejected, margin, weight)
-        penalty: torch.Tensor = self.penalty(h_chosen, h_rejected, bias, pref=pref)
+        penalty: torch.Tensor = self.penalty(h_chosen, h_rejected, bias, pref=pref, cap_wrt=cap_wrt)
         self.last_pref, self.last_mi = self.bt.last_loss, self.penalty.last_mi
         total: torch.Tensor = pref + penalty.to(pref.device, pref.dtype)
         return total

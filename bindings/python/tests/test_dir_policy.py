@@ -258,3 +258,21 @@ def test_dir_cap_scales_to_the_preference_norm():
     assert one == 1.0
     with pytest.raises(dirrm.DirrmError, match="pref_grad_h_chosen"):
         dirrm.dir_cap(pc * np.nan, pr, gc, gr)
+
+
+def test_the_cap_finds_slices_of_one_hidden_state():
+    """h = encoder(both); r = head(h); dir_loss(r[:n], r[n:], h[:n], h[n:], gap): the rewards
+    reach the slices only through h, which the cap finds by itself (no warning)."""
+    import warnings
+
+    torch.manual_seed(0)
+    encoder, head = torch.nn.Linear(10, 6), torch.nn.Linear(6, 1)
+    x = torch.randn(32, 10)
+    module = dt.DIRLoss(6, lam=50.0, learning_rate=1e-2)
+    h = encoder(x)
+    r = head(h).squeeze(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module(r[:16], r[16:], h[:16], h[16:], x[:16, 1] - x[16:, 1])
+    assert module.penalty.last_cap_scale is not None and module.penalty.last_cap_scale < 1
+    assert "q_hidden=64" in repr(module.club) and module.club.options["learning_rate"] == pytest.approx(1e-2)
