@@ -77,8 +77,9 @@ const char *dirrm_build_info(void);
    dirrm's helper threads park (sleep) as soon as a call's work is done, so they do not spin
    on the cores of a host's training step between calls. OpenBLAS runs single-threaded inside
    them: dirrm sets the process's OpenBLAS thread count to 1 before its first matrix product.
-   Results do not depend on the thread count where OpenBLAS computes an element of a product
-   the same way whatever the size of the block it is in (its Haswell kernels: tested). */
+   Results do not depend on the thread count: a large matrix product is cut into the same
+   blocks at every thread count (at most 2, each one OpenBLAS call), so products use at most
+   2 threads; the other kernels split their work into parts of fixed size. */
 int32_t dirrm_set_num_threads(int32_t num_threads);
 
 /* ---------------------------------------------------------------------------------------- */

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Synchronization
 
 /// A scalar type OpenBLAS multiplies: Float (training) and Double (gradient checks).
 public protocol BLASScalar: BinaryFloatingPoint, Sendable {
@@ -44,7 +45,7 @@ enum BLAS {
       for i in cOffset..<(cOffset + m * n) { c[i] *= beta }
       return
     }
-    let split = Split(m: m, n: n, k: k, threads: WorkerPool.threadCount)
+    let split = Split(m: m, n: n, k: k, maximumParts: ProductBlocks.maximum)
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
@@ -101,7 +102,15 @@ enum BLAS {
 
   /// How a product is cut into blocks for the pool: along C's rows or columns, whichever is
   /// longer, in blocks that are multiples of 16 (a cache line of floats), and only when each
-  /// thread gets enough arithmetic to pay for waking it (about 50 µs of one core's GEMM).
+  /// block gets enough arithmetic to pay for waking a thread (about 50 µs of one core's GEMM).
+  ///
+  /// The blocks follow from the shape and `ProductBlocks.maximum` alone, never from the thread
+  /// count: one thread runs them one after another, several share them. OpenBLAS computes an
+  /// element of C differently depending on where it falls in the call's C (0.3.21's Haswell and
+  /// Zen sgemm kernel sums some tiles' dot products in one FMA chain and others in two, over
+  /// even and odd k, by the tile's place among the call's rows and columns), so an element
+  /// computed in a block of another size can differ in its last bits; with the same calls at
+  /// every thread count, it cannot.
   struct Split {
     static let minimumWork = 1 << 21
     static let granule = 16
@@ -109,14 +118,15 @@ enum BLAS {
     let length: Int
     let parts: Int
 
-    init(m: Int, n: Int, k: Int, threads: Int) {
+    init(m: Int, n: Int, k: Int, maximumParts: Int) {
       alongRows = m > n
       length = alongRows ? m : n
       let (work, overflow) = m.multipliedReportingOverflow(by: n)
       let byWork =
         overflow
-        ? threads : work.multipliedReportingOverflow(by: k).overflow ? threads : work * k / Split.minimumWork
-      parts = max(1, min(threads, byWork, length / Split.granule))
+        ? maximumParts
+        : work.multipliedReportingOverflow(by: k).overflow ? maximumParts : work * k / Split.minimumWork
+      parts = max(1, min(maximumParts, byWork, length / Split.granule))
     }
 
     /// Part `i`'s [start, end) along the split dimension: equal blocks of whole granules, the
@@ -126,4 +136,21 @@ enum BLAS {
       return (i * block, i == parts - 1 ? length : (i + 1) * block)
     }
   }
+}
+
+/// How many blocks `BLAS.gemm` cuts a large matrix product into for `WorkerPool`, process-wide.
+/// Results depend on it and on the product's shape, never on the thread count (`BLAS.Split`).
+public enum ProductBlocks {
+  /// At most this many blocks, each one single-threaded OpenBLAS call (≥ 1; default 2, so two
+  /// threads share a large product). 1 keeps every product whole: dirrm-cli sets it, as it runs
+  /// one training per core, each on one thread.
+  public static var maximum: Int {
+    get { limit.load(ordering: .relaxed) }
+    set {
+      precondition(newValue >= 1, "ProductBlocks.maximum must be positive")
+      limit.store(newValue, ordering: .relaxed)
+    }
+  }
+
+  private static let limit = Atomic<Int>(2)
 }

@@ -2,10 +2,14 @@ import DirRMCore
 import Glibc
 
 /// The CLI's experiments train many independent models. They run one per core, each on one
-/// thread (dirrm's pool at one thread): the CLI parallelizes over models instead, so that
-/// `dirrm-cli` prints the same numbers for a seed on any number of cores.
+/// thread (dirrm's pool at one thread, every matrix product one OpenBLAS call): the CLI
+/// parallelizes over models instead, so that `dirrm-cli` prints the same numbers for a seed on
+/// any number of cores.
 enum Parallel {
-  static func configureBLAS() { WorkerPool.setThreadCount(1) }
+  static func configureBLAS() {
+    WorkerPool.setThreadCount(1)
+    ProductBlocks.maximum = 1
+  }
 
   static var cores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 

@@ -70,6 +70,41 @@ final class WorkerPoolTests: XCTestCase {
       }
     }
   }
+
+  /// Products at the shapes of q's layers are bit for bit the same at every thread count.
+  /// OpenBLAS 0.3.21's Haswell and Zen sgemm kernel sums an element of C in one FMA chain or
+  /// in two (even and odd k), depending on where the element falls in the call's C; blocks
+  /// sized by the thread count therefore changed the last bits of some elements at 2 and 3
+  /// threads on an AMD EPYC (bindings/python/tests/test_threads.py).
+  func testProductsDoNotDependOnTheThreadCount() {
+    var random = Xoshiro256(seed: 5)
+    // q's forward X·W1ᵀ (beta 1: the bias), input gradient dZ·W1 and weight gradient dZᵀ·X at
+    // n 96, d 1024, q_hidden 512 (test_threads.py) and the forward at DIR's n 64, d 4096,
+    // q_hidden 1024; then a product split along C's rows.
+    let shapes: [(Int, Int, Int, Bool, Bool, Float)] = [
+      (96, 512, 1024, false, true, 1), (96, 1024, 512, false, false, 0), (512, 1024, 96, true, false, 0),
+      (64, 1024, 4096, false, true, 1), (3000, 128, 128, false, true, 0),
+    ]
+    for (m, n, k, ta, tb, beta) in shapes {
+      let a = (0..<(m * k)).map { _ in Float(random.unit() - 0.5) }
+      let b = (0..<(k * n)).map { _ in Float(random.unit() - 0.5) }
+      let start = (0..<(m * n)).map { _ in Float(random.unit()) }
+      var want: [Float] = []
+      for threads in [1, 2, 3, 4, 5, 8] {
+        WorkerPool.setThreadCount(threads)
+        var c = start
+        BLAS.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a, b, beta: beta, &c)
+        if threads == 1 {
+          want = c
+          continue
+        }
+        let differing = zip(c, want).reduce(0) { $0 + ($1.0.bitPattern == $1.1.bitPattern ? 0 : 1) }
+        XCTAssertEqual(
+          differing, 0,
+          "\(m)x\(n)x\(k) ta \(ta) tb \(tb): \(differing) of \(m * n) elements differ at \(threads) threads")
+      }
+    }
+  }
 }
 
 /// Plain pthreads for the test (no Foundation, no Dispatch in this package).
