@@ -256,11 +256,19 @@ private struct Machine {
       policy.clip = input.int32(around: 0, 1)
       policy.cap = input.int32(around: 0, 1)
       let fitFirst = input.int32(around: 0, 1)
-      _ = dirrm_dir_loss(
-        c, input.bool() ? nil : &policy, n, r1?.p, r2?.p, hc?.p, hr?.p, bias?.p, fitFirst, out(Float(0), 1),
-        out(Float(0), 1, null: 0x80), out(Float(0), 1, null: 0x80), out(Float(0), rowsOut, null: 0x80),
-        out(Float(0), rowsOut, null: 0x80), out(Float(0), gradCells, null: 0x80),
-        out(Float(0), gradCells, null: 0x80))
+      let defaults = input.bool()  // p = NULL: the policy's defaults
+      let outputs = (
+        out(Float(0), 1), out(Float(0), 1, null: 0x80), out(Float(0), 1, null: 0x80),
+        out(Float(0), rowsOut, null: 0x80), out(Float(0), rowsOut, null: 0x80),
+        out(Float(0), gradCells, null: 0x80),
+        out(Float(0), gradCells, null: 0x80)
+      )
+      withUnsafePointer(to: policy) { p in
+        _ = dirrm_dir_loss(
+          c, defaults ? nil : p, n, r1?.p, r2?.p, hc?.p, hr?.p, bias?.p, fitFirst, outputs.0, outputs.1,
+          outputs.2,
+          outputs.3, outputs.4, outputs.5, outputs.6)
+      }
     }
   }
 
@@ -475,11 +483,13 @@ private struct Machine {
     p.batch_size = input.int32(around: 1, 8)
     if input.bool() { p.learning_rate = input.float() }
     if input.bool() { p.weight_decay = input.float() }
-    if input.bool() { p.lambda = input.float() }
+    if input.bool() { p.dir.lambda = input.float() }
     p.bias_column = input.int32(around: 0, 1)
-    p.club.q_hidden = input.int32(around: 0, 4)
-    p.club.bias_kind = input.int32(around: 0, 1)
-    p.club.fit_steps = input.int32(around: 0, 2)
+    p.dir.club.q_hidden = input.int32(around: 0, 4)
+    p.dir.club.bias_kind = input.int32(around: 0, 1)
+    p.dir.club.fit_steps = input.int32(around: 0, 2)
+    p.dir.clip = input.int32(around: 0, 1)
+    p.dir.cap = input.int32(around: 0, 1)
     p.pf_prompts = input.int32(around: 1, 4)
     p.pf.solver = input.int32(around: 0, 1)
     p.pf.weighting = input.int32(around: 0, 3)
