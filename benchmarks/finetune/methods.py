@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Optional
@@ -316,12 +315,3 @@ def evaluate(model: RewardModel, batcher: Batcher, splits: Splits, train_pairs: 
     out["eval_seconds"] = time.perf_counter() - t0
     out["_hc"], out["_hr"] = hc, hr
     return out
-
-
-def worker(job: Job, splits_path: str) -> dict[str, Any]:
-    """Runs one job in a fresh process: one torch thread, the splits read from a pickle."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-    with open(splits_path, "rb") as f:
-        splits = pickle.load(f)
-    return train_and_evaluate(job, splits)
