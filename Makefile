@@ -132,7 +132,7 @@ real-results: build
 # all-MiniLM-L6-v2 fine-tuned end to end through dirrm.torch on AlpacaEval 2 pairs, every method
 # with the library's defaults, ODIN and a post-hoc correction, 3 seeds; about an hour on a quiet
 # 2-core machine (two trainings at a time). Writes benchmarks/finetune/RESULTS.md and its README block.
-#   make finetune-results DATA=/path/to/alpaca_eval [FINETUNE_ARGS="--quick --out /tmp/ft.md"]
+#   make finetune-results DATA=/path/to/alpaca_eval [FINETUNE_ARGS="--quick --out out/ft.md"]
 finetune-results: build
 	@if [ -z "$(DATA)" ]; then echo "finetune-results: DATA is not set: pass the AlpacaEval annotations folder (instructions.jsonl.gz, judgments.jsonl.gz), e.g. make finetune-results DATA=/path/to/alpaca_eval" >&2; exit 1; fi
 	@if [ ! -f "$(DATA)/judgments.jsonl.gz" ]; then echo "finetune-results: $(DATA) has no judgments.jsonl.gz" >&2; exit 1; fi
