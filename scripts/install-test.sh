@@ -55,7 +55,7 @@ wheels=(dist/dirrm-"$version"-*manylinux*.whl)
 [ ${#wheels[@]} = 1 ] && [ -f "${wheels[0]}" ] || fail "make wheel made no single manylinux wheel: ${wheels[*]}"
 wheel=${wheels[0]}
 shown=$("$python" -m auditwheel show "$wheel") || fail "auditwheel show $wheel"
-echo "$shown" | tr '\n' ' ' | grep -q 'consistent with the following platform tag: "manylinux_' ||
+grep -q 'consistent with the following platform tag: "manylinux_' <<<"$(echo "$shown" | tr '\n' ' ')" ||
   fail "auditwheel show: $shown"
 echo "$wheel ($(du -k "$wheel" | cut -f1) KiB): $(echo "$shown" | tr '\n' ' ' | grep -o 'platform tag: "[^"]*"' | head -1)"
 
@@ -112,8 +112,10 @@ export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 [ "$(pkg-config --modversion dirrm)" = "$version" ] || fail "pkg-config --modversion dirrm"
 # shellcheck disable=SC2046 # pkg-config's flags are meant to split
 "${CC:-cc}" -std=c99 -Wall -Wextra -Werror examples/c/bt_loss.c $(pkg-config --cflags --libs dirrm) -o "$work/bt_loss"
-readelf -d "$work/bt_loss" | grep -q "NEEDED.*\[libdirrm.so.$major\]" || fail "bt_loss does not ask for libdirrm.so.$major"
-LD_LIBRARY_PATH=$prefix/lib ldd "$work/bt_loss" | grep -q "libdirrm.so.$major => $prefix/lib/libdirrm.so.$major" ||
+# grep -q reads its input from a string, not a pipe: under pipefail, a pipe's writer killed by
+# SIGPIPE once grep -q has its match fails the check (seen under load in CI).
+grep -q "NEEDED.*\[libdirrm.so.$major\]" <<<"$(readelf -d "$work/bt_loss")" || fail "bt_loss does not ask for libdirrm.so.$major"
+grep -q "libdirrm.so.$major => $prefix/lib/libdirrm.so.$major" <<<"$(LD_LIBRARY_PATH=$prefix/lib ldd "$work/bt_loss")" ||
   fail "bt_loss does not load the installed library"
 LD_LIBRARY_PATH=$prefix/lib "$work/bt_loss"
 
@@ -121,7 +123,7 @@ step "3. the CMake example, built with find_package(dirrm)"
 cmake -S examples/cmake -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="-Wall -Wextra -Werror" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
-ldd "$work/cmake-build/train_dir" | grep -q "libdirrm.so.$major => $prefix/lib/libdirrm.so.$major" ||
+grep -q "libdirrm.so.$major => $prefix/lib/libdirrm.so.$major" <<<"$(ldd "$work/cmake-build/train_dir")" ||
   fail "train_dir does not load the installed library"
 "$work/cmake-build/train_dir"
 
