@@ -509,6 +509,12 @@ int32_t dirrm_dataset_free(dirrm_dataset *d);
 int32_t dirrm_dataset_shape(const dirrm_dataset *d, int64_t *num_prompts, int64_t *prompt_dim,
                             int64_t *num_responses, int64_t *response_dim, int64_t *num_pairs,
                             int64_t *bias_dim);
+/* Copies the dataset's arrays out, in the layouts dirrm_dataset_create takes: prompt_features
+ * num_prompts x prompt_dim, response_features num_responses x response_dim, pairs num_pairs x
+ * 3, bias num_pairs x bias_dim (see dirrm_dataset_shape). Any may be NULL; bias must be NULL
+ * when bias_dim is 0. Each non-NULL buffer must hold its whole array. */
+int32_t dirrm_dataset_copy(const dirrm_dataset *d, float *prompt_features, float *response_features,
+                           int64_t *pairs, float *bias);
 
 /* Synthetic data with a known ground truth. Prompt features are [content, instruction sign
  * (+1, or -1 for an instruction-flipped prompt)]; response features are [content, a block

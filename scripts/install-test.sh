@@ -47,6 +47,23 @@ echo "$out"
 [ "$out" = "$version $site/dirrm/libdirrm.so" ] || fail "expected '$version $site/dirrm/libdirrm.so'"
 rm -rf "$work/venv-source"
 
+# The README's extras, "./bindings/python[torch]" and "./bindings/python[trl]", with the
+# installed CPU torch kept (the constraint the README gives): in a venv that sees the system's
+# packages, so that nothing is downloaded when they are present.
+if "$python" -c 'import torch, trl, transformers, accelerate, datasets' 2>/dev/null; then
+  step "1. pip install \"./bindings/python[torch]\" and \"./bindings/python[trl]\" keep the CPU torch"
+  "$python" -m venv --system-site-packages "$work/venv-extras"
+  torch_before=$("$python" -c 'import torch; print(torch.__version__)')
+  echo "torch==$torch_before" > "$work/constraint.txt"
+  "$work/venv-extras/bin/pip" install -q -c "$work/constraint.txt" "./bindings/python[torch]"
+  "$work/venv-extras/bin/pip" install -q -c "$work/constraint.txt" "./bindings/python[trl]"
+  out=$(cd "$work" && "$work/venv-extras/bin/python" -c 'import dirrm.trl, torch; print(torch.__version__)')
+  [ "$out" = "$torch_before" ] || fail "the extras replaced torch $torch_before with $out"
+  rm -rf "$work/venv-extras" "$work/constraint.txt"
+else
+  echo "skipped: the [torch] and [trl] extras need torch, trl, transformers, accelerate and datasets installed (make setup)"
+fi
+
 # ---------------------------------------------------------------------------------------------
 step "2. make wheel; auditwheel show"
 rm -f dist/dirrm-"$version"-*.whl

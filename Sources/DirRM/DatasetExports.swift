@@ -75,6 +75,30 @@ public func dirrm_dataset_shape(
 }
 
 @c @implementation
+public func dirrm_dataset_copy(
+  _ d: OpaquePointer?, _ promptFeatures: UnsafeMutablePointer<Float>?,
+  _ responseFeatures: UnsafeMutablePointer<Float>?, _ pairs: UnsafeMutablePointer<Int64>?,
+  _ bias: UnsafeMutablePointer<Float>?
+) -> Int32 {
+  abiCall("dirrm_dataset_copy") { () throws(ABIError) in
+    let data = try lookupDataset(d, "d")
+    if bias != nil && data.biasDim == 0 {
+      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias must be NULL: the dataset has no bias columns")
+    }
+    Check.write(data.prompts, toOptional: promptFeatures)
+    Check.write(data.responses, toOptional: responseFeatures)
+    if let pairs {
+      for (i, pair) in data.pairs.enumerated() {
+        pairs[3 * i] = Int64(pair.prompt)
+        pairs[3 * i + 1] = Int64(pair.chosen)
+        pairs[3 * i + 2] = Int64(pair.rejected)
+      }
+    }
+    Check.write(data.bias, toOptional: bias)
+  }
+}
+
+@c @implementation
 public func dirrm_synth_params_init(_ p: UnsafeMutablePointer<dirrm_synth_params>?) {
   p?.pointee = params(of: SyntheticPreferences.Settings.defaults)
 }

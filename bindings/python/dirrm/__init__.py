@@ -11,7 +11,7 @@ from typing import Any
 from ._lib import DirrmError, check_call, lib, library_path
 from .club import Club, DirLoss, DirPolicy, dir_cap, dir_loss, dir_policy
 from .loss import bt_loss
-from .model import Dataset, RewardModel, synth
+from .model import Dataset, DatasetArrays, RewardModel, synth
 from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
 
 __version__: str = lib.dirrm_version_string().decode()
@@ -20,6 +20,7 @@ __all__ = [
     "DirrmError",
     "bt_loss",
     "Dataset",
+    "DatasetArrays",
     "synth",
     "RewardModel",
     "Club",

@@ -200,6 +200,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     ),
     "dirrm_dataset_free": (c_int32, [_handle]),
     "dirrm_dataset_shape": (c_int32, [_handle, _i64p, _i64p, _i64p, _i64p, _i64p, _i64p]),
+    "dirrm_dataset_copy": (c_int32, [_handle, _f32p, _f32p, _i64p, _f32p]),
     "dirrm_synth_params_init": (None, [POINTER(SynthParams)]),
     "dirrm_synth_generate": (c_int32, [POINTER(SynthParams), _handle_out, _handle_out]),
     "dirrm_model_params_init": (None, [POINTER(ModelParams)]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable, Literal, Optional, Union, overload
+from typing import Any, Callable, Literal, NamedTuple, Optional, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -24,10 +24,19 @@ from ._lib import (
 )
 from ._params import choice, defaults, filled
 
-__all__ = ["Dataset", "synth", "RewardModel", "METHODS"]
+__all__ = ["Dataset", "DatasetArrays", "synth", "RewardModel", "METHODS"]
 
 METHODS: dict[str, int] = {"vanilla": 0, "dir": 1, "prompt_free": 2, "dir_prompt_free": 3}
 _SYNTH = {"unbiased": 0, "length": 1, "sycophancy": 2, "adversarial": 3}
+
+
+class DatasetArrays(NamedTuple):
+    """A dataset's arrays, in the order ``Dataset`` takes them (see ``Dataset.arrays``)."""
+
+    prompt_features: npt.NDArray[np.float32]
+    response_features: npt.NDArray[np.float32]
+    pairs: npt.NDArray[np.int64]
+    bias: npt.NDArray[np.float32]
 
 
 class Dataset(Handle):
@@ -53,6 +62,8 @@ class Dataset(Handle):
         if prompts.ndim != 2 or responses.ndim != 2 or index.ndim != 2 or index.shape[1:] != (3,):
             raise DirrmError(ERR_SHAPE, "expected prompt_features (P, dp), response_features (R, dr), pairs (N, 3)")
         b = None if bias is None else as_f32(bias, "bias").reshape(index.shape[0], -1)
+        if b is not None and b.shape[1] == 0:
+            b = None  # (N, 0), as arrays() returns for a dataset without bias columns
         handle = ctypes.c_void_p()
         check_call(lib.dirrm_dataset_create(
             prompts.shape[0], prompts.shape[1], ptr(prompts), responses.shape[0], responses.shape[1], ptr(responses),
@@ -75,6 +86,24 @@ class Dataset(Handle):
 
     def __len__(self) -> int:
         return self.shape["num_pairs"]
+
+    def arrays(self) -> DatasetArrays:
+        """The dataset's arrays, copied out of the library.
+
+        Returns
+        -------
+        DatasetArrays
+            ``prompt_features`` (P, dp) float32, ``response_features`` (R, dr) float32,
+            ``pairs`` (N, 3) int64 and ``bias`` (N, b) float32 (b may be 0): what
+            ``Dataset(*arrays)`` takes, so ``Dataset(*d.arrays())`` is a copy of ``d``.
+        """
+        s = self.shape
+        prompts = np.empty((s["num_prompts"], s["prompt_dim"]), np.float32)
+        responses = np.empty((s["num_responses"], s["response_dim"]), np.float32)
+        pairs = np.empty((s["num_pairs"], 3), np.int64)
+        bias = np.empty((s["num_pairs"], s["bias_dim"]), np.float32)
+        self._call("copy", ptr(prompts), ptr(responses), ptr(pairs), ptr(bias) if s["bias_dim"] else None)
+        return DatasetArrays(prompts, responses, pairs, bias)
 
     def __getstate__(self) -> dict[str, bytes]:
         raise TypeError("a dirrm.Dataset is not picklable; keep the arrays it was made from")

@@ -64,6 +64,24 @@ def test_dataset_rejects_pairs_past_the_features():
     assert info.value.status == _lib.ERR_NONFINITE
 
 
+def test_dataset_arrays_return_what_it_was_made_from():
+    rng = np.random.default_rng(3)
+    prompts, responses = rng.normal(size=(4, 3)), rng.normal(size=(6, 2))
+    pairs, bias = np.array([[0, 1, 2], [3, 5, 4], [1, 0, 5]]), rng.normal(size=(3, 2))
+    arrays = dirrm.Dataset(prompts, responses, pairs, bias).arrays()
+    for got, want in zip(arrays, (prompts, responses, pairs, bias)):
+        assert got.dtype == (np.int64 if want is pairs else np.float32)
+        np.testing.assert_array_equal(got, want.astype(got.dtype))
+    plain = dirrm.Dataset(prompts, responses, pairs).arrays()
+    assert plain.bias.shape == (3, 0)
+    assert dirrm.Dataset(*plain).shape["bias_dim"] == 0  # arrays() round-trips without bias too
+    # The C call refuses a bias buffer for a dataset without bias columns, and a NULL handle.
+    d = dirrm.Dataset(*plain)
+    out = np.empty(4, np.float32)
+    assert _lib.lib.dirrm_dataset_copy(d._handle, None, None, None, out.ctypes.data_as(_lib._f32p)) == _lib.ERR_INVALID_ARGUMENT
+    assert _lib.lib.dirrm_dataset_copy(None, None, None, None, None) != 0
+
+
 def test_evaluation_matches_numpy_and_scipy():
     rng = np.random.default_rng(1)
     x, y, index, bias = arrays(rng)
