@@ -650,6 +650,76 @@ typedef struct dirrm_eval_report {
 int32_t dirrm_evaluate(dirrm_model *m, const dirrm_dataset *d, int32_t bias_column,
                        dirrm_eval_report *out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* 2.4 Auditing any reward model: how much its preferences follow an attribute              */
+/* ---------------------------------------------------------------------------------------- */
+
+/* dirrm_audit reports how much a reward model's preferences follow one attribute of the
+ * responses (length, a flag, a format score), from any trainer's outputs: each pair's
+ * rewards (chosen, rejected: the labels' order), each response's attribute value, and
+ * optionally the hidden states (docs/mathematics.md §6). Agreement is r(chosen) >
+ * r(rejected), a tie counting one half. A categorical attribute is audited one category at a
+ * time, as the indicator 1[category = k] (dirrm.audit does this). */
+typedef struct dirrm_audit_params {
+  uint32_t struct_size;
+  int32_t bootstrap;        /* resamples of the pairs for Spearman's percentile interval,
+                               0 (no interval) .. 2^20                        default 1000 */
+  double level;             /* the interval's coverage, in (0, 1)             default 0.95 */
+  int32_t buckets;          /* quantile buckets of the attribute gap, 1 .. 1024  default 5 */
+  int32_t club_steps;       /* AdamW steps fitting q on half the pairs; 0: no estimate
+                                                                                default 500 */
+  int32_t club_batch;       /* pairs per step, 1 .. 2^20                      default 256 */
+  int32_t q_hidden;         /* q: DIR's Gaussian on the attribute gap, this wide, >= 2
+                                                                                 default 64 */
+  float club_learning_rate; /* finite, > 0                                    default 1e-3 */
+  uint64_t seed;            /* the resamples, the split and q's initialization   default 0 */
+} dirrm_audit_params;
+
+/* Fills *p with the defaults above. NULL is ignored. */
+void dirrm_audit_params_init(dirrm_audit_params *p);
+
+typedef struct dirrm_audit_report {
+  uint32_t struct_size;       /* set to sizeof(dirrm_audit_report) before the call */
+  int64_t pairs;
+  double agreement;           /* share of pairs the model orders as the labels do */
+  double spearman;            /* Spearman(reward gap, attribute gap), gaps chosen - rejected,
+                                 ties given average ranks; NaN if either is constant */
+  double spearman_low;        /* its percentile bootstrap interval at p->level (NaN when */
+  double spearman_high;       /*   bootstrap is 0 or every resample is constant) */
+  double attribute_baseline;  /* agreement of "the larger attribute wins" (ties one half) */
+  double agreement_larger;    /* agreement where the chosen attribute is larger (NaN if none), */
+  double agreement_smaller;   /*   smaller, */
+  double agreement_equal;     /*   equal */
+  int64_t pairs_larger, pairs_smaller, pairs_equal;
+  double balanced_agreement;  /* (agreement_larger + agreement_smaller) / 2 */
+  double coefficient;         /* the logistic regression P(agree) = sigmoid(intercept +
+                                 coefficient * gap / sd(gap)), sd the population standard
+                                 deviation, with scikit-learn's default penalty coefficient^2/2;
+                                 coefficient 0 when the gap is constant */
+  double intercept;           /* +-inf when the model always / never agrees */
+  double controlled_agreement; /* sigmoid(intercept): agreement with the attribute's effect
+                                 removed, as AlpacaEval's length-controlled win rate */
+  double mutual_information;  /* the CLUB estimate of I(h_chosen - h_rejected; attribute gap):
+                                 q fitted on a seeded half of the pairs, evaluated on the other
+                                 half; NaN without hidden states or with club_steps 0 */
+  int64_t num_buckets;        /* buckets written below (empty quantile buckets are left out) */
+} dirrm_audit_report;
+
+/* The audit of n >= 2 pairs (n >= 4 with hidden states). p: NULL for the defaults.
+ * r_chosen, r_rejected, attr_chosen, attr_rejected: n values each, finite. h_chosen,
+ * h_rejected: n x d hidden states, or both NULL with d = 0. The bucket arrays (p->buckets
+ * entries each, NULL ok) receive, per quantile bucket of the attribute gap in increasing
+ * order, its smallest and largest gap, its pair count and its agreement; the buckets split
+ * the sorted gaps at ranks floor(k n / buckets), a gap equal to an edge going to the upper
+ * bucket. Deterministic for a given seed and thread count. On failure nothing is written.
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT, VERSION, OUT_OF_MEMORY,
+ * NONFINITE also when fitting q diverges, INTERNAL. */
+int32_t dirrm_audit(const dirrm_audit_params *p, int64_t n, const float *r_chosen,
+                    const float *r_rejected, const float *attr_chosen, const float *attr_rejected,
+                    int64_t d, const float *h_chosen, const float *h_rejected,
+                    dirrm_audit_report *out, double *bucket_lowest, double *bucket_highest,
+                    int64_t *bucket_pairs, double *bucket_agreement);
+
 #ifdef __cplusplus
 }
 #endif

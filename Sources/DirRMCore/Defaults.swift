@@ -72,6 +72,17 @@ extension DIRLoss.Settings {
   }
 }
 
+extension BiasAudit.Settings {
+  /// 1,000 resamples for a 95% interval, quintiles of the attribute gap, and q (DIR's Gaussian
+  /// of width 64) fitted for 500 steps of 256 pairs at 1e-3: an audit fits q once, to
+  /// convergence, where training refits it a few steps per batch.
+  public static var defaults: Self {
+    Self(
+      bootstrap: 1000, level: 0.95, buckets: 5, clubSteps: 500, clubBatch: 256, qHidden: 64,
+      clubLearningRate: 1e-3, seed: 0)
+  }
+}
+
 extension Trainer.Settings {
   /// docs/mathematics.md §5, with the choices the README's sweep made where the papers give
   /// no value: three epochs of AdamW at 1e-3 on batches of 64; DIR's policy on bias column 0;

@@ -27,4 +27,7 @@ public enum Limits {
   public static let threads = 1...1024
   /// Gaussian log-variance bound B.
   public static let maxLogvarBound: Float = 30
+  /// An audit's bootstrap resamples and attribute-gap buckets.
+  public static let auditResamples = 1 << 20
+  public static let auditBuckets = 1 << 10
 }

@@ -11,6 +11,7 @@ from typing import Any
 from ._lib import DirrmError, check_call, lib, library_path
 from .club import Club, DirLoss, DirPolicy, dir_cap, dir_loss, dir_policy
 from .loss import bt_loss
+from .audit import Audit, AttributeAudit, AuditBucket, audit
 from .model import Dataset, DatasetArrays, RewardModel, synth
 from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
 
@@ -19,6 +20,10 @@ __version__: str = lib.dirrm_version_string().decode()
 __all__ = [
     "DirrmError",
     "bt_loss",
+    "audit",
+    "Audit",
+    "AttributeAudit",
+    "AuditBucket",
     "Dataset",
     "DatasetArrays",
     "synth",

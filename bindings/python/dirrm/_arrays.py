@@ -35,6 +35,7 @@ def same_shape(reference: npt.NDArray[Any], reference_name: str, other: npt.NDAr
 
 _POINTERS: dict[np.dtype[Any], Any] = {
     np.dtype(np.float32): ctypes.POINTER(ctypes.c_float),
+    np.dtype(np.float64): ctypes.POINTER(ctypes.c_double),
     np.dtype(np.int64): ctypes.POINTER(ctypes.c_int64),
     np.dtype(np.int32): ctypes.POINTER(ctypes.c_int32),
     np.dtype(np.uint8): ctypes.POINTER(ctypes.c_uint8),

@@ -10,6 +10,7 @@ from ctypes import (
     POINTER,
     Structure,
     c_char_p,
+    c_double,
     c_float,
     c_int32,
     c_int64,
@@ -147,6 +148,32 @@ class EvalReport(Structure):
     ]
 
 
+class AuditParams(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("bootstrap", c_int32),
+        ("level", c_double),
+        ("buckets", c_int32),
+        ("club_steps", c_int32),
+        ("club_batch", c_int32),
+        ("q_hidden", c_int32),
+        ("club_learning_rate", c_float),
+        ("seed", c_uint64),
+    ]
+
+
+class AuditReport(Structure):
+    _fields_ = [("struct_size", c_uint32), ("pairs", c_int64)] + [
+        (name, c_double)
+        for name in ("agreement", "spearman", "spearman_low", "spearman_high", "attribute_baseline",
+                     "agreement_larger", "agreement_smaller", "agreement_equal")
+    ] + [(name, c_int64) for name in ("pairs_larger", "pairs_smaller", "pairs_equal")] + [
+        (name, c_double)
+        for name in ("balanced_agreement", "coefficient", "intercept", "controlled_agreement",
+                     "mutual_information")
+    ] + [("num_buckets", c_int64)]
+
+
 PROGRESS_FN = ctypes.CFUNCTYPE(c_int32, c_void_p, c_int64, c_int64, c_float, c_float, c_float)
 
 class PrioritizerStats(Structure):
@@ -213,6 +240,12 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "dirrm_train_params_init": (None, [POINTER(TrainParams)]),
     "dirrm_train": (c_int32, [_handle, _handle, POINTER(TrainParams), PROGRESS_FN, c_void_p]),
     "dirrm_evaluate": (c_int32, [_handle, _handle, c_int32, POINTER(EvalReport)]),
+    "dirrm_audit_params_init": (None, [POINTER(AuditParams)]),
+    "dirrm_audit": (
+        c_int32,
+        [POINTER(AuditParams), c_int64, _f32p, _f32p, _f32p, _f32p, c_int64, _f32p, _f32p, POINTER(AuditReport),
+         POINTER(c_double), POINTER(c_double), _i64p, POINTER(c_double)],
+    ),
     "dirrm_pf_params_init": (None, [POINTER(PfParams)]),
     "dirrm_pf_gap": (
         c_int32,

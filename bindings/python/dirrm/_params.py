@@ -13,6 +13,7 @@ from typing import Any, Optional, TypeVar, overload
 
 from ._lib import (
     ERR_INVALID_ARGUMENT,
+    AuditParams,
     ClubParams,
     DirParams,
     DirrmError,
@@ -28,6 +29,7 @@ __all__ = ["INIT", "defaults", "filled", "overridden", "choice", "name_of", "fla
 
 # Each parameter struct and the function that fills it with the library's defaults.
 INIT: dict[type[Structure], str] = {
+    AuditParams: "dirrm_audit_params_init",
     ClubParams: "dirrm_club_params_init",
     DirParams: "dirrm_dir_params_init",
     PfParams: "dirrm_pf_params_init",

@@ -117,6 +117,8 @@ def compare(struct, kind, actual, expected, path=""):
             assert value == 0, f"{where} is required (left 0 for the caller) but _params_init writes {value}"
         elif ctype is ctypes.c_float:
             assert np.float32(value) == np.float32(want), f"{where} = {value}, the header documents {want}"
+        elif ctype is ctypes.c_double:
+            assert value == float(want), f"{where} = {value}, the header documents {want}"
         else:
             assert value == int(want), f"{where} = {value}, the header documents {want}"
 
