@@ -187,3 +187,46 @@ def test_c_call_with_null_params_and_outputs_uses_the_defaults():
     hidden = np.ones((100, 2), np.float32)
     assert _lib.lib.dirrm_audit(None, 100, *p, 0, hidden.ctypes.data_as(_lib._f32p), None, ctypes.byref(report),
                                 None, None, None, None) == _lib.ERR_INVALID_ARGUMENT
+
+
+def test_audit_model_scores_a_transformers_model_as_one_sequence_at_a_time_would():
+    pytest.importorskip("trl")
+    import importlib.util
+    import os
+
+    import torch
+    from dirrm.trl import audit_model
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("trl_example", os.path.join(REPO, "examples/python/trl_dir.py"))
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    tok = example.tokenizer()
+    model = example.model(tok)
+    data = example.pairs(48, seed=1, prompts=3)
+    flags = [int("very" in row["chosen"]) for row in data], [int("very" in row["rejected"]) for row in data]
+    data = data.add_column("flag_c", flags[0]).add_column("flag_r", flags[1])
+    got = audit_model(model, tok, data, attributes={"flag": ("flag_c", "flag_r")}, batch_size=5, bootstrap=200)
+    assert model.training  # the mode is restored
+
+    def one(text):  # no padding: each sequence alone
+        ids = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            out = model(**ids, output_hidden_states=True)
+        return float(out.logits[0, 0]), ids["input_ids"].shape[1], out.hidden_states[-1][0, -1].numpy()
+
+    model.eval()
+    scored = {side: [one(row["prompt"] + row[side] + tok.eos_token) for row in data] for side in ("chosen", "rejected")}
+    model.train()
+    r = {side: np.array([s[0] for s in scored[side]]) for side in scored}
+    lengths = {side: np.array([s[1] for s in scored[side]]) for side in scored}
+    h = {side: np.stack([s[2] for s in scored[side]]) for side in scored}
+    want = dirrm.audit(r["chosen"], r["rejected"], {"flag": flags}, lengths=(lengths["chosen"], lengths["rejected"]),
+                       hidden=(h["chosen"], h["rejected"]), bootstrap=200)
+    assert list(got.attributes) == ["length", "flag"]
+    for name in got.attributes:
+        g, w = got[name], want[name]
+        assert (g.pairs_larger, g.pairs_smaller, g.pairs_equal) == (w.pairs_larger, w.pairs_smaller, w.pairs_equal)
+        assert g.agreement == w.agreement and g.spearman == pytest.approx(w.spearman, abs=1e-6)
+        assert g.mutual_information == pytest.approx(w.mutual_information, abs=1e-3)
