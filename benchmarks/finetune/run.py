@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--encoder-lr", type=float, default=M_DEFAULTS.encoder_lr)
     parser.add_argument("--head-lr", type=float, default=M_DEFAULTS.head_lr)
     parser.add_argument("--epochs", type=int, default=M_DEFAULTS.epochs)
+    parser.add_argument("--target", default="finetune-results", help="the make target the report names")
     parser.add_argument("--from-json", default=None,
                         help="rewrite --out (and --readme's block) from a RESULTS.json instead of training")
     args = parser.parse_args()
