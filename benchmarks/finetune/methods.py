@@ -171,13 +171,16 @@ def _odin_loss(bt: Any, rew: torch.Tensor, model: RewardModel, lengths: torch.Te
     return total_loss
 
 
-def train_and_evaluate(job: Job, splits: Splits) -> dict[str, Any]:
+def train_and_evaluate(job: Job, splits: Splits, keep_outputs: bool = False) -> dict[str, Any]:
     """Trains one reward model and evaluates it on the held-out pairs.
 
     Parameters
     ----------
     job : Job
     splits : Splits
+    keep_outputs : bool
+        Also return the test pairs' reward gaps and hidden states under "_outputs" (arrays
+        "gap" (n,), "hc" and "hr" (n, 384)), for benchmarks/audit.
 
     Returns
     -------
@@ -246,6 +249,7 @@ def train_and_evaluate(job: Job, splits: Splits) -> dict[str, Any]:
         step_seconds.append(time.perf_counter() - t0)
     train_seconds = time.perf_counter() - start_train
     result = evaluate(model, batcher, splits, pairs, job)
+    outputs = {"gap": result.pop("_gap"), "hc": result["_hc"], "hr": result["_hr"]}
     if dir_loss is not None:
         club = dir_loss.club
         test = splits.test
@@ -272,6 +276,8 @@ def train_and_evaluate(job: Job, splits: Splits) -> dict[str, Any]:
         "trained_chosen_longer": float(np.mean(trained_longer)) if trained_longer else math.nan,
         "trained_pairs": len(trained_longer),
     })
+    if keep_outputs:
+        result["_outputs"] = outputs
     return result
 
 
@@ -313,5 +319,5 @@ def evaluate(model: RewardModel, batcher: Batcher, splits: Splits, train_pairs: 
     if model.head.out_features == 2:
         out["odin_length_head_spearman"] = spearman(rewards[ci, 1] - rewards[ri, 1], length_gap)
     out["eval_seconds"] = time.perf_counter() - t0
-    out["_hc"], out["_hr"] = hc, hr
+    out["_hc"], out["_hr"], out["_gap"] = hc, hr, gap
     return out
