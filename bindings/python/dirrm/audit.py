@@ -179,7 +179,8 @@ def audit(r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike,
         length control uses), unless ``lengths`` is given.
     categorical : collection of str
         Names in ``attributes`` to audit one category at a time, as the indicator
-        1[category = k] (two categories: the second in sorted order only).
+        1[category = k], categories in sorted order (numbers numerically); with two
+        categories, only the second (e.g. 1 of a 0/1 flag).
     hidden : (h_chosen, h_rejected), optional
         Hidden states, shape (n, d) float32 each: adds the CLUB estimate of I(h; attribute).
     bootstrap, level, buckets, club_steps, club_batch, q_hidden, club_learning_rate, seed : optional
@@ -209,7 +210,11 @@ def audit(r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike,
     for name, value in (attributes or {}).items():
         c, r = _pair(value, name, n)
         if name in categorical:
-            levels = sorted(set(c.tolist()) | set(r.tolist()), key=str)
+            values = set(c.tolist()) | set(r.tolist())
+            try:
+                levels = sorted(values)   # numbers in numeric order (as dirrm-cli audit sorts them)
+            except TypeError:
+                levels = sorted(values, key=str)
             for level_ in levels[1:] if len(levels) == 2 else levels:
                 columns[f"{name}={level_}"] = ((c == level_).astype(np.float32), (r == level_).astype(np.float32))
         else:
