@@ -625,9 +625,10 @@ typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_ste
  * grow), and decide, until the batch is full (at most eight rounds a step); the
  * prioritizer's epochs roll over as they end. DIR_PROMPT_FREE applies the CLUB penalty to
  * every candidate the step scored, and Bradley-Terry to the accepted ones. On an error the
- * model is left as it was. The total_steps passed to progress, epochs x ceil(num_pairs x
- * (1 + prioritizer.max_reinsertions for the prompt-free methods, else 1) / batch_size), must
- * be at most 2^40 (INVALID_ARGUMENT naming epochs otherwise).
+ * model is left as it was. The total_steps passed to progress, the same on every call, is
+ * the steps taken, epochs x ceil(num_pairs / batch_size) for every method (reinsertions
+ * refill batches within that budget), and must be at most 2^40 (INVALID_ARGUMENT naming
+ * epochs otherwise).
  * Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, SHAPE (feature dimensions differ from the
  * model's), VERSION, NONFINITE (training diverged), MISUSE, OUT_OF_MEMORY (the model, its
  * optimizer and one step's pass, with prompt-free batch_size x (pf_prompts + 1) pairs, do

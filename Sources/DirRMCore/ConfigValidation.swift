@@ -110,12 +110,7 @@ extension Trainer.Settings {
         throw ConfigError("dir.club.bias_dim", "= \(m): the trainer passes one bias column")
       }
     }
-    guard
-      let steps = Self.steps(
-        epochs: epochs, pairs: data.pairs.count, batchSize: batchSize,
-        reinsertions: method.usesPromptFree ? prioritizer.maxReinsertions : 0),
-      steps <= Limits.maxTrainingSteps
-    else {
+    guard let steps = steps(pairs: data.pairs.count), steps <= Limits.maxTrainingSteps else {
       throw ConfigError(
         "epochs",
         "= \(epochs) with batch_size \(batchSize) and \(data.pairs.count) pairs exceeds "
@@ -123,12 +118,13 @@ extension Trainer.Settings {
     }
   }
 
-  /// epochs × ⌈pairs · (1 + reinsertions) / batchSize⌉, or nil on overflow.
-  static func steps(epochs: Int, pairs: Int, batchSize: Int, reinsertions: Int) -> Int? {
-    let (perEpoch, o1) = pairs.multipliedReportingOverflow(by: 1 + reinsertions)
-    guard !o1, batchSize >= 1 else { return nil }
-    let (total, o2) = epochs.multipliedReportingOverflow(by: (perEpoch + batchSize - 1) / batchSize)
-    return o2 ? nil : total
+  /// The optimizer steps of a training on `pairs` pairs, epochs × ⌈pairs / batchSize⌉, for
+  /// every method (the prompt-free ones fill each step's batch under vanilla's budget), or nil
+  /// on overflow. The one home of the count: the loops, the progress callback and the limit.
+  public func steps(pairs: Int) -> Int? {
+    guard batchSize >= 1, pairs >= 0 else { return nil }
+    let (total, overflow) = epochs.multipliedReportingOverflow(by: (pairs + batchSize - 1) / batchSize)
+    return overflow ? nil : total
   }
 
   /// Bytes training holds beyond the data: the model, its gradient and AdamW's moments, one

@@ -45,13 +45,8 @@ public struct Trainer {
     log.lastDr1 = [Float](repeating: .nan, count: data.pairs.count)
   }
 
-  /// An upper bound of the steps: every pair once per epoch, plus its reinsertions.
-  public var totalSteps: Int {
-    let perEpoch =
-      settings.method.usesPromptFree
-      ? data.pairs.count * (1 + settings.prioritizer.maxReinsertions) : data.pairs.count
-    return settings.epochs * ((perEpoch + settings.batchSize - 1) / settings.batchSize)
-  }
+  /// The steps `run` takes unless stopped (settings that passed validation never overflow).
+  public var totalSteps: Int { settings.steps(pairs: data.pairs.count) ?? Limits.maxTrainingSteps }
 
   /// Runs the training; `progress` returning false stops it early.
   public mutating func run(progress: (Progress) -> Bool) throws(NumericError) {
@@ -85,7 +80,7 @@ public struct Trainer {
     var prioritizer = try PromptFreeScores.refusalAsNumeric { () throws(ConfigError) in
       try Prioritizer(settings: prioritizerSettings, count: data.pairs.count)
     }
-    let steps = settings.epochs * ((data.pairs.count + settings.batchSize - 1) / settings.batchSize)
+    let steps = totalSteps
     for _ in 0..<steps {
       var batch: [Int] = []
       var rejected: [Int] = []

@@ -267,3 +267,16 @@ def test_cli_reports_malformed_npy_files(tmp_path, damage, needle):
     out = run_cli("train", *data, "--output", str(tmp_path / "m.bin"))
     assert out.returncode not in (0,) and out.returncode > 0, (out.returncode, out.stderr)
     assert needle in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("method, reinsertions", [("vanilla", 0), ("prompt_free", 2), ("dir_prompt_free", 1)])
+def test_progress_total_is_the_steps_taken(method, reinsertions):
+    train, _ = dirrm.synth("length", num_prompts=60, seed=1)
+    n, batch = len(train), 64
+    calls = []
+    model = dirrm.RewardModel(train.shape["prompt_dim"], train.shape["response_dim"], width=16)
+    model.fit(train, method=method, epochs=2, batch_size=batch, prioritizer={"max_reinsertions": reinsertions},
+              progress=lambda step, total, *rest: calls.append((step, total)))
+    steps = 2 * -(-n // batch)
+    assert [c[0] for c in calls] == list(range(steps))
+    assert {c[1] for c in calls} == {steps}, "one total, the steps taken, on every call"
