@@ -230,3 +230,21 @@ def test_audit_model_scores_a_transformers_model_as_one_sequence_at_a_time_would
         assert (g.pairs_larger, g.pairs_smaller, g.pairs_equal) == (w.pairs_larger, w.pairs_smaller, w.pairs_equal)
         assert g.agreement == w.agreement and g.spearman == pytest.approx(w.spearman, abs=1e-6)
         assert g.mutual_information == pytest.approx(w.mutual_information, abs=1e-3)
+
+
+def test_extreme_inputs_give_a_report_or_a_status():
+    big = 3.4e38
+    rep = dirrm.audit([big, -big, 0, 1], [-big, big, 0, 0], lengths=([big, -big, big, 0], [-big, big, 0, 0]))
+    assert np.isfinite(rep["length"].agreement)
+    with pytest.raises(dirrm.DirrmError) as error:  # q cannot fit states of 3e38: a status, q kept finite
+        dirrm.audit(np.arange(6.0), np.zeros(6), lengths=(np.arange(6), np.zeros(6)),
+                    hidden=(np.full((6, 3), big), np.full((6, 3), big / 2)))
+    assert error.value.status == _lib.ERR_NONFINITE
+    x = np.ascontiguousarray([1, 2, 3, 4], np.float32)
+    p = x.ctypes.data_as(_lib._f32p)
+    report = _lib.AuditReport(struct_size=ctypes.sizeof(_lib.AuditReport))
+    for n, d, status in ((2**62, 0, _lib.ERR_SHAPE), (-1, 0, _lib.ERR_SHAPE), (4, 2**40, _lib.ERR_OUT_OF_MEMORY),
+                         (2**40, 2**40, _lib.ERR_OUT_OF_MEMORY), (4, -3, _lib.ERR_SHAPE)):
+        h = p if d > 0 else None
+        assert _lib.lib.dirrm_audit(None, n, p, p, p, p, d, h, h, ctypes.byref(report), None, None, None,
+                                    None) == status, (n, d)
