@@ -8,10 +8,13 @@ struct EvaluateCommand: ParsableCommand {
 
   @OptionGroup var data: DataOptions
   @Option(help: "A model written by `train`.") var model: String
-  @Option(help: "The bias column to correlate with the reward gap.") var biasColumn: Int = 0
+  @Option(parsing: .unconditional, help: "The bias column to correlate with the reward gap")
+  var biasColumn: Int = 0
 
   func validate() throws {
-    guard biasColumn >= 0 else { throw ValidationError("--bias-column must be at least 0") }
+    guard biasColumn >= 0 else {
+      throw ValidationError("--bias-column \(biasColumn): a column index, at least 0")
+    }
   }
 
   func run() throws {
@@ -21,9 +24,9 @@ struct EvaluateCommand: ParsableCommand {
       loaded = try RewardModel<Float>(serialized: bytes)
     } catch {
       switch error {
-      case .corrupt(let reason): throw CLIError("\(model): not a dirrm model file (\(reason))")
+      case .corrupt(let reason): throw CLIError("\(model) is not a dirrm model file (\(reason))")
       case .version(let reason):
-        throw CLIError("\(model): a dirrm model from an incompatible version (\(reason))")
+        throw CLIError("\(model) is a dirrm model from an incompatible version (\(reason))")
       }
     }
     let dataset = try data.load()

@@ -8,7 +8,8 @@ struct ExperimentCommand: ParsableCommand {
     abstract:
       "The effectiveness table: every method on the length, sycophancy and adversarial biases, over seeds.")
 
-  @Option var seeds: Int = 3
+  @Option(parsing: .unconditional, help: "Seeds 0, 1, ...: fresh data and models for each")
+  var seeds: Int = 3
   @OptionGroup var training: TrainingOptions
   @Option(help: "Write the table into this file between <!-- results:begin --> and <!-- results:end -->.")
   var readme: String?
@@ -17,7 +18,7 @@ struct ExperimentCommand: ParsableCommand {
 
   func validate() throws {
     // The tables need at least one seed; past 100 a run would take days.
-    guard (1...100).contains(seeds) else { throw ValidationError("--seeds must be in 1...100") }
+    guard (1...100).contains(seeds) else { throw ValidationError("--seeds \(seeds): must be in 1...100") }
   }
 
   func run() throws {

@@ -2,9 +2,19 @@ import ArgumentParser
 import DirRMCore
 import Glibc
 
-let methodOptions: [String: Trainer.Method] = [
-  "vanilla": .vanilla, "dir": .dir, "prompt-free": .promptFree, "dir-prompt-free": .dirPromptFree,
+/// The spellings `--method` accepts, in the order the help and the errors list them.
+let methodOptions: [(String, Trainer.Method)] = [
+  ("vanilla", .vanilla), ("dir", .dir), ("prompt-free", .promptFree), ("dir-prompt-free", .dirPromptFree),
 ]
+
+/// The method a `--method` value names, or a usage error that lists the valid spellings.
+func parseMethod(_ text: String) throws -> Trainer.Method {
+  guard let found = methodOptions.first(where: { $0.0 == text }) else {
+    throw ValidationError(
+      "unknown method '\(text)'; valid: \(methodOptions.map(\.0).joined(separator: ", "))")
+  }
+  return found.1
+}
 
 /// The option spelling of a method.
 func optionName(_ method: Trainer.Method) -> String {
@@ -27,29 +37,42 @@ private var libraryOwnWeight: Double {
 
 /// Training options shared by `train` and `experiment`; unset ones keep the library defaults.
 struct TrainingOptions: ParsableArguments {
-  @Option(help: "DIR weight lambda (default: \(trainingDefaults.dir.lambda)).") var lambda: Float?
-  @Option(help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.dir.club.learningRate)).")
+  @Option(parsing: .unconditional, help: "DIR weight lambda (default: \(trainingDefaults.dir.lambda)).")
+  var lambda: Float?
+  @Option(
+    parsing: .unconditional,
+    help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.dir.club.learningRate)).")
   var clubLr: Float?
-  @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.dir.club.qHidden)).") var qHidden:
-    Int?
-  @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.dir.club.fitSteps)).")
+  @Option(
+    parsing: .unconditional,
+    help: "Hidden width of q (0: linear; default: \(trainingDefaults.dir.club.qHidden)).") var qHidden: Int?
+  @Option(
+    parsing: .unconditional,
+    help: "AdamW steps of q per training step (default: \(trainingDefaults.dir.club.fitSteps)).")
   var fitSteps: Int?
-  @Option(help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
+  @Option(
+    parsing: .unconditional,
+    help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
   var ownWeight: Double?
   // Not --prompts: that names the prompt feature file of `train` and `evaluate`.
   @Option(
+    parsing: .unconditional,
     help:
       "Prompt-free: prompts K per pair (the C API's pf_prompts; default: \(trainingDefaults.promptsPerPair))."
   )
   var pfPrompts: Int?
-  @Option(help: "Prioritizer: EMA weight alpha (default: \(trainingDefaults.prioritizer.emaWeight)).")
+  @Option(
+    parsing: .unconditional,
+    help: "Prioritizer: EMA weight alpha (default: \(trainingDefaults.prioritizer.emaWeight)).")
   var emaWeight: Float?
   @Option(
+    parsing: .unconditional,
     help:
       "Prioritizer: reinsertions per pair and epoch (default: \(trainingDefaults.prioritizer.maxReinsertions))."
   )
   var reinsertions: Int?
-  @Option(help: "Training epochs (default: \(trainingDefaults.epochs)).") var epochs: Int?
+  @Option(parsing: .unconditional, help: "Training epochs (default: \(trainingDefaults.epochs)).") var epochs:
+    Int?
   @Flag(help: "DIR's estimator categorical on 1[bias > 0], as in DIR's code (default: Gaussian).")
   var categorical = false
 
@@ -65,6 +88,15 @@ struct TrainingOptions: ParsableArguments {
     if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
     if let epochs { s.epochs = epochs }
   }
+
+  /// Each option by the field name its check reports (the header's, as ConfigValidation
+  /// spells it), so that an error names what the user typed.
+  static let optionOfField: [(field: String, option: String)] = [
+    ("dir.lambda", "--lambda"), ("dir.club.learning_rate", "--club-lr"), ("dir.club.q_hidden", "--q-hidden"),
+    ("dir.club.fit_steps", "--fit-steps"), ("pf.p", "--own-weight"), ("pf_prompts", "--pf-prompts"),
+    ("prioritizer.ema_weight", "--ema-weight"), ("prioritizer.max_reinsertions", "--reinsertions"),
+    ("epochs", "--epochs"), ("width", "--width"), ("depth", "--depth"),
+  ]
 }
 
 /// .npy inputs of a dataset.

@@ -8,19 +8,26 @@ struct TrainCommand: ParsableCommand {
 
   @OptionGroup var data: DataOptions
   @OptionGroup var training: TrainingOptions
-  @Option(help: "vanilla, dir, prompt-free or dir-prompt-free")
+  @Option(help: "The method: \(methodOptions.map(\.0).joined(separator: ", "))")
   var method: String = optionName(trainingDefaults.method)
   @Option(help: "Where to write the model.") var output: String
-  @Option var width: Int = RewardModel<Float>.Shape.defaults.width
-  @Option var depth: Int = RewardModel<Float>.Shape.defaults.depth
-  @Option var seed: UInt64 = Trainer.Settings.defaults().seed
+  @Option(parsing: .unconditional, help: "Hidden width of the reward model")
+  var width: Int = RewardModel<Float>.Shape.defaults.width
+  @Option(parsing: .unconditional, help: "Backbone layers of the reward model")
+  var depth: Int = RewardModel<Float>.Shape.defaults.depth
+  @Option(parsing: .unconditional, help: "Seed of the model's initialization and of the training order")
+  var seed: UInt64 = Trainer.Settings.defaults().seed
+
+  func validate() throws {
+    let m = try parseMethod(method)
+    if m == .dir || m == .dirPromptFree, data.bias == nil {
+      throw ValidationError("--method \(method) needs --bias (DIR's attribute of each pair)")
+    }
+  }
 
   func run() throws {
-    guard let m = methodOptions[method] else { throw ValidationError("unknown method \(method)") }
+    let m = try parseMethod(method)
     let dataset = try data.load()
-    if m == .dir || m == .dirPromptFree, dataset.biasDim == 0 {
-      throw ValidationError("DIR needs --bias")
-    }
     let shape = RewardModel<Float>.Shape(
       promptDim: dataset.promptDim, responseDim: dataset.responseDim, width: width, depth: depth)
     try OptionChecks.shape(shape)

@@ -29,6 +29,12 @@ def raw_npy(path, descr="<f4", shape="(2,)", data=b"", version=1, header=None, l
     return path
 
 
+def data_args(paths, bias=True):
+    """The --prompts, --responses, --pairs (and --bias) options of a small_dataset."""
+    names = ("prompts", "responses", "pairs") + (("bias",) if bias else ())
+    return [item for name in names for item in (f"--{name}", paths[name])]
+
+
 def small_dataset(folder, prompts=8, responses=16, pairs=32, dim=4, seed=0):
     """A tiny valid dataset; returns the paths of prompts, responses, pairs and bias."""
     rng = np.random.default_rng(seed)
