@@ -185,14 +185,7 @@ struct ExperimentCommand: ParsableCommand {
   }
 
   func seedsNote() -> String {
-    let changed = [
-      training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" },
-      training.qHidden.map { "q_hidden \($0)" }, training.fitSteps.map { "q steps \($0)" },
-      training.ownWeight.map { "p \($0)" }, training.pfPrompts.map { "K \($0)" },
-      training.emaWeight.map { "alpha \($0)" },
-      training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },
-      training.categorical ? "categorical q" : nil,
-    ].compactMap { $0 }
+    let changed = training.changed
     return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
   }
 

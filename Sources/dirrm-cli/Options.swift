@@ -73,6 +73,13 @@ struct TrainingOptions: ParsableArguments {
   var reinsertions: Int?
   @Option(parsing: .unconditional, help: "Training epochs (default: \(trainingDefaults.epochs)).") var epochs:
     Int?
+  @Option(
+    parsing: .unconditional, help: "Pairs per AdamW step (default: \(trainingDefaults.batchSize)).")
+  var batchSize: Int?
+  @Option(
+    parsing: .unconditional,
+    help: "AdamW learning rate of the reward model (default: \(trainingDefaults.learningRate)).")
+  var learningRate: Float?
   @Flag(help: "DIR's estimator categorical on 1[bias > 0], as in DIR's code (default: Gaussian).")
   var categorical = false
 
@@ -87,6 +94,21 @@ struct TrainingOptions: ParsableArguments {
     if let emaWeight { s.prioritizer.emaWeight = emaWeight }
     if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
     if let epochs { s.epochs = epochs }
+    if let batchSize { s.batchSize = batchSize }
+    if let learningRate { s.learningRate = learningRate }
+  }
+
+  /// The options set away from the library's defaults, in words ("lambda 0.5, epochs 1").
+  var changed: [String] {
+    [
+      lambda.map { "lambda \($0)" }, clubLr.map { "q lr \($0)" },
+      qHidden.map { "q_hidden \($0)" }, fitSteps.map { "q steps \($0)" },
+      ownWeight.map { "p \($0)" }, pfPrompts.map { "K \($0)" },
+      emaWeight.map { "alpha \($0)" },
+      reinsertions.map { "reinsertions \($0)" }, epochs.map { "epochs \($0)" },
+      batchSize.map { "batch size \($0)" }, learningRate.map { "learning rate \($0)" },
+      categorical ? "categorical q" : nil,
+    ].compactMap { $0 }
   }
 
   /// Each option by the field name its check reports (the header's, as ConfigValidation
@@ -95,7 +117,8 @@ struct TrainingOptions: ParsableArguments {
     ("dir.lambda", "--lambda"), ("dir.club.learning_rate", "--club-lr"), ("dir.club.q_hidden", "--q-hidden"),
     ("dir.club.fit_steps", "--fit-steps"), ("pf.p", "--own-weight"), ("pf_prompts", "--pf-prompts"),
     ("prioritizer.ema_weight", "--ema-weight"), ("prioritizer.max_reinsertions", "--reinsertions"),
-    ("epochs", "--epochs"), ("width", "--width"), ("depth", "--depth"),
+    ("epochs", "--epochs"), ("batch_size", "--batch-size"), ("learning_rate", "--learning-rate"),
+    ("bias_column", "--bias-column"), ("width", "--width"), ("depth", "--depth"),
   ]
 }
 

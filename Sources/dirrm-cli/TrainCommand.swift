@@ -10,6 +10,10 @@ struct TrainCommand: ParsableCommand {
   @OptionGroup var training: TrainingOptions
   @Option(help: "The method: \(methodOptions.map(\.0).joined(separator: ", "))")
   var method: String = optionName(trainingDefaults.method)
+  @Option(
+    parsing: .unconditional,
+    help: "The column of a multi-column --bias that DIR reads (default: \(trainingDefaults.biasColumn)).")
+  var biasColumn: Int?
   @Option(help: "Where to write the model.") var output: String
   @Option(parsing: .unconditional, help: "Hidden width of the reward model")
   var width: Int = RewardModel<Float>.Shape.defaults.width
@@ -23,16 +27,28 @@ struct TrainCommand: ParsableCommand {
     if m == .dir || m == .dirPromptFree, data.bias == nil {
       throw ValidationError("--method \(method) needs --bias (DIR's attribute of each pair)")
     }
+    if let biasColumn {
+      guard biasColumn >= 0 else {
+        throw ValidationError("--bias-column \(biasColumn): a column index, at least 0")
+      }
+      guard data.bias != nil else { throw ValidationError("--bias-column needs --bias") }
+    }
   }
 
   func run() throws {
     let m = try parseMethod(method)
     let dataset = try data.load()
+    if let biasColumn, biasColumn >= dataset.biasDim {
+      throw CLIError(
+        "--bias-column \(biasColumn): \(data.bias ?? "the bias file") has \(dataset.biasDim) column(s), numbered from 0"
+      )
+    }
     let shape = RewardModel<Float>.Shape(
       promptDim: dataset.promptDim, responseDim: dataset.responseDim, width: width, depth: depth)
     try OptionChecks.shape(shape)
     var settings = Trainer.Settings.defaults(method: m, hiddenDim: width, seed: seed)
     training.apply(&settings)
+    if let biasColumn { settings.biasColumn = biasColumn }
     try OptionChecks.settings(settings, for: dataset, width: width)
     try OptionChecks.memory(settings, shape: shape)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)

@@ -68,6 +68,8 @@ def test_an_unknown_method_lists_the_valid_ones(tmp_path):
 @pytest.mark.parametrize("option, value, words", [
     ("--lambda", "-1", "invalid --lambda: dir.lambda = -1.0 must be >= 0"),
     ("--epochs", "-2", "invalid --epochs: epochs = -2 is outside"),
+    ("--batch-size", "-5", "invalid --batch-size: batch_size = -5 is outside [1, "),
+    ("--learning-rate", "-0.001", "invalid --learning-rate: learning_rate = -0.001 must be > 0"),
     ("--club-lr", "-1e-3", "invalid --club-lr: dir.club.learning_rate = -0.001 must be > 0"),
     ("--own-weight", "-0.5", "invalid --own-weight: pf.p = -0.5 is outside [0, 1]"),
     ("--width", "-1", "invalid --width: width = -1 is outside"),
@@ -83,6 +85,7 @@ def test_a_negative_value_is_judged_as_a_value(tmp_path, option, value, words):
 
 @pytest.mark.parametrize("args, words", [
     (["evaluate", "--bias-column", "-1"], "--bias-column -1: a column index, at least 0"),
+    (["train", "--bias-column", "-1"], "--bias-column -1: a column index, at least 0"),
     (["experiment", "--seeds", "-1"], "--seeds -1: must be in 1...100"),
 ])
 def test_a_negative_count_is_a_usage_error_in_words(tmp_path, args, words):
@@ -109,6 +112,7 @@ def test_no_message_spells_a_swift_enum(tmp_path):
         run_cli("train", *data_args(paths), "--method", "dir", "--lambda", "nan", "--output", tmp_path / "m.bin"),
         run_cli("train", *data_args(paths), "--method", "dir", "--q-hidden", "1", "--output", tmp_path / "m.bin"),
         run_cli("train", *data_args(paths, bias=False), "--method", "dir", "--output", tmp_path / "m.bin"),
+        run_cli("train", *data_args(paths), "--bias-column", "3", "--output", tmp_path / "m.bin"),
     ]
     for out in runs:
         assert out.returncode != 0 and out.stderr.startswith("Error: "), out.stderr
