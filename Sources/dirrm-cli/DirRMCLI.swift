@@ -8,8 +8,10 @@ struct DirRMCLI: ParsableCommand {
     commandName: "dirrm-cli",
     abstract: "Debiased reward models: DIR and prompt-free prioritization, on synthetic or your own data.",
     discussion: """
-      Exit status: 0 on success, 1 when a file or a value is refused, 64 for a usage \
-      error (a missing, unknown or malformed option, an unknown command, or no command at all).
+      Progress goes to stderr, and only when stderr is a terminal (--quiet turns it off); \
+      results go to stdout. Exit status: 0 on success, 1 when a file or a value is refused, \
+      64 for a usage error (a missing, unknown or malformed option, an unknown command, or no \
+      command at all).
       """,
     subcommands: [DemoCommand.self, TrainCommand.self, EvaluateCommand.self, ExperimentCommand.self])
 
@@ -63,6 +65,7 @@ struct DemoCommand: ParsableCommand {
   @Option(help: "Folder for the SVG figures.") var out: String = "out"
   @Option(help: "Seed of the data and the models.") var seed: UInt64 = SyntheticPreferences.Settings.defaults
     .seed
+  @Flag(help: "No progress line (it is drawn on stderr only when stderr is a terminal).") var quiet = false
 
   func run() throws {
     let (train, test) = Experiment.synthetic(.length, seed: seed)
@@ -72,7 +75,7 @@ struct DemoCommand: ParsableCommand {
     )
     print("The true preference depends only on how well a response fits its prompt; length never matters.\n")
     try makeDirectory(out)
-    let bar = ProgressBar("training \(methodNames.count) models", jobs: methodNames.count)
+    let bar = ProgressBar("training \(methodNames.count) models", jobs: methodNames.count, quiet: quiet)
     let rows = try Parallel.map(Array(methodNames.enumerated())) { job, entry in
       let (method, label) = entry
       let result = try Experiment.run(

@@ -10,11 +10,13 @@ struct ExperimentCommand: ParsableCommand {
 
   @Option(parsing: .unconditional, help: "Seeds 0, 1, ...: fresh data and models for each")
   var seeds: Int = 3
+  @OptionGroup var synthetic: SyntheticDataOptions
   @OptionGroup var training: TrainingOptions
   @Option(help: "Write the table into this file between <!-- results:begin --> and <!-- results:end -->.")
   var readme: String?
   @Option(help: "Print only one markdown row of headline numbers, labelled so (for sweeps).")
   var row: String?
+  @Flag(help: "No progress line (it is drawn on stderr only when stderr is a terminal).") var quiet = false
 
   func validate() throws {
     // The tables need at least one seed; past 100 a run would take days.
@@ -29,14 +31,16 @@ struct ExperimentCommand: ParsableCommand {
     // table does not depend on the core count.
     enum Table { case length, sycophancy, adversarial }
     typealias Measurement = (table: Table, row: String, column: String, value: Double)
-    var jobs: [() throws -> [Measurement]] = []
+    typealias Progress = (Trainer.Progress) -> Bool
+    var jobs: [(Progress) throws -> [Measurement]] = []
     for seed in 0..<UInt64(seeds) {
-      let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed)
-      let (train, test) = Experiment.synthetic(.length, seed: seed)
+      let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed, promptCount: synthetic.promptCount)
+      let (train, test) = Experiment.synthetic(.length, seed: seed, promptCount: synthetic.promptCount)
       let configure = training.apply
       func length(_ label: String, _ method: Trainer.Method, _ data: PreferenceDataset) {
-        jobs.append {
-          let r = try Experiment.run(method, train: data, test: test, seed: seed, configure: configure)
+        jobs.append { progress in
+          let r = try Experiment.run(
+            method, train: data, test: test, seed: seed, configure: configure, progress: progress)
           return [
             (.length, label, "accuracy", r.evaluation.accuracy),
             (.length, label, "shorter", r.evaluation.accuracyBiasNegative),
@@ -47,10 +51,11 @@ struct ExperimentCommand: ParsableCommand {
       }
       length("vanilla on unbiased data (oracle)", .vanilla, unbiasedTrain)
       for (method, label) in methodNames { length(label, method, train) }
-      let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed)
+      let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed, promptCount: synthetic.promptCount)
       for method in [Trainer.Method.vanilla, .dir] {
-        jobs.append {
-          let r = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: configure)
+        jobs.append { progress in
+          let r = try Experiment.run(
+            method, train: sTrain, test: sTest, seed: seed, configure: configure, progress: progress)
           let (chosen, rejected) = r.model.scorePairs(sTest, Array(sTest.pairs.indices))
           let flags = sTest.biasColumn(0)
           // Flagged: a prefix on either response (bias ±1); unflagged: none (bias 0).
@@ -66,21 +71,28 @@ struct ExperimentCommand: ParsableCommand {
           ]
         }
       }
-      let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed)
+      let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed, promptCount: synthetic.promptCount)
       for (label, method, data) in [
         ("original", Trainer.Method.vanilla, unbiasedTrain), ("vanilla", .vanilla, aTrain),
         ("prompt-free", .promptFree, aTrain),
       ] {
-        jobs.append {
-          let r = try Experiment.run(method, train: data, test: aTest, seed: seed, configure: configure)
+        jobs.append { progress in
+          let r = try Experiment.run(
+            method, train: data, test: aTest, seed: seed, configure: configure, progress: progress)
           return [(.adversarial, label, "accuracy", r.evaluation.accuracy)]
         }
       }
     }
-    let bar = ProgressBar("\(jobs.count) trainings", jobs: jobs.count)
-    let measured = try Parallel.map(Array(jobs.enumerated())) { i, job in
-      defer { bar.set(i, 1) }
-      return try job()
+    let bar = ProgressBar("\(jobs.count) trainings", jobs: jobs.count, quiet: quiet)
+    let measured: [[Measurement]]
+    do {
+      measured = try Parallel.map(Array(jobs.enumerated())) { i, job in
+        defer { bar.set(i, 1) }
+        return try job(bar.callback(i))
+      }
+    } catch {
+      bar.finish()
+      throw error
     }
     bar.finish()
     for m in measured.joined() {
@@ -185,7 +197,7 @@ struct ExperimentCommand: ParsableCommand {
   }
 
   func seedsNote() -> String {
-    let changed = training.changed
+    let changed = synthetic.changed + training.changed
     return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
   }
 

@@ -122,6 +122,26 @@ struct TrainingOptions: ParsableArguments {
   ]
 }
 
+/// The size of the synthetic data `demo` and `experiment` generate.
+struct SyntheticDataOptions: ParsableArguments {
+  @Option(
+    parsing: .unconditional,
+    help: "Prompts in each seed's training data (the test set has a quarter as many, at least 50)")
+  var promptCount: Int = SyntheticPreferences.Settings.defaults.promptCount
+
+  func validate() throws {
+    // dirrm_synth's limits.
+    guard (2...1_000_000).contains(promptCount) else {
+      throw ValidationError("--prompt-count \(promptCount): must be in 2...1000000")
+    }
+  }
+
+  /// The option in words when it differs from the default ("2000 prompts" is not said).
+  var changed: [String] {
+    promptCount == SyntheticPreferences.Settings.defaults.promptCount ? [] : ["\(promptCount) prompts"]
+  }
+}
+
 /// .npy inputs of a dataset.
 struct DataOptions: ParsableArguments {
   @Option(help: "Prompt features, float (num_prompts, prompt_dim).") var prompts: String

@@ -21,6 +21,7 @@ struct TrainCommand: ParsableCommand {
   var depth: Int = RewardModel<Float>.Shape.defaults.depth
   @Option(parsing: .unconditional, help: "Seed of the model's initialization and of the training order")
   var seed: UInt64 = Trainer.Settings.defaults().seed
+  @Flag(help: "No progress line (it is drawn on stderr only when stderr is a terminal).") var quiet = false
 
   func validate() throws {
     let m = try parseMethod(method)
@@ -52,12 +53,14 @@ struct TrainCommand: ParsableCommand {
     try OptionChecks.settings(settings, for: dataset, width: width)
     try OptionChecks.memory(settings, shape: shape)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
-    let bar = ProgressBar("training \(method)", jobs: 1)
+    let bar = ProgressBar("training \(method)", jobs: 1, quiet: quiet)
     do {
       try trainer.run(progress: bar.callback(0))
     } catch {
+      bar.finish()
       throw OptionChecks.described(error)
     }
+    bar.set(0, 1)
     bar.finish()
     try FileIO.replace(output, with: trainer.model.serialized())
     print("wrote \(output)")

@@ -1,8 +1,10 @@
 """Running the built dirrm-cli as a child process, and writing .npy files byte by byte."""
 
 import os
+import select
 import struct
 import subprocess
+import time
 
 import numpy as np
 
@@ -14,6 +16,40 @@ CLI = os.environ.get("DIRRM_CLI", os.path.join(REPO, ".build", "release", "dirrm
 
 def run_cli(*args, timeout=60, **kwargs):
     return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def run_on_pty(*args, timeout=60):
+    """Runs the CLI with stderr on a pseudo-terminal (stdout a pipe); returns the exit status,
+    stdout and everything written to the terminal."""
+    controller, terminal = os.openpty()
+    try:
+        child = subprocess.Popen([CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=terminal,
+                                 stdin=subprocess.DEVNULL)
+    finally:
+        os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if not ready:
+                if child.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:   # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            seen += chunk
+        stdout = child.communicate(timeout=max(deadline - time.monotonic(), 1))[0]
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        os.close(controller)
+    return child.returncode, stdout.decode(), seen.decode(errors="replace")
 
 
 def raw_npy(path, descr="<f4", shape="(2,)", data=b"", version=1, header=None, length=None):
