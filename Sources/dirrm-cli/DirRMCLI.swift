@@ -9,9 +9,9 @@ struct DirRMCLI: ParsableCommand {
     abstract: "Debiased reward models: DIR and prompt-free prioritization, on synthetic or your own data.",
     discussion: """
       Progress goes to stderr, and only when stderr is a terminal (--quiet turns it off); \
-      results go to stdout. Exit status: 0 on success, 1 when a file or a value is refused, \
-      64 for a usage error (a missing, unknown or malformed option, an unknown command, or no \
-      command at all).
+      results go to stdout (--json: one JSON object). Exit status: 0 on success, 1 when a \
+      file or a value is refused, 64 for a usage error (a missing, unknown or malformed \
+      option, an unknown command, or no command at all).
       """,
     subcommands: [DemoCommand.self, TrainCommand.self, EvaluateCommand.self, ExperimentCommand.self])
 

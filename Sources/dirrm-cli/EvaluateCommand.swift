@@ -10,6 +10,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "A model written by `train`.") var model: String
   @Option(parsing: .unconditional, help: "The bias column to correlate with the reward gap")
   var biasColumn: Int = 0
+  @Flag(help: "Print the metrics as one JSON object on stdout, and nothing else there.") var json = false
 
   func validate() throws {
     guard biasColumn >= 0 else {
@@ -40,6 +41,11 @@ struct EvaluateCommand: ParsableCommand {
     }
     let column = dataset.biasDim > biasColumn ? biasColumn : nil
     let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
+    if json {
+      guard case .object(let fields) = e.json(biasColumn: column) else { return }
+      JSONOutput.emit(.object([("command", "evaluate"), ("model", .string(model))] + fields))
+      return
+    }
     print("pairs \(e.pairs)")
     print("accuracy \(fixed(e.accuracy, 4))")
     print("mean gap \(fixed(e.meanGap, 4))")

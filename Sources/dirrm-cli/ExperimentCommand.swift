@@ -8,19 +8,25 @@ struct ExperimentCommand: ParsableCommand {
     abstract:
       "The effectiveness table: every method on the length, sycophancy and adversarial biases, over seeds.")
 
-  @Option(parsing: .unconditional, help: "Seeds 0, 1, ...: fresh data and models for each")
-  var seeds: Int = 3
+  @Option(parsing: .unconditional, help: "Seeds 0, 1, ...: fresh data and models for each") var seeds: Int =
+    3
   @OptionGroup var synthetic: SyntheticDataOptions
   @OptionGroup var training: TrainingOptions
   @Option(help: "Write the table into this file between <!-- results:begin --> and <!-- results:end -->.")
   var readme: String?
   @Option(help: "Print only one markdown row of headline numbers, labelled so (for sweeps).")
   var row: String?
+  @Flag(
+    help:
+      "Print the tables' numbers (each value, and its mean and std over the seeds) as one JSON object on stdout, and nothing else there."
+  )
+  var json = false
   @Flag(help: "No progress line (it is drawn on stderr only when stderr is a terminal).") var quiet = false
 
   func validate() throws {
     // The tables need at least one seed; past 100 a run would take days.
     guard (1...100).contains(seeds) else { throw ValidationError("--seeds \(seeds): must be in 1...100") }
+    if json, row != nil { throw ValidationError("--json and --row: choose one output") }
   }
 
   func run() throws {
@@ -107,8 +113,12 @@ struct ExperimentCommand: ParsableCommand {
       return
     }
     let text = report(lengthRows, sycophancy, adversarial)
-    print(text)
     if let readme { try replaceResults(in: readme, with: text) }
+    if json {
+      JSONOutput.emit(jsonReport(lengthRows, sycophancy, adversarial))
+    } else {
+      print(text)
+    }
   }
 
   func report(
@@ -199,6 +209,46 @@ struct ExperimentCommand: ParsableCommand {
   func seedsNote() -> String {
     let changed = synthetic.changed + training.changed
     return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
+  }
+
+  /// The tables as JSON: {"length": {row: {column: {"mean", "std", "values"}}}, ...}, rows
+  /// and columns in the tables' order.
+  func jsonReport(
+    _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
+    _ adversarial: [String: Summary]
+  ) -> JSONValue {
+    func summary(_ s: Summary) -> JSONValue {
+      ["mean": .number(s.mean), "std": .number(s.std), "values": .array(s.values.map { .number($0) })]
+    }
+    /// columns: (the table's key, the JSON name).
+    func table(
+      _ rows: [String: [String: Summary]], _ rowOrder: [String], _ columns: [(String, String)]
+    ) -> JSONValue {
+      .object(
+        rowOrder.compactMap { row in
+          rows[row].map { cells in
+            (row, .object(columns.compactMap { c in cells[c.0].map { (c.1, summary($0)) } }))
+          }
+        })
+    }
+    return [
+      "command": "experiment",
+      "seeds": .integer(seeds),
+      "changed_options": .array((synthetic.changed + training.changed).map { .string($0) }),
+      "length": table(
+        length, ["vanilla on unbiased data (oracle)"] + methodNames.map(\.1),
+        [
+          ("accuracy", "accuracy"), ("shorter", "accuracy_chosen_shorter"),
+          ("spearman", "gap_length_spearman"),
+          ("club", "club_estimate"), ("share", "chosen_longer_share_trained"),
+        ]),
+      "sycophancy": table(
+        sycophancy, ["vanilla", "DIR"],
+        [("flagged", "accuracy_flagged"), ("unflagged", "accuracy_unflagged"), ("gap", "gap")]),
+      "adversarial": .object(
+        ["original", "vanilla", "prompt-free"].compactMap { row in adversarial[row].map { (row, summary($0)) }
+        }),
+    ]
   }
 
   func replaceResults(in path: String, with text: String) throws {

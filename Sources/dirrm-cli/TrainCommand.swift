@@ -21,6 +21,8 @@ struct TrainCommand: ParsableCommand {
   var depth: Int = RewardModel<Float>.Shape.defaults.depth
   @Option(parsing: .unconditional, help: "Seed of the model's initialization and of the training order")
   var seed: UInt64 = Trainer.Settings.defaults().seed
+  @Flag(help: "Print the training's metrics as one JSON object on stdout, and nothing else there.")
+  var json = false
   @Flag(help: "No progress line (it is drawn on stderr only when stderr is a terminal).") var quiet = false
 
   func validate() throws {
@@ -54,6 +56,7 @@ struct TrainCommand: ParsableCommand {
     try OptionChecks.memory(settings, shape: shape)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
     let bar = ProgressBar("training \(method)", jobs: 1, quiet: quiet)
+    let start = ProgressBar.now()
     do {
       try trainer.run(progress: bar.callback(0))
     } catch {
@@ -62,7 +65,53 @@ struct TrainCommand: ParsableCommand {
     }
     bar.set(0, 1)
     bar.finish()
+    let seconds = ProgressBar.now() - start
     try FileIO.replace(output, with: trainer.model.serialized())
-    print("wrote \(output)")
+    guard json else {
+      print("wrote \(output)")
+      return
+    }
+    let column = dataset.biasDim > 0 ? settings.biasColumn : nil
+    let e = Evaluation.evaluate(trainer.model, on: dataset, biasColumn: column)
+    let steps = trainer.log.steps
+    // The last epoch's steps (all of them when there are fewer).
+    let perEpoch = max(steps.count / max(settings.epochs, 1), 1)
+    let last = steps.suffix(perEpoch)
+    func mean(_ values: [Float]) -> JSONValue {
+      let finite = values.filter(\.isFinite)
+      return finite.isEmpty ? .null : .number(finite.map(Double.init).reduce(0, +) / Double(finite.count))
+    }
+    JSONOutput.emit([
+      "command": "train",
+      "output": .string(output),
+      "method": .string(method),
+      "pairs": .integer(dataset.pairs.count),
+      "steps": .integer(steps.count),
+      "seconds": .number(seconds),
+      "settings": [
+        "epochs": .integer(settings.epochs), "batch_size": .integer(settings.batchSize),
+        "learning_rate": .float(settings.learningRate), "lambda": .float(settings.dir.lambda),
+        "bias_column": .optional(column.map { .integer($0) }), "width": .integer(width),
+        "depth": .integer(depth), "seed": .unsigned(seed),
+      ],
+      "last_epoch": ["loss_pref": mean(last.map(\.lossPref)), "mi": mean(last.map(\.mi))],
+      "train_evaluation": e.json(biasColumn: column),
+    ])
+  }
+}
+
+extension Evaluation {
+  /// The report's fields, named as in dirrm_eval_report; the bias statistics are null
+  /// without a bias column.
+  func json(biasColumn: Int?) -> JSONValue {
+    let biased = biasColumn != nil
+    return [
+      "pairs": .integer(pairs), "accuracy": .number(accuracy), "mean_gap": .number(meanGap),
+      "bias_column": .optional(biasColumn.map { .integer($0) }),
+      "gap_bias_pearson": biased ? .number(gapBiasPearson) : .null,
+      "gap_bias_spearman": biased ? .number(gapBiasSpearman) : .null,
+      "accuracy_bias_positive": biased ? .number(accuracyBiasPositive) : .null,
+      "accuracy_bias_negative": biased ? .number(accuracyBiasNegative) : .null,
+    ]
   }
 }

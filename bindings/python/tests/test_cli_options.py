@@ -3,6 +3,7 @@ and reaches the trainer; --prompts stays the prompt feature file; train's --batc
 --learning-rate and --bias-column reach the trainer, with the library's defaults in the help."""
 
 import ctypes
+import json
 import os
 import re
 
@@ -96,6 +97,13 @@ def test_batch_size_and_learning_rate_reach_the_trainer(tmp_path):
                        "--learning-rate", repr(float(np.float32(params.learning_rate)))) == default
     assert train_bytes(tmp_path, paths, "vanilla", "--batch-size", 8) != default
     assert train_bytes(tmp_path, paths, "vanilla", "--learning-rate", 0.01) != default
+    # Through --json: the settings the training ran with, and its step count.
+    out = run_cli("train", "--prompts", paths["prompts"], "--responses", paths["responses"], "--pairs",
+                  paths["pairs"], "--batch-size", 8, "--learning-rate", 0.01, "--epochs", 2, "--width", 16,
+                  "--output", tmp_path / "model.bin", "--json")
+    report = json.loads(out.stdout)
+    assert report["settings"]["batch_size"] == 8 and report["settings"]["learning_rate"] == 0.01
+    assert report["steps"] == 2 * 32 // 8
 
 
 def test_bias_column_picks_dir_s_attribute(tmp_path):
