@@ -1,4 +1,4 @@
-"""Issue 23: the long commands (train, experiment) draw a progress line with the elapsed
+"""Issue 23: the long commands (train, experiment, demo) draw a progress line with the elapsed
 time and an ETA on stderr when stderr is a terminal (checked on a pseudo-terminal), never with
 --quiet, and write nothing on stderr when it is not a terminal; stdout is the same either way."""
 
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CLI), reason="dirrm-cli is no
 # Small runs of each long command: about a second each.
 QUICK = {
     "experiment": ["experiment", "--seeds", 1, "--epochs", 1, "--prompt-count", 100],
+    "demo": ["demo", "--seeds", 1, "--epochs", 1, "--prompt-count", 100],
 }
 
 
@@ -23,6 +24,8 @@ def command(name, tmp_path):
         paths = small_dataset(str(tmp_path))
         return ["train", *data_args(paths), "--method", "dir", "--width", 16, "--epochs", 200,
                 "--batch-size", 4, "--output", tmp_path / "model.bin"]
+    if name == "demo":
+        return [*QUICK["demo"], "--out", tmp_path / "out"]
     return QUICK[name]
 
 
@@ -30,7 +33,7 @@ def percents(screen):
     return [int(p) for p in re.findall(r"\] (\d+)%", screen)]
 
 
-@pytest.mark.parametrize("name", ["train", "experiment"])
+@pytest.mark.parametrize("name", ["train", "experiment", "demo"])
 def test_progress_on_a_terminal_nothing_otherwise(tmp_path, name):
     args = command(name, tmp_path)
     status, stdout, screen = run_on_pty(*args)

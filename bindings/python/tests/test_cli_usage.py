@@ -87,6 +87,8 @@ def test_a_negative_value_is_judged_as_a_value(tmp_path, option, value, words):
     (["evaluate", "--bias-column", "-1"], "--bias-column -1: a column index, at least 0"),
     (["train", "--bias-column", "-1"], "--bias-column -1: a column index, at least 0"),
     (["experiment", "--seeds", "-1"], "--seeds -1: must be in 1...100"),
+    (["demo", "--seeds", "-1"], "--seeds -1: must be in 1...100"),
+    (["demo", "--prompt-count", "-5"], "--prompt-count -5: must be in 2...1000000"),
 ])
 def test_a_negative_count_is_a_usage_error_in_words(tmp_path, args, words):
     paths = small_dataset(str(tmp_path))
