@@ -8,10 +8,14 @@ struct EvaluateCommand: ParsableCommand {
 
   @OptionGroup var data: DataOptions
   @Option(help: "A model written by `train`.") var model: String
-  @Option(help: "The bias column to correlate with the reward gap.") var biasColumn: Int = 0
+  @Option(parsing: .unconditional, help: "The bias column to correlate with the reward gap")
+  var biasColumn: Int = 0
+  @Flag(help: "Print the metrics as one JSON object on stdout, and nothing else there.") var json = false
 
   func validate() throws {
-    guard biasColumn >= 0 else { throw ValidationError("--bias-column must be at least 0") }
+    guard biasColumn >= 0 else {
+      throw ValidationError("--bias-column \(biasColumn): a column index, at least 0")
+    }
   }
 
   func run() throws {
@@ -21,9 +25,9 @@ struct EvaluateCommand: ParsableCommand {
       loaded = try RewardModel<Float>(serialized: bytes)
     } catch {
       switch error {
-      case .corrupt(let reason): throw CLIError("\(model): not a dirrm model file (\(reason))")
+      case .corrupt(let reason): throw CLIError("\(model) is not a dirrm model file (\(reason))")
       case .version(let reason):
-        throw CLIError("\(model): a dirrm model from an incompatible version (\(reason))")
+        throw CLIError("\(model) is a dirrm model from an incompatible version (\(reason))")
       }
     }
     let dataset = try data.load()
@@ -37,6 +41,11 @@ struct EvaluateCommand: ParsableCommand {
     }
     let column = dataset.biasDim > biasColumn ? biasColumn : nil
     let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
+    if json {
+      guard case .object(let fields) = e.json(biasColumn: column) else { return }
+      JSONOutput.emit(.object([("command", "evaluate"), ("model", .string(model))] + fields))
+      return
+    }
     print("pairs \(e.pairs)")
     print("accuracy \(fixed(e.accuracy, 4))")
     print("mean gap \(fixed(e.meanGap, 4))")

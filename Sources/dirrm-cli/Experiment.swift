@@ -88,11 +88,14 @@ extension Experiment {
     return (scores.dr2, scores.dr1)
   }
 
-  static func synthetic(_ kind: SyntheticPreferences.Kind, seed: UInt64) -> (
-    PreferenceDataset, PreferenceDataset
-  ) {
+  /// The library's default synthetic data of a kind and seed; `promptCount` (the training
+  /// prompts; the test set has a quarter as many, at least 50) scales it.
+  static func synthetic(
+    _ kind: SyntheticPreferences.Kind, seed: UInt64,
+    promptCount: Int = SyntheticPreferences.Settings.defaults.promptCount
+  ) -> (PreferenceDataset, PreferenceDataset) {
     var settings = SyntheticPreferences.Settings.defaults
-    (settings.kind, settings.seed) = (kind, seed)
+    (settings.kind, settings.seed, settings.promptCount) = (kind, seed, promptCount)
     return SyntheticPreferences.generate(settings)
   }
 }

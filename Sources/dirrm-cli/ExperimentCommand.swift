@@ -8,16 +8,25 @@ struct ExperimentCommand: ParsableCommand {
     abstract:
       "The effectiveness table: every method on the length, sycophancy and adversarial biases, over seeds.")
 
-  @Option var seeds: Int = 3
+  @Option(parsing: .unconditional, help: "Seeds 0, 1, ...: fresh data and models for each") var seeds: Int =
+    3
+  @OptionGroup var synthetic: SyntheticDataOptions
   @OptionGroup var training: TrainingOptions
   @Option(help: "Write the table into this file between <!-- results:begin --> and <!-- results:end -->.")
   var readme: String?
   @Option(help: "Print only one markdown row of headline numbers, labelled so (for sweeps).")
   var row: String?
+  @Flag(
+    help:
+      "Print the tables' numbers (each value, and its mean and std over the seeds) as one JSON object on stdout, and nothing else there."
+  )
+  var json = false
+  @Flag(help: "No progress line (it is drawn on stderr only when stderr is a terminal).") var quiet = false
 
   func validate() throws {
     // The tables need at least one seed; past 100 a run would take days.
-    guard (1...100).contains(seeds) else { throw ValidationError("--seeds must be in 1...100") }
+    guard (1...100).contains(seeds) else { throw ValidationError("--seeds \(seeds): must be in 1...100") }
+    if json, row != nil { throw ValidationError("--json and --row: choose one output") }
   }
 
   func run() throws {
@@ -28,14 +37,16 @@ struct ExperimentCommand: ParsableCommand {
     // table does not depend on the core count.
     enum Table { case length, sycophancy, adversarial }
     typealias Measurement = (table: Table, row: String, column: String, value: Double)
-    var jobs: [() throws -> [Measurement]] = []
+    typealias Progress = (Trainer.Progress) -> Bool
+    var jobs: [(Progress) throws -> [Measurement]] = []
     for seed in 0..<UInt64(seeds) {
-      let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed)
-      let (train, test) = Experiment.synthetic(.length, seed: seed)
+      let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed, promptCount: synthetic.promptCount)
+      let (train, test) = Experiment.synthetic(.length, seed: seed, promptCount: synthetic.promptCount)
       let configure = training.apply
       func length(_ label: String, _ method: Trainer.Method, _ data: PreferenceDataset) {
-        jobs.append {
-          let r = try Experiment.run(method, train: data, test: test, seed: seed, configure: configure)
+        jobs.append { progress in
+          let r = try Experiment.run(
+            method, train: data, test: test, seed: seed, configure: configure, progress: progress)
           return [
             (.length, label, "accuracy", r.evaluation.accuracy),
             (.length, label, "shorter", r.evaluation.accuracyBiasNegative),
@@ -46,10 +57,11 @@ struct ExperimentCommand: ParsableCommand {
       }
       length("vanilla on unbiased data (oracle)", .vanilla, unbiasedTrain)
       for (method, label) in methodNames { length(label, method, train) }
-      let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed)
+      let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed, promptCount: synthetic.promptCount)
       for method in [Trainer.Method.vanilla, .dir] {
-        jobs.append {
-          let r = try Experiment.run(method, train: sTrain, test: sTest, seed: seed, configure: configure)
+        jobs.append { progress in
+          let r = try Experiment.run(
+            method, train: sTrain, test: sTest, seed: seed, configure: configure, progress: progress)
           let (chosen, rejected) = r.model.scorePairs(sTest, Array(sTest.pairs.indices))
           let flags = sTest.biasColumn(0)
           // Flagged: a prefix on either response (bias ±1); unflagged: none (bias 0).
@@ -65,21 +77,28 @@ struct ExperimentCommand: ParsableCommand {
           ]
         }
       }
-      let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed)
+      let (aTrain, aTest) = Experiment.synthetic(.adversarial, seed: seed, promptCount: synthetic.promptCount)
       for (label, method, data) in [
         ("original", Trainer.Method.vanilla, unbiasedTrain), ("vanilla", .vanilla, aTrain),
         ("prompt-free", .promptFree, aTrain),
       ] {
-        jobs.append {
-          let r = try Experiment.run(method, train: data, test: aTest, seed: seed, configure: configure)
+        jobs.append { progress in
+          let r = try Experiment.run(
+            method, train: data, test: aTest, seed: seed, configure: configure, progress: progress)
           return [(.adversarial, label, "accuracy", r.evaluation.accuracy)]
         }
       }
     }
-    let bar = ProgressBar("\(jobs.count) trainings", jobs: jobs.count)
-    let measured = try Parallel.map(Array(jobs.enumerated())) { i, job in
-      defer { bar.set(i, 1) }
-      return try job()
+    let bar = ProgressBar("\(jobs.count) trainings", jobs: jobs.count, quiet: quiet)
+    let measured: [[Measurement]]
+    do {
+      measured = try Parallel.map(Array(jobs.enumerated())) { i, job in
+        defer { bar.set(i, 1) }
+        return try job(bar.callback(i))
+      }
+    } catch {
+      bar.finish()
+      throw error
     }
     bar.finish()
     for m in measured.joined() {
@@ -94,8 +113,12 @@ struct ExperimentCommand: ParsableCommand {
       return
     }
     let text = report(lengthRows, sycophancy, adversarial)
-    print(text)
     if let readme { try replaceResults(in: readme, with: text) }
+    if json {
+      JSONOutput.emit(jsonReport(lengthRows, sycophancy, adversarial))
+    } else {
+      print(text)
+    }
   }
 
   func report(
@@ -184,15 +207,48 @@ struct ExperimentCommand: ParsableCommand {
   }
 
   func seedsNote() -> String {
-    let changed = [
-      training.lambda.map { "lambda \($0)" }, training.clubLr.map { "q lr \($0)" },
-      training.qHidden.map { "q_hidden \($0)" }, training.fitSteps.map { "q steps \($0)" },
-      training.ownWeight.map { "p \($0)" }, training.pfPrompts.map { "K \($0)" },
-      training.emaWeight.map { "alpha \($0)" },
-      training.reinsertions.map { "reinsertions \($0)" }, training.epochs.map { "epochs \($0)" },
-      training.categorical ? "categorical q" : nil,
-    ].compactMap { $0 }
+    let changed = synthetic.changed + training.changed
     return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
+  }
+
+  /// The tables as JSON: {"length": {row: {column: {"mean", "std", "values"}}}, ...}, rows
+  /// and columns in the tables' order.
+  func jsonReport(
+    _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
+    _ adversarial: [String: Summary]
+  ) -> JSONValue {
+    func summary(_ s: Summary) -> JSONValue {
+      ["mean": .number(s.mean), "std": .number(s.std), "values": .array(s.values.map { .number($0) })]
+    }
+    /// columns: (the table's key, the JSON name).
+    func table(
+      _ rows: [String: [String: Summary]], _ rowOrder: [String], _ columns: [(String, String)]
+    ) -> JSONValue {
+      .object(
+        rowOrder.compactMap { row in
+          rows[row].map { cells in
+            (row, .object(columns.compactMap { c in cells[c.0].map { (c.1, summary($0)) } }))
+          }
+        })
+    }
+    return [
+      "command": "experiment",
+      "seeds": .integer(seeds),
+      "changed_options": .array((synthetic.changed + training.changed).map { .string($0) }),
+      "length": table(
+        length, ["vanilla on unbiased data (oracle)"] + methodNames.map(\.1),
+        [
+          ("accuracy", "accuracy"), ("shorter", "accuracy_chosen_shorter"),
+          ("spearman", "gap_length_spearman"),
+          ("club", "club_estimate"), ("share", "chosen_longer_share_trained"),
+        ]),
+      "sycophancy": table(
+        sycophancy, ["vanilla", "DIR"],
+        [("flagged", "accuracy_flagged"), ("unflagged", "accuracy_unflagged"), ("gap", "gap")]),
+      "adversarial": .object(
+        ["original", "vanilla", "prompt-free"].compactMap { row in adversarial[row].map { (row, summary($0)) }
+        }),
+    ]
   }
 
   func replaceResults(in path: String, with text: String) throws {

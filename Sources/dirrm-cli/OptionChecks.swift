@@ -7,7 +7,7 @@ enum OptionChecks {
     do {
       try settings.validate(for: data, width: width)
     } catch {
-      throw CLIError("invalid training option: \(error.message(prefix: ""))")
+      throw CLIError(described(error))
     }
   }
 
@@ -38,7 +38,14 @@ enum OptionChecks {
     do {
       try shape.validate()
     } catch {
-      throw CLIError("invalid model shape: \(error.message(prefix: ""))")
+      throw CLIError(described(error, otherwise: "model shape"))
     }
+  }
+
+  /// A rule the value of an option breaks, naming the option the user typed and, for the C
+  /// API's readers, the header's field: "invalid --lambda: dir.lambda = -1.0 must be >= 0".
+  static func described(_ error: ConfigError, otherwise: String = "training option") -> String {
+    let option = TrainingOptions.optionOfField.first { $0.field == error.field }?.option
+    return "invalid \(option ?? otherwise): \(error.message(prefix: ""))"
   }
 }

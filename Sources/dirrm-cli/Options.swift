@@ -2,9 +2,19 @@ import ArgumentParser
 import DirRMCore
 import Glibc
 
-let methodOptions: [String: Trainer.Method] = [
-  "vanilla": .vanilla, "dir": .dir, "prompt-free": .promptFree, "dir-prompt-free": .dirPromptFree,
+/// The spellings `--method` accepts, in the order the help and the errors list them.
+let methodOptions: [(String, Trainer.Method)] = [
+  ("vanilla", .vanilla), ("dir", .dir), ("prompt-free", .promptFree), ("dir-prompt-free", .dirPromptFree),
 ]
+
+/// The method a `--method` value names, or a usage error that lists the valid spellings.
+func parseMethod(_ text: String) throws -> Trainer.Method {
+  guard let found = methodOptions.first(where: { $0.0 == text }) else {
+    throw ValidationError(
+      "unknown method '\(text)'; valid: \(methodOptions.map(\.0).joined(separator: ", "))")
+  }
+  return found.1
+}
 
 /// The option spelling of a method.
 func optionName(_ method: Trainer.Method) -> String {
@@ -27,29 +37,49 @@ private var libraryOwnWeight: Double {
 
 /// Training options shared by `train` and `experiment`; unset ones keep the library defaults.
 struct TrainingOptions: ParsableArguments {
-  @Option(help: "DIR weight lambda (default: \(trainingDefaults.dir.lambda)).") var lambda: Float?
-  @Option(help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.dir.club.learningRate)).")
+  @Option(parsing: .unconditional, help: "DIR weight lambda (default: \(trainingDefaults.dir.lambda)).")
+  var lambda: Float?
+  @Option(
+    parsing: .unconditional,
+    help: "Learning rate of DIR's estimator q (default: \(trainingDefaults.dir.club.learningRate)).")
   var clubLr: Float?
-  @Option(help: "Hidden width of q (0: linear; default: \(trainingDefaults.dir.club.qHidden)).") var qHidden:
-    Int?
-  @Option(help: "AdamW steps of q per training step (default: \(trainingDefaults.dir.club.fitSteps)).")
+  @Option(
+    parsing: .unconditional,
+    help: "Hidden width of q (0: linear; default: \(trainingDefaults.dir.club.qHidden)).") var qHidden: Int?
+  @Option(
+    parsing: .unconditional,
+    help: "AdamW steps of q per training step (default: \(trainingDefaults.dir.club.fitSteps)).")
   var fitSteps: Int?
-  @Option(help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
+  @Option(
+    parsing: .unconditional,
+    help: "Prompt-free: weight p of the pair's own prompt (default: \(libraryOwnWeight)).")
   var ownWeight: Double?
   // Not --prompts: that names the prompt feature file of `train` and `evaluate`.
   @Option(
+    parsing: .unconditional,
     help:
       "Prompt-free: prompts K per pair (the C API's pf_prompts; default: \(trainingDefaults.promptsPerPair))."
   )
   var pfPrompts: Int?
-  @Option(help: "Prioritizer: EMA weight alpha (default: \(trainingDefaults.prioritizer.emaWeight)).")
+  @Option(
+    parsing: .unconditional,
+    help: "Prioritizer: EMA weight alpha (default: \(trainingDefaults.prioritizer.emaWeight)).")
   var emaWeight: Float?
   @Option(
+    parsing: .unconditional,
     help:
       "Prioritizer: reinsertions per pair and epoch (default: \(trainingDefaults.prioritizer.maxReinsertions))."
   )
   var reinsertions: Int?
-  @Option(help: "Training epochs (default: \(trainingDefaults.epochs)).") var epochs: Int?
+  @Option(parsing: .unconditional, help: "Training epochs (default: \(trainingDefaults.epochs)).") var epochs:
+    Int?
+  @Option(
+    parsing: .unconditional, help: "Pairs per AdamW step (default: \(trainingDefaults.batchSize)).")
+  var batchSize: Int?
+  @Option(
+    parsing: .unconditional,
+    help: "AdamW learning rate of the reward model (default: \(trainingDefaults.learningRate)).")
+  var learningRate: Float?
   @Flag(help: "DIR's estimator categorical on 1[bias > 0], as in DIR's code (default: Gaussian).")
   var categorical = false
 
@@ -64,6 +94,51 @@ struct TrainingOptions: ParsableArguments {
     if let emaWeight { s.prioritizer.emaWeight = emaWeight }
     if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
     if let epochs { s.epochs = epochs }
+    if let batchSize { s.batchSize = batchSize }
+    if let learningRate { s.learningRate = learningRate }
+  }
+
+  /// The options set away from the library's defaults, in words ("lambda 0.5, epochs 1").
+  var changed: [String] {
+    [
+      lambda.map { "lambda \($0)" }, clubLr.map { "q lr \($0)" },
+      qHidden.map { "q_hidden \($0)" }, fitSteps.map { "q steps \($0)" },
+      ownWeight.map { "p \($0)" }, pfPrompts.map { "K \($0)" },
+      emaWeight.map { "alpha \($0)" },
+      reinsertions.map { "reinsertions \($0)" }, epochs.map { "epochs \($0)" },
+      batchSize.map { "batch size \($0)" }, learningRate.map { "learning rate \($0)" },
+      categorical ? "categorical q" : nil,
+    ].compactMap { $0 }
+  }
+
+  /// Each option by the field name its check reports (the header's, as ConfigValidation
+  /// spells it), so that an error names what the user typed.
+  static let optionOfField: [(field: String, option: String)] = [
+    ("dir.lambda", "--lambda"), ("dir.club.learning_rate", "--club-lr"), ("dir.club.q_hidden", "--q-hidden"),
+    ("dir.club.fit_steps", "--fit-steps"), ("pf.p", "--own-weight"), ("pf_prompts", "--pf-prompts"),
+    ("prioritizer.ema_weight", "--ema-weight"), ("prioritizer.max_reinsertions", "--reinsertions"),
+    ("epochs", "--epochs"), ("batch_size", "--batch-size"), ("learning_rate", "--learning-rate"),
+    ("bias_column", "--bias-column"), ("width", "--width"), ("depth", "--depth"),
+  ]
+}
+
+/// The size of the synthetic data `demo` and `experiment` generate.
+struct SyntheticDataOptions: ParsableArguments {
+  @Option(
+    parsing: .unconditional,
+    help: "Prompts in each seed's training data (the test set has a quarter as many, at least 50)")
+  var promptCount: Int = SyntheticPreferences.Settings.defaults.promptCount
+
+  func validate() throws {
+    // dirrm_synth's limits.
+    guard (2...1_000_000).contains(promptCount) else {
+      throw ValidationError("--prompt-count \(promptCount): must be in 2...1000000")
+    }
+  }
+
+  /// The option in words when it differs from the default ("2000 prompts" is not said).
+  var changed: [String] {
+    promptCount == SyntheticPreferences.Settings.defaults.promptCount ? [] : ["\(promptCount) prompts"]
   }
 }
 

@@ -1,4 +1,10 @@
-/// Minimal SVG charts: a scatter plot with two colored groups and a multi-line chart.
+/// Minimal SVG charts: a scatter plot of colored groups and a multi-line chart.
+///
+/// Every chart states its axes in a machine-readable way: the plot frame is
+/// `<rect class="frame" data-x-min=… data-x-max=… data-y-min=… data-y-max=…>`, whose x, y,
+/// width and height are the pixels those data ranges map to. The ranges are padded beyond the
+/// data (`Range.padded`), so no point or line touches the frame, and the legend is drawn in a
+/// column to the right of the frame (`<g class="legend">`), never over the data.
 enum SVGPlot {
   struct Series {
     var name: String
@@ -6,16 +12,39 @@ enum SVGPlot {
     var points: [(Double, Double)]
   }
 
-  static let width = 640.0
-  static let height = 480.0
-  static let margin = (left: 70.0, right: 20.0, top: 40.0, bottom: 60.0)
+  /// A closed data interval of one axis.
+  struct Range: Equatable {
+    var low: Double
+    var high: Double
 
-  static func scatter(title: String, xLabel: String, yLabel: String, series: [Series]) -> String {
-    chart(title: title, xLabel: xLabel, yLabel: yLabel, series: series, lines: false)
+    /// The interval that holds every finite value, widened by `fraction` of its span on each
+    /// side (or by 1 when all values are equal, or 0...1 when there are none), so that the
+    /// extreme points sit inside the frame.
+    static func padded(_ values: [Double], fraction: Double = 0.05) -> Range {
+      let finite = values.filter(\.isFinite)
+      guard var low = finite.min(), var high = finite.max() else { return Range(low: 0, high: 1) }
+      if low == high { (low, high) = (low - 1, high + 1) }
+      let pad = fraction * (high - low)
+      return Range(low: low - pad, high: high + pad)
+    }
+  }
+
+  static let plotWidth = 550.0
+  static let legendWidth = 170.0
+  static let height = 480.0
+  static let margin = (left: 70.0, top: 40.0, bottom: 60.0)
+  static let pointRadius = 2.0
+
+  /// A scatter plot; `x` and `y` fix the axes (to share them between figures), otherwise
+  /// they are the padded ranges of the points.
+  static func scatter(
+    title: String, xLabel: String, yLabel: String, series: [Series], x: Range? = nil, y: Range? = nil
+  ) -> String {
+    chart(title: title, xLabel: xLabel, yLabel: yLabel, series: series, lines: false, x: x, y: y)
   }
 
   static func lines(title: String, xLabel: String, yLabel: String, series: [Series]) -> String {
-    chart(title: title, xLabel: xLabel, yLabel: yLabel, series: series, lines: true)
+    chart(title: title, xLabel: xLabel, yLabel: yLabel, series: series, lines: true, x: nil, y: nil)
   }
 
   /// Tick values at 1, 2 or 5 times a power of ten.
@@ -39,13 +68,15 @@ enum SVGPlot {
     return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
   }
 
-  static func chart(title: String, xLabel: String, yLabel: String, series: [Series], lines: Bool) -> String {
+  static func chart(
+    title: String, xLabel: String, yLabel: String, series: [Series], lines: Bool, x: Range?, y: Range?
+  ) -> String {
     let all = series.flatMap(\.points).filter { $0.0.isFinite && $0.1.isFinite }
-    var (x0, x1) = (all.map(\.0).min() ?? 0, all.map(\.0).max() ?? 1)
-    var (y0, y1) = (all.map(\.1).min() ?? 0, all.map(\.1).max() ?? 1)
-    if x0 == x1 { (x0, x1) = (x0 - 1, x1 + 1) }
-    if y0 == y1 { (y0, y1) = (y0 - 1, y1 + 1) }
-    let plotW = width - margin.left - margin.right
+    let xRange = x ?? Range.padded(all.map(\.0))
+    let yRange = y ?? Range.padded(all.map(\.1))
+    let (x0, x1, y0, y1) = (xRange.low, xRange.high, yRange.low, yRange.high)
+    let width = margin.left + plotWidth + legendWidth
+    let plotW = plotWidth
     let plotH = height - margin.top - margin.bottom
     func px(_ x: Double) -> Double { margin.left + (x - x0) / (x1 - x0) * plotW }
     func py(_ y: Double) -> Double { margin.top + (1 - (y - y0) / (y1 - y0)) * plotH }
@@ -54,7 +85,7 @@ enum SVGPlot {
       <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
       font-family="sans-serif" font-size="13">
       <rect width="100%" height="100%" fill="white"/>
-      <text x="\(n(width / 2))" y="24" text-anchor="middle" font-size="16">\(escape(title))</text>
+      <text x="\(n(margin.left + plotW / 2))" y="24" text-anchor="middle" font-size="16">\(escape(title))</text>
 
       """
     for t in ticks(x0, x1) {
@@ -69,16 +100,18 @@ enum SVGPlot {
       svg +=
         "<text x=\"\(n(margin.left - 6))\" y=\"\(n(py(t) + 4))\" text-anchor=\"end\">\(format(t))</text>\n"
     }
-    if x0 < 0 && x1 > 0 {
+    // The zero lines of a scatter plot (a gap's sign is what it shows).
+    if !lines && x0 < 0 && x1 > 0 {
       svg +=
         "<line x1=\"\(n(px(0)))\" y1=\"\(n(margin.top))\" x2=\"\(n(px(0)))\" y2=\"\(n(margin.top + plotH))\" stroke=\"#999\"/>\n"
     }
-    if y0 < 0 && y1 > 0 {
+    if !lines && y0 < 0 && y1 > 0 {
       svg +=
         "<line x1=\"\(n(margin.left))\" y1=\"\(n(py(0)))\" x2=\"\(n(margin.left + plotW))\" y2=\"\(n(py(0)))\" stroke=\"#999\"/>\n"
     }
     svg +=
-      "<rect x=\"\(n(margin.left))\" y=\"\(n(margin.top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
+      "<rect class=\"frame\" data-x-min=\"\(x0)\" data-x-max=\"\(x1)\" data-y-min=\"\(y0)\" data-y-max=\"\(y1)\" "
+      + "x=\"\(n(margin.left))\" y=\"\(n(margin.top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
     for s in series {
       let points = s.points.filter { $0.0.isFinite && $0.1.isFinite }
       if lines {
@@ -87,16 +120,19 @@ enum SVGPlot {
       } else {
         for p in points {
           svg +=
-            "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"2\" fill=\"\(s.color)\" fill-opacity=\"0.45\"/>\n"
+            "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"\(n(pointRadius))\" fill=\"\(s.color)\" fill-opacity=\"0.45\"/>\n"
         }
       }
     }
+    svg += "<g class=\"legend\">\n"
+    let legendX = margin.left + plotW + 16
     for (i, s) in series.enumerated() {
       let y = margin.top + 14 + Double(i) * 18
       svg +=
-        "<rect x=\"\(n(margin.left + 10))\" y=\"\(n(y - 9))\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>\n"
-      svg += "<text x=\"\(n(margin.left + 26))\" y=\"\(n(y))\">\(escape(s.name))</text>\n"
+        "<rect x=\"\(n(legendX))\" y=\"\(n(y - 9))\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>\n"
+      svg += "<text x=\"\(n(legendX + 16))\" y=\"\(n(y))\">\(escape(s.name))</text>\n"
     }
+    svg += "</g>\n"
     svg +=
       "<text x=\"\(n(margin.left + plotW / 2))\" y=\"\(n(height - 16))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
     svg +=
@@ -111,6 +147,7 @@ enum SVGPlot {
       case "<": out += "&lt;"
       case ">": out += "&gt;"
       case "&": out += "&amp;"
+      case "\"": out += "&quot;"
       default: out.append(c)
       }
     }

@@ -1,0 +1,93 @@
+"""Issue 23: `train`, `evaluate` and `experiment` take --json and then print their metrics as one
+JSON object on stdout, and nothing else there; the numbers are the ones the text output shows."""
+
+import json
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+
+from cli_helpers import CLI, data_args, run_cli, small_dataset
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CLI), reason="dirrm-cli is not built")
+
+EVAL_FIELDS = ["pairs", "accuracy", "mean_gap", "bias_column", "gap_bias_pearson", "gap_bias_spearman",
+               "accuracy_bias_positive", "accuracy_bias_negative"]
+
+
+def only_json(out):
+    """The one JSON object that is the whole of stdout."""
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith("\n") and out.stdout.count("\n") == 1, out.stdout
+    value = json.loads(out.stdout)
+    assert isinstance(value, dict)
+    return value
+
+
+def test_train_and_evaluate_json(tmp_path):
+    paths = small_dataset(str(tmp_path))
+    # A name JSON must escape: a quote, a backslash, a tab.
+    model = tmp_path / 'model "a\\b\t".bin'
+    train = only_json(run_cli("train", *data_args(paths), "--method", "dir", "--width", 16, "--epochs", 2,
+                              "--batch-size", 8, "--output", model, "--json"))
+    assert model.exists()
+    assert train["command"] == "train" and train["output"] == str(model) and train["method"] == "dir"
+    assert train["pairs"] == 32 and train["steps"] == 2 * 4
+    assert train["settings"]["epochs"] == 2 and train["settings"]["batch_size"] == 8
+    assert train["settings"]["bias_column"] == 0 and train["settings"]["width"] == 16
+    assert isinstance(train["settings"]["learning_rate"], float)
+    assert math.isfinite(train["last_epoch"]["loss_pref"]) and math.isfinite(train["last_epoch"]["mi"])
+
+    evaluate = only_json(run_cli("evaluate", *data_args(paths), "--model", model, "--json"))
+    assert evaluate["command"] == "evaluate" and evaluate["model"] == str(model)
+    assert [k for k in evaluate if k not in ("command", "model")] == EVAL_FIELDS
+    # The training report evaluates the trained model on its training data: as evaluate does.
+    assert train["train_evaluation"] == {k: evaluate[k] for k in EVAL_FIELDS}
+    # The text output shows the same numbers, rounded.
+    text = run_cli("evaluate", *data_args(paths), "--model", model)
+    assert text.returncode == 0, text.stderr
+    shown = dict(re.findall(r"^(accuracy|mean gap|Spearman\(gap, bias\)) (\S+)$", text.stdout, re.M))
+    assert float(shown["accuracy"]) == pytest.approx(evaluate["accuracy"], abs=5e-5)
+    assert float(shown["mean gap"]) == pytest.approx(evaluate["mean_gap"], abs=5e-5)
+    assert float(shown["Spearman(gap, bias)"]) == pytest.approx(evaluate["gap_bias_spearman"], abs=5e-5)
+
+
+def test_evaluate_json_without_bias_has_null_bias_statistics(tmp_path):
+    paths = small_dataset(str(tmp_path))
+    model = tmp_path / "model.bin"
+    assert run_cli("train", *data_args(paths, bias=False), "--width", 8, "--output", model).returncode == 0
+    report = only_json(run_cli("evaluate", *data_args(paths, bias=False), "--model", model, "--json"))
+    assert report["bias_column"] is None and report["gap_bias_spearman"] is None
+    assert 0 <= report["accuracy"] <= 1
+
+
+def test_experiment_json(tmp_path):
+    out = run_cli("experiment", "--seeds", 2, "--epochs", 1, "--prompt-count", 100, "--json", timeout=120)
+    report = only_json(out)
+    assert report["command"] == "experiment" and report["seeds"] == 2
+    assert report["changed_options"] == ["100 prompts", "epochs 1"]
+    assert list(report["length"]) == ["vanilla on unbiased data (oracle)", "vanilla", "DIR", "prompt-free",
+                                      "DIR + prompt-free"]
+    assert list(report["length"]["DIR"]) == ["accuracy", "accuracy_chosen_shorter", "gap_length_spearman",
+                                             "club_estimate", "chosen_longer_share_trained"]
+    assert list(report["sycophancy"]) == ["vanilla", "DIR"]
+    assert list(report["adversarial"]) == ["original", "vanilla", "prompt-free"]
+    cells = [cell for table in ("length", "sycophancy") for row in report[table].values() for cell in row.values()]
+    cells += list(report["adversarial"].values())
+    for cell in cells:
+        values = np.array(cell["values"], dtype=float)
+        assert len(values) == 2
+        assert cell["mean"] == pytest.approx(values.mean(), abs=1e-12)
+        assert cell["std"] == pytest.approx(values.std(ddof=1), abs=1e-12)
+    # The text table of the same run shows the same means.
+    text = run_cli("experiment", "--seeds", 2, "--epochs", 1, "--prompt-count", 100, timeout=120)
+    assert text.returncode == 0, text.stderr
+    row = re.search(r"^\| vanilla with the duplicates \| (\S+) ± (\S+) \|$", text.stdout, re.M)
+    assert float(row.group(1)) == pytest.approx(report["adversarial"]["vanilla"]["mean"], abs=5e-4)
+
+
+def test_experiment_json_and_row_are_one_or_the_other():
+    out = run_cli("experiment", "--json", "--row", "x", timeout=20)
+    assert out.returncode == 64 and "--json" in out.stderr and out.stdout == "", out.stderr
