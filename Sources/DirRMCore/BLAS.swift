@@ -1,4 +1,5 @@
 import COpenBLAS
+import Glibc
 import Synchronization
 
 /// A scalar type OpenBLAS multiplies: Float (training) and Double (gradient checks).
@@ -78,6 +79,14 @@ enum BLAS {
     let (lda, ldb) = (blasint(transposeA ? m : k), blasint(transposeB ? k : n))
     let (r, s, depth, ldC) = (blasint(rows), blasint(columns), blasint(k), blasint(ldc))
     _ = singleThreaded
+    ForkGate.shared.whileOpen { callOpenBLAS(ta, tb, r, s, depth, a, lda, b, ldb, beta, c, ldC) }
+  }
+
+  private static func callOpenBLAS<T: BLASScalar>(
+    _ ta: CBLAS_TRANSPOSE, _ tb: CBLAS_TRANSPOSE, _ r: blasint, _ s: blasint, _ depth: blasint,
+    _ a: UnsafePointer<T>, _ lda: blasint, _ b: UnsafePointer<T>, _ ldb: blasint, _ beta: T,
+    _ c: UnsafeMutablePointer<T>, _ ldC: blasint
+  ) {
     switch T.gemmRoutine {
     case .single:
       let (fa, fb) = (
@@ -153,4 +162,44 @@ public enum ProductBlocks {
   }
 
   private static let limit = Atomic<Int>(2)
+}
+
+/// Keeps fork() from landing inside OpenBLAS. Every OpenBLAS product takes a lock of its own
+/// (its buffer allocator's) and OpenBLAS registers no fork handler for it, so a child forked
+/// while one of dirrm's threads was inside a product inherits that lock held and hangs in its
+/// first product: one child in 1,000 to 3,000 under load (a debugger on a hung child:
+/// `blas_memory_alloc`, waiting on a mutex, under `cblas_sgemm`). Each product holds this gate
+/// shared; fork holds it exclusively, so it waits for the products in flight and starts no
+/// new one until the child exists.
+final class ForkGate: @unchecked Sendable {
+  static let shared = ForkGate()
+  private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+
+  private init() {
+    renew()
+    pthread_atfork({ ForkGate.shared.close() }, { ForkGate.shared.open() }, { ForkGate.shared.renew() })
+  }
+
+  /// A new, open gate. The child renews it rather than unlocking: glibc records the writer's
+  /// thread id, and the forking thread has another id in the child.
+  private func renew() {
+    var attributes = pthread_rwlockattr_t()
+    pthread_rwlockattr_init(&attributes)
+    // A waiting fork keeps new products out, so threads that multiply back to back cannot
+    // starve it (glibc's default lets readers overtake a waiting writer).
+    pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+    pthread_rwlock_init(lock, &attributes)
+    pthread_rwlockattr_destroy(&attributes)
+  }
+
+  /// Runs `body` (one OpenBLAS call, never a nested one) with the gate held shared.
+  @inline(__always)
+  func whileOpen(_ body: () -> Void) {
+    pthread_rwlock_rdlock(lock)
+    body()
+    pthread_rwlock_unlock(lock)
+  }
+
+  private func close() { pthread_rwlock_wrlock(lock) }
+  private func open() { pthread_rwlock_unlock(lock) }
 }

@@ -13,7 +13,9 @@ struct DirRMCLI: ParsableCommand {
       file or a value is refused, 64 for a usage error (a missing, unknown or malformed \
       option, an unknown command, or no command at all).
       """,
-    subcommands: [DemoCommand.self, TrainCommand.self, EvaluateCommand.self, ExperimentCommand.self])
+    subcommands: [
+      DemoCommand.self, TrainCommand.self, EvaluateCommand.self, ExperimentCommand.self, AuditCommand.self,
+    ])
 
   /// The status of a usage error (sysexits.h's EX_USAGE), which swift-argument-parser uses too.
   static let usageStatus: Int32 = 64

@@ -28,6 +28,9 @@ CONTINUES = "# continues the block above"
 
 # Shell commands safe to run here as written (from the repository's root).
 RUN_HERE = {"make demo"}
+# Blocks run here as written, from the repository's root, in a temporary folder's copy of
+# what they write (their first line names them).
+RUN_BLOCKS = {"python3 -c 'import numpy as np; r = np.random.default_rng(0);"}
 # Shell and CMake blocks, by their first line: the file that runs each command of the block
 # (the commands in RUN_HERE excepted).
 RUN_ELSEWHERE = {
@@ -93,7 +96,21 @@ def test_every_block_is_known_code_or_text() -> None:
     assert kinds <= {"python", "c", "sh", "cmake", "text", ""}, kinds
 
 
-@pytest.mark.parametrize("block", [b for b in blocks() if b.language in ("sh", "cmake")], ids=lambda b: b.name)
+def _runs_here(block: Block) -> bool:
+    return any(block.first.startswith(prefix) for prefix in RUN_BLOCKS)
+
+
+@pytest.mark.parametrize("block", [b for b in of("sh") if _runs_here(b)], ids=lambda b: b.name)
+def test_shell_block_runs_as_written(block: Block, tmp_path: Path) -> None:
+    # In a temporary folder, with the tree's build reachable as written (.build/release/...).
+    (tmp_path / ".build").symlink_to(ROOT / ".build")
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python")))
+    assert run.returncode == 0, f"{block.name} failed:\n{run.stdout[-2000:]}{run.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("block", [b for b in blocks() if b.language in ("sh", "cmake") and not _runs_here(b)],
+                         ids=lambda b: b.name)
 def test_shell_block_is_run_by_a_named_test(block: Block) -> None:
     key = block.first.split("#")[0].strip()
     assert key in RUN_ELSEWHERE, f"{block.name}: say which test runs this block (RUN_ELSEWHERE)"
