@@ -148,7 +148,7 @@ private struct Machine {
     var steps = 0
     while !input.isAtEnd && steps < 64 {
       steps += 1
-      step(input.u8() % 30)
+      step(input.u8() % 31)
       keep.removeAll()
     }
     for h in clubs + queues + models + datasets { if let h { freeAny(h) } }
@@ -181,6 +181,7 @@ private struct Machine {
     case 26: clusterThreshold()
     case 27: samplePrompts()
     case 28: _ = dirrm_set_num_threads(input.int32(around: 1, 2))
+    case 29: audit()
     default: library()
     }
   }
@@ -520,6 +521,50 @@ private struct Machine {
     _ = dirrm_dataset_shape(
       d, out(Int64(0), 1, null: 0x80), out(Int64(0), 1, null: 0x80), out(Int64(0), 1, null: 0x80),
       out(Int64(0), 1, null: 0x80), out(Int64(0), 1, null: 0x80), out(Int64(0), 1, null: 0x80))
+    // Copies out into buffers of the sizes the dataset reports (bias: sometimes given for none).
+    var (p, pd, r, rd, n, b) = (Int64(0), Int64(0), Int64(0), Int64(0), Int64(0), Int64(0))
+    if dirrm_dataset_shape(d, &p, &pd, &r, &rd, &n, &b) == DIRRM_OK {
+      _ = dirrm_dataset_copy(
+        d, out(Float(0), Int(p * pd), null: 0x80), out(Float(0), Int(r * rd), null: 0x80),
+        out(Int64(0), Int(n * 3), null: 0x80), out(Float(0), max(Int(n * b), 1), null: 0x80))
+    }
+  }
+
+  /// dirrm_audit on fuzzer-chosen sizes, values and settings (small step budgets).
+  mutating func audit() {
+    var p = dirrm_audit_params()
+    dirrm_audit_params_init(&p)
+    p.bootstrap = input.int32(around: 0, 8)
+    p.level = input.bool() ? Double(input.float()) : 0.9
+    p.buckets = input.int32(around: 1, 6)
+    p.club_steps = input.int32(around: 0, 4)
+    p.club_batch = input.int32(around: 1, 8)
+    p.q_hidden = input.int32(around: 2, 8)
+    p.club_learning_rate = input.bool() ? input.float() : 1e-3
+    if input.bool() { p.struct_size = input.u32() }
+    // Valid but long budgets only cost time (the fuzzer would report a timeout): keep them
+    // small; values outside the ranges still reach the library.
+    if p.club_steps > 16 { p.club_steps = 16 }
+    if p.bootstrap > 64 && p.bootstrap <= 1 << 20 { p.bootstrap = 64 }
+    let (n, cells) = rows(width: 1, limit: 16)
+    let withHidden = input.bool()
+    // d is small and backed by the buffer, or so large that the library must refuse the sizes
+    // before reading (n * d past its limits).
+    let absurdWidth = input.u8() == 0xFF
+    let d: Int64 = withHidden ? (absurdWidth ? 1 << 41 : Int64(1 + input.u8() % 4)) : 0
+    let realRows = (0...16).contains(n) ? Int(n) : 0  // rows() backs only counts up to its limit
+    let hiddenCells = absurdWidth || realRows == 0 ? 4 : realRows * Int(d)
+    var report = dirrm_audit_report()
+    report.struct_size = input.bool() ? input.u32() : UInt32(MemoryLayout<dirrm_audit_report>.size)
+    // The bucket arrays hold the most buckets any valid parameters ask for, so that a call with
+    // p = NULL (the defaults) or any p can be fuzzed without the harness's own overflow.
+    let buckets = 1024
+    _ = dirrm_audit(
+      input.bool() ? nil : UnsafePointer(out(p, 1, null: 0xF0)), n, floats(cells)?.p, floats(cells)?.p,
+      floats(cells)?.p, floats(cells)?.p, d, withHidden ? floats(hiddenCells)?.p : nil,
+      withHidden ? floats(hiddenCells)?.p : nil, out(report, 1), out(Double(0), buckets, null: 0x80),
+      out(Double(0), buckets, null: 0x80), out(Int64(0), buckets, null: 0x80),
+      out(Double(0), buckets, null: 0x80))
   }
 
   // MARK: stateless functions
