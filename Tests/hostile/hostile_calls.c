@@ -448,7 +448,13 @@ static int train_prompt_free_with_huge_batch_and_k(void) {
 /* ---- 4. integer overflow in training ---- */
 
 static int train_step_count_overflow(void) {
-  dirrm_dataset *d = tiny_dataset();
+  /* epochs x ceil(pairs / batch_size) past 2^40: 2^31 - 1 epochs of 1,024 one-pair batches. */
+  enum { PAIRS = 1024 };
+  float prompts[2 * 2] = {0.1f, 0.2f, 0.3f, 0.4f}, responses[2 * 2] = {0.5f, 0.6f, 0.7f, 0.8f};
+  static int64_t pairs[PAIRS * 3];
+  for (int i = 0; i < PAIRS; i++) pairs[3 * i] = i % 2, pairs[3 * i + 1] = 0, pairs[3 * i + 2] = 1;
+  dirrm_dataset *d = NULL;
+  EXPECT(dirrm_dataset_create(2, 2, prompts, 2, 2, responses, PAIRS, pairs, 0, NULL, &d) == DIRRM_OK);
   dirrm_model_params mp;
   dirrm_model_params_init(&mp);
   mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 4;
@@ -459,7 +465,7 @@ static int train_step_count_overflow(void) {
   tp.method = DIRRM_METHOD_PROMPT_FREE;
   tp.epochs = INT32_MAX;
   tp.batch_size = 1;
-  tp.prioritizer.max_reinsertions = INT32_MAX;
+  tp.prioritizer.max_reinsertions = INT32_MAX; /* reinsertions refill batches: no extra steps */
   EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_ERR_INVALID_ARGUMENT);
   EXPECT(strstr(dirrm_last_error(), "training steps") != NULL);
   return 0;
