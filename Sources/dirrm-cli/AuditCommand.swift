@@ -272,7 +272,7 @@ extension BiasAudit {
     var out =
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"11\">\n"
     out +=
-      "<text x=\"\(Int(left))\" y=\"16\" font-size=\"13\">\(escaped(name)): agreement by attribute-gap bucket (chosen − rejected)</text>\n"
+      "<text x=\"\(Int(left))\" y=\"16\" font-size=\"13\">\(SVGPlot.escape(name)): agreement by attribute-gap bucket (chosen − rejected)</text>\n"
     out +=
       "<rect x=\"\(Int(left))\" y=\"\(Int(top))\" width=\"\(Int(plotW))\" height=\"\(Int(plotH))\" fill=\"none\" stroke=\"#888\"/>\n"
     for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
@@ -295,17 +295,5 @@ extension BiasAudit {
     out +=
       "<text x=\"\(Int(left))\" y=\"\(Int(height) - 10)\" fill=\"#d62728\">dashed: overall agreement \(fixed(agreement, 3)); \"larger wins\" agrees \(fixed(attributeBaseline, 3))</text>\n"
     return out + "</svg>\n"
-  }
-
-  private func escaped(_ s: String) -> String {
-    s.reduce(into: "") { out, ch in
-      switch ch {
-      case "<": out += "&lt;"
-      case ">": out += "&gt;"
-      case "&": out += "&amp;"
-      case "\"": out += "&quot;"
-      default: out.append(ch)
-      }
-    }
   }
 }
