@@ -16,7 +16,9 @@ let package = Package(
   targets: [
     .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
     .systemLibrary(name: "CDirRM", path: "Sources/CDirRM"),
-    .target(name: "DirRMCore", dependencies: ["COpenBLAS"]),
+    // C only because choosing OpenBLAS's kernels needs cpuid and must run at load time.
+    .target(name: "BLASKernel", linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("dl")]),
+    .target(name: "DirRMCore", dependencies: ["COpenBLAS", "BLASKernel"]),
     .target(name: "DirRM", dependencies: ["DirRMCore", "CDirRM", "COpenBLAS"], exclude: ["exports.map"]),
     .executableTarget(
       name: "dirrm-cli",

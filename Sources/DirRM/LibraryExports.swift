@@ -52,8 +52,13 @@ private func jsonString(_ text: String) -> String {
 public func dirrm_build_info() -> UnsafePointer<CChar>? {
   let blas = openblas_get_config().map { String(cString: $0) } ?? "unknown"
   let version = String(cString: versionCString)
+  let kernels =
+    "\"blas_core\":\(jsonString(BLASKernelChoice.core)),"
+    + "\"blas_core_chosen_by\":\(jsonString(BLASKernelChoice.chooser)),"
+    + "\"blas_core_replaced\":\(jsonString(BLASKernelChoice.replaced)),"
+    + "\"cpu_simd\":\(jsonString(BLASKernelChoice.cpuLevel)),"
   return buildInfo.store(
-    "{\"version\":\(jsonString(version)),\"blas\":\(jsonString(blas)),"
+    "{\"version\":\(jsonString(version)),\"blas\":\(jsonString(blas)),\(kernels)"
       + "\"threads\":\(WorkerPool.threadCount),\"compiler\":\(jsonString(compilerName))}")
 }
 

@@ -48,8 +48,11 @@ def build_info() -> dict[str, Any]:
     Returns
     -------
     dict
-        "version" (str), "blas" (str), "threads" (int, dirrm's thread count now) and
-        "compiler" (str).
+        "version" (str), "blas" (str, OpenBLAS's build string), "blas_core" (str, the
+        OpenBLAS kernels in use), "blas_core_chosen_by" (str: "openblas",
+        "OPENBLAS_CORETYPE", "dirrm" or "fixed"), "blas_core_replaced" (str, OpenBLAS's
+        fallback dirrm replaced, or ""), "cpu_simd" (str: "sse", "avx", "avx2", "avx512"),
+        "threads" (int, dirrm's thread count now) and "compiler" (str). See dirrm.h.
     """
     info: dict[str, Any] = json.loads(lib.dirrm_build_info().decode())
     return info

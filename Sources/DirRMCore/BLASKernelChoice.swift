@@ -1,0 +1,32 @@
+import BLASKernel
+
+/// Which OpenBLAS kernels multiply dirrm's matrices, as chosen when the library loaded
+/// (Sources/BLASKernel: OpenBLAS's choice, the caller's `OPENBLAS_CORETYPE`, or dirrm's
+/// correction of a fallback below the CPU's instruction set).
+public enum BLASKernelChoice {
+  /// OpenBLAS's name of the kernels in use, e.g. "Haswell".
+  public static var core: String { String(cString: dirrm_blas_core()) }
+
+  /// Who chose them: "openblas", "OPENBLAS_CORETYPE", "dirrm" or "fixed" (a build for one CPU).
+  public static var chooser: String {
+    switch dirrm_blas_chooser_kind() {
+    case DIRRM_BLAS_BY_ENVIRONMENT: "OPENBLAS_CORETYPE"
+    case DIRRM_BLAS_BY_DIRRM: "dirrm"
+    case DIRRM_BLAS_FIXED: "fixed"
+    default: "openblas"
+    }
+  }
+
+  /// The kernels OpenBLAS had picked before dirrm replaced them; empty when it did not.
+  public static var replaced: String { String(cString: dirrm_blas_replaced_core()) }
+
+  /// The widest vector instruction set this CPU and OS support: "sse", "avx", "avx2", "avx512".
+  public static var cpuLevel: String {
+    switch dirrm_blas_cpu_level() {
+    case DIRRM_SIMD_AVX512: "avx512"
+    case DIRRM_SIMD_AVX2: "avx2"
+    case DIRRM_SIMD_AVX: "avx"
+    default: "sse"
+    }
+  }
+}
