@@ -38,8 +38,18 @@ def level(core: str) -> str:
     return next((name for name, cores in FAMILIES.items() if core.lower() in cores), "sse")
 
 
+def linked_openblas() -> str:
+    """The OpenBLAS libdirrm loads (the system's, or the copy a repaired wheel bundles)."""
+    out = subprocess.run(["ldd", dirrm.library_path()], capture_output=True, text=True, check=True).stdout
+    paths = [line.split("=>")[1].split("(")[0].strip() for line in out.splitlines()
+             if "openblas" in line and "=>" in line]
+    assert paths, out
+    return paths[0]
+
+
 def run(code: str, env: dict[str, str]) -> dict[str, object]:
     full = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    full["OPENBLAS_LIBRARY"] = linked_openblas()
     full.update(env)
     full["PYTHONPATH"] = BINDINGS + os.pathsep + full.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=300)
@@ -57,7 +67,7 @@ import numpy as np
 force = os.environ.pop("FORCE_CORE", None)
 if force:
     os.environ["OPENBLAS_CORETYPE"] = force
-    ctypes.CDLL("libopenblas.so.0")
+    ctypes.CDLL(os.environ.pop("OPENBLAS_LIBRARY"))
     del os.environ["OPENBLAS_CORETYPE"]
 import dirrm
 rng = np.random.default_rng(0)
