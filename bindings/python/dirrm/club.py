@@ -10,7 +10,8 @@ import numpy.typing as npt
 
 from ._arrays import as_f32, ptr
 from ._handle import Handle
-from ._lib import ERR_INVALID_ARGUMENT, ERR_SHAPE, ClubParams, DirParams, DirrmError, check_call, lib
+from ._errors import ERR_INVALID_ARGUMENT, ERR_SHAPE, DirrmError
+from ._lib import ClubParams, DirParams, check_call, lib
 from ._params import choice, defaults, flag, overridden
 
 __all__ = ["Club", "dir_loss", "dir_cap", "DirLoss", "DirPolicy", "dir_policy"]

@@ -10,11 +10,9 @@ import numpy.typing as npt
 
 from ._arrays import as_f32, as_i64, ptr
 from ._handle import Handle
+from ._errors import ERR_INVALID_ARGUMENT, ERR_SHAPE, DirrmError
 from ._lib import (
-    ERR_INVALID_ARGUMENT,
-    ERR_SHAPE,
     PROGRESS_FN,
-    DirrmError,
     EvalReport,
     ModelParams,
     SynthParams,

@@ -44,6 +44,7 @@ import numpy.typing as npt
 import torch
 from trl.trainer.reward_trainer import RewardTrainer
 
+from ._errors import ERR_CORRUPT, ERR_INVALID_ARGUMENT, DirrmError
 from ._lib import TrainParams
 from ._params import defaults
 from .audit import Audit, audit
@@ -69,7 +70,7 @@ def _score_head(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
         name = path.rsplit(".", 1)[-1]
         if name in ("score", "classifier"):
             return name, module
-    raise ValueError(f"{type(inner).__name__} has no `score` or `classifier` head; pass hidden_fn and hidden_dim")
+    raise DirrmError(ERR_INVALID_ARGUMENT, f"{type(inner).__name__} has no `score` or `classifier` head; pass hidden_fn and hidden_dim")
 
 
 def default_hidden(head_input: torch.Tensor, inputs: dict[str, Any], head_name: str) -> torch.Tensor:
@@ -270,8 +271,8 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         raw = kwargs.get("train_dataset")
         columns = set(getattr(raw, "column_names", None) or [])
         if not {"prompt", "chosen", "rejected"} <= columns:
-            raise ValueError("PromptFreeRewardTrainer needs train_dataset= with string columns prompt, chosen and "
-                             f"rejected (TRL's explicit-prompt format); got columns {sorted(columns)}")
+            raise DirrmError(ERR_INVALID_ARGUMENT, "PromptFreeRewardTrainer needs train_dataset= with string columns "
+                             f"prompt, chosen and rejected (TRL's explicit-prompt format); got columns {sorted(columns)}")
         assert raw is not None
         prompts_of_pairs = [str(p) for p in raw["prompt"]]
         self._pf_prompts = sorted(set(prompts_of_pairs))
@@ -280,7 +281,7 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         super().__init__(*args, dir_lambda=dir_lambda, **kwargs)
         prepared = len(cast(Any, self.train_dataset))
         if prepared != len(prompts_of_pairs):
-            raise ValueError(f"TRL's preparation kept {prepared} of {len(prompts_of_pairs)} pairs "
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"TRL's preparation kept {prepared} of {len(prompts_of_pairs)} pairs "
                              "(max_length?); filter the dataset first so that indices stay aligned")
         lookup = {p: i for i, p in enumerate(self._pf_prompts)}
         own = np.array([lookup[p] for p in prompts_of_pairs], np.int64)
@@ -348,7 +349,7 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
             # weights_only: a checkpoint is data, never code (a crafted pickle raises here).
             state = torch.load(self._sampler_file(checkpoint), map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or not isinstance(state.get("prioritizer"), torch.Tensor):
-                raise ValueError(f"{self._sampler_file(checkpoint)} is not a dirrm sampler state")
+                raise DirrmError(ERR_CORRUPT, f"{self._sampler_file(checkpoint)} is not a dirrm sampler state")
             state["prioritizer"] = bytes(state["prioritizer"].numpy().tobytes())
             self.pf_sampler.load_state_dict(state)
             # The Trainer drops the epoch's first k batches (k = steps done in the epoch): the
