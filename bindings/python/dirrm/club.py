@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Literal, NamedTuple, Optional, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +17,8 @@ from ._params import choice, defaults, flag, overridden
 __all__ = ["Club", "dir_loss", "dir_cap", "DirLoss", "DirPolicy", "dir_policy"]
 
 _KINDS = {"categorical": 0, "gaussian": 1}
+# Club.bound's result with the gradients: (mi, grad_chosen, grad_rejected).
+_BoundWithGrad = tuple[float, npt.NDArray[np.float32], npt.NDArray[np.float32]]
 _MODES = {"difference": 0, "concat": 1}
 
 class DirLoss(NamedTuple):
@@ -265,9 +267,23 @@ class Club(Handle):
         self._call("bias_stats", n, ptr(b), ptr(out))
         return out
 
+    # grad's value picks the return type, so that callers need no cast: (mi, grad_chosen,
+    # grad_rejected) by default and for grad=True, mi alone for grad=False.
+    @overload
     def bound(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike,
-              bias_stats: Optional[npt.ArrayLike] = None, grad: bool = True
-              ) -> Union[float, tuple[float, npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+              bias_stats: Optional[npt.ArrayLike] = None, grad: Literal[True] = ...) -> _BoundWithGrad: ...
+    @overload
+    def bound(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike,
+              bias_stats: Optional[npt.ArrayLike] = None, *, grad: Literal[False]) -> float: ...
+    @overload
+    def bound(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike,
+              bias_stats: Optional[npt.ArrayLike], grad: Literal[False]) -> float: ...
+    @overload
+    def bound(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike,
+              bias_stats: Optional[npt.ArrayLike] = None, grad: bool = ...) -> Union[float, _BoundWithGrad]: ...
+
+    def bound(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike,
+              bias_stats: Optional[npt.ArrayLike] = None, grad: bool = True) -> Union[float, _BoundWithGrad]:
         """The CLUB bound of this batch.
 
         Parameters
@@ -285,9 +301,10 @@ class Club(Handle):
 
         Returns
         -------
-        float or tuple of (float, ndarray, ndarray)
-            The bound; with grad=True, (mi, grad_chosen, grad_rejected), the gradients float32
-            of shape (n, hidden_dim).
+        tuple of (float, ndarray, ndarray), or float with grad=False
+            (mi, grad_chosen, grad_rejected), the gradients float32 of shape (n, hidden_dim);
+            with grad=False the bound mi alone. A type checker infers which from a literal
+            grad.
         """
         hc, hr, b = self._batch(h_chosen, h_rejected, bias)
         stats = None if bias_stats is None else as_f32(bias_stats, "bias_stats").reshape(-1)
