@@ -179,7 +179,7 @@ class DIRRewardTrainer(RewardTrainer):
         checkpoint = resume_from_checkpoint
         if checkpoint is True:
             # As the Trainer resolves it (it raises itself when there is none).
-            checkpoint = get_last_checkpoint(self.args.output_dir)
+            checkpoint = get_last_checkpoint(self.args.output_dir)  # type: ignore[no-untyped-call]  # untyped
         if isinstance(checkpoint, str):
             self._restore(checkpoint)
         return super().train(resume_from_checkpoint, *args, **kwargs)
