@@ -59,6 +59,20 @@ if "$python" -c 'import torch, trl, transformers, accelerate, datasets' 2>/dev/n
   "$work/venv-extras/bin/pip" install -q -c "$work/constraint.txt" "./bindings/python[trl]"
   out=$(cd "$work" && "$work/venv-extras/bin/python" -c 'import dirrm.trl, torch; print(torch.__version__)')
   [ "$out" = "$torch_before" ] || fail "the extras replaced torch $torch_before with $out"
+  # dirrm.trl calls one private method of the Trainer, so pyproject.toml pins the TRL versions
+  # tested: the newest is `make setup`'s; here the tests of dirrm.trl run against the oldest
+  # (the checkpoint's restore, training with club_mi logged, resuming both trainers, the audit).
+  oldest=$(grep -o '"trl>=[0-9.]*' bindings/python/pyproject.toml | cut -d= -f2)
+  step "1. the tests of dirrm.trl against the oldest pinned TRL, $oldest"
+  "$work/venv-extras/bin/pip" install -q -c "$work/constraint.txt" "trl==$oldest"
+  (cd "$work" && "$work/venv-extras/bin/python" -m pytest -q -p no:cacheprovider \
+    "$repo/bindings/python/tests/test_checkpoint_safety.py" "$repo/bindings/python/tests/test_torch_examples.py" \
+    "$repo/bindings/python/tests/test_audit.py" -k "checkpoint or trl_example_trains or trl_default or audit_model") |
+    tee "$work/pytest-trl.log"
+  grep -q "^dirrm $version: $(site_packages "$work/venv-extras")/dirrm" "$work/pytest-trl.log" ||
+    fail "the TRL tests did not run against the extras' dirrm"
+  [ "$("$work/venv-extras/bin/python" -c 'import trl; print(trl.__version__)')" = "$oldest" ] ||
+    fail "the TRL tests did not run against TRL $oldest"
   rm -rf "$work/venv-extras" "$work/constraint.txt"
 else
   echo "skipped: the [torch] and [trl] extras need torch, trl, transformers, accelerate and datasets installed (make setup)"

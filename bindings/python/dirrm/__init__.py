@@ -1,6 +1,8 @@
 """dirrm: information-theoretic debiasing for reward models (Python binding of libdirrm).
 
-Every failing library call raises DirrmError, carrying the status code and the message.
+Every failing call raises DirrmError, carrying the status code and the message; its subclass
+names the family of the status (ShapeError, InvalidArgumentError, ... see docs/abi.md §2), and
+those for a caller's mistake in the arguments are ValueErrors too.
 """
 
 from __future__ import annotations
@@ -8,7 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._lib import DirrmError, check_call, lib, library_path
+from ._errors import (
+    DirrmError,
+    FormatError,
+    InvalidArgumentError,
+    MisuseError,
+    NonFiniteError,
+    NotConvergedError,
+    OutOfMemoryError,
+    ShapeError,
+)
+from ._lib import check_call, lib, library_path
 from .club import Club, DirLoss, DirPolicy, dir_cap, dir_loss, dir_policy
 from .loss import bt_loss
 from .audit import Audit, AttributeAudit, AuditBucket, audit
@@ -19,6 +31,13 @@ __version__: str = lib.dirrm_version_string().decode()
 
 __all__ = [
     "DirrmError",
+    "InvalidArgumentError",
+    "ShapeError",
+    "NonFiniteError",
+    "OutOfMemoryError",
+    "MisuseError",
+    "NotConvergedError",
+    "FormatError",
     "bt_loss",
     "audit",
     "Audit",

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import numpy as np
 import numpy.typing as npt
 
-from ._lib import ERR_SHAPE, DirrmError
+from ._errors import ERR_SHAPE, DirrmError
 
 def as_f32(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:
     """`value` as a C-contiguous float32 array (copied only if it has to be)."""

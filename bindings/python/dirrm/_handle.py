@@ -8,7 +8,8 @@ from typing import Any, ClassVar, Optional, TypeVar, Union
 import numpy as np
 
 from ._arrays import ptr
-from ._lib import ERR_MISUSE, DirrmError, check_call, lib
+from ._errors import ERR_MISUSE, DirrmError
+from ._lib import check_call, lib
 
 _Self = TypeVar("_Self", bound="Handle")
 

@@ -11,12 +11,11 @@ import ctypes
 from ctypes import Structure, c_float, c_double, c_uint64
 from typing import Any, Optional, TypeVar, overload
 
+from ._errors import ERR_INVALID_ARGUMENT, DirrmError
 from ._lib import (
-    ERR_INVALID_ARGUMENT,
     AuditParams,
     ClubParams,
     DirParams,
-    DirrmError,
     ModelParams,
     PfParams,
     PrioritizerParams,

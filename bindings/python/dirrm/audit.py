@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._arrays import as_f32, ptr
-from ._lib import ERR_INVALID_ARGUMENT, ERR_SHAPE, AuditParams, AuditReport, DirrmError, check_call, lib
+from ._errors import ERR_INVALID_ARGUMENT, ERR_SHAPE, DirrmError
+from ._lib import AuditParams, AuditReport, check_call, lib
 from ._params import filled
 
 __all__ = ["audit", "Audit", "AttributeAudit", "AuditBucket"]

@@ -10,7 +10,8 @@ import numpy.typing as npt
 
 from ._arrays import as_f32, as_i64, ptr
 from ._handle import Handle
-from ._lib import ERR_SHAPE, DirrmError, PfParams, PrioritizerParams, PrioritizerStats, check_call, lib
+from ._errors import ERR_SHAPE, DirrmError
+from ._lib import PfParams, PrioritizerParams, PrioritizerStats, check_call, lib
 from ._params import choice, filled, flag
 
 __all__ = ["prompt_free_gap", "sample_prompts", "cluster_threshold", "Prioritizer", "PromptFreeGap"]

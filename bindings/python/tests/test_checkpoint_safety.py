@@ -27,11 +27,11 @@ def test_a_malicious_sampler_state_raises_instead_of_running(tmp_path):
     trainer = tiny_gpt2_trainer(tmp_path / "out", PromptFreeRewardTrainer)
     honest = tmp_path / "honest"
     trainer.save_model(str(honest))
-    trainer._load_optimizer_and_scheduler(str(honest))   # its own state loads
+    trainer._restore(str(honest))   # its own state loads
     checkpoint = tmp_path / "checkpoint-1"
     checkpoint.mkdir()
     marker = tmp_path / "pwned"
     torch.save({"prioritizer": Payload(str(marker))}, checkpoint / "dirrm_sampler_rank0.pt")
     with pytest.raises(Exception, match="(?i)weights_only|unpickl|global"):
-        trainer._load_optimizer_and_scheduler(str(checkpoint))
+        trainer._restore(str(checkpoint))
     assert not os.path.exists(marker)

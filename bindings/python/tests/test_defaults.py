@@ -165,7 +165,8 @@ PACKAGE = os.path.dirname(os.path.abspath(dirrm.__file__))
 STRUCTS = {kind.__name__ for kind in _params.INIT}
 # Optional modules: the keywords are derived from every module's source; their signatures are
 # checked where the module imports.
-MODULES = ["dirrm", "dirrm.club", "dirrm.loss", "dirrm.model", "dirrm.prompt_free", "dirrm.torch", "dirrm.trl"]
+MODULES = ["dirrm", "dirrm.club", "dirrm._dir_loss", "dirrm.loss", "dirrm.model", "dirrm.dataset", "dirrm.prompt_free",
+           "dirrm.torch", "dirrm._trl_reward", "dirrm._trl_prompt_free"]
 
 
 def _names(node):
@@ -324,7 +325,8 @@ def test_struct_keywords_default_to_none_and_say_so(module_name):
             assert PHRASE in " ".join((inspect.getdoc(obj) or "").split()), \
                 f"{module_name}.{qualname}'s docstring does not say {PHRASE!r} (for {name})"
         checked += 1
-    if module_name in ("dirrm.club", "dirrm.model", "dirrm.prompt_free", "dirrm.torch", "dirrm.trl"):
+    if module_name in ("dirrm.club", "dirrm._dir_loss", "dirrm.model", "dirrm.dataset", "dirrm.prompt_free",
+                       "dirrm.torch", "dirrm._trl_reward", "dirrm._trl_prompt_free"):
         assert checked, f"no struct keyword of {module_name} was checked"
 
 

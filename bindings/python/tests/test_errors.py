@@ -1,6 +1,7 @@
 """Every bad input returns its status with a message naming the argument; nothing crashes."""
 
 import ctypes
+import pickle
 import threading
 
 import numpy as np
@@ -124,3 +125,68 @@ def test_a_failing_dir_loss_leaves_q_as_it_was():
         dirrm.dir_loss(club, -rewards, rewards, hc, hr, b, fit_first=True)
     assert error.value.status == 4
     assert club.save() == saved
+
+
+# The Python error convention (docs/abi.md §2, "In Python"): each status raises its class, and
+# the classes for a caller's mistake in the arguments are ValueErrors too.
+CONVENTION = [
+    (_lib.ERR_NULL_POINTER, dirrm.InvalidArgumentError, ValueError),
+    (_lib.ERR_INVALID_ARGUMENT, dirrm.InvalidArgumentError, ValueError),
+    (_lib.ERR_SHAPE, dirrm.ShapeError, ValueError),
+    (_lib.ERR_BUFFER_TOO_SMALL, dirrm.ShapeError, ValueError),
+    (_lib.ERR_NONFINITE, dirrm.NonFiniteError, ValueError),
+    (_lib.ERR_OUT_OF_MEMORY, dirrm.OutOfMemoryError, MemoryError),
+    (_lib.ERR_MISUSE, dirrm.MisuseError, RuntimeError),
+    (_lib.ERR_NOT_CONVERGED, dirrm.NotConvergedError, RuntimeError),
+    (_lib.ERR_CORRUPT, dirrm.FormatError, ValueError),
+    (_lib.ERR_VERSION, dirrm.FormatError, ValueError),
+    (_lib.ERR_IO, dirrm.DirrmError, RuntimeError),
+    (_lib.ERR_INTERNAL, dirrm.DirrmError, RuntimeError),
+    (12345, dirrm.DirrmError, RuntimeError),
+]
+
+
+@pytest.mark.parametrize("status,cls,builtin", CONVENTION)
+def test_each_status_raises_its_class(status, cls, builtin):
+    with pytest.raises(cls) as info:
+        _lib.check_call(status)
+    error = info.value
+    assert type(error) is cls and isinstance(error, dirrm.DirrmError) and isinstance(error, builtin)
+    assert error.status == status and str(error).startswith(f"[{status}] ")
+    # The Python layer's own checks build the same class from the same code.
+    assert type(dirrm.DirrmError(status, "x")) is cls
+    if builtin is not ValueError:
+        assert not isinstance(error, ValueError)
+    # Pickling keeps the class, the status and the message (errors cross to DataLoader workers).
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is cls and (again.status, again.message, str(again)) == (status, error.message, str(error))
+
+
+def test_every_code_of_the_header_has_a_documented_class():
+    codes = {value for name, value in vars(_lib).items() if name.startswith("ERR_")}
+    assert codes == {status for status, _, _ in CONVENTION if status != 12345}
+
+
+@pytest.mark.parametrize("call,cls,status", [
+    # The library's checks ...
+    (lambda: dirrm.bt_loss([1.0, 2.0], [0.0, np.nan]), dirrm.NonFiniteError, _lib.ERR_NONFINITE),
+    (lambda: dirrm.set_num_threads(0), dirrm.InvalidArgumentError, _lib.ERR_INVALID_ARGUMENT),
+    (lambda: dirrm.Club.load(b"not a club"), dirrm.FormatError, _lib.ERR_CORRUPT),
+    # ... and the Python layer's, with the same classes and codes.
+    (lambda: dirrm.Club(4).fit(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros(2)), dirrm.ShapeError, _lib.ERR_SHAPE),
+    (lambda: dirrm.Club(4, bias_kind="poisson"), dirrm.InvalidArgumentError, _lib.ERR_INVALID_ARGUMENT),
+    (lambda: dirrm.dir_policy(lam=-1.0), dirrm.InvalidArgumentError, _lib.ERR_INVALID_ARGUMENT),
+    (lambda: dirrm.bt_loss("abc", "def"), dirrm.ShapeError, _lib.ERR_SHAPE),
+])
+def test_the_library_and_the_python_layer_raise_the_same_classes(call, cls, status):
+    with pytest.raises(ValueError) as info:   # every one of these is a caller's mistake
+        call()
+    assert type(info.value) is cls and info.value.status == status
+
+
+def test_a_closed_handle_is_a_misuse_error():
+    club = dirrm.Club(4)
+    club.close()
+    with pytest.raises(dirrm.MisuseError) as info:
+        club.fit(np.zeros((2, 4)), np.zeros((2, 4)), np.zeros(2))
+    assert info.value.status == _lib.ERR_MISUSE and not isinstance(info.value, ValueError)
