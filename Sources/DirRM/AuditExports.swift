@@ -34,12 +34,12 @@ public func dirrm_audit(
       bootstrap: Int(q.bootstrap), level: q.level, buckets: Int(q.buckets), clubSteps: Int(q.club_steps),
       clubBatch: Int(q.club_batch), qHidden: Int(q.q_hidden), clubLearningRate: q.club_learning_rate,
       seed: q.seed)
-    try validated("p->") { () throws(ConfigError) in try settings.validate() }
+    try bridge("p->") { () throws(ConfigError) in try settings.validate() }
     let count = try Check.count(n, "n")
     let width = try Check.count(d, "d", minimum: 0)
     let destination = try Check.output(out, "out")
     _ = try readParams(UnsafePointer(destination), "out")
-    try reserve(Workspace.bytes([[count, 6 * width + 16], [settings.bootstrap, 2]]), for: "the audit")
+    try reserve(BiasAudit.workBytes(pairs: count, width: width, settings: settings), for: "the audit")
     let chosen = try Check.array(rChosen, count, "r_chosen")
     let rejected = try Check.array(rRejected, count, "r_rejected")
     let attributeChosen = try Check.array(attrChosen, count, "attr_chosen")
@@ -54,13 +54,12 @@ public func dirrm_audit(
     } else if hChosen != nil || hRejected != nil {
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "h_chosen and h_rejected must be NULL when d is 0")
     }
-    // Gaps in double: the difference of two finite floats always is.
-    let rewardGap = zip(chosen, rejected).map { Double($0) - Double($1) }
-    let attributeGap = zip(attributeChosen, attributeRejected).map { Double($0) - Double($1) }
-    try validated("") { () throws(ConfigError) in
+    let rewardGap = BiasAudit.gaps(chosen, rejected)
+    let attributeGap = BiasAudit.gaps(attributeChosen, attributeRejected)
+    try bridge("") { () throws(ConfigError) in
       try BiasAudit.check(rewardGap: rewardGap, attributeGap: attributeGap, hidden: hidden)
     }
-    let audit = try numeric { () throws(NumericError) in
+    let audit = try bridge { () throws(NumericError) in
       try BiasAudit.run(rewardGap: rewardGap, attributeGap: attributeGap, hidden: hidden, settings: settings)
     }
     destination.pointee = dirrm_audit_report(

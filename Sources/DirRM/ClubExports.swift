@@ -7,9 +7,7 @@ func checkedBatch(
   _ bias: UnsafePointer<Float>?
 ) throws(ABIError) -> ClubEstimator.Batch {
   let rows = try Check.count(n, "n")
-  guard rows <= Int(Int32.max) else {
-    throw ABIError(DIRRM_ERR_SHAPE, "n = \(n) exceeds \(Int32.max) rows")
-  }
+  try bridge { () throws(ConfigError) in try club.config.checkRows(rows) }
   let cells = try Check.product(rows, club.config.hiddenDim, "h_chosen")
   try reserve(club.config.workBytes(rows: rows), for: "n = \(n) rows")
   let hidden = PairBatch(
@@ -17,27 +15,11 @@ func checkedBatch(
     rejected: try Check.array(rejected, cells, "h_rejected"),
     columns: club.config.hiddenDim)
   let values = try Check.array(bias, try Check.product(rows, club.config.biasColumns, "bias"), "bias")
-  return try configured("") { () throws(ConfigError) in try club.batch(hidden, bias: values) }
+  return try bridge("") { () throws(ConfigError) in try club.batch(hidden, bias: values) }
 }
 
 func lookup(_ c: OpaquePointer?) throws(ABIError) -> HandleBox<ClubEstimator> {
   try Handles.lookup(c, ClubEstimator.self, "c")
-}
-
-/// A result that must fit in float32.
-func asFloat(_ value: Double, _ name: String) throws(ABIError) -> Float {
-  guard value.fitsInFloat else {
-    throw ABIError(DIRRM_ERR_NONFINITE, "\(name) (\(value)) does not fit in float32; q may have diverged")
-  }
-  return Float(value)
-}
-
-/// Writes double results as floats, after checking that every one fits.
-private func writeFloats(_ values: [Double], to out: UnsafeMutablePointer<Float>, _ name: String)
-  throws(ABIError)
-{
-  for (i, v) in values.enumerated() { _ = try asFloat(v, "\(name)[\(i)]") }
-  for (i, v) in values.enumerated() { out[i] = Float(v) }
 }
 
 @c @implementation
@@ -48,6 +30,7 @@ public func dirrm_club_create(
 {
   abiCall("dirrm_club_create") { () throws(ABIError) in
     let config = try clubConfig(readParams(p, "p"))
+    try bridge("p->") { () throws(ConfigError) in try config.validate() }
     let handle = try Check.output(out, "out")
     try reserve(config.stateBytes, for: "the estimator")
     handle.pointee = Handles.register(ClubEstimator(config: config))
@@ -81,7 +64,7 @@ public func dirrm_club_fit(
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     // The fit runs first and the optional output is written after: a NULL out_nll must not
     // skip the work (only the NLL's extra forward).
-    let nll = try numeric { () throws(NumericError) in try box.value.fit(batch, measure: outNll != nil) }
+    let nll = try bridge { () throws(NumericError) in try box.value.fit(batch, measure: outNll != nil) }
     if let outNll, let nll { outNll.pointee = nll }
   }
 }
@@ -95,7 +78,10 @@ public func dirrm_club_log_prob(
     let box = try lookup(c)
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     let out = try Check.output(outLogProb, "out_log_prob")
-    try writeFloats(box.value.logProbability(batch), to: out, "log_prob")
+    let values = try bridge { () throws(NumericError) in
+      try NumericError.float32(box.value.logProbability(batch), "log_prob")
+    }
+    Check.write(values, to: out)
   }
 }
 
@@ -115,11 +101,12 @@ public func dirrm_club_bias_stats(
     let box = try lookup(c)
     let rows = try Check.count(n, "n")
     let values = try Check.array(bias, try Check.product(rows, box.value.config.biasColumns, "bias"), "bias")
-    let stats = try configured("") { () throws(ConfigError) in
+    let stats = try bridge("") { () throws(ConfigError) in
       try box.value.statistics(bias: values, rows: rows)
     }
     let out = try Check.output(outStats, "out_stats")
-    try writeFloats(stats.values, to: out, "out_stats")
+    Check.write(
+      try bridge { () throws(NumericError) in try NumericError.float32(stats.values, "out_stats") }, to: out)
   }
 }
 
@@ -129,7 +116,7 @@ func checkedStats(_ stats: UnsafePointer<Float>?, _ config: ClubEstimator.Config
 {
   guard stats != nil else { return nil }
   let values = try Check.array(stats, config.statsLength, "bias_stats").map(Double.init)
-  return try configured("") { () throws(ConfigError) in
+  return try bridge("") { () throws(ConfigError) in
     try BiasStatistics(checking: values, kind: config.kind)
   }
 }
@@ -146,20 +133,16 @@ public func dirrm_club_bound(
     let stats = try checkedStats(biasStats, box.value.config)
     if let stats {
       let own = box.value.statistics(batch)
-      try configured("") { () throws(ConfigError) in try stats.validate(containing: own) }
+      try bridge("") { () throws(ConfigError) in try stats.validate(containing: own) }
     }
     let mi = try Check.output(outMi, "out_mi")
-    let (value, gx) = box.value.bound(
-      batch, stats: stats, wantGradient: gradChosen != nil || gradRejected != nil)
-    let bound = try asFloat(value, "the bound")
-    if let gx, let i = gx.firstIndex(where: { !$0.isFinite }) {
-      throw ABIError(DIRRM_ERR_NONFINITE, "the bound's gradient overflows float32 at X element \(i)")
+    let (bound, gradient) = try bridge { () throws(NumericError) in
+      try box.value.boundResult(batch, stats: stats, wantGradient: gradChosen != nil || gradRejected != nil)
     }
     mi.pointee = bound
-    if let gx {
-      let split = box.value.splitGradient(gx, rows: batch.rows)
-      Check.write(split.chosen, toOptional: gradChosen)
-      Check.write(split.rejected, toOptional: gradRejected)
+    if let gradient {
+      Check.write(gradient.chosen, toOptional: gradChosen)
+      Check.write(gradient.rejected, toOptional: gradRejected)
     }
   }
 }
@@ -185,8 +168,7 @@ public func dirrm_club_get_weights(_ c: OpaquePointer?, _ out: UnsafeMutablePoin
 {
   abiCall("dirrm_club_get_weights") { () throws(ABIError) in
     let box = try lookup(c)
-    let count = try checkWeightCount(len, box.value)
-    _ = count
+    _ = try checkWeightCount(len, box.value)
     Check.write(box.value.weights, to: try Check.output(out, "out"))
   }
 }
@@ -197,7 +179,7 @@ public func dirrm_club_set_weights(_ c: OpaquePointer?, _ w: UnsafePointer<Float
     let box = try lookup(c)
     let count = try checkWeightCount(len, box.value)
     let values = try Check.array(w, count, "w")
-    try configured("") { () throws(ConfigError) in try box.value.setWeights(values) }
+    try bridge("") { () throws(ConfigError) in try box.value.setWeights(values) }
   }
 }
 
@@ -219,11 +201,7 @@ public func dirrm_club_load(
   abiCall("dirrm_club_load") { () throws(ABIError) in
     let bytes = try readSerialized(buf, size)
     let handle = try Check.output(out, "out")
-    do throws(FormatError) {
-      let club = try ClubEstimator(serialized: bytes)
-      handle.pointee = Handles.register(club)
-    } catch {
-      throw ABIError(error)
-    }
+    let club = try bridge { () throws(FormatError) in try ClubEstimator(serialized: bytes) }
+    handle.pointee = Handles.register(club)
   }
 }

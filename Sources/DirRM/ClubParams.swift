@@ -6,21 +6,20 @@ public func dirrm_club_params_init(_ p: UnsafeMutablePointer<dirrm_club_params>?
   p?.pointee = params(of: ClubEstimator.Config.defaults)
 }
 
-/// The configuration a parameter struct describes, or the first problem with it.
+/// The configuration a parameter struct describes: enum fields checked as C values, every
+/// rule left to the core's validate().
 func clubConfig(_ p: dirrm_club_params, _ name: String = "p->") throws(ABIError) -> ClubEstimator.Config {
   try Check.oneOf(
     p.bias_kind, DIRRM_BIAS_CATEGORICAL...DIRRM_BIAS_GAUSSIAN, "\(name)bias_kind", "DIRRM_BIAS_*")
   try Check.oneOf(
     p.pair_mode, DIRRM_PAIR_DIFFERENCE...DIRRM_PAIR_CONCAT, "\(name)pair_mode", "DIRRM_PAIR_*")
   let biasDim = Int(p.bias_dim)
-  let config = ClubEstimator.Config(
+  return ClubEstimator.Config(
     kind: p.bias_kind == DIRRM_BIAS_GAUSSIAN
       ? .gaussian(dimensions: biasDim) : .categorical(classes: biasDim),
     hiddenDim: Int(p.hidden_dim), pairMode: p.pair_mode == DIRRM_PAIR_DIFFERENCE ? .difference : .concat,
     qHidden: Int(p.q_hidden), fitSteps: Int(p.fit_steps), learningRate: p.learning_rate,
     weightDecay: p.weight_decay, logvarBound: p.logvar_bound, seed: p.seed)
-  try validated(name) { () throws(ConfigError) in try config.validate() }
-  return config
 }
 
 /// The parameter struct a configuration came from (dirrm_club_params_init from the core's

@@ -14,6 +14,7 @@ public func dirrm_dir_loss(
     let box = try lookup(c)
     let given = p == nil ? params(of: DIRLoss.Settings.defaults) : try readParams(p, "p")
     let policy = try dirPolicy(given, club: box.value.config, "p->")
+    try bridge("p->") { () throws(ConfigError) in try policy.validate() }
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)
     let rows = batch.rows
     let rewards = PairBatch(
@@ -22,7 +23,7 @@ public func dirrm_dir_loss(
       columns: 1)
     try Check.oneOf(fitFirst, 0...1, "fit_first", "0/1")
     let total = try Check.output(outTotal, "out_total")
-    let result = try numeric { () throws(NumericError) in
+    let result = try bridge { () throws(NumericError) in
       try DIRLoss.evaluate(
         rewards: rewards, preference: .plain(pairs: rows), club: &box.value, batch: batch, policy: policy,
         fitFirst: fitFirst == 1, wantRewardGradient: gradRChosen != nil || gradRRejected != nil,
@@ -50,20 +51,20 @@ public func dirrm_dir_cap(
 ) -> Int32 {
   abiCall("dirrm_dir_cap") { () throws(ABIError) in
     let cells = try Check.product(try Check.count(n, "n"), try Check.count(d, "d"), "grad_h_chosen")
-    let preference = DIRLoss.norm(
-      try Check.array(prefChosen, cells, "pref_grad_h_chosen"),
-      try Check.array(prefRejected, cells, "pref_grad_h_rejected"))
+    let preference = PairBatch(
+      chosen: try Check.array(prefChosen, cells, "pref_grad_h_chosen"),
+      rejected: try Check.array(prefRejected, cells, "pref_grad_h_rejected"), columns: 1)
     let chosenOut = try Check.output(gradChosen, "grad_h_chosen")
     let rejectedOut = try Check.output(gradRejected, "grad_h_rejected")
-    let chosen = try Check.array(UnsafePointer(chosenOut), cells, "grad_h_chosen")
-    let rejected = try Check.array(UnsafePointer(rejectedOut), cells, "grad_h_rejected")
-    let scale = DIRLoss.capScale(penaltyNorm: DIRLoss.norm(chosen, rejected), preferenceNorm: preference)
-    guard scale.isFinite else { throw ABIError(DIRRM_ERR_NONFINITE, "the gradients' norms overflow double") }
-    if scale < 1 {
-      let s = Float(scale)
-      Check.write(chosen.map { $0 * s }, to: chosenOut)
-      Check.write(rejected.map { $0 * s }, to: rejectedOut)
+    let penalty = PairBatch(
+      chosen: try Check.array(UnsafePointer(chosenOut), cells, "grad_h_chosen"),
+      rejected: try Check.array(UnsafePointer(rejectedOut), cells, "grad_h_rejected"), columns: 1)
+    let (scale, capped) = try bridge { () throws(NumericError) in try DIRLoss.cap(penalty, under: preference)
     }
-    outScale?.pointee = Float(scale)
+    if let capped {
+      Check.write(capped.chosen, to: chosenOut)
+      Check.write(capped.rejected, to: rejectedOut)
+    }
+    outScale?.pointee = scale
   }
 }

@@ -13,28 +13,24 @@ func params(of settings: DIRLoss.Settings) -> dirrm_dir_params {
     clip: settings.clip ? 1 : 0, cap: settings.cap ? 1 : 0, club: params(of: settings.club))
 }
 
-/// The loss-level fields of a policy (lambda, clip, cap) over the estimator `club`, checked.
+/// The policy a parameter struct describes over the estimator `club`: 0/1 flags checked as
+/// C values, every rule left to the core.
 func dirPolicy(_ p: dirrm_dir_params, club: ClubEstimator.Config, _ name: String) throws(ABIError)
   -> DIRLoss.Settings
 {
   try Check.oneOf(p.clip, 0...1, "\(name)clip", "0/1")
   try Check.oneOf(p.cap, 0...1, "\(name)cap", "0/1")
-  let settings = DIRLoss.Settings(lambda: p.lambda, clip: p.clip == 1, cap: p.cap == 1, club: club)
-  try validated(name) { () throws(ConfigError) in try settings.validateLoss() }
-  return settings
+  return DIRLoss.Settings(lambda: p.lambda, clip: p.clip == 1, cap: p.cap == 1, club: club)
 }
 
-/// A whole policy, its estimator included. `hiddenDim` stands in for club.hidden_dim where
-/// the caller decides it (the trainer: the model's width), so that the other fields are checked.
-func dirSettings(_ p: dirrm_dir_params, _ name: String, hiddenDim: Int32? = nil) throws(ABIError)
-  -> DIRLoss.Settings
-{
+/// A whole policy, its estimator included, converted but not checked: the trainer's
+/// `Trainer.Settings.validate(for:width:)` checks it with club.hidden_dim set to the model's
+/// width, which it is in training whatever the struct says.
+func dirSettings(_ p: dirrm_dir_params, _ name: String) throws(ABIError) -> DIRLoss.Settings {
   guard p.club.struct_size == UInt32(MemoryLayout<dirrm_club_params>.size) else {
     throw ABIError(
       DIRRM_ERR_VERSION, "\(name)club.struct_size = \(p.club.struct_size): fill it with dirrm_dir_params_init"
     )
   }
-  var club = p.club
-  if let hiddenDim { club.hidden_dim = hiddenDim }
-  return try dirPolicy(p, club: try clubConfig(club, "\(name)club."), name)
+  return try dirPolicy(p, club: try clubConfig(p.club, "\(name)club."), name)
 }

@@ -40,8 +40,11 @@ public func dirrm_dataset_create(
     }
     let handle = try Check.output(out, "out")
     try reserve(
-      Workspace.bytes([[prompts, pdim], [responses, rdim], [count, 8], [count, bdim]]), for: "the dataset")
-    let dataset = try configured("") { () throws(ConfigError) in
+      PreferenceDataset.bytes(
+        prompts: prompts, promptDim: pdim, responses: responses, responseDim: rdim, pairs: count,
+        biasDim: bdim),
+      for: "the dataset")
+    let dataset = try bridge("") { () throws(ConfigError) in
       try PreferenceDataset(
         promptDim: pdim, prompts: promptValues, responseDim: rdim, responses: responseValues, pairs: parsed,
         biasDim: bdim, bias: biasValues)
@@ -138,26 +141,15 @@ public func dirrm_synth_generate(
       throw ABIError(
         DIRRM_ERR_INVALID_ARGUMENT, "p->kind = \(params.kind) is not one of the DIRRM_SYNTH_* constants")
     }
-    try Check.finite(params.bias_ratio, "p->bias_ratio")
-    guard params.bias_ratio >= 0.5, params.bias_ratio <= 1 else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->bias_ratio = \(params.bias_ratio) is outside [0.5, 1]")
-    }
-    func within(_ v: Int64, _ low: Int64, _ high: Int64, _ name: String) throws(ABIError) -> Int {
-      guard v >= low, v <= high else {
-        throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "p->\(name) = \(v) is outside [\(low), \(high)]")
-      }
-      return Int(v)
-    }
-    let prompts = try within(params.num_prompts, 2, 1_000_000, "num_prompts")
-    let perPrompt = try within(Int64(params.responses_per_prompt), 2, 64, "responses_per_prompt")
-    let pdim = try within(params.prompt_dim, 2, 4096, "prompt_dim")
-    let rdim = try within(params.response_dim, 4, 4096, "response_dim")
+    // Int64 and Int32 to Int are exact on the 64-bit platforms the library builds for.
+    let settings = SyntheticPreferences.Settings(
+      kind: kind, biasRatio: Double(params.bias_ratio), promptCount: Int(params.num_prompts),
+      responsesPerPrompt: Int(params.responses_per_prompt), promptDim: Int(params.prompt_dim),
+      responseDim: Int(params.response_dim), seed: params.seed)
+    try bridge("p->") { () throws(ConfigError) in try settings.validate() }
     let trainOut = try Check.output(train, "train")
     let testOut = try Check.output(test, "test")
-    let (a, b) = SyntheticPreferences.generate(
-      .init(
-        kind: kind, biasRatio: Double(params.bias_ratio), promptCount: prompts,
-        responsesPerPrompt: perPrompt, promptDim: pdim, responseDim: rdim, seed: params.seed))
+    let (a, b) = SyntheticPreferences.generate(settings)
     trainOut.pointee = Handles.register(a)
     testOut.pointee = Handles.register(b)
   }

@@ -65,12 +65,7 @@ public func dirrm_build_info() -> UnsafePointer<CChar>? {
 @c @implementation
 public func dirrm_set_num_threads(_ numThreads: Int32) -> Int32 {
   abiCall("dirrm_set_num_threads") { () throws(ABIError) in
-    guard Limits.threads.contains(Int(numThreads)) else {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT,
-        "num_threads = \(numThreads) must be in \(Limits.threads.lowerBound)...\(Limits.threads.upperBound)")
-    }
-    WorkerPool.setThreadCount(Int(numThreads))
+    try bridge { () throws(ConfigError) in try WorkerPool.configure(threads: Int(numThreads)) }
   }
 }
 

@@ -26,7 +26,7 @@ private func modelShape(_ p: dirrm_model_params) throws(ABIError) -> RewardModel
   // Int64 → Int is exact on the 64-bit platforms the library builds for.
   let shape = RewardModel<Float>.Shape(
     promptDim: Int(p.prompt_dim), responseDim: Int(p.response_dim), width: Int(p.width), depth: Int(p.depth))
-  try validated("p->") { () throws(ConfigError) in try shape.validate() }
+  try bridge("p->") { () throws(ConfigError) in try shape.validate() }
   return shape
 }
 
@@ -75,10 +75,7 @@ public func dirrm_model_score(
   abiCall("dirrm_model_score") { () throws(ABIError) in
     let model = try lookupModel(m).value
     let rows = try Check.count(n, "n")
-    guard rows <= Int(Int32.max) / max(model.shape.width, model.shape.promptDim + model.shape.responseDim)
-    else {
-      throw ABIError(DIRRM_ERR_SHAPE, "n = \(n) rows exceed what one call scores; split the batch")
-    }
+    try bridge { () throws(ConfigError) in try model.shape.checkScoringRows(rows) }
     let prompts = try Check.array(
       promptFeatures, Check.product(rows, model.shape.promptDim, "prompt_features"), "prompt_features")
     let responses = try Check.array(
@@ -86,9 +83,8 @@ public func dirrm_model_score(
     )
     let rewards = try Check.output(outReward, "out_reward")
     try reserve(model.shape.passBytes(rows: rows), for: "n = \(n) rows")
-    let trace = model.forward(prompts: prompts, responses: responses, rows: rows)
-    if let i = trace.rewards.firstIndex(where: { !$0.isFinite }) {
-      throw ABIError(DIRRM_ERR_NONFINITE, "reward \(i) overflows float32")
+    let trace = try bridge { () throws(NumericError) in
+      try model.score(prompts: prompts, responses: responses, rows: rows)
     }
     Check.write(trace.rewards, to: rewards)
     Check.write(trace.hidden, toOptional: outHidden)
@@ -112,11 +108,7 @@ public func dirrm_model_load(
   abiCall("dirrm_model_load") { () throws(ABIError) in
     let bytes = try readSerialized(buf, size)
     let handle = try Check.output(out, "out")
-    do throws(FormatError) {
-      let model = try RewardModel<Float>(serialized: bytes)
-      handle.pointee = Handles.register(model)
-    } catch {
-      throw ABIError(error)
-    }
+    let model = try bridge { () throws(FormatError) in try RewardModel<Float>(serialized: bytes) }
+    handle.pointee = Handles.register(model)
   }
 }

@@ -16,11 +16,11 @@ public func dirrm_bt_loss(
       columns: 1)
     let margins = try Check.optionalArray(margin, count, "margin")
     let weights = try Check.optionalArray(weight, count, "weight")
-    let loss = try configured("") { () throws(ConfigError) in
+    let loss = try bridge("") { () throws(ConfigError) in
       try PreferenceLoss(pairs: count, margin: margins, weight: weights, centerCoef: centerCoef)
     }
     let out = try Check.output(outLoss, "out_loss")
-    let (value, gradient) = try numeric { () throws(NumericError) in
+    let (value, gradient) = try bridge { () throws(NumericError) in
       try loss.evaluate(rewards, wantGradient: gradChosen != nil || gradRejected != nil)
     }
     out.pointee = value

@@ -16,7 +16,7 @@ public func dirrm_cluster_threshold(
     let where_ = try placement(method, "method")
     let out = try Check.output(outThreshold, "out_threshold")
     try reserve(BinaryClustering.workBytes(count: count), for: "n = \(n) values")
-    let threshold = try checked("") { () throws(ConfigError) in
+    let threshold = try bridge("") { () throws(ConfigError) in
       try BinaryClustering.threshold(input, placement: where_)
     }
     out.pointee = Float(threshold)
@@ -53,7 +53,7 @@ func prioritizerSettings(_ params: dirrm_prioritizer_params, _ name: String) thr
     placement: clusters, emaWeight: params.ema_weight, initialThreshold: params.initial_threshold,
     lazyReinsertion: params.reinsertion == DIRRM_REINSERT_LAZY, maxReinsertions: Int(params.max_reinsertions),
     shuffle: params.shuffle == 1, seed: params.seed)
-  try validated(name) { () throws(ConfigError) in try settings.validate() }
+  try bridge(name) { () throws(ConfigError) in try settings.validate() }
   return settings
 }
 
@@ -67,7 +67,7 @@ public func dirrm_prioritizer_create(
     let count = try Check.count(numSamples, "num_samples")
     let handle = try Check.output(out, "out")
     try reserve(Prioritizer.stateBytes(count: count), for: "num_samples = \(numSamples)")
-    let prioritizer = try checked("p->") { () throws(ConfigError) in
+    let prioritizer = try bridge("p->") { () throws(ConfigError) in
       try Prioritizer(settings: settings, count: count)
     }
     handle.pointee = Handles.register(prioritizer)
@@ -91,7 +91,7 @@ public func dirrm_prioritizer_propose(
     let limit = try Check.count(maxCount, "max_count")
     let indices = try Check.output(outIndices, "out_indices")
     let count = try Check.output(outCount, "out_count")
-    let proposed = try misuse { () throws(MisuseError) in try box.value.propose(maxCount: limit) }
+    let proposed = try bridge { () throws(MisuseError) in try box.value.propose(maxCount: limit) }
     Check.write(proposed.map { Int64($0) }, to: indices)
     count.pointee = Int64(proposed.count)
   }
@@ -108,9 +108,8 @@ public func dirrm_prioritizer_decide(
     let which = try Check.indexArray(indices, n, "indices", below: box.value.count)
     let values = try Check.array(dr2, n, "dr2")
     let accept = try Check.output(outAccept, "out_accept")
-    // The set of the indices seen, the decisions, their copy as bytes and the step's values.
-    try reserve(Workspace.bytes([[n, 48]], elementSize: 1), for: "count = \(count)")
-    let decided = try misuse { () throws(MisuseError) in try box.value.decide(which, values) }
+    try reserve(Prioritizer.decideBytes(count: n), for: "count = \(count)")
+    let decided = try bridge { () throws(MisuseError) in try box.value.decide(which, values) }
     Check.write(decided.map { $0 ? UInt8(1) : 0 }, to: accept)
   }
 }
@@ -170,21 +169,7 @@ public func dirrm_prioritizer_load(
   abiCall("dirrm_prioritizer_load") { () throws(ABIError) in
     let bytes = try readSerialized(buf, size)
     let handle = try Check.output(out, "out")
-    do throws(FormatError) {
-      handle.pointee = Handles.register(try Prioritizer(serialized: bytes))
-    } catch {
-      throw ABIError(error)
-    }
+    handle.pointee = Handles.register(
+      try bridge { () throws(FormatError) in try Prioritizer(serialized: bytes) })
   }
-}
-
-/// A core call that checks its arguments itself: a rule it refuses (one the checks before it
-/// do not apply, or a rule they make unreachable) reaches the caller as the core words it.
-private func checked<T>(_ prefix: String, _ body: () throws(ConfigError) -> T) throws(ABIError) -> T {
-  do { return try body() } catch { throw ABIError(error, prefix: prefix) }
-}
-
-/// A call the prioritizer's state may refuse: DIRRM_ERR_MISUSE.
-private func misuse<T>(_ body: () throws(MisuseError) -> T) throws(ABIError) -> T {
-  do { return try body() } catch { throw ABIError(DIRRM_ERR_MISUSE, error.message) }
 }

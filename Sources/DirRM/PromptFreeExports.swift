@@ -49,7 +49,7 @@ func promptFreeGap(_ params: dirrm_pf_params, _ name: String = "p->") throws(ABI
     solver: params.solver == DIRRM_PF_NEWTON
       ? .newton : .bisection(rewardsIn: Double(params.r_min), Double(params.r_max)),
     tolerance: Double(params.tolerance), maxIterations: Int(params.max_iter))
-  try validated(name) { () throws(ConfigError) in try solver.validate() }
+  try bridge(name) { () throws(ConfigError) in try solver.validate() }
   return solver
 }
 
@@ -67,7 +67,7 @@ public func dirrm_pf_gap(
     let cells = try Check.product(rows, columns, "gaps")
     let gapValues = try Check.array(gaps, cells, "gaps")
     var corresponding: [Int]? = nil
-    if case .corresponding = solver.weighting {
+    if solver.weighting.readsOwnColumn {
       corresponding = try Check.indexArray(corrCol, rows, "corr_col", below: columns)
     } else if outDr1 != nil {
       guard corrCol != nil else {
@@ -78,25 +78,22 @@ public func dirrm_pf_gap(
       corresponding = try Check.indexArray(corrCol, rows, "corr_col", below: columns)
     }
     var weightValues: [Float]? = nil
-    switch solver.weighting {
-    case .explicit, .logWeights:
+    if solver.weighting.readsWeights {
       guard weights != nil else {
         throw ABIError(DIRRM_ERR_NULL_POINTER, "weights is NULL but the weighting needs it")
       }
       weightValues = try Check.array(weights, cells, "weights")
-    default:
-      guard weights == nil else {
-        throw ABIError(
-          DIRRM_ERR_INVALID_ARGUMENT, "weights must be NULL unless the weighting is EXPLICIT or LOG_WEIGHTS")
-      }
+    } else if weights != nil {
+      throw ABIError(
+        DIRRM_ERR_INVALID_ARGUMENT, "weights must be NULL unless the weighting is EXPLICIT or LOG_WEIGHTS")
     }
     // The core's remaining rule: explicit weights non-negative with positive row sums.
-    let problem = try checked { () throws(ConfigError) in
+    let problem = try bridge { () throws(ConfigError) in
       try solver.problem(gaps: gapValues, k: columns, corresponding: corresponding, weights: weightValues)
     }
     let dr2 = try Check.output(outDr2, "out_dr2")
     try reserve(PromptFreeGap.workBytes(rows: rows, k: columns), for: "n = \(n) rows")
-    let solution = try numeric { () throws(NumericError) in try problem.solve(dr1: outDr1 != nil) }
+    let solution = try bridge { () throws(NumericError) in try problem.solve(dr1: outDr1 != nil) }
     Check.write(solution.dr2, to: dr2)
     if let dr1 = solution.dr1 { Check.write(dr1, toOptional: outDr1) }
     // Each count is at most max_iter, an int32.
@@ -113,22 +110,14 @@ public func dirrm_pf_sample_prompts(
     let rows = try Check.count(n, "n")
     let columns = try Check.count(k, "k")
     let prompts = try Check.count(numPrompts, "num_prompts")
-    guard columns <= prompts else {
-      throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "k = \(k) exceeds num_prompts = \(numPrompts)")
-    }
+    try bridge { () throws(ConfigError) in try PromptSampling.check(k: columns, numPrompts: prompts) }
     _ = try Check.product(rows, columns, "out_prompts")
     let own = try Check.indexArray(corrPrompt, rows, "corr_prompt", below: prompts)
     let out = try Check.output(outPrompts, "out_prompts")
     try reserve(PromptSampling.workBytes(rows: rows, k: columns), for: "n = \(n) pairs of k = \(k) prompts")
-    let sampled = try checked { () throws(ConfigError) in
+    let sampled = try bridge { () throws(ConfigError) in
       try PromptSampling.sample(own: own, k: columns, numPrompts: prompts, seed: seed)
     }
     Check.write(sampled.map { Int64($0) }, to: out)
   }
-}
-
-/// A core call that checks its arguments itself: a rule it refuses (one the checks before it
-/// do not apply, or a rule they make unreachable) reaches the caller as the core words it.
-private func checked<T>(_ body: () throws(ConfigError) -> T) throws(ABIError) -> T {
-  do { return try body() } catch { throw ABIError(error, prefix: "") }
 }

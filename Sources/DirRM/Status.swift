@@ -11,23 +11,62 @@ struct ABIError: Error {
     self.message = message
   }
 
-  /// A configuration rule, with the caller's spelling of the field ("p->", "p->club.").
-  init(_ error: ConfigError, prefix: String) {
-    self.init(
-      error.isNonFinite ? DIRRM_ERR_NONFINITE : DIRRM_ERR_INVALID_ARGUMENT, error.message(prefix: prefix))
-  }
+}
 
-  init(_ error: AllocationError) {
-    self.init(DIRRM_ERR_OUT_OF_MEMORY, error.message)
-  }
+/// A failure of the core, in the core's words, that the C caller receives as a status.
+protocol CoreFailure: Error {
+  /// The status and message; `prefix` is the caller's spelling of a field's path ("p->").
+  func abiError(prefix: String) -> ABIError
+}
 
-  init(_ error: NumericError) {
-    switch error {
-    case .overflow(let what): self.init(DIRRM_ERR_NONFINITE, what)
-    case .notConverged(let what): self.init(DIRRM_ERR_NOT_CONVERGED, what)
-    case .internalFailure(let what): self.init(DIRRM_ERR_INTERNAL, what)
+// The one place where the core's kinds of failure get the header's status codes.
+
+extension ConfigError: CoreFailure {
+  func abiError(prefix: String) -> ABIError {
+    let status =
+      switch kind {
+      case .invalid: DIRRM_ERR_INVALID_ARGUMENT
+      case .nonFinite: DIRRM_ERR_NONFINITE
+      case .shape: DIRRM_ERR_SHAPE
+      }
+    return ABIError(status, message(prefix: prefix))
+  }
+}
+
+extension NumericError: CoreFailure {
+  func abiError(prefix: String) -> ABIError {
+    switch self {
+    case .overflow(let what): ABIError(DIRRM_ERR_NONFINITE, what)
+    case .notConverged(let what): ABIError(DIRRM_ERR_NOT_CONVERGED, what)
+    case .internalFailure(let what): ABIError(DIRRM_ERR_INTERNAL, what)
     }
   }
+}
+
+extension AllocationError: CoreFailure {
+  func abiError(prefix: String) -> ABIError { ABIError(DIRRM_ERR_OUT_OF_MEMORY, message) }
+}
+
+/// A call the object's state refuses (a prioritizer's decide before its propose).
+extension MisuseError: CoreFailure {
+  func abiError(prefix: String) -> ABIError { ABIError(DIRRM_ERR_MISUSE, message) }
+}
+
+extension FormatError: CoreFailure {
+  func abiError(prefix: String) -> ABIError {
+    switch self {
+    case .corrupt(let what): ABIError(DIRRM_ERR_CORRUPT, "corrupt buffer: \(what)")
+    case .version(let what): ABIError(DIRRM_ERR_VERSION, what)
+    }
+  }
+}
+
+/// The error bridge: runs one core call and turns whatever it throws into the status and
+/// message the caller receives, naming fields as the caller wrote them (`prefix`: "p->",
+/// "p->club."; "" for a function's own arguments). Every export reaches the core through it.
+@inline(__always)
+func bridge<T, E: CoreFailure>(_ prefix: String = "", _ body: () throws(E) -> T) throws(ABIError) -> T {
+  do { return try body() } catch { throw error.abiError(prefix: prefix) }
 }
 
 let lastError = ThreadLocalText()
@@ -44,16 +83,6 @@ func abiCall(_ function: StaticString, _ body: () throws(ABIError) -> Void) -> I
   } catch {
     lastError.store("\(function): \(error.message)")
     return error.status
-  }
-}
-
-/// Runs mathematics whose failures are numeric, translating them to ABI errors.
-@inline(__always)
-func numeric<T>(_ body: () throws(NumericError) -> T) throws(ABIError) -> T {
-  do {
-    return try body()
-  } catch {
-    throw ABIError(error)
   }
 }
 
@@ -76,17 +105,7 @@ func statusDescription(_ status: Int32) -> StaticString {
   }
 }
 
-/// Runs a configuration's checks, naming its fields as the caller wrote them.
-func validated(_ prefix: String, _ body: () throws(ConfigError) -> Void) throws(ABIError) {
-  do { try body() } catch { throw ABIError(error, prefix: prefix) }
-}
-
-/// Builds a checked core value, naming its fields as the caller wrote them.
-func configured<T>(_ prefix: String, _ body: () throws(ConfigError) -> T) throws(ABIError) -> T {
-  do { return try body() } catch { throw ABIError(error, prefix: prefix) }
-}
-
 /// Reserves the working set an operation will hold, or fails with OUT_OF_MEMORY.
 func reserve(_ bytes: Int?, for what: String) throws(ABIError) {
-  do { try Workspace.reserve(bytes, for: what) } catch { throw ABIError(error) }
+  try bridge { () throws(AllocationError) in try Workspace.reserve(bytes, for: what) }
 }

@@ -37,24 +37,19 @@ public func dirrm_train(
     let data = try lookupDataset(train, "train")
     let params = try readParams(p, "p")
     let model = box.value
-    guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {
-      throw ABIError(
-        DIRRM_ERR_SHAPE,
-        "train has features \(data.promptDim) + \(data.responseDim), the model \(model.shape.promptDim) + \(model.shape.responseDim)"
-      )
-    }
+    try bridge { () throws(ConfigError) in try model.shape.check(data) }
     let settings = try trainerSettings(params)
-    try validated("p->") { () throws(ConfigError) in
+    try bridge("p->") { () throws(ConfigError) in
       try settings.validate(for: data, width: model.shape.width)
     }
     try reserve(settings.workBytes(shape: model.shape), for: "training")
     var trainer = Trainer(model: model, data: data, settings: settings)
-    try numeric { () throws(NumericError) in
+    try bridge { () throws(NumericError) in
       try trainer.run { record in
-        guard let progress else { return true }
+        guard let progress else { return false }
         return progress(
           user, Int64(record.step), Int64(record.totalSteps), record.lossPref, record.mi, record.threshold)
-          == 0
+          != 0
       }
     }
     box.value = trainer.model
@@ -69,16 +64,12 @@ public func dirrm_evaluate(
   abiCall("dirrm_evaluate") { () throws(ABIError) in
     let model = try lookupModel(m).value
     let data = try lookupDataset(d, "d")
-    guard biasColumn >= -1, Int(biasColumn) < data.biasDim else {
-      throw ABIError(
-        DIRRM_ERR_INVALID_ARGUMENT, "bias_column = \(biasColumn) but d has \(data.biasDim) bias columns")
-    }
-    guard data.promptDim == model.shape.promptDim, data.responseDim == model.shape.responseDim else {
-      throw ABIError(DIRRM_ERR_SHAPE, "d's feature dimensions differ from the model's")
-    }
+    // -1 is the header's "no bias column"; any other value is the core's to check.
+    let column = biasColumn == -1 ? nil : Int(biasColumn)
+    try bridge { () throws(ConfigError) in try Evaluation.check(model, on: data, biasColumn: column) }
     let destination = try Check.output(out, "out")
     _ = try readParams(UnsafePointer(destination), "out")
-    let e = Evaluation.evaluate(model, on: data, biasColumn: biasColumn < 0 ? nil : Int(biasColumn))
+    let e = Evaluation.evaluate(model, on: data, biasColumn: column)
     destination.pointee = dirrm_eval_report(
       struct_size: UInt32(MemoryLayout<dirrm_eval_report>.size), pairs: Int64(e.pairs),
       accuracy: Float(e.accuracy),
@@ -88,8 +79,9 @@ public func dirrm_evaluate(
   }
 }
 
-/// The trainer's settings a parameter struct describes: enum translation and the nested
-/// structs' own checks; the rules that involve the data are the core's validate(for:width:).
+/// The trainer's settings a parameter struct describes: enum translation and struct sizes.
+/// The rules are the core's: validate(for:width:), which also checks dir.club with the
+/// model's width as its hidden_dim (the struct's is not used in training).
 private func trainerSettings(_ params: dirrm_train_params) throws(ABIError) -> Trainer.Settings {
   let method: Trainer.Method
   switch params.method {
@@ -109,12 +101,10 @@ private func trainerSettings(_ params: dirrm_train_params) throws(ABIError) -> T
     throw ABIError(
       DIRRM_ERR_VERSION, "p->\(name).struct_size = \(size): fill p with dirrm_train_params_init")
   }
-  // The estimator's hidden dimension is the model's width, set by the trainer; any valid
-  // placeholder lets the struct's other fields be checked here.
   return Trainer.Settings(
     method: method, epochs: Int(params.epochs), batchSize: Int(params.batch_size),
     learningRate: params.learning_rate, weightDecay: params.weight_decay,
-    dir: try dirSettings(params.dir, "p->dir.", hiddenDim: 1), biasColumn: Int(params.bias_column),
+    dir: try dirSettings(params.dir, "p->dir."), biasColumn: Int(params.bias_column),
     promptsPerPair: Int(params.pf_prompts), promptFree: try promptFreeGap(params.pf, "p->pf."),
     prioritizer: try prioritizerSettings(params.prioritizer, "p->prioritizer."), seed: params.seed)
 }

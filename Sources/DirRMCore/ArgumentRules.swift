@@ -6,7 +6,7 @@ extension Rule {
   static func finiteElements(_ values: [Float], _ name: String) throws(ConfigError) {
     guard !values.withUnsafeBufferPointer(VectorMath.allFinite) else { return }
     if let i = values.firstIndex(where: { !$0.isFinite }) {
-      throw ConfigError("\(name)[\(i)]", "is \(values[i].isNaN ? "nan" : "\(values[i])")", nonFinite: true)
+      throw ConfigError("\(name)[\(i)]", "is \(values[i].isNaN ? "nan" : "\(values[i])")", kind: .nonFinite)
     }
   }
 

@@ -42,7 +42,7 @@ public struct BiasAudit: Equatable, Sendable {
       try Rule.finite(level, "level")
       guard level > 0, level < 1 else { throw ConfigError("level", "= \(level) is outside (0, 1)") }
       try Rule.range(buckets, 1...Limits.auditBuckets, "buckets")
-      try Rule.range(clubSteps, 0...Int(Int32.max), "club_steps")
+      try Rule.range(clubSteps, 0...Limits.maxBudget, "club_steps")
       try Rule.range(clubBatch, Limits.batchSize, "club_batch")
       try Rule.range(qHidden, 2...Limits.maxClubDimension, "q_hidden")
       try Rule.positive(clubLearningRate, "club_learning_rate")
@@ -98,6 +98,17 @@ public struct BiasAudit: Equatable, Sendable {
   /// pairs and evaluated on the other (NaN without hidden states or fit steps).
   public var mutualInformation: Double
 
+  /// Each pair's gap a − b, in double: the difference of two finite floats always is.
+  public static func gaps(_ a: [Float], _ b: [Float]) -> [Double] {
+    zip(a, b).map { Double($0) - Double($1) }
+  }
+
+  /// Bytes an audit of `pairs` pairs with hidden states of width `width` holds: the gaps, the
+  /// ranks and buckets, q's inputs, and the bootstrap's resampled statistics.
+  public static func workBytes(pairs: Int, width: Int, settings: Settings) -> Int? {
+    Workspace.bytes([[pairs, 6 * width + 16], [settings.bootstrap, 2]])
+  }
+
   /// Checks the inputs: n ≥ 2 pairs of finite rewards and attributes; hidden states, when
   /// given, for the same pairs and n ≥ 4 (two halves of at least two).
   public static func check(rewardGap: [Double], attributeGap: [Double], hidden: PairBatch?)
@@ -110,10 +121,10 @@ public struct BiasAudit: Equatable, Sendable {
       throw ConfigError("attribute", "has \(attributeGap.count) gaps for \(rewardGap.count) pairs")
     }
     if let i = rewardGap.firstIndex(where: { !$0.isFinite }) {
-      throw ConfigError("reward gap[\(i)]", "is \(rewardGap[i])", nonFinite: true)
+      throw ConfigError("reward gap[\(i)]", "is \(rewardGap[i])", kind: .nonFinite)
     }
     if let i = attributeGap.firstIndex(where: { !$0.isFinite }) {
-      throw ConfigError("attribute gap[\(i)]", "is \(attributeGap[i])", nonFinite: true)
+      throw ConfigError("attribute gap[\(i)]", "is \(attributeGap[i])", kind: .nonFinite)
     }
     if let hidden {
       guard hidden.pairs == rewardGap.count else {

@@ -38,7 +38,7 @@ public struct BiasStatistics: Equatable {
         "bias_stats", "has \(given.count) values but this estimator's have \(kind.statsLength)")
     }
     guard given.allSatisfy(\.isFinite) else {
-      throw ConfigError("bias_stats", "contains a non-finite value", nonFinite: true)
+      throw ConfigError("bias_stats", "contains a non-finite value", kind: .nonFinite)
     }
     guard given[0] >= 1 else { throw ConfigError("bias_stats[0]", "(the count) = \(given[0]) must be >= 1") }
     switch kind {

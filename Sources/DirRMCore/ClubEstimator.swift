@@ -34,7 +34,7 @@ public struct ClubEstimator {
       throw ConfigError("w", "has \(values.count) values but q has \(weights.count) parameters")
     }
     if let i = values.firstIndex(where: { !$0.isFinite }) {
-      throw ConfigError("w[\(i)]", "is \(values[i])", nonFinite: true)
+      throw ConfigError("w[\(i)]", "is \(values[i])", kind: .nonFinite)
     }
     weights = values
     optimizer.reset()
@@ -168,6 +168,19 @@ public struct ClubEstimator {
       for j in 0..<d { rejected[i * d + j] = rejectedSign * scale * gx[i * width + rejectedOffset + j] }
     }
     return PairBatch(chosen: chosen, rejected: rejected, columns: d)
+  }
+
+  /// The bound and, when asked, its gradient on h_chosen and h_rejected, as float32
+  /// results (dirrm_club_bound).
+  public func boundResult(_ batch: Batch, stats: BiasStatistics?, wantGradient: Bool)
+    throws(NumericError) -> (bound: Float, gradient: PairBatch?)
+  {
+    let (value, gx) = bound(batch, stats: stats, wantGradient: wantGradient)
+    let result = try NumericError.float32(value, "the bound")
+    if let gx, let i = gx.firstIndex(where: { !$0.isFinite }) {
+      throw .overflow("the bound's gradient overflows float32 at X element \(i)")
+    }
+    return (result, gx.map { splitGradient($0, rows: batch.rows) })
   }
 
   // MARK: Fitting q

@@ -1,17 +1,27 @@
 /// A value that breaks a documented rule (an option outside its range, an array of the wrong
-/// length, an index outside its table): the C API's INVALID_ARGUMENT (or NONFINITE for a NaN
-/// or infinity). `field` is the header's name for it ("q_hidden", "club.fit_steps",
-/// "bias[3]"), so each front end adds its own path ("p->", "--") and every front end states
-/// the same rule.
+/// length, an index outside its table). `field` is the field's name ("q_hidden",
+/// "club.fit_steps", "bias[3]"), the same in Swift and in the header, so each front end adds
+/// its own path ("p->", "--") and every front end states the same rule. `kind` says what sort
+/// of mistake it is; each front end decides what that means to its caller (the C API, a
+/// status).
 public struct ConfigError: Error, Equatable {
+  public enum Kind: Equatable, Sendable {
+    /// A value outside what its rule allows.
+    case invalid
+    /// NaN or an infinity where a number is needed.
+    case nonFinite
+    /// Sizes that disagree with each other or exceed what one call can take.
+    case shape
+  }
+
   public var field: String
   public var reason: String
-  public var isNonFinite: Bool
+  public var kind: Kind
 
-  public init(_ field: String, _ reason: String, nonFinite: Bool = false) {
+  public init(_ field: String, _ reason: String, kind: Kind = .invalid) {
     self.field = field
     self.reason = reason
-    self.isNonFinite = nonFinite
+    self.kind = kind
   }
 
   /// The message with the caller's spelling of the field: "p->" + "q_hidden = -2 is ...".
@@ -19,7 +29,7 @@ public struct ConfigError: Error, Equatable {
 
   /// The same error for a field nested in a larger configuration ("club." + field).
   func nested(in parent: String) -> ConfigError {
-    ConfigError(parent + field, reason, nonFinite: isNonFinite)
+    ConfigError(parent + field, reason, kind: kind)
   }
 }
 
@@ -33,7 +43,7 @@ enum Rule {
 
   static func finite<F: BinaryFloatingPoint>(_ value: F, _ field: String) throws(ConfigError) {
     guard value.isFinite else {
-      throw ConfigError(field, "is \(value.isNaN ? "nan" : "\(value)")", nonFinite: true)
+      throw ConfigError(field, "is \(value.isNaN ? "nan" : "\(value)")", kind: .nonFinite)
     }
   }
 

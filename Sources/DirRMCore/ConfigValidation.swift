@@ -13,7 +13,7 @@ extension ClubEstimator.Config {
     if case .gaussian = kind, qHidden == 1 {
       throw ConfigError("q_hidden", "= 1: Gaussian heads use q_hidden/2 units; use 0 or >= 2")
     }
-    try Rule.range(fitSteps, 0...Int(Int32.max), "fit_steps")
+    try Rule.range(fitSteps, 0...Limits.maxBudget, "fit_steps")
     try Rule.positive(learningRate, "learning_rate")
     try Rule.nonNegative(weightDecay, "weight_decay")
     try Rule.positive(logvarBound, "logvar_bound")
@@ -25,6 +25,13 @@ extension ClubEstimator.Config {
   /// Bytes of the estimator itself: q's parameters, their gradient and AdamW's two moments.
   public var stateBytes: Int? {
     Workspace.bytes([[4, networks.last?.end ?? 0]])
+  }
+
+  /// Checks a call's row count: the estimator's products pass it to BLAS.
+  public func checkRows(_ rows: Int) throws(ConfigError) {
+    guard rows <= Limits.maxRowsPerProduct else {
+      throw ConfigError("n", "= \(rows) exceeds \(Limits.maxRowsPerProduct) rows", kind: .shape)
+    }
   }
 
   /// Bytes one call on `rows` pairs holds: X, q's activations and their gradients, and the
@@ -49,6 +56,24 @@ extension RewardModel.Shape {
     try Rule.range(depth, Limits.modelDepth, "depth")
   }
 
+  /// Checks that `data` has the features this model reads.
+  public func check(_ data: PreferenceDataset) throws(ConfigError) {
+    guard data.promptDim == promptDim, data.responseDim == responseDim else {
+      throw ConfigError(
+        "features",
+        "= \(data.promptDim) + \(data.responseDim) in the data, \(promptDim) + \(responseDim) in the model",
+        kind: .shape)
+    }
+  }
+
+  /// Checks how many rows one scoring call takes: every layer's activations, rows × its
+  /// width, stay within BLAS's 32-bit dimensions.
+  public func checkScoringRows(_ rows: Int) throws(ConfigError) {
+    guard rows <= Limits.maxRowsPerProduct / max(width, promptDim + responseDim) else {
+      throw ConfigError("n", "= \(rows) rows exceed what one call scores; split the batch", kind: .shape)
+    }
+  }
+
   /// Bytes of the parameters alone.
   public var parameterBytes: Int? { Workspace.bytes([[parameterCount]]) }
 
@@ -63,7 +88,7 @@ extension PromptFreeGap {
   public func validate() throws(ConfigError) {
     if case .corresponding(let p) = weighting { try Rule.unitInterval(p, "p") }
     try Rule.positive(tolerance, "tolerance")
-    try Rule.range(maxIterations, 1...Int(Int32.max), "max_iter")
+    try Rule.range(maxIterations, 1...Limits.maxBudget, "max_iter")
     if case .bisection(let bracket?) = solver {
       try Rule.finite(bracket.low, "r_min")
       try Rule.finite(bracket.high, "r_max")
@@ -75,7 +100,7 @@ extension Prioritizer.Settings {
   public func validate() throws(ConfigError) {
     try Rule.unitInterval(emaWeight, "ema_weight")
     try Rule.finite(initialThreshold, "initial_threshold")
-    try Rule.range(maxReinsertions, 0...Int(Int32.max), "max_reinsertions")
+    try Rule.range(maxReinsertions, 0...Limits.maxBudget, "max_reinsertions")
   }
 }
 
@@ -83,12 +108,55 @@ extension Prioritizer {
   /// Bytes a prioritizer over `count` pairs holds: each pair's place and reinsertion count,
   /// and the pool and deferred lists.
   public static func stateBytes(count: Int) -> Int? { Workspace.bytes([[count, 24]], elementSize: 1) }
+
+  /// Bytes one decide(_:_:) on `count` pairs holds: the set of the indices seen, the
+  /// decisions, their copy as bytes and the step's values.
+  public static func decideBytes(count: Int) -> Int? { Workspace.bytes([[count, 48]], elementSize: 1) }
+}
+
+extension SyntheticPreferences.Settings {
+  public func validate() throws(ConfigError) {
+    try Rule.finite(biasRatio, "bias_ratio")
+    let ratios = Limits.syntheticBiasRatio
+    guard ratios.contains(biasRatio) else {
+      throw ConfigError(
+        "bias_ratio", "= \(biasRatio) is outside [\(ratios.lowerBound), \(ratios.upperBound)]")
+    }
+    try Rule.range(promptCount, Limits.syntheticPrompts, "num_prompts")
+    try Rule.range(responsesPerPrompt, Limits.syntheticResponsesPerPrompt, "responses_per_prompt")
+    try Rule.range(promptDim, Limits.syntheticPromptDim, "prompt_dim")
+    try Rule.range(responseDim, Limits.syntheticResponseDim, "response_dim")
+  }
+}
+
+extension PreferenceDataset {
+  /// Bytes a dataset of these sizes holds: both feature tables, the pairs (three indices and
+  /// their bookkeeping) and the bias columns.
+  public static func bytes(
+    prompts: Int, promptDim: Int, responses: Int, responseDim: Int, pairs: Int, biasDim: Int
+  )
+    -> Int?
+  {
+    Workspace.bytes([[prompts, promptDim], [responses, responseDim], [pairs, 8], [pairs, biasDim]])
+  }
+}
+
+extension Evaluation {
+  /// Checks an evaluation of `model` on `data` against bias column `biasColumn` (nil: none).
+  public static func check(_ model: RewardModel<Float>, on data: PreferenceDataset, biasColumn: Int?)
+    throws(ConfigError)
+  {
+    if let biasColumn, biasColumn < 0 || biasColumn >= data.biasDim {
+      throw ConfigError("bias_column", "= \(biasColumn) but the data have \(data.biasDim) bias columns")
+    }
+    try model.shape.check(data)
+  }
 }
 
 extension Trainer.Settings {
   /// Checks the settings for training on `data` with a model of hidden width `width`.
   public func validate(for data: PreferenceDataset, width: Int) throws(ConfigError) {
-    try Rule.range(epochs, 0...Int(Int32.max), "epochs")
+    try Rule.range(epochs, 0...Limits.maxBudget, "epochs")
     try Rule.range(batchSize, Limits.batchSize, "batch_size")
     try Rule.positive(learningRate, "learning_rate")
     try Rule.nonNegative(weightDecay, "weight_decay")
@@ -99,7 +167,7 @@ extension Trainer.Settings {
     try Rule.nested("pf.") { () throws(ConfigError) in try promptFree.validate() }
     switch promptFree.weighting {
     case .uniform, .corresponding: break
-    default: throw ConfigError("pf.weighting", "must be UNIFORM or CORRESPONDING for training")
+    default: throw ConfigError("pf.weighting", "must be uniform or corresponding for training")
     }
     try Rule.nested("prioritizer.") { () throws(ConfigError) in try prioritizer.validate() }
     if method.usesDIR {

@@ -34,21 +34,16 @@ public enum DIRLoss {
     var q = club
     if fitFirst { try q.fit(batch, measure: false) }
     let (boundValue, gx) = q.bound(batch, stats: nil, wantGradient: wantHiddenGradient)
-    guard boundValue.fitsInFloat else {
-      throw .overflow("the bound (\(boundValue)) does not fit in float32; q may have diverged")
-    }
+    let bound = try NumericError.float32(boundValue, "the bound")
     if let gx, let i = gx.firstIndex(where: { !($0 * lambda).isFinite }) {
       throw .overflow("lambda times the bound's gradient overflows float32 at X element \(i)")
     }
     let (pref, rewardGradient) = try preference.evaluate(rewards, wantGradient: wantRewardGradient)
-    let bound = Float(boundValue)
     let active = bound > 0 || !policy.clip
     let total = Double(pref) + Double(lambda) * Double(active ? bound : 0)
-    guard total.fitsInFloat else {
-      throw .overflow("the total loss (\(total)) does not fit in float32; q may have diverged")
-    }
     let result = Result(
-      total: Float(total), preference: pref, bound: bound, rewardGradient: rewardGradient,
+      total: try NumericError.float32(total, "the total loss"), preference: pref, bound: bound,
+      rewardGradient: rewardGradient,
       hiddenGradient: gx.map { q.splitGradient($0, rows: batch.rows, scale: active ? lambda : 0) })
     club = q
     return result

@@ -39,6 +39,26 @@ extension DIRLoss {
     return preferenceNorm / penaltyNorm
   }
 
+  /// The penalty gradient on the hidden states capped to the norm of the preference loss's
+  /// gradient there (`capScale`), and the factor applied; nil when the factor is 1 and the
+  /// penalty stays as it is (dirrm_dir_cap).
+  public static func cap(_ penalty: PairBatch, under preference: PairBatch)
+    throws(NumericError) -> (scale: Float, capped: PairBatch?)
+  {
+    let scale = capScale(
+      penaltyNorm: norm(penalty.chosen, penalty.rejected),
+      preferenceNorm: norm(preference.chosen, preference.rejected))
+    guard scale.isFinite else { throw .overflow("the gradients' norms overflow double") }
+    guard scale < 1 else { return (Float(scale), nil) }
+    let s = Float(scale)
+    return (
+      s,
+      PairBatch(
+        chosen: penalty.chosen.map { $0 * s }, rejected: penalty.rejected.map { $0 * s },
+        columns: penalty.columns)
+    )
+  }
+
   /// The Euclidean norm of the values, accumulated in double.
   public static func norm(_ parts: [Float]...) -> Double {
     var squares = 0.0

@@ -21,6 +21,13 @@ public enum Limits {
   /// saves still loads (a counter this far out has no meaning left to lose).
   @inlinable
   public static func counted(_ value: Int, plus k: Int = 1) -> Int { min(value + k, maxCounter) }
+  /// Step, iteration and reinsertion budgets (fit_steps, max_iter, max_reinsertions, epochs,
+  /// club_steps): 2^31 − 1, what the saved formats store for them (ClubCoding,
+  /// PrioritizerCoding), so that every setting a caller can give also saves and loads.
+  public static let maxBudget = (1 << 31) - 1
+  /// Rows of one call on the estimator: its products pass the row count to BLAS, whose
+  /// dimensions are 32-bit.
+  public static let maxRowsPerProduct = (1 << 31) - 1
   /// Training steps in one dirrm_train call.
   public static let maxTrainingSteps = 1 << 40
   /// Threads of dirrm's worker pool (dirrm_set_num_threads).
@@ -30,4 +37,11 @@ public enum Limits {
   /// An audit's bootstrap resamples and attribute-gap buckets.
   public static let auditResamples = 1 << 20
   public static let auditBuckets = 1 << 10
+  /// The synthetic generator's settings (SyntheticPreferences.Settings.validate()).
+  public static let syntheticPrompts = 2...1_000_000
+  public static let syntheticResponsesPerPrompt = 2...64
+  public static let syntheticPromptDim = 2...4096
+  /// At least 4: two surface blocks (length, flag) and some content.
+  public static let syntheticResponseDim = 4...4096
+  public static let syntheticBiasRatio = 0.5...1.0
 }

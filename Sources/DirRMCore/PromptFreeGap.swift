@@ -12,6 +12,14 @@ public struct PromptFreeGap {
     case explicit
     /// log-weights per cell, normalized per row by a softmax.
     case logWeights
+
+    /// Whether the weighting reads each pair's own column.
+    public var readsOwnColumn: Bool {
+      if case .corresponding = self { true } else { false }
+    }
+
+    /// Whether the weighting reads an n × K matrix of (log-)weights.
+    public var readsWeights: Bool { self == .explicit || self == .logWeights }
   }
 
   public enum Solver: Equatable {
@@ -110,7 +118,7 @@ extension PromptFreeGap {
       rowWeights = .uniform
     case .corresponding(let p):
       guard let corresponding else {
-        throw ConfigError("corr_col", "is missing but the CORRESPONDING weighting needs it")
+        throw ConfigError("corr_col", "is missing but the corresponding weighting needs it")
       }
       rowWeights = .corresponding(p: p, columns: corresponding)
     case .explicit, .logWeights:

@@ -1,14 +1,20 @@
 /// The K prompts a pair is scored under for the prompt-free decomposition: its own prompt
 /// first, then K − 1 distinct others drawn uniformly.
 public enum PromptSampling {
+  /// Checks k against the prompts there are to draw from; `sample` runs it first, and a caller
+  /// may run it before copying anything.
+  public static func check(k: Int, numPrompts: Int) throws(ConfigError) {
+    guard k >= 1 else { throw ConfigError("k", "= \(k) must be at least 1") }
+    guard k <= numPrompts else { throw ConfigError("k", "= \(k) exceeds num_prompts = \(numPrompts)") }
+  }
+
   /// The prompts of each pair, n × k. Each pair draws from its own stream derived from
   /// (seed, i), so a pair's prompts do not depend on the batch it arrives in.
   ///
   /// Throws, naming the argument as the C header does, unless 1 ≤ k ≤ numPrompts and each
   /// `own[i]` is in 0..<numPrompts.
   public static func sample(own: [Int], k: Int, numPrompts: Int, seed: UInt64) throws(ConfigError) -> [Int] {
-    guard k >= 1 else { throw ConfigError("k", "= \(k) must be at least 1") }
-    guard k <= numPrompts else { throw ConfigError("k", "= \(k) exceeds num_prompts = \(numPrompts)") }
+    try check(k: k, numPrompts: numPrompts)
     try Rule.indexElements(own, below: numPrompts, "corr_prompt")
     var out = [Int](repeating: 0, count: own.count * k)
     var chosen = [Int](repeating: 0, count: k - 1)

@@ -209,3 +209,14 @@ public struct RewardModel<T: BLASScalar>: Equatable {
     return grad
   }
 }
+
+extension RewardModel where T == Float {
+  /// `forward`, refusing a reward that overflowed (dirrm_model_score).
+  public func score(prompts: [T], responses: [T], rows n: Int) throws(NumericError) -> Trace {
+    let trace = forward(prompts: prompts, responses: responses, rows: n)
+    if let i = trace.rewards.firstIndex(where: { !$0.isFinite }) {
+      throw .overflow("reward \(i) overflows float32")
+    }
+    return trace
+  }
+}

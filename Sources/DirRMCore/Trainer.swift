@@ -48,10 +48,11 @@ public struct Trainer {
   /// The steps `run` takes unless stopped (settings that passed validation never overflow).
   public var totalSteps: Int { settings.steps(pairs: data.pairs.count) ?? Limits.maxTrainingSteps }
 
-  /// Runs the training; `progress` returning false stops it early.
-  public mutating func run(progress: (Progress) -> Bool) throws(NumericError) {
+  /// Runs the training, calling `stop` after each step with its record; `stop` returning
+  /// true ends the training there (the sense of dirrm_progress_fn's nonzero return).
+  public mutating func run(stop: (Progress) -> Bool) throws(NumericError) {
     if settings.method.usesPromptFree {
-      try runPrioritized(progress: progress)
+      try runPrioritized(stop: stop)
       return
     }
     for _ in 0..<settings.epochs {
@@ -62,7 +63,7 @@ public struct Trainer {
         let batch = Array(order[start..<min(start + settings.batchSize, order.count)])
         start += batch.count
         let record = try trainStep(batch, threshold: .nan)
-        guard progress(record) else { return }
+        if stop(record) { return }
       }
     }
   }
@@ -73,7 +74,7 @@ public struct Trainer {
   /// rounds, so a threshold below every Δr2 cannot stall a step); the prioritizer's epochs
   /// roll over as they end. Filtering must not also shrink the batches or the step count:
   /// otherwise the comparison with vanilla measures less training, not better data.
-  mutating func runPrioritized(progress: (Progress) -> Bool) throws(NumericError) {
+  mutating func runPrioritized(stop: (Progress) -> Bool) throws(NumericError) {
     var prioritizerSettings = settings.prioritizer
     prioritizerSettings.seed ^= settings.seed  // a new training seed draws new candidate orders
     // Settings that pass validate(for:width:) and a non-empty dataset are never refused.
@@ -109,7 +110,7 @@ public struct Trainer {
       } else {
         record = try trainStep(batch, alsoPenalized: rejected, threshold: prioritizer.threshold)
       }
-      guard progress(record) else { return }
+      if stop(record) { return }
     }
   }
 

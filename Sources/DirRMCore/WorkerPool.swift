@@ -22,6 +22,16 @@ public enum WorkerPool {
     shared.withLock { shared.threadCount = count }
   }
 
+  /// Sets the number of threads a caller asked for, after checking it against
+  /// `Limits.threads` (dirrm_set_num_threads).
+  public static func configure(threads count: Int) throws(ConfigError) {
+    guard Limits.threads.contains(count) else {
+      throw ConfigError(
+        "num_threads", "= \(count) must be in \(Limits.threads.lowerBound)...\(Limits.threads.upperBound)")
+    }
+    setThreadCount(count)
+  }
+
   /// Calls `body(part)` once for every part in 0..<parts, on up to `threadCount` threads (the
   /// caller runs parts too), and returns when every part has returned. Parts run in no fixed
   /// order: each must write only its own outputs.

@@ -183,3 +183,22 @@ struct DemoCommand: ParsableCommand {
     }.joined(separator: "\n")
   }
 }
+
+/// A running mean over `window` steps, skipping steps without a loss.
+func smoothed(_ values: [Double], window: Int = 20) -> [(Double, Double)] {
+  var out: [(Double, Double)] = []
+  var recent: [Double] = []
+  for (i, v) in values.enumerated() where v.isFinite {
+    recent.append(v)
+    if recent.count > window { recent.removeFirst() }
+    out.append((Double(i), recent.reduce(0, +) / Double(recent.count)))
+  }
+  return out
+}
+
+extension String {
+  func padding(_ width: Int) -> String {
+    count >= width ? self : self + String(repeating: " ", count: width - count)
+  }
+  func replacingSpaces() -> String { String(map { $0 == " " ? "-" : $0 }).replacing("+", with: "and") }
+}

@@ -1,5 +1,4 @@
 import ArgumentParser
-import DirRMCore
 import Glibc
 
 @main
@@ -21,7 +20,7 @@ struct DirRMCLI: ParsableCommand {
   static let usageStatus: Int32 = 64
 
   static func main() {
-    Parallel.configureBLAS()
+    Parallel.useOneThreadPerModel()
     let arguments = Array(CommandLine.arguments.dropFirst())
     let commands = configuration.subcommands.compactMap { $0.configuration.commandName }
     // No command, or an unknown one: the help on stderr and a usage status, never a
@@ -38,42 +37,4 @@ struct DirRMCLI: ParsableCommand {
     }
     main(arguments)
   }
-}
-
-/// The methods as the demo's and the experiment's tables name them.
-let methodNames: [(Trainer.Method, String)] = [
-  (.vanilla, "vanilla"), (.dir, "DIR"), (.promptFree, "prompt-free"), (.dirPromptFree, "DIR + prompt-free"),
-]
-
-func name(_ method: Trainer.Method) -> String { methodNames.first { $0.0 == method }?.1 ?? "?" }
-
-/// Writes to standard error (file descriptor 2, not the shared FILE stream).
-func writeStderr(_ text: String) {
-  let bytes = Array(text.utf8)
-  _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}
-
-func makeDirectory(_ path: String) throws {
-  if mkdir(path, 0o755) != 0 && errno != EEXIST {
-    throw CLIError("\(path): cannot create the folder (\(String(cString: strerror(errno))))")
-  }
-}
-
-/// A running mean over `window` steps, skipping steps without a loss.
-func smoothed(_ values: [Double], window: Int = 20) -> [(Double, Double)] {
-  var out: [(Double, Double)] = []
-  var recent: [Double] = []
-  for (i, v) in values.enumerated() where v.isFinite {
-    recent.append(v)
-    if recent.count > window { recent.removeFirst() }
-    out.append((Double(i), recent.reduce(0, +) / Double(recent.count)))
-  }
-  return out
-}
-
-extension String {
-  func padding(_ width: Int) -> String {
-    count >= width ? self : self + String(repeating: " ", count: width - count)
-  }
-  func replacingSpaces() -> String { String(map { $0 == " " ? "-" : $0 }).replacing("+", with: "and") }
 }

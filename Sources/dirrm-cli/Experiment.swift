@@ -14,7 +14,7 @@ enum Experiment {
   static func run(
     _ method: Trainer.Method, train: PreferenceDataset, test: PreferenceDataset, seed: UInt64,
     configure: (inout Trainer.Settings) -> Void = { _ in },
-    progress: (Trainer.Progress) -> Bool = { _ in true }
+    progress: (Trainer.Progress) -> Bool = { _ in false }
   ) throws -> MethodResult {
     var shape = RewardModel<Float>.Shape.defaults
     (shape.promptDim, shape.responseDim) = (train.promptDim, train.responseDim)
@@ -24,7 +24,7 @@ enum Experiment {
     try OptionChecks.memory(settings, shape: shape)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: train, settings: settings)
     do {
-      try trainer.run(progress: progress)
+      try trainer.run(stop: progress)
     } catch {
       throw OptionChecks.described(error)
     }

@@ -174,3 +174,15 @@ enum FileIO {
 
   static func errorText() -> String { String(cString: strerror(errno)) }
 }
+
+/// Writes to standard error (file descriptor 2, not the shared FILE stream).
+func writeStderr(_ text: String) {
+  let bytes = Array(text.utf8)
+  _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+func makeDirectory(_ path: String) throws {
+  if mkdir(path, 0o755) != 0 && errno != EEXIST {
+    throw CLIError("\(path): cannot create the folder (\(String(cString: strerror(errno))))")
+  }
+}

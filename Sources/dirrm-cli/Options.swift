@@ -130,9 +130,10 @@ struct SyntheticDataOptions: ParsableArguments {
   var promptCount: Int = SyntheticPreferences.Settings.defaults.promptCount
 
   func validate() throws {
-    // dirrm_synth's limits.
-    guard (2...1_000_000).contains(promptCount) else {
-      throw ValidationError("--prompt-count \(promptCount): must be in 2...1000000")
+    let allowed = Limits.syntheticPrompts
+    guard allowed.contains(promptCount) else {
+      throw ValidationError(
+        "--prompt-count \(promptCount): must be in \(allowed.lowerBound)...\(allowed.upperBound)")
     }
   }
 

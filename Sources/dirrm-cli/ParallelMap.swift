@@ -6,7 +6,9 @@ import Glibc
 /// parallelizes over models instead, so that `dirrm-cli` prints the same numbers for a seed on
 /// any number of cores.
 enum Parallel {
-  static func configureBLAS() {
+  /// dirrm's worker pool at one thread and every matrix product one OpenBLAS call, so that
+  /// each model trains on the one thread `map` gives it.
+  static func useOneThreadPerModel() {
     WorkerPool.setThreadCount(1)
     ProductBlocks.maximum = 1
   }

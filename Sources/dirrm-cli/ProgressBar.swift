@@ -29,7 +29,7 @@ final class ProgressBar: @unchecked Sendable {
   func callback(_ job: Int) -> (Trainer.Progress) -> Bool {
     { [self] record in
       set(job, Double(record.step + 1) / Double(max(record.totalSteps, 1)))
-      return true
+      return false
     }
   }
 

@@ -58,7 +58,7 @@ struct TrainCommand: ParsableCommand {
     let bar = ProgressBar("training \(method)", jobs: 1, quiet: quiet)
     let start = ProgressBar.now()
     do {
-      try trainer.run(progress: bar.callback(0))
+      try trainer.run(stop: bar.callback(0))
     } catch {
       bar.finish()
       throw OptionChecks.described(error)
