@@ -29,6 +29,7 @@ import dirrm
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench_data as data  # noqa: E402
+from timing import run_for  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,11 +116,7 @@ def drive(key, seconds, control, ack):
             f.readline()
 
     command("enable")
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        call()
-        calls += 1
-    elapsed = time.perf_counter() - start
+    calls, elapsed = run_for(call, seconds)
     command("disable")
     print(json.dumps({"description": description, "calls": calls, "seconds": elapsed}))
 

@@ -46,8 +46,9 @@ def main() -> None:
     import torch
 
     import methods as M
-    from data import Budget, make_splits
+    from data import Budget
     from model import load_tokenizer
+    from splits import make_splits
 
     torch.set_num_threads(1)
     started = time.time()

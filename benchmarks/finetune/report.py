@@ -1,4 +1,5 @@
-"""RESULTS.md, RESULTS.json and the README block of the fine-tuning benchmark."""
+"""RESULTS.md, RESULTS.json and the README block of the fine-tuning benchmark: the findings, the
+summary and the report around the tables of tables.py."""
 
 from __future__ import annotations
 
@@ -10,186 +11,12 @@ from typing import Any, Optional
 import numpy as np
 
 from stats import mean_se
-
-NAMES = {"vanilla": "vanilla (BT)", "dir": "DIR", "prompt_free": "prompt-free (K = 4)",
-         "dir_prompt_free": "DIR + prompt-free", "odin": "ODIN (quality head)"}
-Run = dict[str, Any]
-
-
-def _runs(results: list[Run], train_set: str, label: str) -> list[Run]:
-    rows = [r for r in results if r["job"]["train_set"] == train_set and r["job"]["label"] == label]
-    return sorted(rows, key=lambda r: int(r["job"]["seed"]))
-
-
-def _get(run: Run, key: str, posthoc: bool = False) -> float:
-    src = run["posthoc"] if posthoc else run
-    value = src.get(key)
-    return float(value) if value is not None else math.nan
-
-
-def _fmt(values: list[float], digits: int = 3, signed: bool = False) -> str:
-    m, se = mean_se(values)
-    if math.isnan(m):
-        return "–"
-    sign = "+" if signed else ""
-    return f"{m:{sign}.{digits}f} ± {se:.{digits}f}" if len(values) > 1 else f"{m:{sign}.{digits}f}"
-
-
-def _by_seed(runs: list[Run], key: str, posthoc: bool = False) -> dict[int, float]:
-    return {int(r["job"]["seed"]): _get(r, key, posthoc) for r in runs}
-
-
-def recovery(method: list[Run], vanilla: list[Run], oracle: list[Run], key: str = "agreement",
-             posthoc: bool = False) -> str:
-    """(method - vanilla) / (oracle - vanilla) in ``key``, on the seed means, with the per-seed
-    values (paired by seed) in parentheses; "n/a" when the oracle is not above vanilla."""
-    m, v, o = (mean_se([_get(r, key, p) for r in runs])[0]
-               for runs, p in ((method, posthoc), (vanilla, False), (oracle, False)))
-    if any(math.isnan(x) for x in (m, v, o)):
-        return "–"
-    if o - v <= 1e-9:
-        return "n/a"
-    text = f"{100 * (m - v) / (o - v):.0f}%"
-    ms, vs, os_ = (_by_seed(runs, key, p) for runs, p in ((method, posthoc), (vanilla, False), (oracle, False)))
-    per = [100 * (ms[s] - vs[s]) / (os_[s] - vs[s]) for s in sorted(ms) if s in vs and s in os_
-           and os_[s] - vs[s] > 1e-9]
-    if len(per) > 1:
-        text += " (" + ", ".join(f"{x:.0f}%" for x in per) + ")"
-    return text
-
-
-def _step_ratio(runs: list[Run], vanilla: list[Run]) -> str:
-    v = _by_seed(vanilla, "step_seconds_median")
-    ratios = [r["step_seconds_median"] / v[int(r["job"]["seed"])] for r in runs if int(r["job"]["seed"]) in v]
-    return f"{np.mean(ratios):.2f}×" if ratios else "–"
-
-
-TRAIN_SETS = ("natural", "balanced", "skewed")
-
-
-def _oracles(results: list[Run]) -> tuple[list[Run], list[Run], list[Run]]:
-    """(skewed-set vanilla, natural-set vanilla, balanced-set vanilla)."""
-    return (_runs(results, "skewed", "vanilla"), _runs(results, "natural", "vanilla"),
-            _runs(results, "balanced", "vanilla"))
-
-
-def denominators(results: list[Run]) -> str:
-    """The two recoveries' denominators, as a sentence."""
-    vanilla, natural, balanced = _oracles(results)
-    parts = []
-    for name, oracle, key in (("natural-set oracle − skewed vanilla, agreement", natural, "agreement"),
-                              ("balanced-set oracle − skewed vanilla, balanced agreement", balanced,
-                               "agreement_balanced")):
-        if oracle and vanilla:
-            o, v = _by_seed(oracle, key), _by_seed(vanilla, key)
-            diffs = [o[s] - v[s] for s in sorted(o) if s in v]
-            m, se = mean_se(diffs)
-            parts.append(f"{name}: {m:+.3f} ± {se:.3f}")
-    return "Recovery denominators (per seed, mean ± standard error): " + "; ".join(parts) + \
-        ". A recovery is n/a when its oracle does not beat vanilla, and noise when the denominator is within " \
-        "about two standard errors of zero." if parts else ""
-
-
-def _row(results: list[Run], train_set: str, label: str, runs: list[Run], name: str, posthoc: bool,
-         steps: bool) -> str:
-    vanilla, natural, balanced = _oracles(results)
-    van = _runs(results, train_set, "vanilla")
-    skew = train_set == "skewed" and not (label == "vanilla" and not posthoc)
-    rec = recovery(runs, vanilla, natural, "agreement", posthoc) if skew else "–"
-    rec_b = recovery(runs, vanilla, balanced, "agreement_balanced", posthoc) if skew else "–"
-    cells = [_fmt([_get(r, k, posthoc) for r in runs]) for k in
-             ("agreement", "agreement_longer", "agreement_shorter", "agreement_balanced")]
-    row = (f"| {train_set} | {name} | " + " | ".join(cells) +
-           f" | {_fmt([_get(r, 'spearman', posthoc) for r in runs], signed=True)} | {rec} | {rec_b} |")
-    if steps:
-        step = "–" if posthoc else _fmt([r["step_seconds_median"] for r in runs], 2)
-        ratio = "none" if posthoc else ("1×" if label == "vanilla" else _step_ratio(runs, van))
-        row += f" {step} | {ratio} | {_fmt([r['trained_chosen_longer'] for r in runs], 2)} |"
-    return row
-
-
-MAIN_HEAD = ("| training set | trained as | agreement | chosen longer | chosen shorter | balanced agreement "
-             "| Spearman(reward gap, length gap) | recovery: agreement, natural-set oracle "
-             "| recovery: balanced agreement, balanced-set oracle |")
-
-
-def main_table(results: list[Run], meta: dict[str, Any]) -> list[str]:
-    """The headline table: every method on each training set, and the post-hoc rows."""
-    lines = [MAIN_HEAD + " step (s) | step / vanilla's | chosen-longer share trained on |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    longer = meta["data"]["longer_wins_test"]
-    lines.append(f"| – | the rule \"longer wins\" | {longer:.3f} | 1.000 | 0.000 | 0.500 | +1 | – | – | – | – | – |")
-    for train_set in TRAIN_SETS:
-        labels = [label for label in NAMES if _runs(results, train_set, label)]
-        for label in labels:
-            name = NAMES[label] + {"natural": " = the oracle", "balanced": " = the balanced oracle"}.get(
-                train_set, "") * (label == "vanilla")
-            lines.append(_row(results, train_set, label, _runs(results, train_set, label), name, False, True))
-        van = _runs(results, train_set, "vanilla")
-        if van:
-            lines.append(_row(results, train_set, "vanilla", van, "vanilla + post-hoc length correction", True,
-                              True))
-    return lines
-
-
-def posthoc_table(results: list[Run], meta: dict[str, Any]) -> list[str]:
-    """Every trained method with the post-hoc correction applied on top."""
-    lines = [MAIN_HEAD.replace("| trained as |", "| trained as, then reward − β·length |") + " β (per word piece) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for train_set in TRAIN_SETS:
-        for label in NAMES:
-            runs = _runs(results, train_set, label)
-            if runs:
-                lines.append(_row(results, train_set, label, runs, NAMES[label], True, False)
-                             + f" {_fmt([_get(r, 'beta', True) for r in runs], 4, signed=True)} |")
-    return lines
-
-
-def dir_table(results: list[Run]) -> list[str]:
-    """What q learned, for every run with DIR, and the linear length probe for every run."""
-    lines = ["| training set | trained as | Î, first 10% of steps | Î, last 10% | Î on held-out pairs "
-             "| corr(q's mean, length gap), held out | steps where the cap bound | length probe R² on h_c − h_r |",
-             "|---|---|---|---|---|---|---|---|"]
-    labels = sorted({r["job"]["label"] for r in results}, key=lambda x: (x.startswith("ablation"), x))
-    order = [x for x in NAMES if x in labels] + [x for x in labels if x not in NAMES]
-    for train_set in TRAIN_SETS:
-        for label in order:
-            runs = _runs(results, train_set, label)
-            if not runs:
-                continue
-            def d(key: str, signed: bool = False) -> str:
-                return _fmt([float(r["dir"][key]) for r in runs], 3, signed) if "dir" in runs[0] else "–"
-
-            name = NAMES.get(label, label.replace("ablation: ", "DIR, "))
-            lines.append(f"| {train_set} | {name} | {d('mi_first10')} | {d('mi_last10')} | {d('mi_heldout')} | "
-                         f"{d('q_mean_corr_heldout', True)} | {d('cap_binding_share')} | "
-                         f"{_fmt([r['length_probe_r2'] for r in runs])} |")
-    return lines
-
-
-def ablation_table(results: list[Run], meta: dict[str, Any]) -> list[str]:
-    """DIR's defaults against each ablation, on the skewed set."""
-    lines = ["| DIR on the skewed set | DIRLoss keywords | seeds | agreement | chosen shorter | balanced agreement "
-             "| Spearman | Î on held-out | corr(q's mean, length gap) | steps where the cap bound |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    rows = [("dir", "the DIR rows" if meta["dir_options"] else "defaults", meta["dir_overrides"] | meta["dir_options"])]
-    rows += [("ablation: " + a["name"], a["name"], meta["dir_overrides"] | meta["dir_options"] | a["options"])
-             for a in meta["ablations"]]
-    for label, name, kwargs in rows:
-        runs = _runs(results, "skewed", label)
-        if not runs:
-            continue
-        lines.append(
-            f"| {name} | `{json.dumps(kwargs)}` | {len(runs)} | {_fmt([r['agreement'] for r in runs])} | "
-            f"{_fmt([r['agreement_shorter'] for r in runs])} | {_fmt([r['agreement_balanced'] for r in runs])} | "
-            f"{_fmt([r['spearman'] for r in runs], signed=True)} | {_fmt([r['dir']['mi_heldout'] for r in runs])} | "
-            f"{_fmt([r['dir']['q_mean_corr_heldout'] for r in runs], signed=True)} | "
-            f"{_fmt([r['dir']['cap_binding_share'] for r in runs], 2)} |")
-    return lines
+from tables import (NAMES, TRAIN_SETS, Run, ablation_table, denominators, dir_table, main_table, metric,
+                    posthoc_table, runs_of)
 
 
 def _mean(results: list[Run], train_set: str, label: str, key: str, posthoc: bool = False) -> float:
-    return mean_se([_get(r, key, posthoc) for r in _runs(results, train_set, label)])[0]
+    return mean_se([metric(r, key, posthoc) for r in runs_of(results, train_set, label)])[0]
 
 
 def findings(results: list[Run], meta: dict[str, Any]) -> list[str]:
@@ -204,7 +31,7 @@ def findings(results: list[Run], meta: dict[str, Any]) -> list[str]:
                f"of the training pool's pairs ({100 * data['longer_wins_test']:.0f}% of the test pairs), so \"longer "
                f"wins\" alone agrees with it {data['longer_wins_test']:.3f} of the time on the (natural) test set, "
                f"and 0.5 in balanced agreement (the mean of the chosen-longer and chosen-shorter agreements).")
-    sets = [t for t in TRAIN_SETS if _runs(results, t, "vanilla")]
+    sets = [t for t in TRAIN_SETS if runs_of(results, t, "vanilla")]
     if len(sets) > 1:
         out.append("- Vanilla by training set (agreement / balanced agreement / chosen-shorter / Spearman): " + "; ".join(
             f"{t} ({100 * data['chosen_longer'][t]:.0f}% chosen-longer) {m(t, 'vanilla', 'agreement'):.3f} / "
@@ -212,16 +39,16 @@ def findings(results: list[Run], meta: dict[str, Any]) -> list[str]:
             f"{m(t, 'vanilla', 'spearman'):+.2f}" for t in sets) + ".")
     parts = []
     for label in ("vanilla", "dir", "prompt_free", "dir_prompt_free", "odin"):
-        if _runs(results, "skewed", label):
+        if runs_of(results, "skewed", label):
             parts.append(f"{NAMES[label]} {m('skewed', label, 'agreement'):.3f} / "
                          f"{m('skewed', label, 'agreement_balanced'):.3f} / {m('skewed', label, 'spearman'):+.2f}")
-    if _runs(results, "skewed", "vanilla"):
+    if runs_of(results, "skewed", "vanilla"):
         parts.append(f"vanilla + post-hoc {m('skewed', 'vanilla', 'agreement', True):.3f} / "
                      f"{m('skewed', 'vanilla', 'agreement_balanced', True):.3f} / "
                      f"{m('skewed', 'vanilla', 'spearman', True):+.2f}")
     if parts:
         out.append("- On the skewed set (agreement / balanced agreement / Spearman): " + "; ".join(parts) + ".")
-    dir_runs = _runs(results, "skewed", "dir")
+    dir_runs = runs_of(results, "skewed", "dir")
     if dir_runs and "dir" in dir_runs[0]:
         q = mean_se([r["dir"]["q_mean_corr_heldout"] for r in dir_runs])[0]
         mi = mean_se([r["dir"]["mi_heldout"] for r in dir_runs])[0]

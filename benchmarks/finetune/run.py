@@ -148,9 +148,11 @@ def main() -> None:
 
     global _SPLITS
     import methods as M
-    from data import Budget, make_splits
+    from data import Budget
+    from evaluation import POSTHOC_RESPONSES
     from model import HIDDEN, load_tokenizer
     from report import write_report
+    from splits import make_splits
 
     started = time.time()
     budget = Budget(args.instr_tokens, args.resp_tokens)
@@ -209,7 +211,7 @@ def main() -> None:
         "data_seconds": data_seconds, "total_seconds": time.time() - started,
         "test_models": _SPLITS.test_models, "train_models": _SPLITS.train_models, "data": info,
         "pf_prompts": M.PF_PROMPTS, "odin_weights": [M.ODIN_LENGTH_WEIGHT, M.ODIN_ORTHO_WEIGHT],
-        "posthoc_responses": M.POSTHOC_RESPONSES,
+        "posthoc_responses": POSTHOC_RESPONSES,
     }
     write_report(args.out, os.path.splitext(args.out)[0] + ".json", args.readme, meta,
                  [r for r in results if r is not None])

