@@ -57,7 +57,7 @@ class Results:
         groups = {group: [lab for lab in labels if any(o.job.label == lab and o.job.group == group for o in outcomes)]
                   for group in ("methods", "lambda", "skewed")}
         defaults = library_defaults()
-        pretty = {"vanilla": "vanilla", "dir": f"DIR (default λ = {defaults.get('lam', '?')})",
+        pretty = {"vanilla": "vanilla", "dir": f"DIR (default λ = {defaults['lam']})",
                   "prompt_free": "prompt-free", "dir_prompt_free": "DIR + prompt-free"}
         return cls(data, splits, outcomes, base, args, by, labels, groups, defaults, pretty)
 
@@ -126,30 +126,28 @@ def replace_readme_block(path: str, block: list[str], results: str) -> None:
 
 
 def library_defaults() -> dict[str, Any]:
-    """dirrm_train_params_init's defaults as the loaded library sets them (through the
-    bindings' ctypes structure), or {} if the bindings do not expose it."""
-    try:
-        import ctypes
+    """dirrm_train_params_init's defaults as the loaded library sets them, read through the
+    bindings' ctypes structure (the DIR policy's λ, clip, cap and estimator in its dir field)."""
+    import ctypes
 
-        from dirrm._lib import TrainParams, lib
+    from dirrm._lib import TrainParams, lib
 
-        p = TrainParams()
-        lib.dirrm_train_params_init(ctypes.byref(p))
-        out: dict[str, Any] = {k: round(float(getattr(p, k)), 6) if isinstance(getattr(p, k), float)
-                               else getattr(p, k) for k in ("epochs", "batch_size", "learning_rate", "lam",
-                                                            "pf_prompts")}
-        club = p.club
-        names = {"bias_kind": {0: "categorical", 1: "Gaussian"}, "pair_mode": {0: "difference", 1: "concat"}}
-        fields: list[str] = []
-        for k, *_ in club._fields_:
-            if k in ("struct_size", "seed", "hidden_dim"):
-                continue
-            v = getattr(club, k)
-            shown = names[k].get(v, v) if k in names else round(float(v), 6) if isinstance(v, float) else v
-            fields.append(f"{k} {shown}")
-        out["club"] = "(" + ", ".join(fields) + ")"
-        out["width (RewardModel default)"] = dirrm.RewardModel(prompt_dim=1, response_dim=1).width
-        return out
-    except Exception:  # the report must not fail on a changed private structure
-        return {}
+    p = TrainParams()
+    lib.dirrm_train_params_init(ctypes.byref(p))
+    out: dict[str, Any] = {k: round(float(getattr(p, k)), 6) if isinstance(getattr(p, k), float)
+                           else getattr(p, k) for k in ("epochs", "batch_size", "learning_rate", "pf_prompts")}
+    out["lam"] = round(float(p.dir.lam), 6)
+    out["clip"], out["cap"] = bool(p.dir.clip), bool(p.dir.cap)
+    club = p.dir.club
+    names = {"bias_kind": {0: "categorical", 1: "Gaussian"}, "pair_mode": {0: "difference", 1: "concat"}}
+    fields: list[str] = []
+    for k, *_ in club._fields_:
+        if k in ("struct_size", "seed", "hidden_dim"):
+            continue
+        v = getattr(club, k)
+        shown = names[k].get(v, v) if k in names else round(float(v), 6) if isinstance(v, float) else v
+        fields.append(f"{k} {shown}")
+    out["club"] = "(" + ", ".join(fields) + ")"
+    out["width (RewardModel default)"] = dirrm.RewardModel(prompt_dim=1, response_dim=1).width
+    return out
 
