@@ -386,7 +386,7 @@ int32_t dirrm_pf_gap(const dirrm_pf_params *p, int64_t n, int64_t k, const float
                      float *out_dr1, int32_t *out_iters);
 
 /* Delta r2 in units of the batch's reward scale, as dirrm_train scores its candidates:
- * out_dr2[i] = (float)(dr2[i] / s) with s = max(sqrt(mean over the n pairs of own_gap^2), 1e-12),
+ *     out_dr2[i] = (float)(dr2[i] / s),   s = max(sqrt(sum_j own_gap[j]^2 / n), 1e-12)
  * in double; own_gap[i] is pair i's gap under its own prompt. Rewards all grow as a model
  * trains, and a threshold on raw dr2 would drift with them; the floor keeps a batch whose
  * own-prompt gaps are all 0 finite. n >= 1; out_dr2 may be dr2.
