@@ -53,7 +53,7 @@ public struct PromptFreeScores {
 
 extension PromptFreeScores {
   /// The smallest scale a batch is divided by: a batch whose own-prompt gaps are all zero (an
-  /// untrained model) keeps its Δr2 as they are, times 1e12, rather than dividing by zero.
+  /// untrained model) is divided by this rather than by zero, so its Δr2 stay finite and ordered.
   public static let minimumScale = 1e-12
 
   /// Each Δr2 divided by the batch's RMS own-prompt gap, max(√(mean g²), minimumScale), in
