@@ -148,7 +148,7 @@ private struct Machine {
     var steps = 0
     while !input.isAtEnd && steps < 64 {
       steps += 1
-      step(input.u8() % 31)
+      step(input.u8() % 33)
       keep.removeAll()
     }
     for h in clubs + queues + models + datasets { if let h { freeAny(h) } }
@@ -182,6 +182,8 @@ private struct Machine {
     case 27: samplePrompts()
     case 28: _ = dirrm_set_num_threads(input.int32(around: 1, 2))
     case 29: audit()
+    case 30: observe()
+    case 31: pfNormalize()
     default: library()
     }
   }
@@ -382,6 +384,13 @@ private struct Machine {
     let which = hold(Buf(indices))
     _ = dirrm_prioritizer_decide(
       q, n, input.u8() == 0xFF ? nil : UnsafePointer(which.p), dr2?.p, out(UInt8(0), cells))
+  }
+
+  /// Other ranks' values: sizes up to the absurd, NULL, non-finite values.
+  mutating func observe() {
+    let q = handle(queues)
+    let (n, cells) = rows(width: 1, limit: 16)
+    _ = dirrm_prioritizer_observe(q, n, floats(cells)?.p)
   }
 
   mutating func endStep() {
@@ -607,6 +616,15 @@ private struct Machine {
     _ = dirrm_pf_gap(
       params, n, k, gaps?.p, corr.map { UnsafePointer($0.p) }, weights?.p, out(Float(0), rowCount),
       out(Float(0), rowCount, null: 0x80), out(Int32(0), rowCount, null: 0x80))
+  }
+
+  mutating func pfNormalize() {
+    let (n, cells) = rows(width: 1)
+    let own = floats(cells)
+    let dr2 = floats(cells)
+    // out_dr2 may alias dr2.
+    let destination = input.bool() ? dr2?.p : out(Float(0), cells)
+    _ = dirrm_pf_normalize(n, own?.p, dr2?.p, destination)
   }
 
   mutating func clusterThreshold() {

@@ -394,6 +394,14 @@ int32_t dirrm_pf_gap(const dirrm_pf_params *p, int64_t n, int64_t k, const float
                      const int64_t *corr_col, const float *weights, float *out_dr2,
                      float *out_dr1, int32_t *out_iters);
 
+/* Delta r2 in units of the batch's reward scale, as dirrm_train scores its candidates:
+ *     out_dr2[i] = (float)(dr2[i] / s),   s = max(sqrt(sum_j own_gap[j]^2 / n), 1e-12)
+ * in double; own_gap[i] is pair i's gap under its own prompt. Rewards all grow as a model
+ * trains, and a threshold on raw dr2 would drift with them; the floor keeps a batch whose
+ * own-prompt gaps are all 0 finite. n >= 1; out_dr2 may be dr2.
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE (an input, or a quotient past float32). */
+int32_t dirrm_pf_normalize(int64_t n, const float *own_gap, const float *dr2, float *out_dr2);
+
 /* The k prompts each of n pairs is scored under: out_prompts[i*k] = corr_prompt[i], and
  * out_prompts[i*k + 1 .. i*k + k-1] are k-1 distinct other prompts drawn uniformly from
  * [0, num_prompts), in random order. Pair i's draw depends only on (seed, i).
@@ -422,13 +430,19 @@ int32_t dirrm_cluster_threshold(int64_t n, const float *values, int32_t method,
 
 /* The prompt-free paper's Alg. 2 as a sampler over num_samples pairs (indices 0..n-1).
  *
- * Each epoch starts with every pair in a pool (shuffled if params.shuffle). A training step:
+ * Each epoch starts with every pair in a pool (shuffled if params.shuffle). A step is one
+ * training step (one optimizer update):
  *   1. dirrm_prioritizer_propose: take candidates from the pool;
  *   2. compute their dr2, then dirrm_prioritizer_decide: accept iff dr2 < threshold;
- *   3. train on the accepted ones; dirrm_prioritizer_end_step: split every dr2 decided since
- *      the last end_step into two clusters (dirrm_cluster_threshold) with boundary b, and set
- *      threshold = (float)(alpha * threshold + (1 - alpha) * (float)b), computed in double.
- *      A step with no decided values leaves the threshold as it was.
+ *      1 and 2 may repeat within the step to fill a batch (dirrm_train makes up to
+ *      pf_max_rounds such rounds), all against the same threshold;
+ *   3. train on the accepted ones; dirrm_prioritizer_end_step: split every dr2 decided (or
+ *      observed, below) since the last end_step into two clusters (dirrm_cluster_threshold)
+ *      with boundary b, and set threshold = (float)(alpha * threshold + (1 - alpha) * (float)b),
+ *      computed in double. A step with no decided values leaves the threshold as it was.
+ * Data parallel: each rank runs its own prioritizer on its shard and, before end_step, passes
+ * the dr2 the other ranks decided in this step to dirrm_prioritizer_observe; every rank then
+ * clusters the same values (in any order) and holds the same threshold.
  * A rejected pair with reinsertions left (max_reinsertions per pair per epoch) returns:
  * IMMEDIATE puts it back in the pool at a uniformly random position; LAZY defers it, and
  * the deferred pairs are shuffled back into the pool when it runs dry. A pair rejected with
@@ -481,6 +495,12 @@ int32_t dirrm_prioritizer_propose(dirrm_prioritizer *q, int64_t max_count, int64
  * DIRRM_ERR_NONFINITE; in both cases nothing is decided. */
 int32_t dirrm_prioritizer_decide(dirrm_prioritizer *q, int64_t count, const int64_t *indices,
                                  const float *dr2, uint8_t *out_accept);
+
+/* Adds count (>= 1) dr2 values decided elsewhere (another rank's prioritizer) to this step's
+ * clustering, deciding nothing: end_step then treats them as if decided here. Non-finite
+ * dr2 returns DIRRM_ERR_NONFINITE and adds nothing. Statuses: OK, NULL_POINTER, SHAPE,
+ * NONFINITE, MISUSE, OUT_OF_MEMORY. */
+int32_t dirrm_prioritizer_observe(dirrm_prioritizer *q, int64_t count, const float *dr2);
 
 /* Ends a step: updates the threshold as described above. out_threshold: NULL ok. */
 int32_t dirrm_prioritizer_end_step(dirrm_prioritizer *q, float *out_threshold);
@@ -610,6 +630,8 @@ typedef struct dirrm_train_params {
   int32_t bias_column;   /* the dataset bias column DIR reads; a CATEGORICAL estimator sees
                             1[value > 0], a GAUSSIAN one (bias_dim 1) the value   default 0 */
   int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), in [1, 4096]   default 8 */
+  int32_t pf_max_rounds; /* proposal rounds a prompt-free step makes at most to fill its
+                            batch, >= 1 (dirrm.torch's sampler reads it too)   default 8 */
   dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0. p = 0 leaves the own
                             prompt out, so Delta r2 measures the other prompts only:
                             default as dirrm_pf_params_init except p 0 */
@@ -630,8 +652,10 @@ typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_ste
 /* Trains m on train: epochs x ceil(num_pairs / batch_size) AdamW steps for every method.
  * The prompt-free methods fill each step's batch with accepted candidates: they propose,
  * score each candidate under pf_prompts prompts of the dataset, compute Delta r2, divide it
- * by the batch's RMS own-prompt reward gap (so that the threshold does not drift as rewards
- * grow), and decide, until the batch is full (at most eight rounds a step); the
+ * by the batch's RMS own-prompt reward gap (dirrm_pf_normalize, so that the threshold does
+ * not drift as rewards grow), and decide, until the batch is full or pf_max_rounds rounds
+ * were made; then they end the prioritizer's step once (dirrm_prioritizer_end_step: one
+ * threshold update per training step, on every Delta r2 its rounds decided). The
  * prioritizer's epochs roll over as they end. DIR_PROMPT_FREE applies the CLUB penalty to
  * every candidate the step scored, and Bradley-Terry to the accepted ones. On an error the
  * model is left as it was. The total_steps passed to progress, the same on every call, is

@@ -115,6 +115,19 @@ public func dirrm_prioritizer_decide(
 }
 
 @c @implementation
+public func dirrm_prioritizer_observe(_ q: OpaquePointer?, _ count: Int64, _ dr2: UnsafePointer<Float>?)
+  -> Int32
+{
+  abiCall("dirrm_prioritizer_observe") { () throws(ABIError) in
+    let box = try Handles.lookup(q, Prioritizer.self, "q")
+    let n = try Check.count(count, "count")
+    try reserve(box.value.observeBytes(count: n), for: "count = \(count)")
+    let values = try Check.array(dr2, n, "dr2")
+    try misuse { () throws(MisuseError) in try box.value.observe(values) }
+  }
+}
+
+@c @implementation
 public func dirrm_prioritizer_end_step(_ q: OpaquePointer?, _ outThreshold: UnsafeMutablePointer<Float>?)
   -> Int32
 {

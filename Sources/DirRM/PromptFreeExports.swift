@@ -102,6 +102,24 @@ public func dirrm_pf_gap(
 }
 
 @c @implementation
+public func dirrm_pf_normalize(
+  _ n: Int64, _ ownGap: UnsafePointer<Float>?, _ dr2: UnsafePointer<Float>?,
+  _ outDr2: UnsafeMutablePointer<Float>?
+) -> Int32 {
+  abiCall("dirrm_pf_normalize") { () throws(ABIError) in
+    let rows = try Check.count(n, "n")
+    let own = try Check.array(ownGap, rows, "own_gap")
+    let values = try Check.array(dr2, rows, "dr2")
+    let out = try Check.output(outDr2, "out_dr2")
+    // Both inputs are copies, so out_dr2 may alias dr2.
+    let normalized = try numeric { () throws(NumericError) in
+      try PromptFreeScores.normalized(values, ownGap: own)
+    }
+    Check.write(normalized, to: out)
+  }
+}
+
+@c @implementation
 public func dirrm_pf_sample_prompts(
   _ n: Int64, _ k: Int64, _ numPrompts: Int64, _ corrPrompt: UnsafePointer<Int64>?, _ seed: UInt64,
   _ outPrompts: UnsafeMutablePointer<Int64>?

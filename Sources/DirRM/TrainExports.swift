@@ -23,7 +23,8 @@ func params(of settings: Trainer.Settings) -> dirrm_train_params {
     epochs: Int32(clamping: settings.epochs), batch_size: Int32(clamping: settings.batchSize),
     learning_rate: settings.learningRate, weight_decay: settings.weightDecay, dir: params(of: settings.dir),
     bias_column: Int32(clamping: settings.biasColumn),
-    pf_prompts: Int32(clamping: settings.promptsPerPair), pf: params(of: settings.promptFree),
+    pf_prompts: Int32(clamping: settings.promptsPerPair),
+    pf_max_rounds: Int32(clamping: settings.promptFreeRounds), pf: params(of: settings.promptFree),
     prioritizer: params(of: settings.prioritizer), seed: settings.seed)
 }
 
@@ -106,5 +107,6 @@ private func trainerSettings(_ params: dirrm_train_params) throws(ABIError) -> T
     learningRate: params.learning_rate, weightDecay: params.weight_decay,
     dir: try dirSettings(params.dir, "p->dir."), biasColumn: Int(params.bias_column),
     promptsPerPair: Int(params.pf_prompts), promptFree: try promptFreeGap(params.pf, "p->pf."),
+    promptFreeRounds: Int(params.pf_max_rounds),
     prioritizer: try prioritizerSettings(params.prioritizer, "p->prioritizer."), seed: params.seed)
 }

@@ -87,8 +87,8 @@ extension Trainer.Settings {
   /// docs/mathematics.md §5, with the choices the README's sweep made where the papers give
   /// no value: three epochs of AdamW at 1e-3 on batches of 64; DIR's policy on bias column 0;
   /// the prompt-free decomposition over K = 8 prompts with the pair's own prompt left out
-  /// (p = 0, otherwise the solver's defaults); the prioritizer's defaults but without
-  /// reinsertion: a rejected pair waits for the next epoch.
+  /// (p = 0, otherwise the solver's defaults), at most eight rounds of proposals per step; the
+  /// prioritizer's defaults but without reinsertion: a rejected pair waits for the next epoch.
   ///
   /// `hiddenDim` only fills `dir.club.hiddenDim`, which the trainer sets from the model anyway.
   public static func defaults(
@@ -103,6 +103,7 @@ extension Trainer.Settings {
     prioritizer.maxReinsertions = 0
     return Self(
       method: method, epochs: 3, batchSize: 64, learningRate: 1e-3, weightDecay: 0.01, dir: dir,
-      biasColumn: 0, promptsPerPair: 8, promptFree: promptFree, prioritizer: prioritizer, seed: seed)
+      biasColumn: 0, promptsPerPair: 8, promptFree: promptFree, promptFreeRounds: 8, prioritizer: prioritizer,
+      seed: seed)
   }
 }

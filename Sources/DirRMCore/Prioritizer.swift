@@ -7,8 +7,10 @@ public struct MisuseError: Error, Equatable {
 
 /// The prompt-free paper's Alg. 2 as a sampler (docs/mathematics.md §4): epochs over a shuffled pool of
 /// pair indices; candidates are proposed, decided by Δr2 < threshold, and the threshold
-/// follows an EMA of the two-cluster boundary of each step's Δr2 values. Rejected pairs
-/// come back a bounded number of times per epoch, so every epoch ends.
+/// follows an EMA of the two-cluster boundary of each step's Δr2 values. A step is one
+/// training step, however many rounds of proposals filled its batch: the EMA moves once per
+/// optimizer update, as in the paper. Rejected pairs come back a bounded number of times per
+/// epoch, so every epoch ends.
 public struct Prioritizer {
   public struct Settings: Equatable {
     public var placement: BinaryClustering.Placement
@@ -165,7 +167,24 @@ public struct Prioritizer {
     return out
   }
 
-  /// Clusters the Δr2 values decided since the last call and moves the threshold:
+  /// Adds Δr2 values decided elsewhere (other ranks' prioritizers in data-parallel training)
+  /// to this step's clustering without deciding anything, so that every prioritizer fed the
+  /// union ends the step with the same threshold. Nothing changes if it throws: when a value
+  /// is not finite.
+  public mutating func observe(_ dr2: [Float]) throws(MisuseError) {
+    if let position = dr2.firstIndex(where: { !$0.isFinite }) {
+      throw MisuseError("dr2[\(position)] is \(dr2[position].isNaN ? "nan" : "\(dr2[position])")")
+    }
+    stepValues += dr2
+  }
+
+  /// Bytes observe(_:) may hold for `count` more values: the caller's copy, and the step's
+  /// values, whose buffer may double while it grows (with the old one alive during the copy).
+  public func observeBytes(count: Int) -> Int? {
+    Workspace.bytes([[count], [stepValues.count, 3], [count, 2]])
+  }
+
+  /// Clusters the Δr2 values decided (or observed) since the last call and moves the threshold:
   /// λ ← float(α·λ + (1 − α)·float(λ̂)), in double. No values leave it unchanged.
   @discardableResult
   public mutating func endStep() -> Float {

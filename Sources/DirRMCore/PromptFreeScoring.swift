@@ -50,3 +50,28 @@ public struct PromptFreeScores {
     do { return try body() } catch { throw .overflow("prompt-free scoring: \(error.message(prefix: ""))") }
   }
 }
+
+extension PromptFreeScores {
+  /// The smallest scale a batch is divided by: a batch whose own-prompt gaps are all zero (an
+  /// untrained model) is divided by this rather than by zero, so its Δr2 stay finite and ordered.
+  public static let minimumScale = 1e-12
+
+  /// Each Δr2 divided by the batch's RMS own-prompt gap, max(√(mean g²), minimumScale), in
+  /// double and rounded once: the gaps all grow as the model trains, and a threshold on raw
+  /// Δr2 would drift with them. The trainer's and dirrm_pf_normalize's rule. `ownGap` is the
+  /// batch (empty: scale minimumScale); throws when a quotient does not fit in float32.
+  public static func normalized(_ dr2: [Float], ownGap: [Float]) throws(NumericError) -> [Float] {
+    var squares = 0.0
+    for g in ownGap { squares += Double(g) * Double(g) }
+    let meanSquare = ownGap.isEmpty ? 0 : squares / Double(ownGap.count)
+    let scale = max(meanSquare.squareRoot(), minimumScale)
+    var out = [Float](repeating: 0, count: dr2.count)
+    for (i, d) in dr2.enumerated() {
+      out[i] = Float(Double(d) / scale)
+      guard out[i].isFinite else {
+        throw .overflow("dr2[\(i)] / \(scale) (the RMS own-prompt gap) does not fit in float32")
+      }
+    }
+    return out
+  }
+}

@@ -70,10 +70,12 @@ public struct Trainer {
 
   /// Alg. 2 under vanilla's budget: as many optimizer steps as vanilla takes
   /// (epochs × ⌈N / batch⌉), each on up to `batchSize` accepted pairs. Candidates are
-  /// proposed, scored under K prompts and decided until a batch is full (at most eight
-  /// rounds, so a threshold below every Δr2 cannot stall a step); the prioritizer's epochs
-  /// roll over as they end. Filtering must not also shrink the batches or the step count:
-  /// otherwise the comparison with vanilla measures less training, not better data.
+  /// proposed, scored under K prompts and decided until a batch is full (at most
+  /// `promptFreeRounds` rounds, so a threshold below every Δr2 cannot stall a step); the
+  /// prioritizer's epochs roll over as they end. Filtering must not also shrink the batches or
+  /// the step count: otherwise the comparison with vanilla measures less training, not better
+  /// data. The prioritizer's step is the training step: its threshold moves once, after the
+  /// rounds, on every Δr2 they decided (the paper's Alg. 2, and dirrm.torch's sampler).
   mutating func runPrioritized(stop: (Progress) -> Bool) throws(NumericError) {
     var prioritizerSettings = settings.prioritizer
     prioritizerSettings.seed ^= settings.seed  // a new training seed draws new candidate orders
@@ -85,7 +87,7 @@ public struct Trainer {
     for _ in 0..<steps {
       var batch: [Int] = []
       var rejected: [Int] = []
-      for _ in 0..<8 where batch.count < settings.batchSize {
+      for _ in 0..<settings.promptFreeRounds where batch.count < settings.batchSize {
         var candidates = try Self.certain { () throws(MisuseError) in
           try prioritizer.propose(maxCount: settings.batchSize - batch.count)
         }
@@ -100,8 +102,8 @@ public struct Trainer {
         }
         batch += zip(candidates, accepted).filter(\.1).map(\.0)
         rejected += zip(candidates, accepted).filter { !$0.1 }.map(\.0)
-        prioritizer.endStep()
       }
+      prioritizer.endStep()
       var record = Progress(
         step: step, totalSteps: steps, lossPref: .nan, mi: .nan, threshold: prioritizer.threshold)
       if batch.isEmpty {
@@ -122,20 +124,17 @@ public struct Trainer {
     do { return try body() } catch { throw .overflow("prompt-free prioritization failed: \(error.message)") }
   }
 
-  /// Each candidate's Δr2 divided by the batch's RMS own-prompt gap: the gaps all grow as the
-  /// model trains, and a threshold on raw Δr2 would drift with them.
+  /// Each candidate's Δr2 in units of the batch's RMS own-prompt gap
+  /// (PromptFreeScores.normalized).
   mutating func promptFreeScores(_ candidates: [Int]) throws(NumericError) -> [Float] {
     let scores = try PromptFreeScores(
       model: model, data: data, pairs: candidates, k: settings.promptsPerPair, seed: random.next(),
       solver: settings.promptFree)
-    var squares = 0.0
-    for g in scores.ownGap { squares += Double(g) * Double(g) }
-    let scale = max((squares / Double(candidates.count)).squareRoot(), 1e-12)
     for (i, c) in candidates.enumerated() {
       log.lastDr2[c] = scores.dr2[i]
       log.lastDr1[c] = scores.dr1[i]
     }
-    return scores.dr2.map { Float(Double($0) / scale) }
+    return try PromptFreeScores.normalized(scores.dr2, ownGap: scores.ownGap)
   }
 
   /// One optimizer step: Bradley–Terry on `batch`; with DIR, the CLUB penalty on `batch` and

@@ -18,13 +18,15 @@ extension Trainer {
     public var biasColumn: Int
     public var promptsPerPair: Int
     public var promptFree: PromptFreeGap
+    /// Rounds of proposals a prompt-free step makes at most to fill its batch.
+    public var promptFreeRounds: Int
     public var prioritizer: Prioritizer.Settings
     public var seed: UInt64
 
     public init(
       method: Method, epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float,
       dir: DIRLoss.Settings,
-      biasColumn: Int, promptsPerPair: Int, promptFree: PromptFreeGap,
+      biasColumn: Int, promptsPerPair: Int, promptFree: PromptFreeGap, promptFreeRounds: Int,
       prioritizer: Prioritizer.Settings, seed: UInt64
     ) {
       self.method = method
@@ -36,6 +38,7 @@ extension Trainer {
       self.biasColumn = biasColumn
       self.promptsPerPair = promptsPerPair
       self.promptFree = promptFree
+      self.promptFreeRounds = promptFreeRounds
       self.prioritizer = prioritizer
       self.seed = seed
     }

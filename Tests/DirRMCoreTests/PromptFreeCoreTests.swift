@@ -129,5 +129,45 @@ final class PromptFreeCoreTests: XCTestCase {
       XCTAssertEqual(q.serialized(), before)
     }
     XCTAssertEqual(try q.decide(proposed, [-1, 1]), [true, false])
+    let decided = q.serialized()
+    XCTAssertThrowsError(try q.observe([2, .infinity]))
+    XCTAssertEqual(q.serialized(), decided)
+  }
+
+  /// Ranks that observe each other's values end the step with the threshold of one
+  /// prioritizer that decided them all, bit for bit, whatever the order.
+  func testObserveGivesTheThresholdOfTheUnion() throws {
+    let settings = Prioritizer.Settings(
+      placement: .kmeans, emaWeight: 0.8, initialThreshold: 0.1, lazyReinsertion: false, maxReinsertions: 0,
+      shuffle: true, seed: 1)
+    var ranks = [
+      try Prioritizer(settings: settings, count: 8), try Prioritizer(settings: settings, count: 8),
+    ]
+    var union = try Prioritizer(settings: settings, count: 64)
+    var generator = Xoshiro256(seed: 5)
+    for _ in 0..<6 {
+      var values: [[Float]] = []
+      for r in ranks.indices {
+        var candidates = try ranks[r].propose(maxCount: 3)
+        if candidates.isEmpty { candidates = try ranks[r].propose(maxCount: 3) }
+        let dr2 = candidates.map { _ in Float(generator.next() % 1000) / 100 - 5 }
+        _ = try ranks[r].decide(candidates, dr2)
+        values.append(dr2)
+      }
+      try ranks[0].observe(values[1])
+      try ranks[1].observe(values[0])
+      let all = values[1] + values[0]
+      _ = try union.decide(try union.propose(maxCount: all.count), all)
+      let want = union.endStep()
+      XCTAssertEqual(ranks.indices.map { ranks[$0].endStep() }, [want, want])
+    }
+  }
+
+  /// The trainer's scale: Δr2 over max(RMS own-prompt gap, 1e-12), rounded once.
+  func testNormalizedDividesByTheRMSOwnGapWithAFloor() throws {
+    XCTAssertEqual(try PromptFreeScores.normalized([3, -6], ownGap: [3, -3]), [1, -2])
+    XCTAssertEqual(try PromptFreeScores.normalized([1e-12, 0], ownGap: [0, 0]), [1, 0])
+    XCTAssertEqual(try PromptFreeScores.normalized([], ownGap: []), [])
+    XCTAssertThrowsError(try PromptFreeScores.normalized([1e30], ownGap: [0]))
   }
 }

@@ -39,7 +39,7 @@ final class ModelABITests: XCTestCase {
 
     var tp = dirrm_train_params()
     dirrm_train_params_init(&tp)
-    XCTAssertEqual([tp.epochs, tp.batch_size, tp.pf_prompts], [3, 64, 8])
+    XCTAssertEqual([tp.epochs, tp.batch_size, tp.pf_prompts, tp.pf_max_rounds], [3, 64, 8, 8])
     tp.method = DIRRM_METHOD_DIR_PROMPT_FREE
     tp.epochs = 1
     tp.dir.club.q_hidden = 8

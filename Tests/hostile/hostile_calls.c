@@ -412,6 +412,42 @@ static int sample_prompts_with_2_28_columns(void) {
   return 0;
 }
 
+/* Other ranks' values observed step after step without end_step: the step's values grow
+ * until memory runs out, which must be OUT_OF_MEMORY (the values kept), never a trap. */
+static int observe_until_memory_runs_out(void) {
+  enum { VALUES = 1 << 22 };
+  static float values[VALUES]; /* zeros: finite */
+  dirrm_prioritizer_params p;
+  dirrm_prioritizer_params_init(&p);
+  dirrm_prioritizer *q = NULL;
+  EXPECT(dirrm_prioritizer_create(&p, 4, &q) == DIRRM_OK);
+  limit_memory(1ull << 28);
+  int32_t status = DIRRM_OK;
+  for (int i = 0; i < 256 && status == DIRRM_OK; i++)
+    status = dirrm_prioritizer_observe(q, VALUES, values);
+  EXPECT(status == DIRRM_ERR_OUT_OF_MEMORY);
+  EXPECT(dirrm_prioritizer_observe(q, 1ll << 40, values) == DIRRM_ERR_OUT_OF_MEMORY);
+  EXPECT(dirrm_prioritizer_observe(q, (1ll << 40) + 1, values) == DIRRM_ERR_SHAPE);
+  EXPECT(dirrm_prioritizer_observe(q, -1, values) == DIRRM_ERR_SHAPE);
+  dirrm_prioritizer_free(q);
+  return 0;
+}
+
+/* dirrm_pf_normalize: an all-zero batch takes the floor, a quotient past float32 is NONFINITE
+ * with nothing written, and out_dr2 may alias dr2. */
+static int pf_normalize_floor_overflow_and_aliasing(void) {
+  float zeros[2] = {0, 0}, big[2] = {1e30f, 1}, out[2] = {7, 7};
+  EXPECT(dirrm_pf_normalize(2, zeros, big, out) == DIRRM_ERR_NONFINITE);
+  EXPECT(out[0] == 7 && out[1] == 7);
+  float own[2] = {3, -3}, dr2[2] = {3, -6};
+  EXPECT(dirrm_pf_normalize(2, own, dr2, dr2) == DIRRM_OK && dr2[0] == 1 && dr2[1] == -2);
+  float tiny[1] = {1e-12f};
+  EXPECT(dirrm_pf_normalize(1, zeros, tiny, out) == DIRRM_OK && out[0] > 0.99f && out[0] < 1.01f);
+  EXPECT(dirrm_pf_normalize(1, NULL, tiny, out) == DIRRM_ERR_NULL_POINTER);
+  EXPECT(dirrm_pf_normalize(1ll << 41, zeros, tiny, out) == DIRRM_ERR_SHAPE);
+  return 0;
+}
+
 static dirrm_dataset *tiny_dataset(void) {
   float prompts[4 * 2], responses[8 * 2], bias[4];
   int64_t pairs[4 * 3];
@@ -764,6 +800,8 @@ static const test_case cases[] = {
     {"model_create_and_score_beyond_memory", model_create_and_score_beyond_memory},
     {"club_bound_with_2_20_classes", club_bound_with_2_20_classes},
     {"sample_prompts_with_2_28_columns", sample_prompts_with_2_28_columns},
+    {"observe_until_memory_runs_out", observe_until_memory_runs_out},
+    {"pf_normalize_floor_overflow_and_aliasing", pf_normalize_floor_overflow_and_aliasing},
     {"train_prompt_free_with_huge_batch_and_k", train_prompt_free_with_huge_batch_and_k},
     {"train_step_count_overflow", train_step_count_overflow},
     {"freed_handles_stay_dead", freed_handles_stay_dead},

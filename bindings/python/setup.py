@@ -87,7 +87,7 @@ class SdistWithNative(sdist):
 
 setup(
     version=header_version(native_root()),
-    packages=["dirrm"],
+    packages=["dirrm", "dirrm.torch"],
     package_data={"dirrm": ["py.typed"]},
     distclass=BinaryDistribution,
     cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": PlatformWheel, "sdist": SdistWithNative},

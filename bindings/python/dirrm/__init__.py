@@ -25,7 +25,8 @@ from .club import Club, DirLoss, DirPolicy, dir_cap, dir_loss, dir_policy
 from .loss import bt_loss
 from .audit import Audit, AttributeAudit, AuditBucket, audit
 from .model import Dataset, DatasetArrays, RewardModel, synth
-from .prompt_free import Prioritizer, PromptFreeGap, cluster_threshold, prompt_free_gap, sample_prompts
+from .prompt_free import (Prioritizer, PromptFreeGap, cluster_threshold, normalize_dr2, prompt_free_gap,
+                          sample_prompts)
 
 __version__: str = lib.dirrm_version_string().decode()
 
@@ -54,6 +55,7 @@ __all__ = [
     "DirLoss",
     "DirPolicy",
     "prompt_free_gap",
+    "normalize_dr2",
     "PromptFreeGap",
     "sample_prompts",
     "cluster_threshold",

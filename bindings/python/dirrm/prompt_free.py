@@ -14,7 +14,8 @@ from ._errors import ERR_SHAPE, DirrmError
 from ._lib import PfParams, PrioritizerParams, PrioritizerStats, check_call, lib
 from ._params import choice, filled, flag
 
-__all__ = ["prompt_free_gap", "sample_prompts", "cluster_threshold", "Prioritizer", "PromptFreeGap"]
+__all__ = ["prompt_free_gap", "normalize_dr2", "sample_prompts", "cluster_threshold", "Prioritizer",
+           "PromptFreeGap"]
 
 _WEIGHTINGS = {"uniform": 0, "corresponding": 1, "explicit": 2, "log_weights": 3}
 _SOLVERS = {"newton": 0, "bisection": 1}
@@ -101,6 +102,30 @@ def prompt_free_gap(gaps: npt.ArrayLike, corr_col: Optional[npt.ArrayLike] = Non
     return PromptFreeGap(dr2, dr1, iterations)
 
 
+def normalize_dr2(dr2: npt.ArrayLike, own_gap: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """dr2 in units of the batch's RMS own-prompt gap, as dirrm_train scores its candidates
+    (dirrm_pf_normalize): dr2 / max(sqrt(mean(own_gap**2)), 1e-12), in double.
+
+    Parameters
+    ----------
+    dr2 : array_like, shape (n,), float32
+        The batch's prompt-free gaps, n >= 1.
+    own_gap : array_like, shape (n,), float32
+        Each pair's reward gap under its own prompt.
+
+    Returns
+    -------
+    ndarray, shape (n,), float32
+    """
+    values = as_f32(dr2, "dr2").reshape(-1)
+    own = as_f32(own_gap, "own_gap").reshape(-1)
+    if own.size != values.size:
+        raise DirrmError(ERR_SHAPE, f"own_gap has {own.size} values for {values.size} dr2")
+    out = np.empty(values.size, np.float32)
+    check_call(lib.dirrm_pf_normalize(values.size, ptr(own), ptr(values), ptr(out)))
+    return out
+
+
 def sample_prompts(corr_prompt: npt.ArrayLike, k: int, num_prompts: int, seed: int = 0) -> npt.NDArray[np.int64]:
     """Prompts to score each pair under: its own, then k - 1 distinct others.
 
@@ -160,7 +185,8 @@ class Prioritizer(Handle):
     cluster_method : {"kmeans", "otsu"}, optional
         None: the library's default (see dirrm.h).
     ema_weight : float, optional
-        alpha in threshold <- alpha * threshold + (1 - alpha) * boundary. None: the library's
+        alpha, the weight the threshold's EMA keeps on its old value at each end of step
+        (the update is the library's, dirrm_prioritizer_end_step). None: the library's
         default (see dirrm.h).
     initial_threshold : float, optional
         None: the library's default (see dirrm.h).
@@ -236,8 +262,23 @@ class Prioritizer(Handle):
         self._call("decide", idx.size, ptr(idx), ptr(values), ptr(accept))
         return accept.astype(bool)
 
+    def observe(self, dr2: npt.ArrayLike) -> None:
+        """Adds dr2 values decided elsewhere (other ranks' prioritizers) to this step's
+        clustering without deciding anything; end_step then clusters them with this step's own.
+
+        Parameters
+        ----------
+        dr2 : array_like, shape (m,), float32
+            Finite values; m = 0 does nothing.
+        """
+        values = as_f32(dr2, "dr2").reshape(-1)
+        if values.size:
+            self._call("observe", values.size, ptr(values))
+
     def end_step(self) -> float:
-        """Updates and returns the threshold."""
+        """Ends the step (one training step, however many propose/decide rounds it took):
+        updates the threshold from every value decided or observed since the last end_step,
+        and returns it."""
         out = np.zeros(1, np.float32)
         self._call("end_step", ptr(out))
         return float(out[0])

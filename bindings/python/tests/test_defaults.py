@@ -190,10 +190,14 @@ def package_functions():
     """{qualname: _Function} of every function and method in the package's modules; a class's
     __init__ is also reachable by the class's name."""
     functions = {}
-    for file in sorted(os.listdir(PACKAGE)):
-        if not file.endswith(".py"):
-            continue
-        module = "dirrm" if file == "__init__.py" else f"dirrm.{file[:-3]}"
+    # A subpackage (dirrm.torch) counts as one module: its __init__ re-exports every public name.
+    files = [(f, "dirrm" if f == "__init__.py" else f"dirrm.{f[:-3]}") for f in sorted(os.listdir(PACKAGE))
+             if f.endswith(".py")]
+    for folder in sorted(os.listdir(PACKAGE)):
+        if os.path.isfile(os.path.join(PACKAGE, folder, "__init__.py")):
+            files += [(os.path.join(folder, f), f"dirrm.{folder}")
+                      for f in sorted(os.listdir(os.path.join(PACKAGE, folder))) if f.endswith(".py")]
+    for file, module in files:
         with open(os.path.join(PACKAGE, file)) as source:
             tree = ast.parse(source.read())
         for node in tree.body:

@@ -274,3 +274,46 @@ def test_save_size_query_and_small_buffer():
     u8 = ctypes.POINTER(ctypes.c_uint8)
     assert lib.dirrm_prioritizer_save(q._handle, small.ctypes.data_as(u8), small.size, ctypes.byref(size)) == _lib.ERR_BUFFER_TOO_SMALL
     assert size.value == small.size + 1
+
+
+
+def test_observe_gives_every_rank_the_threshold_of_one_prioritizer_fed_the_union():
+    """Three ranks decide their own candidates and observe the others' values before end_step;
+    each holds, bit for bit, the threshold of one prioritizer that decided every value."""
+    rng = np.random.default_rng(7)
+    world, n, batch = 3, 60, 8
+    ranks = [dirrm.Prioritizer(n, ema_weight=0.7, initial_threshold=0.25, seed=r) for r in range(world)]
+    union = dirrm.Prioritizer(1000, ema_weight=0.7, initial_threshold=0.25, seed=99)   # no epoch end
+    for step in range(12):
+        decided = []
+        for q in ranks:
+            candidates = q.propose(batch)
+            if candidates.size == 0:   # the epoch ended: the next propose starts one
+                candidates = q.propose(batch)
+            values = (rng.normal(0, 1, candidates.size) * (1 + step)).astype(np.float32)
+            q.decide(candidates, values)
+            decided.append(values)
+        for r, q in enumerate(ranks):
+            q.observe(np.concatenate([v for s, v in enumerate(decided) if s != r]))
+        everything = np.concatenate(decided)
+        union.decide(union.propose(everything.size), everything)
+        want = union.end_step()
+        got = [q.end_step() for q in ranks]
+        assert got == [want] * world, (step, got, want)
+        assert all(q.stats["step"] == step + 1 for q in ranks)
+
+
+def test_observe_refuses_nonfinite_values_and_keeps_the_step():
+    q = dirrm.Prioritizer(10, ema_weight=0.0)
+    q.decide(q.propose(4), [1.0, 1.0, 3.0, 3.0])
+    with pytest.raises(dirrm.DirrmError, match=r"dr2\[1\] is nan") as error:
+        q.observe([5.0, np.nan])
+    assert error.value.status == _lib.ERR_NONFINITE
+    q.observe([])   # nothing to add
+    with pytest.raises(dirrm.DirrmError) as error:
+        _lib.check_call(_lib.lib.dirrm_prioritizer_observe(q._handle, 1, None))
+    assert error.value.status == _lib.ERR_NULL_POINTER
+    with pytest.raises(dirrm.DirrmError) as error:
+        _lib.check_call(_lib.lib.dirrm_prioritizer_observe(q._handle, 0, None))
+    assert error.value.status == _lib.ERR_SHAPE
+    assert q.end_step() == 2.0   # the clusters {1, 1} and {3, 3}: nothing was added

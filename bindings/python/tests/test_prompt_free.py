@@ -309,3 +309,47 @@ def test_newton_returns_a_float_next_to_the_true_root():
         below = np.nextafter(result[i], np.float32(-np.inf))
         above = np.nextafter(result[i], np.float32(np.inf))
         assert mpmath.mpf(float(below)) <= root <= mpmath.mpf(float(above)), (i, float(root), result[i])
+
+
+def reference_normalized(dr2, own_gap):
+    """dr2 / max(sqrt(mean(own_gap^2)), 1e-12): the sum in order, in double, as the trainer's loop."""
+    squares = 0.0
+    for g in np.asarray(own_gap, np.float32).astype(np.float64):
+        squares += g * g
+    scale = max(math.sqrt(squares / len(own_gap)), 1e-12)
+    return (np.asarray(dr2, np.float32).astype(np.float64) / scale).astype(np.float32)
+
+
+def test_normalize_dr2_is_the_trainers_rms_rule_with_its_floor():
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 64, 1000):
+        dr2 = rng.normal(0, 3, n).astype(np.float32)
+        own = (rng.normal(0, 1, n) * 10.0 ** rng.uniform(-3, 3)).astype(np.float32)
+        assert np.array_equal(dirrm.normalize_dr2(dr2, own), reference_normalized(dr2, own)), n
+    # Own-prompt gaps all 0 (an untrained model): the 1e-12 floor, not a skipped division.
+    dr2 = np.array([1e-20, -2e-20, 0.0], np.float32)
+    got = dirrm.normalize_dr2(dr2, np.zeros(3, np.float32))
+    assert np.array_equal(got, reference_normalized(dr2, np.zeros(3))) and np.isclose(got[0], 1e-8, rtol=1e-6)
+    # Below the floor the floor wins; a quotient past float32 is an error, not an infinity.
+    tiny = np.full(2, 1e-30, np.float32)
+    got = dirrm.normalize_dr2([1e-13, 3e-13], tiny)
+    assert np.array_equal(got, reference_normalized([1e-13, 3e-13], tiny)) and np.allclose(got, [0.1, 0.3], rtol=1e-6)
+    with pytest.raises(dirrm.DirrmError) as error:
+        dirrm.normalize_dr2([1e30, 0.0], np.zeros(2, np.float32))
+    assert error.value.status == _lib.ERR_NONFINITE and "dr2[0]" in error.value.message
+
+
+def test_normalize_dr2_in_place_and_bad_input():
+    dr2 = np.array([2.0, -4.0], np.float32)
+    own = np.array([2.0, 2.0], np.float32)
+    _lib.check_call(_lib.lib.dirrm_pf_normalize(2, own.ctypes.data_as(_lib._f32p), dr2.ctypes.data_as(_lib._f32p),
+                                                dr2.ctypes.data_as(_lib._f32p)))
+    assert dr2.tolist() == [1.0, -2.0]   # out_dr2 may be dr2
+    for call, status, needle in [
+            (lambda: dirrm.normalize_dr2([1.0], [np.inf]), _lib.ERR_NONFINITE, "own_gap[0]"),
+            (lambda: dirrm.normalize_dr2([np.nan], [1.0]), _lib.ERR_NONFINITE, "dr2[0]"),
+            (lambda: dirrm.normalize_dr2([], []), _lib.ERR_SHAPE, "n = 0"),
+            (lambda: dirrm.normalize_dr2([1.0, 2.0], [1.0]), _lib.ERR_SHAPE, "own_gap")]:
+        with pytest.raises(dirrm.DirrmError) as error:
+            call()
+        assert error.value.status == status and needle in error.value.message, error.value.message

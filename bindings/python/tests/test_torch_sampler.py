@@ -1,14 +1,20 @@
 """dirrm.torch.PromptFreeBatchSampler in a DataLoader (epochs, len, full batches, resuming),
-against the library's own Prioritizer driven the way dirrm_train drives it, and the
-prompt_free_score_fn helper against dirrm.prompt_free_gap."""
+against the library's own Prioritizer driven the way dirrm_train drives it (one threshold
+update per step, however many rounds), ranks simulated by threads against one prioritizer fed
+the union, and the prompt_free_score_fn helper against dirrm.prompt_free_gap."""
+
+import os
+import threading
 
 import numpy as np
 import pytest
 
 import dirrm
+import dirrm._params  # noqa: F401  (dirrm._params.defaults)
 
 torch = pytest.importorskip("torch")
 import dirrm.torch as dt  # noqa: E402
+import dirrm.torch.sampler as sampler_module  # noqa: E402
 
 N, B = 200, 16
 # 80% of the pairs in a low cluster: the threshold settles between the clusters.
@@ -115,3 +121,120 @@ def test_bad_arguments_and_scores():
     other = dt.PromptFreeBatchSampler(N + 1, B, score).state_dict()
     with pytest.raises(ValueError, match="pool"):
         sampler().load_state_dict(other)
+
+
+def test_several_rounds_per_step_move_the_threshold_once_as_the_library_prioritizer():
+    # A threshold below most values: steps need several rounds, and the EMA moves once per step.
+    s = dt.PromptFreeBatchSampler(N, B, score, initial_threshold=-1.05, ema_weight=0.9, seed=3, max_reinsertions=1,
+                                  reinsertion="lazy")
+    q = dirrm.Prioritizer(N, ema_weight=0.9, initial_threshold=-1.05, max_reinsertions=1, reinsertion="lazy", seed=3)
+    rounds_seen, got, want = [], [], []
+    for _ in range(2 * len(s)):
+        accepted, decided = s._step()
+        s._end_step(decided, accepted.size)
+        got.append(s.threshold)
+        batch, rounds = 0, 0
+        while batch < B and rounds < s.max_rounds:
+            cand = q.propose(B - batch)
+            if cand.size == 0:
+                cand = q.propose(B - batch)
+            rounds += 1
+            batch += int(q.decide(cand, DR2[cand]).sum())
+        rounds_seen.append(rounds)
+        want.append(q.end_step())
+        assert q.stats["step"] == len(got)
+    assert max(rounds_seen) > 1, rounds_seen
+    assert got == want
+
+
+def test_max_rounds_defaults_to_the_library_pf_max_rounds():
+    library = dirrm._params.defaults(dirrm._lib.TrainParams).pf_max_rounds
+    assert library == 8
+    assert dt.PromptFreeBatchSampler(N, B, score).max_rounds == library
+    assert dt.PromptFreeBatchSampler(N, B, score, max_rounds=2).max_rounds == 2
+
+
+class _Hub:
+    """In-process stand-in for a process group: ranks are threads, all_gather meets at a barrier."""
+
+    def __init__(self, world):
+        self.world, self.slots = world, [None] * world
+        self.barrier = threading.Barrier(world, timeout=60)
+
+    def all_gather(self, rank, rows):
+        self.slots[rank] = np.array(rows, copy=True)
+        self.barrier.wait()
+        out = list(self.slots)
+        self.barrier.wait()
+        return out
+
+
+class _FakeGroup:
+    def __init__(self, process_group, distributed):
+        self.hub, self._rank = process_group
+
+    def active(self):
+        return True
+
+    def world(self):
+        return self.hub.world
+
+    def rank(self):
+        return self._rank
+
+    def all_gather_rows(self, rows):
+        return self.hub.all_gather(self._rank, rows)
+
+
+def test_simulated_ranks_hold_the_threshold_of_one_prioritizer_fed_the_union(monkeypatch):
+    monkeypatch.setattr(sampler_module, "_Group", _FakeGroup)
+    world, steps = 3, 20
+    hub = _Hub(world)
+    results, errors = [None] * world, []
+
+    def rank_main(rank):
+        try:
+            s = dt.PromptFreeBatchSampler(N, B, score, initial_threshold=0.0, ema_weight=0.8, seed=3,
+                                          process_group=(hub, rank))
+            trace = []
+            for _ in range(steps):
+                accepted, decided = s._step()
+                s._end_step(decided, accepted.size)
+                trace.append((decided, s.threshold))
+            results[rank] = trace
+        except BaseException as error:   # reported by the main thread
+            errors.append(error)
+            hub.barrier.abort()
+
+    threads = [threading.Thread(target=rank_main, args=(r,)) for r in range(world)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    union = dirrm.Prioritizer(100 * N, ema_weight=0.8, initial_threshold=0.0, seed=0)
+    for step in range(steps):
+        thresholds = [results[r][step][1] for r in range(world)]
+        everything = np.concatenate([results[r][step][0] for r in range(world)])
+        union.decide(union.propose(everything.size), everything)
+        want = union.end_step()
+        assert thresholds == [want] * world, (step, thresholds, want)
+    assert len({t for _, t in results[0]}) > 1   # it moved
+
+
+def test_a_state_of_the_old_sampler_with_its_own_threshold_is_refused():
+    state = sampler().state_dict()
+    assert "threshold" not in state
+    with pytest.raises(ValueError, match="older"):
+        sampler().load_state_dict({**state, "threshold": 0.5})
+
+
+def test_the_rule_has_no_python_copy():
+    """The round limit's default and the EMA live in the library only."""
+    package = os.path.dirname(os.path.abspath(dirrm.__file__))
+    for root, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(root, name)) as source:
+                    text = source.read()
+                assert "max_rounds: int = 8" not in text and "* threshold +" not in text, name

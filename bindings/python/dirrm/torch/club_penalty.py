@@ -1,0 +1,284 @@
+"""CLUBPenalty, DIR's penalty as an nn.Module, and the cap's factor."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from typing import Any, Optional, Sequence, cast
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from dirrm._lib import DirParams
+from dirrm._params import defaults
+from dirrm.club import Club, dir_cap, dir_policy
+from dirrm.torch._distributed import _Group
+from dirrm.torch._tensors import ArrayOrTensor, _attach, _hidden, _host32, _like, _tensor
+
+
+def cap_scale(penalty_norm: float, preference_norm: float) -> float:
+    """The factor in (0, 1] that brings a penalty gradient of norm penalty_norm to at most
+    preference_norm: the library's rule (dirrm_dir_cap), asked on two one-element vectors."""
+    if not (penalty_norm > 0 and math.isfinite(penalty_norm) and math.isfinite(preference_norm)):
+        return 1.0
+    # In units of the penalty's norm, clamped where the answer is 1 anyway, so float32 holds it.
+    ratio = min(preference_norm / penalty_norm, 2.0)
+    one = np.ones((1, 1), np.float32)
+    _, _, scale = dir_cap(one * ratio, one * 0, one, one * 0)
+    return scale
+
+
+
+class CLUBPenalty(torch.nn.Module):
+    """DIR's penalty: lam * max(Î, 0), Î the CLUB upper bound of I(X; b), X built from the two
+    hidden states of each pair, under DIR's policy (dirrm_dir_params: the same lambda,
+    estimator, clip and cap as dirrm_train and every other DIR entry point).
+
+    forward(h_chosen, h_rejected, bias, pref=...) returns the penalty as a 0-dim tensor with
+    gradients to both hidden states. In training mode (``module.train()``, the default) with
+    gradients enabled and ``fit=True`` it first fits q on the detached hidden states
+    (``fit_steps`` AdamW steps, DIR's Alg. 1); in eval mode, or under ``torch.no_grad()``, q is
+    never changed.
+
+    The cap: given ``pref``, the caller's preference loss (a tensor in the same graph), the
+    penalty's gradient on the hidden states is scaled to at most the norm of pref's gradient
+    there (computed with torch.autograd.grad through the caller's graph; dirrm_dir_cap's rule).
+    Without ``pref``, or when pref has no gradient on the hidden states, the gradient is not
+    capped and the first such forward warns (a RuntimeWarning).
+
+    Parameters
+    ----------
+    hidden_dim : int
+        d, the size of one response's hidden state.
+    lam : float, optional
+        Weight of the bound, >= 0. None: the library's default (see dirrm.h), DIR's policy's
+        (dirrm_dir_params).
+    clip : bool, optional
+        Penalize max(Î, 0) (True) or Î (False, DIR as written). None: the library's default
+        (see dirrm.h).
+    cap : bool, optional
+        Cap the penalty's gradient (above). None: the library's default (see dirrm.h).
+    fit : bool
+        Fit q before each training-mode forward.
+    process_group : torch.distributed.ProcessGroup, optional
+        The group to reduce over; by default the world when torch.distributed is initialized.
+    distributed : bool, optional
+        None (default): distributed exactly when torch.distributed is initialized; False:
+        never communicate (each rank on its own); True: require torch.distributed.
+    log_size : int
+        How many forwards ``history`` keeps.
+    **club_options
+        Those of dirrm.Club, each None or left out meaning DIR's policy's estimator
+        (``Club.for_dir``: a Gaussian q of width 64 on one attribute): bias_kind
+        ("categorical" or "gaussian"), bias_dim, pair_mode ("difference" or "concat"),
+        q_hidden, fit_steps, learning_rate, weight_decay, logvar_bound, seed.
+
+    Attributes
+    ----------
+    club : dirrm.Club
+        The estimator (its weights and AdamW state are this module's extra state).
+    lam : float
+    clip, cap : bool
+    last_mi : float or None
+        The bound Î of the last forward, unclipped (of the global batch when distributed).
+    last_nll : float or None
+        q's mean negative log-likelihood after the last fit (None if the forward did not fit).
+    last_cap_scale : float or None
+        The factor the cap applied to the penalty's gradient in the last forward (1: not
+        binding; None: not applied).
+    history : collections.deque of dict
+        One entry per forward, {"mi": float, "nll": float (nan without a fit), "n": int (global
+        pairs), "cap_scale": float (nan when not applied)}, the newest last.
+
+    Notes
+    -----
+    Distributed: the pairs of every rank are all-gathered (detached, float32) and q is fitted
+    on their concatenation in rank order, so q is identical on every rank (the first
+    distributed fit also broadcasts rank 0's q, in case the ranks started from different
+    ones). The bound uses the all-reduced bias statistics, the value returned is the global
+    batch's penalty, and the gradient of rank r is scaled by world_size * n_r / N so that
+    DDP's averaging yields the gradient of the global bound; the cap compares the all-reduced
+    squared norms. Every rank must call forward the same number of times, in the same mode.
+    """
+
+    club: Club
+    fit: bool
+    lam: float
+    clip: bool
+    cap: bool
+    last_mi: Optional[float]
+    last_nll: Optional[float]
+    last_cap_scale: Optional[float]
+    history: deque[dict[str, float]]
+
+    def __init__(self, hidden_dim: int, lam: Optional[float] = None, clip: Optional[bool] = None,
+                 cap: Optional[bool] = None, fit: bool = True, process_group: Any = None,
+                 distributed: Optional[bool] = None, log_size: int = 10000, **club_options: Any) -> None:
+        super().__init__()
+        self.lam, self.clip, self.cap = dir_policy(lam, clip, cap)
+        self.club = Club(hidden_dim, base=defaults(DirParams).club, **club_options)   # Club.for_dir
+        self.hidden_dim = int(hidden_dim)
+        self.fit = bool(fit)
+        self._group = _Group(process_group, distributed)
+        self._synced = False
+        self._warned = False
+        self.last_mi = None
+        self.last_nll = None
+        self.last_cap_scale = None
+        self.history = deque(maxlen=int(log_size))
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def get_extra_state(self) -> torch.Tensor:
+        """q's configuration, weights and AdamW state (dirrm.Club.save) as a uint8 tensor."""
+        return torch.frombuffer(bytearray(self.club.save()), dtype=torch.uint8)
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restores what get_extra_state returned (a uint8 tensor or bytes)."""
+        data = bytes(state.cpu().numpy().tobytes()) if isinstance(state, torch.Tensor) else bytes(state)
+        club = Club.load(data)
+        saved, mine = (club.hidden_dim, club.bias_kind, club.bias_dim), (self.hidden_dim, self.club.bias_kind,
+                                                                          self.club.bias_dim)
+        if saved != mine:
+            raise ValueError(f"the saved estimator has (hidden_dim, bias_kind, bias_dim) = {saved}, this module {mine}")
+        self.club = club
+
+    # -- the bound -----------------------------------------------------------------------------
+
+    def _bias(self, bias: ArrayOrTensor, n: int) -> npt.NDArray[np.float32]:
+        b = _tensor(bias, "bias")
+        if b.ndim == 0 or b.shape[0] != n:
+            raise ValueError(f"bias has shape {tuple(b.shape)}; h_chosen has {n} pairs")
+        out = b.detach().to("cpu", torch.float32).contiguous().numpy()
+        if self.club.bias_kind == "categorical":
+            if out.size != n:
+                raise ValueError(f"bias has shape {tuple(b.shape)}; a categorical bias is (n,) class ids")
+            return cast(npt.NDArray[np.float32], out.reshape(n))
+        if out.size != n * self.club.bias_dim:
+            raise ValueError(f"bias has shape {tuple(b.shape)}; a Gaussian bias is (n, {self.club.bias_dim})")
+        return cast(npt.NDArray[np.float32], out.reshape(n, self.club.bias_dim))
+
+    def forward(self, h_chosen: ArrayOrTensor, h_rejected: ArrayOrTensor, bias: ArrayOrTensor,
+                pref: Optional[torch.Tensor] = None, cap_wrt: Optional[Sequence[torch.Tensor]] = None
+                ) -> torch.Tensor:
+        """DIR's penalty of the batch, lam * max(Î, 0).
+
+        Parameters
+        ----------
+        h_chosen, h_rejected : Tensor or ndarray, shape (n, hidden_dim), n >= 1
+            Hidden states; float16, bfloat16, float32 or float64, any device.
+        bias : Tensor or ndarray
+            Shape (n,) of class ids (categorical), (n,) or (n, bias_dim) (Gaussian), e.g. the
+            length gap len(chosen) - len(rejected) for the policy's Gaussian q.
+        pref : Tensor, shape (), optional
+            The preference loss of the same batch, for the cap (see the class notes).
+        cap_wrt : sequence of Tensor, optional
+            Where to measure pref's gradient: by default (h_chosen, h_rejected); pass the
+            tensors your hidden states were picked from when pref reaches the hidden states
+            only through them (TRL: the score head's input).
+
+        Returns
+        -------
+        Tensor, shape (), h_chosen's dtype and device
+            The penalty (of the global batch when distributed), differentiable with respect
+            to both hidden states.
+
+        Raises
+        ------
+        ValueError
+            A hidden state that is not 2-D, n = 0, or arguments with different n.
+        DirrmError
+            What the library refuses (hidden_dim mismatch, a class id out of range, ...).
+        """
+        hc_t = _hidden(h_chosen, "h_chosen")
+        hr_t = _hidden(h_rejected, "h_rejected")
+        if tuple(hr_t.shape) != tuple(hc_t.shape):
+            raise ValueError(f"h_rejected has shape {tuple(hr_t.shape)} but h_chosen has {tuple(hc_t.shape)}")
+        if hc_t.shape[1] != self.hidden_dim:
+            raise ValueError(f"h_chosen has {hc_t.shape[1]} features; this module's hidden_dim is {self.hidden_dim}")
+        n = int(hc_t.shape[0])
+        b = self._bias(bias, n)
+        hc, hr = _host32(hc_t), _host32(hr_t)
+        fit = self.fit and self.training and torch.is_grad_enabled()
+        nll = math.nan
+        if self._group.active():
+            group = self._group
+            world = group.world()
+            if fit:
+                if not self._synced:
+                    self.club = Club.load(group.broadcast_bytes(self.club.save()))
+                    self._synced = True
+                rows = np.concatenate([hc, hr, b.reshape(n, -1)], axis=1)
+                everything = np.concatenate(group.all_gather_rows(rows), axis=0)
+                d = self.hidden_dim
+                all_b = everything[:, 2 * d:]
+                all_b = all_b.reshape(-1) if b.ndim == 1 else all_b
+                nll = self.club.fit(everything[:, :d], everything[:, d:2 * d], all_b)
+                stats = self.club.bias_stats(all_b)
+            else:
+                stats = group.all_reduce(self.club.bias_stats(b)).astype(np.float32)
+            total = float(stats[0])
+            mi_local, gc, gr = cast(tuple[float, Any, Any], self.club.bound(hc, hr, b, bias_stats=stats))
+            share = group.all_reduce([n * mi_local])
+            mi = float(share[0] / total)
+            scale = world * n / total
+        else:
+            if fit:
+                nll = self.club.fit(hc, hr, b)
+            mi, gc, gr = cast(tuple[float, Any, Any], self.club.bound(hc, hr, b))
+            scale, total = 1.0, float(n)
+        # Î < 0 means q lags the representation; descending it would reward anti-correlation
+        # with the bias (docs/decisions.md §1): the clip makes that step add nothing.
+        active = mi > 0 or not self.clip
+        scale *= self.lam if active else 0.0
+        cap_scale = self._cap_scale(pref, cap_wrt if cap_wrt is not None else (hc_t, hr_t), scale, gc, gr)
+        self.last_mi = mi
+        self.last_nll = None if math.isnan(nll) else nll
+        self.last_cap_scale = cap_scale
+        self.history.append({"mi": mi, "nll": nll, "n": total,
+                             "cap_scale": math.nan if cap_scale is None else cap_scale})
+        value = self.lam * mi if active else 0.0
+        g_scale = scale * (1.0 if cap_scale is None else cap_scale)
+        return _attach(value, hc_t, (hc_t, hr_t), (_like(gc, hc_t, g_scale), _like(gr, hr_t, g_scale)))
+
+    def _cap_scale(self, pref: Optional[torch.Tensor], wrt: Sequence[torch.Tensor], scale: float,
+                   gc: npt.NDArray[np.float32], gr: npt.NDArray[np.float32]) -> Optional[float]:
+        """The cap's factor for a penalty gradient scale * (gc, gr), or None where it is not applied."""
+        if not self.cap or not torch.is_grad_enabled() or not any(t.requires_grad for t in wrt):
+            return None
+        problem = None
+        if pref is None:
+            problem = "pass pref=<the preference loss> to forward"
+        else:
+            targets = [t for t in wrt if t.requires_grad]
+            grads = (torch.autograd.grad(pref, targets, retain_graph=True, allow_unused=True)
+                     if pref.requires_grad else [])
+            present = [g for g in grads if g is not None]
+            bases = list({id(t._base): t._base for t in targets if t._base is not None}.values())
+            if not present and bases and pref.requires_grad:
+                # h_chosen = h[:n], h_rejected = h[n:] with the rewards computed from h: pref
+                # reaches the slices only through the tensor they view.
+                grads = torch.autograd.grad(pref, [b for b in bases if b.requires_grad], retain_graph=True,
+                                            allow_unused=True)
+                present = [g for g in grads if g is not None]
+            if not present:
+                problem = "pref has no gradient on the hidden states (pass cap_wrt= the tensors they come from)"
+        if problem is not None:
+            if not self._warned:
+                warnings.warn(f"dirrm CLUBPenalty(cap=True): {problem}; the penalty's gradient is not capped",
+                              RuntimeWarning, stacklevel=3)
+                self._warned = True
+            return None
+        pref_sq = sum(float(g.detach().double().pow(2).sum()) for g in present)
+        pen_sq = scale * scale * (float(np.sum(np.square(gc, dtype=np.float64)))
+                                  + float(np.sum(np.square(gr, dtype=np.float64))))
+        if self._group.active():
+            pen_sq, pref_sq = (float(v) for v in self._group.all_reduce([pen_sq, pref_sq]))
+        return cap_scale(math.sqrt(pen_sq), math.sqrt(pref_sq))
+
+    def extra_repr(self) -> str:
+        return (f"hidden_dim={self.hidden_dim}, lam={self.lam}, clip={self.clip}, cap={self.cap}, "
+                f"bias_kind={self.club.bias_kind!r}, bias_dim={self.club.bias_dim}, fit={self.fit}")
+

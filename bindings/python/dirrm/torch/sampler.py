@@ -1,0 +1,233 @@
+"""PromptFreeBatchSampler: the prompt-free paper's Alg. 2 as a torch DataLoader batch sampler,
+driving the library's Prioritizer (its threshold, its EMA) the way dirrm_train does."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from dirrm._lib import TrainParams
+from dirrm._params import defaults, name_of
+from dirrm.prompt_free import _CLUSTER, _REINSERT, Prioritizer
+from dirrm.torch._distributed import _Group
+from dirrm.torch._tensors import ArrayOrTensor, _host32
+
+
+class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Alg. 2 of the prompt-free paper as a torch DataLoader batch_sampler.
+
+    A step is one training step, one yielded batch: in rounds, it proposes candidates,
+    scores them with score_fn and decides them (accepting dr2 < threshold), until the batch
+    holds batch_size accepted pairs or max_rounds rounds were made; then it ends the step
+    once, and the threshold follows the EMA of the two-cluster boundary of every dr2 the
+    step's rounds decided (one update per training step, whatever the rounds). This is
+    dirrm_train's rule, run by the same code: the library's Prioritizer (dirrm.Prioritizer)
+    holds the pool, the decisions, the threshold and its EMA. Its epochs roll over as its
+    pool runs dry, so batches stay full across its epoch boundaries.
+
+        sampler = dirrm.torch.PromptFreeBatchSampler(len(data), 64, score_fn)
+        loader = torch.utils.data.DataLoader(data, batch_sampler=sampler)
+        for epoch in range(3):
+            for batch in loader:   # len(loader) == len(sampler)
+                ...
+
+    The keywords left None take the library's defaults for dirrm_train, those of
+    dirrm_train_params_init (pf_max_rounds, and its prioritizer: no reinsertion, where
+    dirrm_prioritizer_params_init allows one).
+
+    One iteration (one DataLoader epoch) is len(self) steps. A step that accepts nothing in
+    max_rounds rounds yields no batch, so len() is an upper bound, reached unless the
+    threshold rejects nearly everything. The steps are taken lazily: score_fn sees the model
+    as trained on every earlier batch when the DataLoader has num_workers=0 (with workers,
+    the DataLoader prefetches batches and scores them with a slightly older model).
+
+    Parameters
+    ----------
+    num_samples : int
+        Size of the dataset; indices are in [0, num_samples).
+    batch_size : int
+    score_fn : callable
+        score_fn(indices: int64 array (m,)) -> their dr2 (array or tensor, m values, finite);
+        see prompt_free_score_fn.
+    max_rounds : int, optional
+        Rounds of proposals per step at most. None: the library's default (see dirrm.h),
+        dirrm_train_params_init's pf_max_rounds.
+    cluster_method : {"kmeans", "otsu"}, optional
+        None: the library's default (see dirrm.h).
+    ema_weight : float, optional
+        alpha, the weight the threshold's EMA keeps on its old value at each end of step
+        (the update is the library's, dirrm_prioritizer_end_step). None: the library's
+        default (see dirrm.h).
+    initial_threshold : float, optional
+        None: the library's default (see dirrm.h).
+    reinsertion : {"immediate", "lazy"}, optional
+        None: the library's default (see dirrm.h).
+    max_reinsertions : int, optional
+        Second chances per pair and prioritizer epoch. None: the library's default (see
+        dirrm.h).
+    shuffle : bool, optional
+        None: the library's default (see dirrm.h).
+    seed : int, optional
+        None: the library's default (see dirrm.h).
+    process_group, distributed
+        As CLUBPenalty's. Distributed, rank r draws its candidates from its own shard
+        [r, r + world, r + 2 world, ...] of the pool (as DistributedSampler) with its own
+        prioritizer; at the end of each step the ranks all-gather the dr2 they decided, and
+        each passes the other ranks' values to its prioritizer (Prioritizer.observe) before
+        ending the step, so every rank clusters the union and holds the same threshold, the
+        one a single prioritizer that decided the union would hold. The union of the batches
+        is not the batch one process would draw (each rank fills its own batch from its own
+        shard), and a step is skipped on every rank when any rank accepted nothing. Whether
+        to communicate is decided when the sampler is created (create it after
+        init_process_group).
+    even_batches : bool
+        Distributed: every rank yields the same batch size in a step, the smallest any rank
+        filled (the others drop their extra accepted pairs, which count as decided); trainers
+        that gather per-sample tensors across ranks (TRL, accelerate's gather) need this.
+        False: each rank yields what it accepted (DIRLoss and BTLoss are exact either way).
+
+    Attributes
+    ----------
+    epoch : int
+        Completed or started iterations.
+    """
+
+    epoch: int
+
+    def __init__(self, num_samples: int, batch_size: int,
+                 score_fn: Callable[[npt.NDArray[np.int64]], ArrayOrTensor], max_rounds: Optional[int] = None,
+                 cluster_method: Optional[str] = None, ema_weight: Optional[float] = None,
+                 initial_threshold: Optional[float] = None, reinsertion: Optional[str] = None,
+                 max_reinsertions: Optional[int] = None, shuffle: Optional[bool] = None, seed: Optional[int] = None,
+                 process_group: Any = None, distributed: Optional[bool] = None, even_batches: bool = True) -> None:
+        train = defaults(TrainParams)   # dirrm_train's round limit and prioritizer
+        library = train.prioritizer
+        max_rounds = train.pf_max_rounds if max_rounds is None else max_rounds
+        cluster_method = name_of(_CLUSTER, library.cluster_method) if cluster_method is None else cluster_method
+        ema_weight = library.ema_weight if ema_weight is None else ema_weight
+        initial_threshold = library.initial_threshold if initial_threshold is None else initial_threshold
+        reinsertion = name_of(_REINSERT, library.reinsertion) if reinsertion is None else reinsertion
+        max_reinsertions = library.max_reinsertions if max_reinsertions is None else max_reinsertions
+        shuffle = bool(library.shuffle) if shuffle is None else shuffle
+        seed = library.seed if seed is None else seed
+        if int(num_samples) < 1 or int(batch_size) < 1 or int(max_rounds) < 1:
+            raise ValueError(f"num_samples ({num_samples}), batch_size ({batch_size}) and max_rounds "
+                             f"({max_rounds}) must be >= 1")
+        if not 0.0 <= float(ema_weight) <= 1.0:
+            raise ValueError(f"ema_weight = {ema_weight} is not in [0, 1]")
+        self.num_samples, self.batch_size, self.max_rounds = int(num_samples), int(batch_size), int(max_rounds)
+        self.score_fn = score_fn
+        self.cluster_method = cluster_method
+        self.even_batches = bool(even_batches)
+        self._group = _Group(process_group, distributed)
+        self._world, self._rank = (self._group.world(), self._group.rank()) if self._group.active() else (1, 0)
+        self._shard = np.arange(self._rank, self.num_samples, self._world, dtype=np.int64)
+        if self._shard.size == 0:
+            raise ValueError(f"num_samples ({num_samples}) is smaller than the world size ({self._world})")
+        self._prioritizer = Prioritizer(int(self._shard.size), cluster_method=cluster_method, ema_weight=ema_weight,
+                                        initial_threshold=initial_threshold, reinsertion=reinsertion,
+                                        max_reinsertions=max_reinsertions, shuffle=shuffle,
+                                        seed=int(seed) + 1000003 * self._rank)
+        largest_shard = -(-self.num_samples // self._world)
+        self._steps = -(-largest_shard * (1 + int(max_reinsertions)) // self.batch_size)
+        self._step_in_epoch = 0
+        self.epoch = 0
+
+    @property
+    def threshold(self) -> float:
+        """The current threshold on dr2, the library prioritizer's (identical on every rank)."""
+        return self._prioritizer.threshold
+
+    def __len__(self) -> int:
+        """Steps per iteration: ceil(ceil(num_samples / world) * (1 + max_reinsertions) / batch_size),
+        an upper bound on the batches (see the class notes)."""
+        return self._steps
+
+    def _step(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """One step's rounds: the accepted shard positions and every dr2 they decided."""
+        accepted: list[npt.NDArray[np.int64]] = []
+        decided: list[npt.NDArray[np.float32]] = []
+        count = rounds = 0
+        while count < self.batch_size and rounds < self.max_rounds:
+            candidates = self._prioritizer.propose(self.batch_size - count)
+            if candidates.size == 0:   # the prioritizer's epoch ended: the next propose starts one
+                candidates = self._prioritizer.propose(self.batch_size - count)
+                if candidates.size == 0:
+                    break
+            rounds += 1
+            raw = self.score_fn(self._shard[candidates])
+            dr2 = _host32(raw) if isinstance(raw, torch.Tensor) else np.ascontiguousarray(raw, np.float32)
+            dr2 = dr2.reshape(-1)
+            if dr2.size != candidates.size or not np.all(np.isfinite(dr2)):
+                raise ValueError(f"score_fn returned {dr2.size} values for {candidates.size} candidates "
+                                 "(they must be as many, and finite)")
+            accept = self._prioritizer.decide(candidates, dr2)
+            accepted.append(candidates[accept])
+            decided.append(dr2)
+            count += int(accept.sum())
+        empty64, empty32 = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return (np.concatenate(accepted) if accepted else empty64, np.concatenate(decided) if decided else empty32)
+
+    def _end_step(self, decided: npt.NDArray[np.float32], accepted: int) -> int:
+        """Ends the prioritizer's step, distributed after observing the other ranks' decided
+        dr2; returns how many accepted pairs to yield (0: skip the step on every rank)."""
+        keep = accepted
+        if self._world > 1:
+            parts = self._group.all_gather_rows(decided.reshape(-1, 1))
+            others = [part.reshape(-1) for rank, part in enumerate(parts) if rank != self._rank]
+            self._prioritizer.observe(np.concatenate(others))
+            counts = self._group.all_gather_rows(np.array([[accepted]], np.float32))
+            smallest = int(min(float(c[0, 0]) for c in counts))
+            keep = 0 if smallest == 0 else smallest if self.even_batches else accepted
+        self._prioritizer.end_step()
+        return keep
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self._step_in_epoch >= self._steps:
+            self._step_in_epoch = 0
+            self.epoch += 1
+        while self._step_in_epoch < self._steps:
+            accepted, decided = self._step()
+            keep = self._end_step(decided, accepted.size)
+            self._step_in_epoch += 1
+            if keep:
+                yield [int(i) for i in self._shard[accepted[:keep]]]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where the last yielded batch left off.
+
+        Returns
+        -------
+        dict
+            "prioritizer" (bytes: the library prioritizer, its threshold included), "epoch",
+            "step_in_epoch", "rank", "world" (int).
+        """
+        return {"prioritizer": self._prioritizer.save(), "epoch": self.epoch, "step_in_epoch": self._step_in_epoch,
+                "rank": self._rank, "world": self._world}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores state_dict()'s result; the next iteration continues the saved one.
+
+        Raises
+        ------
+        ValueError
+            A state of another rank or world size, or one saved by an earlier dirrm.torch,
+            whose sampler kept the threshold beside the prioritizer (the state has a
+            "threshold" entry): its prioritizer does not hold the threshold or the EMA, so it
+            cannot continue; start the sampler afresh.
+        """
+        if "threshold" in state:
+            raise ValueError("the state was saved by an older dirrm.torch, whose sampler kept its threshold "
+                             "outside the library prioritizer; it cannot be continued")
+        if (int(state["rank"]), int(state["world"])) != (self._rank, self._world):
+            raise ValueError(f"the state is rank {state['rank']} of {state['world']}; this sampler is rank "
+                             f"{self._rank} of {self._world}")
+        prioritizer = Prioritizer.load(state["prioritizer"])
+        if prioritizer.num_samples != self._shard.size:
+            raise ValueError(f"the state's pool has {prioritizer.num_samples} pairs; this shard has {self._shard.size}")
+        self._prioritizer = prioritizer
+        self.epoch = int(state["epoch"])
+        self._step_in_epoch = int(state["step_in_epoch"])
