@@ -123,7 +123,7 @@ public func dirrm_prioritizer_observe(_ q: OpaquePointer?, _ count: Int64, _ dr2
     let n = try Check.count(count, "count")
     try reserve(box.value.observeBytes(count: n), for: "count = \(count)")
     let values = try Check.array(dr2, n, "dr2")
-    try misuse { () throws(MisuseError) in try box.value.observe(values) }
+    try bridge { () throws(MisuseError) in try box.value.observe(values) }
   }
 }
 

@@ -112,7 +112,7 @@ public func dirrm_pf_normalize(
     let values = try Check.array(dr2, rows, "dr2")
     let out = try Check.output(outDr2, "out_dr2")
     // Both inputs are copies, so out_dr2 may alias dr2.
-    let normalized = try numeric { () throws(NumericError) in
+    let normalized = try bridge { () throws(NumericError) in
       try PromptFreeScores.normalized(values, ownGap: own)
     }
     Check.write(normalized, to: out)

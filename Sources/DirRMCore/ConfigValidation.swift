@@ -161,7 +161,7 @@ extension Trainer.Settings {
     try Rule.positive(learningRate, "learning_rate")
     try Rule.nonNegative(weightDecay, "weight_decay")
     try Rule.range(promptsPerPair, Limits.promptsPerPair, "pf_prompts")
-    try Rule.range(promptFreeRounds, 1...Int(Int32.max), "pf_max_rounds")
+    try Rule.range(promptFreeRounds, 1...Limits.maxBudget, "pf_max_rounds")
     var policy = dir
     policy.club.hiddenDim = width
     try Rule.nested("dir.") { () throws(ConfigError) in try policy.validate() }

@@ -190,3 +190,21 @@ def test_a_closed_handle_is_a_misuse_error():
     with pytest.raises(dirrm.MisuseError) as info:
         club.fit(np.zeros((2, 4)), np.zeros((2, 4)), np.zeros(2))
     assert info.value.status == _lib.ERR_MISUSE and not isinstance(info.value, ValueError)
+
+
+def test_dirrm_torch_follows_the_same_convention():
+    """dirrm.torch's own checks raise the numpy layer's classes and codes (still ValueErrors)."""
+    torch = pytest.importorskip("torch")
+    import dirrm.torch as dt
+
+    loss = dt.DIRLoss(8)
+    rc, rr = torch.zeros(4), torch.zeros(3)
+    h = torch.zeros(4, 8)
+    with pytest.raises(dirrm.ShapeError) as info:
+        loss(rc, rr, h, h, torch.zeros(4))
+    assert info.value.status == _lib.ERR_SHAPE and isinstance(info.value, ValueError)
+    with pytest.raises(dirrm.ShapeError):
+        dt.CLUBPenalty(8)(torch.zeros(4, 7), torch.zeros(4, 7), torch.zeros(4))
+    with pytest.raises(dirrm.InvalidArgumentError) as bad:
+        dt.PromptFreeBatchSampler(10, 2, lambda i: np.zeros(len(i), np.float32), ema_weight=2.0)
+    assert bad.value.status == _lib.ERR_INVALID_ARGUMENT

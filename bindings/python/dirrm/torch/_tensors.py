@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence, Union, cast
 import numpy as np
 import numpy.typing as npt
 import torch
+from dirrm._errors import DirrmError, ERR_INVALID_ARGUMENT, ERR_SHAPE
 
 ArrayOrTensor = Union[torch.Tensor, npt.ArrayLike]
 
@@ -19,7 +20,7 @@ def _tensor(value: ArrayOrTensor, name: str) -> torch.Tensor:
     try:
         return torch.as_tensor(np.asarray(value))
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: not convertible to a tensor ({error})") from None
+        raise DirrmError(ERR_INVALID_ARGUMENT, f"{name}: not convertible to a tensor ({error})") from None
 
 
 def _host32(t: torch.Tensor) -> npt.NDArray[np.float32]:
@@ -30,10 +31,10 @@ def _host32(t: torch.Tensor) -> npt.NDArray[np.float32]:
 def _hidden(value: ArrayOrTensor, name: str) -> torch.Tensor:
     t = _tensor(value, name)
     if t.ndim != 2:
-        raise ValueError(f"{name} must be (n, hidden_dim), got shape {tuple(t.shape)}; "
+        raise DirrmError(ERR_SHAPE, f"{name} must be (n, hidden_dim), got shape {tuple(t.shape)}; "
                          "pick one vector per response first (e.g. the last token's hidden state)")
     if t.shape[0] == 0:
-        raise ValueError(f"{name} has n = 0 pairs; a batch needs at least one")
+        raise DirrmError(ERR_SHAPE, f"{name} has n = 0 pairs; a batch needs at least one")
     if not t.is_floating_point():
         t = t.to(torch.float32)
     return t

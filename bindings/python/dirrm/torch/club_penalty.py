@@ -16,6 +16,7 @@ from dirrm._params import defaults
 from dirrm.club import Club, dir_cap, dir_policy
 from dirrm.torch._distributed import _Group
 from dirrm.torch._tensors import ArrayOrTensor, _attach, _hidden, _host32, _like, _tensor
+from dirrm._errors import DirrmError, ERR_INVALID_ARGUMENT, ERR_SHAPE
 
 
 def cap_scale(penalty_norm: float, preference_norm: float) -> float:
@@ -142,7 +143,7 @@ class CLUBPenalty(torch.nn.Module):
         saved, mine = (club.hidden_dim, club.bias_kind, club.bias_dim), (self.hidden_dim, self.club.bias_kind,
                                                                           self.club.bias_dim)
         if saved != mine:
-            raise ValueError(f"the saved estimator has (hidden_dim, bias_kind, bias_dim) = {saved}, this module {mine}")
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"the saved estimator has (hidden_dim, bias_kind, bias_dim) = {saved}, this module {mine}")
         self.club = club
 
     # -- the bound -----------------------------------------------------------------------------
@@ -150,14 +151,14 @@ class CLUBPenalty(torch.nn.Module):
     def _bias(self, bias: ArrayOrTensor, n: int) -> npt.NDArray[np.float32]:
         b = _tensor(bias, "bias")
         if b.ndim == 0 or b.shape[0] != n:
-            raise ValueError(f"bias has shape {tuple(b.shape)}; h_chosen has {n} pairs")
+            raise DirrmError(ERR_SHAPE, f"bias has shape {tuple(b.shape)}; h_chosen has {n} pairs")
         out = b.detach().to("cpu", torch.float32).contiguous().numpy()
         if self.club.bias_kind == "categorical":
             if out.size != n:
-                raise ValueError(f"bias has shape {tuple(b.shape)}; a categorical bias is (n,) class ids")
+                raise DirrmError(ERR_SHAPE, f"bias has shape {tuple(b.shape)}; a categorical bias is (n,) class ids")
             return cast(npt.NDArray[np.float32], out.reshape(n))
         if out.size != n * self.club.bias_dim:
-            raise ValueError(f"bias has shape {tuple(b.shape)}; a Gaussian bias is (n, {self.club.bias_dim})")
+            raise DirrmError(ERR_SHAPE, f"bias has shape {tuple(b.shape)}; a Gaussian bias is (n, {self.club.bias_dim})")
         return cast(npt.NDArray[np.float32], out.reshape(n, self.club.bias_dim))
 
     def forward(self, h_chosen: ArrayOrTensor, h_rejected: ArrayOrTensor, bias: ArrayOrTensor,
@@ -187,17 +188,18 @@ class CLUBPenalty(torch.nn.Module):
 
         Raises
         ------
-        ValueError
-            A hidden state that is not 2-D, n = 0, or arguments with different n.
+        ShapeError
+            A hidden state that is not 2-D, n = 0, or arguments with different n (a
+            ValueError, as every dirrm error for a caller's mistake; docs/abi.md).
         DirrmError
             What the library refuses (hidden_dim mismatch, a class id out of range, ...).
         """
         hc_t = _hidden(h_chosen, "h_chosen")
         hr_t = _hidden(h_rejected, "h_rejected")
         if tuple(hr_t.shape) != tuple(hc_t.shape):
-            raise ValueError(f"h_rejected has shape {tuple(hr_t.shape)} but h_chosen has {tuple(hc_t.shape)}")
+            raise DirrmError(ERR_SHAPE, f"h_rejected has shape {tuple(hr_t.shape)} but h_chosen has {tuple(hc_t.shape)}")
         if hc_t.shape[1] != self.hidden_dim:
-            raise ValueError(f"h_chosen has {hc_t.shape[1]} features; this module's hidden_dim is {self.hidden_dim}")
+            raise DirrmError(ERR_SHAPE, f"h_chosen has {hc_t.shape[1]} features; this module's hidden_dim is {self.hidden_dim}")
         n = int(hc_t.shape[0])
         b = self._bias(bias, n)
         hc, hr = _host32(hc_t), _host32(hr_t)
@@ -220,14 +222,14 @@ class CLUBPenalty(torch.nn.Module):
             else:
                 stats = group.all_reduce(self.club.bias_stats(b)).astype(np.float32)
             total = float(stats[0])
-            mi_local, gc, gr = cast(tuple[float, Any, Any], self.club.bound(hc, hr, b, bias_stats=stats))
+            mi_local, gc, gr = self.club.bound(hc, hr, b, bias_stats=stats)
             share = group.all_reduce([n * mi_local])
             mi = float(share[0] / total)
             scale = world * n / total
         else:
             if fit:
                 nll = self.club.fit(hc, hr, b)
-            mi, gc, gr = cast(tuple[float, Any, Any], self.club.bound(hc, hr, b))
+            mi, gc, gr = self.club.bound(hc, hr, b)
             scale, total = 1.0, float(n)
         # Î < 0 means q lags the representation; descending it would reward anti-correlation
         # with the bias (docs/decisions.md §1): the clip makes that step add nothing.

@@ -13,6 +13,7 @@ from dirrm.loss import bt_loss
 from dirrm.torch._distributed import _Group
 from dirrm.torch._tensors import ArrayOrTensor, _attach, _hidden, _host32, _like, _tensor
 from dirrm.torch.club_penalty import CLUBPenalty
+from dirrm._errors import DirrmError, ERR_SHAPE
 
 
 class BTLoss(torch.nn.Module):
@@ -63,15 +64,15 @@ class BTLoss(torch.nn.Module):
         rc_t, rr_t = _tensor(r_chosen, "r_chosen"), _tensor(r_rejected, "r_rejected")
         n = rc_t.numel()
         if n == 0:
-            raise ValueError("r_chosen has n = 0 pairs; a batch needs at least one")
+            raise DirrmError(ERR_SHAPE, "r_chosen has n = 0 pairs; a batch needs at least one")
         if rr_t.numel() != n:
-            raise ValueError(f"r_rejected has {rr_t.numel()} values but r_chosen has {n}")
+            raise DirrmError(ERR_SHAPE, f"r_rejected has {rr_t.numel()} values but r_chosen has {n}")
         extra: dict[str, npt.NDArray[np.float32]] = {}
         for name, value in (("margin", margin), ("weight", weight)):
             if value is not None:
                 t = _tensor(value, name)
                 if t.numel() != n:
-                    raise ValueError(f"{name} has {t.numel()} values but r_chosen has {n}")
+                    raise DirrmError(ERR_SHAPE, f"{name} has {t.numel()} values but r_chosen has {n}")
                 extra[name] = _host32(t).reshape(n)
         rc, rr = _host32(rc_t).reshape(n), _host32(rr_t).reshape(n)
         if not self._group.active():
@@ -194,7 +195,7 @@ class DIRLoss(torch.nn.Module):
         n = int(_hidden(h_chosen, "h_chosen").shape[0])
         for name, value in (("r_chosen", r_chosen), ("r_rejected", r_rejected)):
             if _tensor(value, name).numel() != n:
-                raise ValueError(f"{name} has {_tensor(value, name).numel()} values but h_chosen has {n} pairs")
+                raise DirrmError(ERR_SHAPE, f"{name} has {_tensor(value, name).numel()} values but h_chosen has {n} pairs")
         pref: torch.Tensor = self.bt(r_chosen, r_rejected, margin, weight)
         penalty: torch.Tensor = self.penalty(h_chosen, h_rejected, bias, pref=pref, cap_wrt=cap_wrt)
         self.last_pref, self.last_mi = self.bt.last_loss, self.penalty.last_mi

@@ -14,6 +14,7 @@ from dirrm._params import defaults, name_of
 from dirrm.prompt_free import _CLUSTER, _REINSERT, Prioritizer
 from dirrm.torch._distributed import _Group
 from dirrm.torch._tensors import ArrayOrTensor, _host32
+from dirrm._errors import DirrmError, ERR_INVALID_ARGUMENT, ERR_SHAPE, ERR_VERSION
 
 
 class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
@@ -114,10 +115,10 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         shuffle = bool(library.shuffle) if shuffle is None else shuffle
         seed = library.seed if seed is None else seed
         if int(num_samples) < 1 or int(batch_size) < 1 or int(max_rounds) < 1:
-            raise ValueError(f"num_samples ({num_samples}), batch_size ({batch_size}) and max_rounds "
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"num_samples ({num_samples}), batch_size ({batch_size}) and max_rounds "
                              f"({max_rounds}) must be >= 1")
         if not 0.0 <= float(ema_weight) <= 1.0:
-            raise ValueError(f"ema_weight = {ema_weight} is not in [0, 1]")
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"ema_weight = {ema_weight} is not in [0, 1]")
         self.num_samples, self.batch_size, self.max_rounds = int(num_samples), int(batch_size), int(max_rounds)
         self.score_fn = score_fn
         self.cluster_method = cluster_method
@@ -126,7 +127,7 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         self._world, self._rank = (self._group.world(), self._group.rank()) if self._group.active() else (1, 0)
         self._shard = np.arange(self._rank, self.num_samples, self._world, dtype=np.int64)
         if self._shard.size == 0:
-            raise ValueError(f"num_samples ({num_samples}) is smaller than the world size ({self._world})")
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"num_samples ({num_samples}) is smaller than the world size ({self._world})")
         self._prioritizer = Prioritizer(int(self._shard.size), cluster_method=cluster_method, ema_weight=ema_weight,
                                         initial_threshold=initial_threshold, reinsertion=reinsertion,
                                         max_reinsertions=max_reinsertions, shuffle=shuffle,
@@ -162,7 +163,7 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
             dr2 = _host32(raw) if isinstance(raw, torch.Tensor) else np.ascontiguousarray(raw, np.float32)
             dr2 = dr2.reshape(-1)
             if dr2.size != candidates.size or not np.all(np.isfinite(dr2)):
-                raise ValueError(f"score_fn returned {dr2.size} values for {candidates.size} candidates "
+                raise DirrmError(ERR_SHAPE, f"score_fn returned {dr2.size} values for {candidates.size} candidates "
                                  "(they must be as many, and finite)")
             accept = self._prioritizer.decide(candidates, dr2)
             accepted.append(candidates[accept])
@@ -213,21 +214,22 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
 
         Raises
         ------
-        ValueError
-            A state of another rank or world size, or one saved by an earlier dirrm.torch,
+        InvalidArgumentError, FormatError
+            A state of another rank or world size (InvalidArgumentError), or one saved by an earlier dirrm.torch,
             whose sampler kept the threshold beside the prioritizer (the state has a
             "threshold" entry): its prioritizer does not hold the threshold or the EMA, so it
-            cannot continue; start the sampler afresh.
+            cannot continue; start the sampler afresh (FormatError, DIRRM_ERR_VERSION). Both
+            are ValueErrors.
         """
         if "threshold" in state:
-            raise ValueError("the state was saved by an older dirrm.torch, whose sampler kept its threshold "
+            raise DirrmError(ERR_VERSION, "the state was saved by an older dirrm.torch, whose sampler kept its threshold "
                              "outside the library prioritizer; it cannot be continued")
         if (int(state["rank"]), int(state["world"])) != (self._rank, self._world):
-            raise ValueError(f"the state is rank {state['rank']} of {state['world']}; this sampler is rank "
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"the state is rank {state['rank']} of {state['world']}; this sampler is rank "
                              f"{self._rank} of {self._world}")
         prioritizer = Prioritizer.load(state["prioritizer"])
         if prioritizer.num_samples != self._shard.size:
-            raise ValueError(f"the state's pool has {prioritizer.num_samples} pairs; this shard has {self._shard.size}")
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"the state's pool has {prioritizer.num_samples} pairs; this shard has {self._shard.size}")
         self._prioritizer = prioritizer
         self.epoch = int(state["epoch"])
         self._step_in_epoch = int(state["step_in_epoch"])
