@@ -21,8 +21,11 @@ export OPENBLAS_NUM_THREADS=1
 export SWIFT_BACKTRACE=enable=no
 toolchain=$(dirname "$(command -v swiftc)")
 export ASAN_SYMBOLIZER_PATH=$toolchain/llvm-symbolizer
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 external_symbolizer_path=$toolchain/llvm-symbolizer"
-export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1
+# The library asks malloc for a request's working set before it starts (Workspace.reserve)
+# and answers OUT_OF_MEMORY when malloc returns NULL; the sanitizers' allocators abort on a
+# request they cannot serve unless told to return NULL, as glibc's malloc does.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 allocator_may_return_null=1 external_symbolizer_path=$toolchain/llvm-symbolizer"
+export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:allocator_may_return_null=1
 
 echo "sanitize: Swift tests under -sanitize=$sanitizer" >&2
 swift test --sanitize="$sanitizer" --disable-swift-testing --scratch-path "$scratch" -Xswiftc -use-ld=lld
