@@ -431,17 +431,18 @@ int32_t dirrm_cluster_threshold(int64_t n, const float *values, int32_t method,
 /* The prompt-free paper's Alg. 2 as a sampler over num_samples pairs (indices 0..n-1).
  *
  * Each epoch starts with every pair in a pool (shuffled if params.shuffle). A step is one
- * training step (one optimizer update):
+ * round of proposals:
  *   1. dirrm_prioritizer_propose: take candidates from the pool;
  *   2. compute their dr2, then dirrm_prioritizer_decide: accept iff dr2 < threshold;
- *      1 and 2 may repeat within the step to fill a batch (dirrm_train makes up to
- *      pf_max_rounds such rounds), all against the same threshold;
- *   3. train on the accepted ones; dirrm_prioritizer_end_step: split every dr2 decided (or
- *      observed, below) since the last end_step into two clusters (dirrm_cluster_threshold)
- *      with boundary b, and set threshold = (float)(alpha * threshold + (1 - alpha) * (float)b),
- *      computed in double. A step with no decided values leaves the threshold as it was.
+ *   3. dirrm_prioritizer_end_step: split every dr2 decided (or observed, below) since the
+ *      last end_step into two clusters (dirrm_cluster_threshold) with boundary b, and set
+ *      threshold = (float)(alpha * threshold + (1 - alpha) * (float)b), computed in double. A
+ *      step with no decided values leaves the threshold as it was.
+ * A training step (one optimizer update) takes such steps until its batch is full
+ * (dirrm_train: at most pf_max_rounds of them, default 8), so a threshold that rejects a
+ * round's candidates has moved toward their values by the next round.
  * Data parallel: each rank runs its own prioritizer on its shard and, before end_step, passes
- * the dr2 the other ranks decided in this step to dirrm_prioritizer_observe; every rank then
+ * the dr2 the other ranks decided in this round to dirrm_prioritizer_observe; every rank then
  * clusters the same values (in any order) and holds the same threshold.
  * A rejected pair with reinsertions left (max_reinsertions per pair per epoch) returns:
  * IMMEDIATE puts it back in the pool at a uniformly random position; LAZY defers it, and
@@ -654,8 +655,8 @@ typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_ste
  * score each candidate under pf_prompts prompts of the dataset, compute Delta r2, divide it
  * by the batch's RMS own-prompt reward gap (dirrm_pf_normalize, so that the threshold does
  * not drift as rewards grow), and decide, until the batch is full or pf_max_rounds rounds
- * were made; then they end the prioritizer's step once (dirrm_prioritizer_end_step: one
- * threshold update per training step, on every Delta r2 its rounds decided). The
+ * were made, ending the prioritizer's step after every round (dirrm_prioritizer_end_step:
+ * one threshold update per round, on the Delta r2 it decided). The
  * prioritizer's epochs roll over as they end. DIR_PROMPT_FREE applies the CLUB penalty to
  * every candidate the step scored, and Bradley-Terry to the accepted ones. On an error the
  * model is left as it was. The total_steps passed to progress, the same on every call, is

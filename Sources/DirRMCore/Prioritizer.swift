@@ -7,9 +7,9 @@ public struct MisuseError: Error, Equatable {
 
 /// The prompt-free paper's Alg. 2 as a sampler (docs/mathematics.md §4): epochs over a shuffled pool of
 /// pair indices; candidates are proposed, decided by Δr2 < threshold, and the threshold
-/// follows an EMA of the two-cluster boundary of each step's Δr2 values. A step is one
-/// training step, however many rounds of proposals filled its batch: the EMA moves once per
-/// optimizer update, as in the paper. Rejected pairs come back a bounded number of times per
+/// follows an EMA of the two-cluster boundary of each step's Δr2 values. A step is one round
+/// of proposals; a training step takes rounds until its batch is full, so the EMA moves
+/// after every round (docs/decisions.md §1). Rejected pairs come back a bounded number of times per
 /// epoch, so every epoch ends.
 public struct Prioritizer {
   public struct Settings: Equatable {

@@ -74,8 +74,9 @@ public struct Trainer {
   /// `promptFreeRounds` rounds, so a threshold below every Δr2 cannot stall a step); the
   /// prioritizer's epochs roll over as they end. Filtering must not also shrink the batches or
   /// the step count: otherwise the comparison with vanilla measures less training, not better
-  /// data. The prioritizer's step is the training step: its threshold moves once, after the
-  /// rounds, on every Δr2 they decided (the paper's Alg. 2, and dirrm.torch's sampler).
+  /// data. Each round is one prioritizer step: the threshold moves after every round, on the
+  /// Δr2 it decided, so a threshold that rejects a round's candidates has already moved
+  /// toward them by the next one (docs/decisions.md §1, "A prioritizer step is a round").
   mutating func runPrioritized(stop: (Progress) -> Bool) throws(NumericError) {
     var prioritizerSettings = settings.prioritizer
     prioritizerSettings.seed ^= settings.seed  // a new training seed draws new candidate orders
@@ -102,8 +103,8 @@ public struct Trainer {
         }
         batch += zip(candidates, accepted).filter(\.1).map(\.0)
         rejected += zip(candidates, accepted).filter { !$0.1 }.map(\.0)
+        prioritizer.endStep()
       }
-      prioritizer.endStep()
       var record = Progress(
         step: step, totalSteps: steps, lossPref: .nan, mi: .nan, threshold: prioritizer.threshold)
       if batch.isEmpty {

@@ -276,7 +276,7 @@ class Prioritizer(Handle):
             self._call("observe", values.size, ptr(values))
 
     def end_step(self) -> float:
-        """Ends the step (one training step, however many propose/decide rounds it took):
+        """Ends the step (one round of propose and decide, as dirrm_train ends one per round):
         updates the threshold from every value decided or observed since the last end_step,
         and returns it."""
         out = np.zeros(1, np.float32)

@@ -40,9 +40,12 @@ def reference_steps(steps):
             cand = q.propose(B - len(accepted))
             if cand.size == 0:
                 cand = q.propose(B - len(accepted))
+            if cand.size == 0:
+                break
             rounds += 1
             accepted += cand[q.decide(cand, DR2[cand])].tolist()
-        thresholds.append(q.end_step())
+            q.end_step()   # every round is a prioritizer step, as in dirrm_train
+        thresholds.append(q.threshold)
         batches.append(accepted)
     return batches, thresholds
 
@@ -123,15 +126,15 @@ def test_bad_arguments_and_scores():
         sampler().load_state_dict(other)
 
 
-def test_several_rounds_per_step_move_the_threshold_once_as_the_library_prioritizer():
-    # A threshold below most values: steps need several rounds, and the EMA moves once per step.
+def test_several_rounds_per_step_move_the_threshold_every_round_as_the_library_prioritizer():
+    # A threshold below most values: steps need several rounds, and the EMA moves after each.
     s = dt.PromptFreeBatchSampler(N, B, score, initial_threshold=-1.05, ema_weight=0.9, seed=3, max_reinsertions=1,
                                   reinsertion="lazy")
     q = dirrm.Prioritizer(N, ema_weight=0.9, initial_threshold=-1.05, max_reinsertions=1, reinsertion="lazy", seed=3)
     rounds_seen, got, want = [], [], []
     for _ in range(2 * len(s)):
-        accepted, decided = s._step()
-        s._end_step(decided, accepted.size)
+        accepted = s._step()
+        s._kept(accepted.size)
         got.append(s.threshold)
         batch, rounds = 0, 0
         while batch < B and rounds < s.max_rounds:
@@ -140,9 +143,10 @@ def test_several_rounds_per_step_move_the_threshold_once_as_the_library_prioriti
                 cand = q.propose(B - batch)
             rounds += 1
             batch += int(q.decide(cand, DR2[cand]).sum())
+            q.end_step()
         rounds_seen.append(rounds)
-        want.append(q.end_step())
-        assert q.stats["step"] == len(got)
+        want.append(q.threshold)
+        assert q.stats["step"] == sum(rounds_seen)
     assert max(rounds_seen) > 1, rounds_seen
     assert got == want
 
@@ -161,12 +165,22 @@ class _Hub:
         self.world, self.slots = world, [None] * world
         self.barrier = threading.Barrier(world, timeout=60)
 
+        self.events = []   # rank 0's view: ("gather", parts) and ("reduce",), in call order
+
     def all_gather(self, rank, rows):
         self.slots[rank] = np.array(rows, copy=True)
         self.barrier.wait()
         out = list(self.slots)
         self.barrier.wait()
+        if rank == 0:
+            self.events.append(("gather", out))
         return out
+
+    def all_reduce(self, rank, values):
+        gathered = self.all_gather(rank, np.asarray(values, np.float64).reshape(1, -1))
+        if rank == 0:
+            self.events[-1] = ("reduce",)
+        return np.sum(gathered, axis=0).reshape(-1)
 
 
 class _FakeGroup:
@@ -185,6 +199,9 @@ class _FakeGroup:
     def all_gather_rows(self, rows):
         return self.hub.all_gather(self._rank, rows)
 
+    def all_reduce(self, values):
+        return self.hub.all_reduce(self._rank, values)
+
 
 def test_simulated_ranks_hold_the_threshold_of_one_prioritizer_fed_the_union(monkeypatch):
     monkeypatch.setattr(sampler_module, "_Group", _FakeGroup)
@@ -194,13 +211,14 @@ def test_simulated_ranks_hold_the_threshold_of_one_prioritizer_fed_the_union(mon
 
     def rank_main(rank):
         try:
-            s = dt.PromptFreeBatchSampler(N, B, score, initial_threshold=0.0, ema_weight=0.8, seed=3,
+            # A low threshold, so that steps take several rounds and ranks fill at different rounds.
+            s = dt.PromptFreeBatchSampler(N, B, score, initial_threshold=-1.05, ema_weight=0.8, seed=3,
                                           process_group=(hub, rank))
             trace = []
             for _ in range(steps):
-                accepted, decided = s._step()
-                s._end_step(decided, accepted.size)
-                trace.append((decided, s.threshold))
+                accepted = s._step()
+                s._kept(accepted.size)
+                trace.append(s.threshold)
             results[rank] = trace
         except BaseException as error:   # reported by the main thread
             errors.append(error)
@@ -212,14 +230,29 @@ def test_simulated_ranks_hold_the_threshold_of_one_prioritizer_fed_the_union(mon
     for t in threads:
         t.join()
     assert not errors, errors
-    union = dirrm.Prioritizer(100 * N, ema_weight=0.8, initial_threshold=0.0, seed=0)
+    # Rank 0's calls: each round is a gather of the decided dr2 then a reduce; each step ends
+    # with the gather of the accepted counts.
+    union = dirrm.Prioritizer(100 * N, ema_weight=0.8, initial_threshold=-1.05, seed=0)
+    want, rounds, events = [], [], hub.events
+    per_step = 0
+    for i, event in enumerate(events):
+        if event[0] != "gather":
+            continue
+        if i + 1 < len(events) and events[i + 1][0] == "reduce":   # a round
+            everything = np.concatenate([part.reshape(-1) for part in event[1]])
+            per_step += 1
+            if everything.size:
+                union.decide(union.propose(everything.size), everything)
+                union.end_step()
+        else:   # the step's end
+            want.append(union.threshold)
+            rounds.append(per_step)
+            per_step = 0
+    assert len(want) == steps and max(rounds) > 1, rounds
     for step in range(steps):
-        thresholds = [results[r][step][1] for r in range(world)]
-        everything = np.concatenate([results[r][step][0] for r in range(world)])
-        union.decide(union.propose(everything.size), everything)
-        want = union.end_step()
-        assert thresholds == [want] * world, (step, thresholds, want)
-    assert len({t for _, t in results[0]}) > 1   # it moved
+        thresholds = [results[r][step] for r in range(world)]
+        assert thresholds == [want[step]] * world, (step, thresholds, want[step])
+    assert len(set(results[0])) > 1   # it moved
 
 
 def test_a_state_of_the_old_sampler_with_its_own_threshold_is_refused():

@@ -20,14 +20,14 @@ from dirrm._errors import DirrmError, ERR_INVALID_ARGUMENT, ERR_SHAPE, ERR_VERSI
 class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
     """Alg. 2 of the prompt-free paper as a torch DataLoader batch_sampler.
 
-    A step is one training step, one yielded batch: in rounds, it proposes candidates,
-    scores them with score_fn and decides them (accepting dr2 < threshold), until the batch
-    holds batch_size accepted pairs or max_rounds rounds were made; then it ends the step
-    once, and the threshold follows the EMA of the two-cluster boundary of every dr2 the
-    step's rounds decided (one update per training step, whatever the rounds). This is
-    dirrm_train's rule, run by the same code: the library's Prioritizer (dirrm.Prioritizer)
-    holds the pool, the decisions, the threshold and its EMA. Its epochs roll over as its
-    pool runs dry, so batches stay full across its epoch boundaries.
+    A step is one training step, one yielded batch, filled in rounds: each round proposes
+    candidates, scores them with score_fn, decides them (accepting dr2 < threshold) and ends
+    the prioritizer's step, so the threshold follows the EMA of the two-cluster boundary of
+    that round's dr2; rounds repeat until the batch holds batch_size accepted pairs or
+    max_rounds rounds were made. This is dirrm_train's rule, run by the same code: the
+    library's Prioritizer (dirrm.Prioritizer) holds the pool, the decisions, the threshold
+    and its EMA. Its epochs roll over as its pool runs dry, so batches stay full across its
+    epoch boundaries.
 
         sampler = dirrm.torch.PromptFreeBatchSampler(len(data), 64, score_fn)
         loader = torch.utils.data.DataLoader(data, batch_sampler=sampler)
@@ -59,8 +59,8 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
     cluster_method : {"kmeans", "otsu"}, optional
         None: the library's default (see dirrm.h).
     ema_weight : float, optional
-        alpha, the weight the threshold's EMA keeps on its old value at each end of step
-        (the update is the library's, dirrm_prioritizer_end_step). None: the library's
+        alpha, the weight the threshold's EMA keeps on its old value after each round (the
+        update is the library's, dirrm_prioritizer_end_step). None: the library's
         default (see dirrm.h).
     initial_threshold : float, optional
         None: the library's default (see dirrm.h).
@@ -76,12 +76,14 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
     process_group, distributed
         As CLUBPenalty's. Distributed, rank r draws its candidates from its own shard
         [r, r + world, r + 2 world, ...] of the pool (as DistributedSampler) with its own
-        prioritizer; at the end of each step the ranks all-gather the dr2 they decided, and
-        each passes the other ranks' values to its prioritizer (Prioritizer.observe) before
-        ending the step, so every rank clusters the union and holds the same threshold, the
-        one a single prioritizer that decided the union would hold. The union of the batches
-        is not the batch one process would draw (each rank fills its own batch from its own
-        shard), and a step is skipped on every rank when any rank accepted nothing. Whether
+        prioritizer. The ranks take their rounds together: after each, they all-gather the
+        dr2 they decided, and each passes the other ranks' values to its prioritizer
+        (Prioritizer.observe) before ending the round, so every rank clusters the union and
+        holds the same threshold, the one a single prioritizer that decided the union would
+        hold; a rank whose batch is full takes part with no values, and the rounds stop when
+        every batch is full (or after max_rounds). The union of the batches is not the batch
+        one process would draw (each rank fills its own batch from its own shard), and a step
+        is skipped on every rank when any rank accepted nothing. Whether
         to communicate is decided when the sampler is created (create it after
         init_process_group).
     even_batches : bool
@@ -147,52 +149,60 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         an upper bound on the batches (see the class notes)."""
         return self._steps
 
-    def _step(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """One step's rounds: the accepted shard positions and every dr2 they decided."""
+    def _step(self) -> npt.NDArray[np.int64]:
+        """One step's rounds, each ending the prioritizer's step; returns the accepted shard
+        positions. Distributed, every rank takes the same number of rounds."""
         accepted: list[npt.NDArray[np.int64]] = []
-        decided: list[npt.NDArray[np.float32]] = []
         count = rounds = 0
-        while count < self.batch_size and rounds < self.max_rounds:
-            candidates = self._prioritizer.propose(self.batch_size - count)
-            if candidates.size == 0:   # the prioritizer's epoch ended: the next propose starts one
+        exhausted = False
+        while rounds < self.max_rounds:
+            dr2 = np.zeros(0, np.float32)
+            if count < self.batch_size and not exhausted:
                 candidates = self._prioritizer.propose(self.batch_size - count)
-                if candidates.size == 0:
-                    break
+                if candidates.size == 0:   # the prioritizer's epoch ended: the next propose starts one
+                    candidates = self._prioritizer.propose(self.batch_size - count)
+                exhausted = candidates.size == 0
+                if not exhausted:
+                    raw = self.score_fn(self._shard[candidates])
+                    dr2 = _host32(raw) if isinstance(raw, torch.Tensor) else np.ascontiguousarray(raw, np.float32)
+                    dr2 = dr2.reshape(-1)
+                    if dr2.size != candidates.size or not np.all(np.isfinite(dr2)):
+                        raise DirrmError(ERR_SHAPE, f"score_fn returned {dr2.size} values for {candidates.size} "
+                                         "candidates (they must be as many, and finite)")
+                    accept = self._prioritizer.decide(candidates, dr2)
+                    accepted.append(candidates[accept])
+                    count += int(accept.sum())
             rounds += 1
-            raw = self.score_fn(self._shard[candidates])
-            dr2 = _host32(raw) if isinstance(raw, torch.Tensor) else np.ascontiguousarray(raw, np.float32)
-            dr2 = dr2.reshape(-1)
-            if dr2.size != candidates.size or not np.all(np.isfinite(dr2)):
-                raise DirrmError(ERR_SHAPE, f"score_fn returned {dr2.size} values for {candidates.size} candidates "
-                                 "(they must be as many, and finite)")
-            accept = self._prioritizer.decide(candidates, dr2)
-            accepted.append(candidates[accept])
-            decided.append(dr2)
-            count += int(accept.sum())
-        empty64, empty32 = np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return (np.concatenate(accepted) if accepted else empty64, np.concatenate(decided) if decided else empty32)
+            more = count < self.batch_size and not exhausted
+            if self._world > 1:
+                parts = self._group.all_gather_rows(dr2.reshape(-1, 1))
+                others = [part.reshape(-1) for rank, part in enumerate(parts) if rank != self._rank]
+                self._prioritizer.observe(np.concatenate(others))
+                decided_any = any(part.size for part in parts)
+                more = float(self._group.all_reduce([1.0 if more else 0.0])[0]) > 0
+            else:
+                decided_any = dr2.size > 0
+            if decided_any:   # as dirrm_train: a round that decided nothing ends no step
+                self._prioritizer.end_step()
+            if not more:
+                break
+        return np.concatenate(accepted) if accepted else np.zeros(0, np.int64)
 
-    def _end_step(self, decided: npt.NDArray[np.float32], accepted: int) -> int:
-        """Ends the prioritizer's step, distributed after observing the other ranks' decided
-        dr2; returns how many accepted pairs to yield (0: skip the step on every rank)."""
-        keep = accepted
-        if self._world > 1:
-            parts = self._group.all_gather_rows(decided.reshape(-1, 1))
-            others = [part.reshape(-1) for rank, part in enumerate(parts) if rank != self._rank]
-            self._prioritizer.observe(np.concatenate(others))
-            counts = self._group.all_gather_rows(np.array([[accepted]], np.float32))
-            smallest = int(min(float(c[0, 0]) for c in counts))
-            keep = 0 if smallest == 0 else smallest if self.even_batches else accepted
-        self._prioritizer.end_step()
-        return keep
+    def _kept(self, accepted: int) -> int:
+        """How many accepted pairs to yield (0: skip the step on every rank)."""
+        if self._world == 1:
+            return accepted
+        counts = self._group.all_gather_rows(np.array([[accepted]], np.float32))
+        smallest = int(min(float(c[0, 0]) for c in counts))
+        return 0 if smallest == 0 else smallest if self.even_batches else accepted
 
     def __iter__(self) -> Iterator[list[int]]:
         if self._step_in_epoch >= self._steps:
             self._step_in_epoch = 0
             self.epoch += 1
         while self._step_in_epoch < self._steps:
-            accepted, decided = self._step()
-            keep = self._end_step(decided, accepted.size)
+            accepted = self._step()
+            keep = self._kept(accepted.size)
             self._step_in_epoch += 1
             if keep:
                 yield [int(i) for i in self._shard[accepted[:keep]]]
