@@ -17,11 +17,18 @@ def train_args(paths, output, *extra):
 
 
 def limited(gigabytes):
-    """preexec_fn: an address-space limit for the child only."""
+    """preexec_fn: an address-space limit for the child only (run it with unpreloaded())."""
     def apply():
         limit = int(gigabytes * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     return apply
+
+
+def unpreloaded():
+    """The environment without LD_PRELOAD: make asan/tsan preload a sanitizer runtime into the
+    tests, whose shadow memory needs terabytes of address space; the child here is the
+    (unsanitized) CLI, and the limit is about its own allocations."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
 
 
 def test_output_refuses_a_symlink_a_fifo_and_a_device(tmp_path):
@@ -63,14 +70,14 @@ def test_an_endless_or_oversized_input_is_an_error_not_an_abort(tmp_path):
     big = tmp_path / "big.npy"
     with open(big, "wb") as f:   # sparse: 3 GiB of apparent size, under a 2 GiB address space
         f.truncate(3 * 2**30)
-    out = run_cli(*train_args({**paths, "prompts": big}, tmp_path / "m.bin"), preexec_fn=limited(2))
+    out = run_cli(*train_args({**paths, "prompts": big}, tmp_path / "m.bin"), preexec_fn=limited(2), env=unpreloaded())
     assert out.returncode == 1 and "not enough memory" in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("extra", [("--width", 4096, "--depth", 16), ("--method", "dir", "--q-hidden", 1048576)])
 def test_a_model_too_large_for_memory_is_an_error_not_an_abort(tmp_path, extra):
     paths = small_dataset(str(tmp_path))
-    out = run_cli(*train_args(paths, tmp_path / "m.bin", *extra), preexec_fn=limited(1.5))
+    out = run_cli(*train_args(paths, tmp_path / "m.bin", *extra), preexec_fn=limited(1.5), env=unpreloaded())
     assert out.returncode == 1 and "not enough memory" in out.stderr, (out.returncode, out.stderr[-500:])
     assert not (tmp_path / "m.bin").exists()
 
