@@ -1,4 +1,8 @@
-"""Prompt-free reward decomposition (docs/mathematics.md §3) and prioritized sampling (docs/mathematics.md §4)."""
+"""Prompt-free reward decomposition (docs/mathematics.md §3) and prioritized sampling (docs/mathematics.md §4).
+
+Just over 300 lines for one reason: the Δr2 solver, the prompt sampling, the normalization and
+the Prioritizer are the numpy face of one C section (dirrm.h's prompt-free part), each a thin
+call, and they share its enum tables."""
 
 from __future__ import annotations
 
