@@ -65,7 +65,8 @@ if "$python" -c 'import torch, trl, transformers, accelerate, datasets' 2>/dev/n
   oldest=$(grep -o '"trl>=[0-9.]*' bindings/python/pyproject.toml | cut -d= -f2)
   step "1. the tests of dirrm.trl against the oldest pinned TRL, $oldest"
   "$work/venv-extras/bin/pip" install -q -c "$work/constraint.txt" "trl==$oldest"
-  (cd "$work" && "$work/venv-extras/bin/python" -m pytest -q -p no:cacheprovider \
+  # Not -q: the header line names the dirrm the tests imported, which is checked below.
+  (cd "$work" && "$work/venv-extras/bin/python" -m pytest -p no:cacheprovider \
     "$repo/bindings/python/tests/test_checkpoint_safety.py" "$repo/bindings/python/tests/test_torch_examples.py" \
     "$repo/bindings/python/tests/test_audit.py" -k "checkpoint or trl_example_trains or trl_default or audit_model") |
     tee "$work/pytest-trl.log"
