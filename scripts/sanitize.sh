@@ -24,7 +24,9 @@ export ASAN_SYMBOLIZER_PATH=$toolchain/llvm-symbolizer
 # The library asks malloc for a request's working set before it starts (Workspace.reserve)
 # and answers OUT_OF_MEMORY when malloc returns NULL; the sanitizers' allocators abort on a
 # request they cannot serve unless told to return NULL, as glibc's malloc does.
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 allocator_may_return_null=1 external_symbolizer_path=$toolchain/llvm-symbolizer"
+# die_after_fork=0: the fork tests fork from a threaded process on purpose (what dirrm's fork
+# gate is for), and TSan otherwise kills a child that starts threads after such a fork.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 allocator_may_return_null=1 die_after_fork=0 external_symbolizer_path=$toolchain/llvm-symbolizer"
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:allocator_may_return_null=1
 
 echo "sanitize: Swift tests under -sanitize=$sanitizer" >&2

@@ -47,6 +47,12 @@ enum BLAS {
       return
     }
     let split = Split(m: m, n: n, k: k, maximumParts: ProductBlocks.maximum)
+    // The lazy globals are set up here, on the calling thread, before the pool's hand-off
+    // orders them for its workers: the runtime's once is a synchronization ThreadSanitizer
+    // cannot see (the Swift runtime is linked in uninstrumented), and it reported the first
+    // product's workers reading the gate as a race.
+    _ = singleThreaded
+    let gate = ForkGate.shared
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
@@ -61,7 +67,9 @@ enum BLAS {
             let aPart = split.alongRows ? a0 + start * (transposeA ? 1 : k) : a0
             let bPart = split.alongRows ? b0 : b0 + start * (transposeB ? k : 1)
             let cPart = c0 + start * (split.alongRows ? n : 1)
-            product(transposeA, transposeB, rows, columns, k, aPart, bPart, beta, cPart, ldc: n, m: m, n: n)
+            product(
+              transposeA, transposeB, rows, columns, k, aPart, bPart, beta, cPart, ldc: n, m: m, n: n,
+              gate: gate)
           }
         }
       }
@@ -73,13 +81,12 @@ enum BLAS {
   private static func product<T: BLASScalar>(
     _ transposeA: Bool, _ transposeB: Bool, _ rows: Int, _ columns: Int, _ k: Int,
     _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ beta: T, _ c: UnsafeMutablePointer<T>,
-    ldc: Int, m: Int, n: Int
+    ldc: Int, m: Int, n: Int, gate: ForkGate
   ) {
     let (ta, tb) = (transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans)
     let (lda, ldb) = (blasint(transposeA ? m : k), blasint(transposeB ? k : n))
     let (r, s, depth, ldC) = (blasint(rows), blasint(columns), blasint(k), blasint(ldc))
-    _ = singleThreaded
-    ForkGate.shared.whileOpen { callOpenBLAS(ta, tb, r, s, depth, a, lda, b, ldb, beta, c, ldC) }
+    gate.whileOpen { callOpenBLAS(ta, tb, r, s, depth, a, lda, b, ldb, beta, c, ldC) }
   }
 
   private static func callOpenBLAS<T: BLASScalar>(
