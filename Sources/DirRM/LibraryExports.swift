@@ -7,7 +7,7 @@ import Glibc
 
 @c @implementation
 public func dirrm_version_number() -> Int32 {
-  DIRRM_VERSION_MAJOR * 10000 + DIRRM_VERSION_MINOR * 100 + DIRRM_VERSION_PATCH
+  dirrm_header_version_number()
 }
 
 private nonisolated(unsafe) let versionCString: UnsafePointer<CChar> =

@@ -51,7 +51,7 @@ struct DemoCommand: ParsableCommand {
       results = try Parallel.map(Array(jobs.enumerated())) { job, entry in
         let (train, test) = data[entry.seed]
         let result = try Experiment.run(
-          methodNames[entry.method].0, train: train, test: test, seed: seedList[entry.seed],
+          methodNames[entry.method].method, train: train, test: test, seed: seedList[entry.seed],
           configure: configure, progress: bar.callback(job))
         // The figures show the first seed.
         var points: [(Double, Double)]? = nil
@@ -61,7 +61,7 @@ struct DemoCommand: ParsableCommand {
             points = zip(dr2, dr1).map { (Double($0.0), Double($0.1)) }
           } catch {
             throw CLIError(
-              "\(methodNames[entry.method].1): the figure's prompt-free decomposition failed "
+              "\(methodNames[entry.method].label): the figure's prompt-free decomposition failed "
                 + "(\(OptionChecks.described(error).description))")
           }
         }
@@ -93,7 +93,7 @@ struct DemoCommand: ParsableCommand {
     let all = first.flatMap { $0.points ?? [] }
     let (x, y) = (SVGPlot.Range.padded(all.map(\.0)), SVGPlot.Range.padded(all.map(\.1)))
     let bias = test.biasColumn(0)
-    for ((_, label), entry) in zip(methodNames, first) {
+    for ((_, _, label), entry) in zip(methodNames, first) {
       let points = entry.points ?? []
       let svg = SVGPlot.scatter(
         title: "\(label): test pairs in the (Δr2, Δr1) plane", xLabel: "prompt-free gap Δr2",
@@ -114,7 +114,7 @@ struct DemoCommand: ParsableCommand {
       yLabel: "loss",
       series: zip(methodNames, first).enumerated().map { i, entry in
         .init(
-          name: entry.0.1, color: colors[i % colors.count],
+          name: entry.0.label, color: colors[i % colors.count],
           points: smoothed(entry.1.result.log.steps.map { Double($0.lossPref) }))
       })
     try FileIO.replace("\(out)/curves.svg", with: Array(curves.utf8))
@@ -139,7 +139,7 @@ struct DemoCommand: ParsableCommand {
     text +=
       String(repeating: "-", count: 18) + widths.map { "-|-" + String(repeating: "-", count: $0) }.joined()
       + "\n"
-    for ((_, label), results) in zip(methodNames, bySeed) {
+    for ((_, _, label), results) in zip(methodNames, bySeed) {
       text += label.padding(18)
       for (column, width) in zip(columns, widths) {
         var summary = Summary()
@@ -155,7 +155,7 @@ struct DemoCommand: ParsableCommand {
   func accuracyBySeed(_ bySeed: [[MethodResult]], _ seedList: [UInt64]) -> String {
     var text = "\nTest accuracy by seed:\n\n" + "method".padding(18)
     text += seedList.map { " | " + "seed \($0)".padding(7) }.joined() + "\n"
-    for ((_, label), results) in zip(methodNames, bySeed) {
+    for ((_, _, label), results) in zip(methodNames, bySeed) {
       text +=
         label.padding(18) + results.map { " | " + fixed($0.evaluation.accuracy, 3).padding(7) }.joined()
         + "\n"

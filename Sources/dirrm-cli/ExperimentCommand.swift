@@ -56,7 +56,7 @@ struct ExperimentCommand: ParsableCommand {
         }
       }
       length("vanilla on unbiased data (oracle)", .vanilla, unbiasedTrain)
-      for (method, label) in methodNames { length(label, method, train) }
+      for (method, _, label) in methodNames { length(label, method, train) }
       let (sTrain, sTest) = Experiment.synthetic(.sycophancy, seed: seed, promptCount: synthetic.promptCount)
       for method in [Trainer.Method.vanilla, .dir] {
         jobs.append { progress in
@@ -133,7 +133,7 @@ struct ExperimentCommand: ParsableCommand {
     t +=
       "| trained as | test accuracy | accuracy, chosen shorter | Spearman(gap, length gap) | CLUB estimate | chosen-longer share trained on |\n"
     t += "|---|---|---|---|---|---|\n"
-    let order = ["vanilla on unbiased data (oracle)"] + methodNames.map(\.1)
+    let order = ["vanilla on unbiased data (oracle)"] + methodNames.map(\.label)
     for row in order {
       guard let r = length[row] else { continue }
       t +=
@@ -236,7 +236,7 @@ struct ExperimentCommand: ParsableCommand {
       "seeds": .integer(seeds),
       "changed_options": .array((synthetic.changed + training.changed).map { .string($0) }),
       "length": table(
-        length, ["vanilla on unbiased data (oracle)"] + methodNames.map(\.1),
+        length, ["vanilla on unbiased data (oracle)"] + methodNames.map(\.label),
         [
           ("accuracy", "accuracy"), ("shorter", "accuracy_chosen_shorter"),
           ("spearman", "gap_length_spearman"),

@@ -2,28 +2,12 @@ import ArgumentParser
 import DirRMCore
 import Glibc
 
-/// The spellings `--method` accepts, in the order the help and the errors list them.
-let methodOptions: [(String, Trainer.Method)] = [
-  ("vanilla", .vanilla), ("dir", .dir), ("prompt-free", .promptFree), ("dir-prompt-free", .dirPromptFree),
-]
-
 /// The method a `--method` value names, or a usage error that lists the valid spellings.
 func parseMethod(_ text: String) throws -> Trainer.Method {
-  guard let found = methodOptions.first(where: { $0.0 == text }) else {
-    throw ValidationError(
-      "unknown method '\(text)'; valid: \(methodOptions.map(\.0).joined(separator: ", "))")
+  guard let found = method(named: text) else {
+    throw ValidationError("unknown method '\(text)'; valid: \(methodOptionList)")
   }
-  return found.1
-}
-
-/// The option spelling of a method.
-func optionName(_ method: Trainer.Method) -> String {
-  switch method {
-  case .vanilla: "vanilla"
-  case .dir: "dir"
-  case .promptFree: "prompt-free"
-  case .dirPromptFree: "dir-prompt-free"
-  }
+  return found
 }
 
 /// The library's training defaults, which the options below show in their help.
@@ -63,6 +47,12 @@ struct TrainingOptions: ParsableArguments {
   var pfPrompts: Int?
   @Option(
     parsing: .unconditional,
+    help:
+      "Prompt-free: scoring rounds per training step at most (the C API's pf_max_rounds; default: \(trainingDefaults.promptFreeRounds))."
+  )
+  var pfMaxRounds: Int?
+  @Option(
+    parsing: .unconditional,
     help: "Prioritizer: EMA weight alpha (default: \(trainingDefaults.prioritizer.emaWeight)).")
   var emaWeight: Float?
   @Option(
@@ -91,6 +81,7 @@ struct TrainingOptions: ParsableArguments {
     if let fitSteps { s.dir.club.fitSteps = fitSteps }
     if let ownWeight { s.promptFree.weighting = .corresponding(p: ownWeight) }
     if let pfPrompts { s.promptsPerPair = pfPrompts }
+    if let pfMaxRounds { s.promptFreeRounds = pfMaxRounds }
     if let emaWeight { s.prioritizer.emaWeight = emaWeight }
     if let reinsertions { s.prioritizer.maxReinsertions = reinsertions }
     if let epochs { s.epochs = epochs }
@@ -104,6 +95,7 @@ struct TrainingOptions: ParsableArguments {
       lambda.map { "lambda \($0)" }, clubLr.map { "q lr \($0)" },
       qHidden.map { "q_hidden \($0)" }, fitSteps.map { "q steps \($0)" },
       ownWeight.map { "p \($0)" }, pfPrompts.map { "K \($0)" },
+      pfMaxRounds.map { "rounds \($0)" },
       emaWeight.map { "alpha \($0)" },
       reinsertions.map { "reinsertions \($0)" }, epochs.map { "epochs \($0)" },
       batchSize.map { "batch size \($0)" }, learningRate.map { "learning rate \($0)" },
@@ -116,6 +108,7 @@ struct TrainingOptions: ParsableArguments {
   static let optionOfField: [(field: String, option: String)] = [
     ("dir.lambda", "--lambda"), ("dir.club.learning_rate", "--club-lr"), ("dir.club.q_hidden", "--q-hidden"),
     ("dir.club.fit_steps", "--fit-steps"), ("pf.p", "--own-weight"), ("pf_prompts", "--pf-prompts"),
+    ("pf_max_rounds", "--pf-max-rounds"),
     ("prioritizer.ema_weight", "--ema-weight"), ("prioritizer.max_reinsertions", "--reinsertions"),
     ("epochs", "--epochs"), ("batch_size", "--batch-size"), ("learning_rate", "--learning-rate"),
     ("bias_column", "--bias-column"), ("width", "--width"), ("depth", "--depth"),

@@ -8,7 +8,7 @@ struct TrainCommand: ParsableCommand {
 
   @OptionGroup var data: DataOptions
   @OptionGroup var training: TrainingOptions
-  @Option(help: "The method: \(methodOptions.map(\.0).joined(separator: ", "))")
+  @Option(help: "The method: \(methodOptionList)")
   var method: String = optionName(trainingDefaults.method)
   @Option(
     parsing: .unconditional,

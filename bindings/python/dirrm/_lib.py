@@ -344,12 +344,13 @@ def _load() -> ctypes.CDLL:
         function = getattr(library, name)
         function.restype = restype
         function.argtypes = argtypes
-    number = library.dirrm_version_number()
-    found = (number // 10000, number // 100 % 100)
+    # The version string, not the number: the number's formula lives in the header alone.
+    text = library.dirrm_version_string().decode()
+    found = tuple(int(part) for part in text.split(".")[:2])
     expected = _expected_version()
     if found != expected:
         raise ImportError(
-            f"libdirrm {library.dirrm_version_string().decode()} at {path} does not "
+            f"libdirrm {text} at {path} does not "
             f"match the Python package (expects {expected[0]}.{expected[1]}.x)"
         )
     _path = path

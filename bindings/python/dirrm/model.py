@@ -117,7 +117,7 @@ class RewardModel(Handle):
     def fit(self, dataset: Dataset, method: Optional[str] = None, epochs: Optional[int] = None,
             batch_size: Optional[int] = None, learning_rate: Optional[float] = None,
             weight_decay: Optional[float] = None, lam: Optional[float] = None, bias_column: Optional[int] = None,
-            pf_prompts: Optional[int] = None, seed: Optional[int] = None, club: Optional[dict[str, Any]] = None,
+            pf_prompts: Optional[int] = None, pf_max_rounds: Optional[int] = None, seed: Optional[int] = None, club: Optional[dict[str, Any]] = None,
             dir_options: Optional[dict[str, Any]] = None, pf: Optional[dict[str, Any]] = None, prioritizer: Optional[dict[str, Any]] = None,
             progress: Optional[Callable[[int, int, float, float, float], Any]] = None
             ) -> dict[str, npt.NDArray[np.float64]]:
@@ -130,7 +130,7 @@ class RewardModel(Handle):
         dataset : Dataset
         method : {"vanilla", "dir", "prompt_free", "dir_prompt_free"}, optional
             None: the library's default (see dirrm.h).
-        epochs, batch_size, bias_column, pf_prompts, seed : int, optional
+        epochs, batch_size, bias_column, pf_prompts, pf_max_rounds, seed : int, optional
             None: the library's default (see dirrm.h).
         learning_rate, weight_decay, lam : float, optional
             None: the library's default (see dirrm.h); lam is DIR's policy's lambda (dir.lambda).
@@ -154,6 +154,7 @@ class RewardModel(Handle):
             ("method", choice(METHODS, method, "method")), ("epochs", epochs), ("batch_size", batch_size),
             ("learning_rate", learning_rate), ("weight_decay", weight_decay),
             ("bias_column", bias_column), ("pf_prompts", pf_prompts),
+            ("pf_max_rounds", pf_max_rounds),
             ("seed", None if seed is None else int(seed) & (2**64 - 1))] if value is not None}, "fit")
         policy = {key: int(value) if key in ("clip", "cap") else value for key, value in (dir_options or {}).items()}
         _update(params.dir, {**policy, **({} if lam is None else {"lam": lam})}, "dir")

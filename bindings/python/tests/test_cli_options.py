@@ -39,6 +39,16 @@ def test_pf_prompts_reaches_the_trainer(tmp_path):
     assert train_bytes(tmp_path, paths, "vanilla", "--pf-prompts", 3) == train_bytes(tmp_path, paths, "vanilla")
 
 
+def test_pf_max_rounds_reaches_the_trainer(tmp_path):
+    paths = small_dataset(str(tmp_path))
+    one = train_bytes(tmp_path, paths, "prompt-free", "--pf-max-rounds", 1)
+    assert one != train_bytes(tmp_path, paths, "prompt-free")
+    assert train_bytes(tmp_path, paths, "prompt-free", "--pf-max-rounds", 1) == one
+    default = train_defaults().pf_max_rounds
+    assert train_bytes(tmp_path, paths, "prompt-free", "--pf-max-rounds", default) == \
+        train_bytes(tmp_path, paths, "prompt-free")
+
+
 # Values the C API refuses once trapped in the CLI (they reached the core unchecked); they go
 # through the core's validate() now, as the C API's structs do.
 @pytest.mark.parametrize("option, value, field", [
@@ -47,6 +57,7 @@ def test_pf_prompts_reaches_the_trainer(tmp_path):
     ("--fit-steps", -1, "club.fit_steps"),
     ("--pf-prompts", 0, "pf_prompts"),
     ("--pf-prompts", 5000, "pf_prompts"),
+    ("--pf-max-rounds", 0, "pf_max_rounds"),
     ("--reinsertions", -3, "prioritizer.max_reinsertions"),
     ("--ema-weight", 1.5, "prioritizer.ema_weight"),
     ("--own-weight", -0.5, "pf.p"),

@@ -171,6 +171,8 @@ def test_training_arguments_are_checked():
         (lambda: model.fit(train, batch_size=0), _lib.ERR_INVALID_ARGUMENT, "p->batch_size"),
         (lambda: model.fit(train, batch_size=2**30), _lib.ERR_INVALID_ARGUMENT, "p->batch_size"),
         (lambda: model.fit(train, method="prompt_free", pf_prompts=10**6), _lib.ERR_INVALID_ARGUMENT, "p->pf_prompts"),
+        (lambda: model.fit(train, method="prompt_free", pf_max_rounds=0), _lib.ERR_INVALID_ARGUMENT,
+         "p->pf_max_rounds"),
         (lambda: model.fit(train, learning_rate=float("nan")), _lib.ERR_NONFINITE, "p->learning_rate"),
         (lambda: model.fit(train, method="dir", bias_column=3), _lib.ERR_INVALID_ARGUMENT, "p->bias_column"),
         (lambda: model.fit(train, method="dir", club=dict(q_hidden=-1)), _lib.ERR_INVALID_ARGUMENT, "p->dir.club.q_hidden"),
@@ -196,7 +198,8 @@ def test_fit_without_options_uses_the_library_defaults():
     explicit, implicit = dirrm.RewardModel(8, 16, width=16), dirrm.RewardModel(8, 16, width=16)
     explicit.fit(train, method="dir", epochs=defaults.epochs, batch_size=defaults.batch_size,
                  learning_rate=defaults.learning_rate, weight_decay=defaults.weight_decay, lam=defaults.dir.lam,
-                 bias_column=defaults.bias_column, pf_prompts=defaults.pf_prompts, seed=defaults.seed)
+                 bias_column=defaults.bias_column, pf_prompts=defaults.pf_prompts,
+                 pf_max_rounds=defaults.pf_max_rounds, seed=defaults.seed)
     implicit.fit(train, method="dir")
     x = np.random.default_rng(0).normal(size=(5, 8))
     y = np.random.default_rng(1).normal(size=(5, 16))
