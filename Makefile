@@ -102,16 +102,17 @@ overshoot: build
 # torch training step with dirrm calls between steps, the peak memory of a large DIR step, the
 # DIR step against its floor and scaling rows in n and d. Writes benchmarks/RESULTS.md and
 # RESULTS.json (the targets each row met or missed) and copies the table into README.md (a few
-# minutes). With the machine's OpenBLAS kernels (TABLE_ENV), which the report names.
+# minutes). OPENBLAS_CORETYPE as the caller has it (unset: what users get); the report adds
+# dirrm with the CPU class's kernels and torch.mm's sgemm rate, and the floor uses the best rate.
 bench: build
-	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/bench.py --out benchmarks/RESULTS.md --readme README.md
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/bench.py --out benchmarks/RESULTS.md --readme README.md
 
 # Where the time goes in the rows benchmarks/RESULTS.json marks missed (run make bench first;
 # without it, every row with a target): perf record -g on each row's dirrm call looped alone
 # in its own process; writes benchmarks/PROFILE.md, which RESULTS.md links to. Needs perf
 # (Debian: apt-get install linux-perf) and kernel.perf_event_paranoid <= 2.
 profile: build
-	$(TABLE_ENV) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/perf_profile.py --out benchmarks/PROFILE.md
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/perf_profile.py --out benchmarks/PROFILE.md
 
 # The real-text benchmark (benchmarks/real/, README "Results"): AlpacaEval 2 judge annotations,
 # which are not part of the repository, embedded with all-MiniLM-L6-v2 (PyPI

@@ -1,8 +1,12 @@
 """dirrm's routines against PyTorch CPU code computing the same numbers, in one process,
 alternating call by call, on the same inputs; writes a Markdown report (issue 13's table).
 
-    make bench                                                      # writes benchmarks/RESULTS.md
-    OPENBLAS_CORETYPE=Haswell PYTHONPATH=bindings/python python3 benchmarks/bench.py [--out FILE] [--quick]
+    make bench                                      # writes benchmarks/RESULTS.md
+    PYTHONPATH=bindings/python python3 benchmarks/bench.py [--out FILE] [--quick]
+
+OPENBLAS_CORETYPE is left as the caller has it: unset, the run measures what users get (OpenBLAS's
+choice, or dirrm's correction of a fallback, docs/decisions.md §5); the isolated runs add dirrm
+with the kernels of the CPU's class, and the sgemm column and the floor use the best rate measured.
 
 Before a row is timed, both sides' results are compared (np.allclose with the tolerances the
 row states) and the run stops with an error if they differ. Ratios are torch time / dirrm time
@@ -43,18 +47,25 @@ from machine import bench_lines  # noqa: E402
 
 
 def isolated(report, repeat):
-    """Adds each row's times measured in two child processes, one per side."""
+    """Adds each row's times measured in child processes, one per side, and dirrm's side once
+    more with the kernels of the CPU's class (OPENBLAS_CORETYPE set in the child's environment,
+    where OpenBLAS reads it when it loads)."""
+    core = dirrm.build_info()["cpu_blas_core"]
+    runs = {"dirrm": {}, "torch": {}, "class": {"OPENBLAS_CORETYPE": core}} if core else {"dirrm": {}, "torch": {}}
     sides = {}
-    for side in ("dirrm", "torch"):
+    for name, env in runs.items():
         with tempfile.NamedTemporaryFile(suffix=".json") as dump:
             subprocess.run([sys.executable, os.path.abspath(__file__), "--dump", dump.name, "--repeat", str(repeat)],
-                           env={**os.environ, "BENCH_SIDE": side}, check=True, stdout=subprocess.DEVNULL)
-            sides[side] = json.load(open(dump.name))
+                           env={**os.environ, "BENCH_SIDE": "dirrm" if name == "class" else name, **env},
+                           check=True, stdout=subprocess.DEVNULL)
+            sides[name] = json.load(open(dump.name))
     for row in report.rows:
         if row["key"] in sides["dirrm"]:
             ours, theirs = np.array(sides["dirrm"][row["key"]][0]), np.array(sides["torch"][row["key"]][1])
             row["isolated"] = float(np.median(theirs) / np.median(ours))
             row["iso"] = [fmt(ours), fmt(theirs), f"{row['isolated']:.2f}"]
+        if row["key"] in sides.get("class", {}):
+            row["class"] = f"{core}: {fmt(np.array(sides['class'][row['key']][0]))}"
 
 
 def main():

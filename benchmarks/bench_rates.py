@@ -1,27 +1,21 @@
-"""The machine's own rates the benchmarks measure dirrm against: sgemm in dirrm's OpenBLAS and
-in torch at the CLUB bound's shapes, and the copy bandwidth of memory."""
+"""The machine's own rates the benchmarks measure dirrm against: sgemm at the CLUB bound's shapes
+in dirrm's OpenBLAS (with the kernels in use and with those of the CPU's class) and in torch, and
+the copy bandwidth of memory.
+
+    python3 benchmarks/bench_rates.py SHAPES_JSON REPEAT   # (the class-kernel child) seconds per shape
+"""
 
 import ctypes
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import torch
 
 import dirrm
 from timing import median_seconds
-
-
-def sgemm_rate(n, d, hidden, repeat):
-    """torch.mm's GFLOP/s on the bound's two large products: (n×d)(d×h) and (n×h)(h×d)."""
-    rng = np.random.default_rng(5)
-    x = torch.tensor(rng.normal(size=(n, d)).astype(np.float32))
-    w = torch.tensor(rng.normal(size=(hidden, d)).astype(np.float32))
-    dh = torch.tensor(rng.normal(size=(n, hidden)).astype(np.float32))
-
-    def both():
-        torch.mm(x, w.t())
-        torch.mm(dh, w)
-
-    return 4 * n * d * hidden / median_seconds(both, repeat) / 1e9
 
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -60,6 +54,47 @@ def _sgemm_median(blas, m, n, k, trans_a, trans_b, repeat):
     return median_seconds(lambda: blas.cblas_sgemm(*args), repeat)
 
 
+def torch_mm_seconds(m, n, k, trans_a, trans_b, repeat):
+    """Median time of torch.mm on the same product as sgemm_seconds (torch's own threads)."""
+    rng = np.random.default_rng(6)
+    a = torch.tensor(rng.normal(size=(k, m) if trans_a else (m, k)).astype(np.float32))
+    b = torch.tensor(rng.normal(size=(n, k) if trans_b else (k, n)).astype(np.float32))
+    a, b = (a.t() if trans_a else a), (b.t() if trans_b else b)
+    return median_seconds(lambda: torch.mm(a, b), repeat)
+
+
+def class_kernel_seconds(shapes, repeat):
+    """sgemm_seconds of each (m, n, k, trans_a, trans_b) in shapes with OpenBLAS's kernels of
+    this CPU's class (build_info's cpu_blas_core), measured in a child process that sets
+    OPENBLAS_CORETYPE (OpenBLAS reads it when it loads); the in-use kernels' seconds when those
+    are the class's already, None when the class has no kernels of its own (below AVX)."""
+    info = dirrm.build_info()
+    core = info["cpu_blas_core"]
+    if not core:
+        return None
+    if info["blas_core"] == core:
+        return [sgemm_seconds(*shape, repeat) for shape in shapes]
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(shapes), str(repeat)],
+                         env={**os.environ, "OPENBLAS_CORETYPE": core}, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def gemm_rates(n, d, hidden, counts, repeat):
+    """The products of q's first layer that `counts` names ({"forward": k, ...}, club_gemms),
+    timed one by one: their FLOPs and their total seconds in dirrm's OpenBLAS with the kernels
+    in use ("in use"), with the CPU class's kernels ("class", None without), and in torch.mm."""
+    shapes = club_gemms(n, d, hidden)
+    names = list(counts)
+    flops = sum(counts[k] * 2 * shapes[k][0] * shapes[k][1] * shapes[k][2] for k in names)
+    total = lambda seconds: sum(counts[k] * t for k, t in zip(names, seconds))  # noqa: E731
+    class_seconds = class_kernel_seconds([shapes[k] for k in names], repeat)
+    return flops, {
+        "in use": total(sgemm_seconds(*shapes[k], repeat) for k in names),
+        "class": None if class_seconds is None else total(class_seconds),
+        "torch.mm": total(torch_mm_seconds(*shapes[k], repeat) for k in names),
+    }
+
+
 def club_gemms(n, d, hidden):
     """The large products of q's first layer (X: n×d, W1: hidden×d) as (m, n, k, trans_a,
     trans_b): the forward X W1ᵀ, the input gradient dZ W1, the weight gradient dZᵀ X."""
@@ -89,3 +124,7 @@ def adamw_bytes(count):
     write p, m, v."""
     return 7 * 4 * count
 
+
+
+if __name__ == "__main__":
+    print(json.dumps([sgemm_seconds(*shape, int(sys.argv[2])) for shape in json.loads(sys.argv[1])]))

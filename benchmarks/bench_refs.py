@@ -8,6 +8,17 @@ import torch
 from bench_data import club_batch, normal  # noqa: F401 (the inputs, re-exported)
 
 
+def load_flat(module, flat):
+    """Copies dirrm's flat float32 parameters into module's parameters, in their order (each
+    torch.nn.Linear's weight, then its bias: dirrm's layout); every value used once."""
+    offset = 0
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.tensor(flat[offset: offset + p.numel()]).reshape(p.shape))
+            offset += p.numel()
+    assert offset == len(flat), (offset, len(flat))
+
+
 class TorchQ(torch.nn.Module):
     """q(b | hc − hr) for a categorical b with 2 classes, as dirrm.Club's default: one hidden
     ReLU layer, loaded from dirrm's flat weights (each layer's weight, then its bias), or left
@@ -18,12 +29,7 @@ class TorchQ(torch.nn.Module):
         self.net = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, classes))
         if flat is None:  # the caller loads the weights (benchmarks/peak_memory.py reads them in place)
             return
-        offset = 0
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.tensor(flat[offset: offset + p.numel()]).reshape(p.shape))
-                offset += p.numel()
-        assert offset == len(flat)
+        load_flat(self, flat)
 
     def flat(self):
         return np.concatenate([p.detach().numpy().ravel() for p in self.parameters()])

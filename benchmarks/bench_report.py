@@ -73,12 +73,13 @@ class Report:
         self.summary = []     # README lines under the table
         self.status = {}      # key -> {"met": bool, "profile": str} for RESULTS.json
 
-    def row(self, key, routine, shapes, ours, theirs_name, theirs, checked, extra=""):
+    def row(self, key, routine, shapes, ours, theirs_name, theirs, checked, extra="", sgemm="–"):
         ratio = np.median(theirs) / np.median(ours)
         self.times[key] = (ours.tolist(), theirs.tolist())
         self.rows.append({"key": key, "routine": routine, "shapes": shapes, "against": theirs_name,
                           "ours": fmt(ours), "theirs": fmt(theirs), "ratio": f"{ratio:.2f}", "same": float(ratio),
-                          "isolated": float("nan"), "iso": ["–", "–", "–"], "checked": checked, "target": "–",
+                          "isolated": float("nan"), "iso": ["–", "–", "–"], "class": "–", "sgemm": sgemm,
+                          "checked": checked, "target": "–",
                           "notes": extra, "unmet": None, "dirrm_median": float(np.median(ours))})
         print(f"{routine:28s} {shapes:28s} dirrm {fmt(ours):30s} {theirs_name} {fmt(theirs):30s} ratio {ratio:5.2f} "
               f"{extra}", flush=True)
@@ -122,13 +123,18 @@ def write(report, path, header):
              "reach it, else missed by how much (the shortfall relative to the target) on which; on a busy machine",
              "the same-process torch times can swell (the thread pools fight), which the isolated ratio exposes.",
              "A missed row links to its profile in [PROFILE.md](PROFILE.md) (`make profile`).",
+             "`make bench` leaves `OPENBLAS_CORETYPE` as the caller has it (unset: what users get). *dirrm isolated, class",
+             "kernels*: dirrm's side again in its own process with `OPENBLAS_CORETYPE` set to the kernels of the CPU's class",
+             "(build_info's cpu_blas_core), the best this OpenBLAS has for the CPU. *sgemm GFLOP/s*: the row's large products",
+             "timed alone at its shapes, in dirrm's OpenBLAS with the kernels in use / with the class's kernels / in torch.mm.",
              "The machine is shared: rerun before trusting a single row.",
              "", *header, "",
              "| routine | shapes | dirrm, same process | torch, same process | ratio | dirrm isolated | torch isolated "
-             "| ratio isolated | checked | target | notes |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| ratio isolated | dirrm isolated, class kernels | sgemm GFLOP/s (in use / class / torch.mm) | checked "
+             "| target | notes |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report.rows:
         cells = [r["routine"], r["shapes"], r["ours"], f"{r['against']}: {r['theirs']}", r["ratio"], *r["iso"],
-                 r["checked"], r["target"], r["notes"]]
+                 r["class"], r["sgemm"], r["checked"], r["target"], r["notes"]]
         lines.append("| " + " | ".join(cells) + " |")
     for title, intro, head, rows in report.tables:
         lines += ["", f"## {title}", "", *intro, "", "| " + " | ".join(head) + " |",
@@ -139,8 +145,8 @@ def write(report, path, header):
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     rows = [{k: None if isinstance(r[k], float) and np.isnan(r[k]) else r[k]
-             for k in ("key", "routine", "shapes", "against", "ours", "theirs", "same", "isolated", "target",
-                       "dirrm_median")} for r in report.rows]
+             for k in ("key", "routine", "shapes", "against", "ours", "theirs", "same", "isolated", "class", "sgemm",
+                       "target", "dirrm_median")} for r in report.rows]
     with open(os.path.splitext(path)[0] + ".json", "w") as f:
         json.dump({"header": header, "rows": rows, "targets": report.status,
                    "tables": [{"title": t[0], "header": t[2], "rows": t[3]} for t in report.tables]}, f, indent=1)
@@ -152,12 +158,12 @@ def write_readme(report, path, results):
     bench markers, with the embedded, memory and floor summaries under the table."""
     lines = [f"From `make bench` (the full report, same-process timings, scaling rows and the checks: {results};"
              " a target is met when both ratios reach it):", "",
-             "| routine | shapes | against | dirrm | torch | ratio | ratio, same process | target |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| routine | shapes | against | dirrm | torch | ratio | ratio, same process | dirrm, class kernels | target |",
+             "|---|---|---|---|---|---|---|---|---|"]
     median = lambda cell: cell.split(" [")[0]  # noqa: E731
     for r in report.rows:
         target = r["target"].replace("PROFILE.md", os.path.join(os.path.dirname(results), "PROFILE.md"))
         lines.append(f"| {r['routine']} | {r['shapes']} | {r['against']} | {median(r['iso'][0])} | "
-                     f"{median(r['iso'][1])} | {r['iso'][2]} | {r['ratio']} | {target} |")
+                     f"{median(r['iso'][1])} | {r['iso'][2]} | {r['ratio']} | {median(r['class'])} | {target} |")
     lines += ["", *report.summary]
     replace_block(path, "bench", lines)

@@ -31,38 +31,47 @@ def bt_rows(report, repeat):
                    "loss, grads: rtol 1e-5")
 
 
-def gemm_seconds(n, d, hidden, counts, repeat):
-    """The time the products of q's first layer take in dirrm's sgemm (OpenBLAS), `counts`
-    naming how many of each (bench_rates.club_gemms), and their FLOPs."""
-    shapes = bench_rates.club_gemms(n, d, hidden)
-    seconds = sum(c * bench_rates.sgemm_seconds(*shapes[k], repeat) for k, c in counts.items())
-    flops = sum(c * 2 * shapes[k][0] * shapes[k][1] * shapes[k][2] for k, c in counts.items())
-    return seconds, flops
+def sgemm_cell(flops, seconds):
+    """The main table's sgemm column: GFLOP/s of the row's products in dirrm's OpenBLAS with
+    the kernels in use, with the CPU class's kernels, and in torch.mm (bench_rates.gemm_rates)."""
+    rate = lambda t: "–" if t is None else f"{flops / t / 1e9:.0f}"  # noqa: E731
+    return " / ".join(rate(seconds[k]) for k in ("in use", "class", "torch.mm"))
 
 
-def club_rows(report, repeat, n=64, d=4096, hidden=1024):
+def checked_bound(n, d, hidden, label):
+    """dirrm's CLUB bound + grads and torch's on the same q and batch, checked against each
+    other (bound rtol 1e-4; grads rtol 1e-4 atol 1e-7), as two calls to time, and the batch
+    (numpy hc, hr, b; torch hc, hr, b)."""
     hc, hr, b = refs.club_batch(n, d)
     club = dirrm.Club(d, q_hidden=hidden, seed=0)
     q = refs.TorchQ(club.weights, d, hidden)
     thc, thr = torch.tensor(hc, requires_grad=True), torch.tensor(hr, requires_grad=True)
     tb = torch.tensor(b).long()
-
     mi, gc, gr = club.bound(hc, hr, b)
     want, wc, wr = q.bound_and_grads(thc, thr, tb)
-    check("CLUB bound", mi, want, 1e-4, 1e-6)
-    check("CLUB grads", np.concatenate([gc, gr]), np.concatenate([wc, wr]), 1e-4, 1e-7)
-    ours_t, theirs_t = alternate(lambda: club.bound(hc, hr, b), lambda: q.bound_and_grads(thc, thr, tb), repeat)
+    check(f"CLUB bound{label}", mi, want, 1e-4, 1e-6)
+    check(f"CLUB grads{label}", np.concatenate([gc, gr]), np.concatenate([wc, wr]), 1e-4, 1e-7)
+    return (lambda: club.bound(hc, hr, b)), (lambda: q.bound_and_grads(thc, thr, tb)), (hc, hr, b, thc, thr, tb)
+
+
+def club_rows(report, repeat, n=64, d=4096, hidden=1024):
+    ours, theirs, (hc, hr, b, thc, thr, tb) = checked_bound(n, d, hidden, "")
+    ours_t, theirs_t = alternate(ours, theirs, repeat)
     flops = refs.bound_flops(n, d, hidden)
-    sgemm = bench_rates.sgemm_rate(n, d, hidden, repeat)
-    blas_s, blas_flops = gemm_seconds(n, d, hidden, {"forward": 1, "input_grad": 1}, repeat)
+    # (an isolated child times one side's calls only: the products are the parent's to time)
+    sgemm = sgemm_cell(*bench_rates.gemm_rates(n, d, hidden, {"forward": 1, "input_grad": 1}, repeat)) \
+        if SIDE == "both" else "–"
     rate = flops / np.median(ours_t) / 1e9
     report.row("club", "CLUB bound + grads", f"n {n}, d {d}, q {hidden}, C 2", ours_t, "torch autograd", theirs_t,
                "bound rtol 1e-4; grads rtol 1e-4 atol 1e-7",
-               f"{rate:.0f} GFLOP/s overall (GEMM part {flops / 1e9:.2f} GFLOP; sgemm at these shapes: "
-               f"dirrm's OpenBLAS {blas_flops / blas_s / 1e9:.0f} GFLOP/s, torch.mm {sgemm:.0f} GFLOP/s)")
+               f"{rate:.0f} GFLOP/s overall (GEMM part {flops / 1e9:.2f} GFLOP)",
+               sgemm=sgemm)
 
     # One DIR step: fit (5 AdamW steps on q's NLL), then the bound and its input gradients.
     dirrm_times = []
+    steps = 5
+    counts = {"forward": steps + 1, "weight_grad": steps, "input_grad": 1}
+    step_gemm = bench_rates.gemm_rates(n, d, hidden, counts, max(repeat // 2, 5)) if SIDE == "both" else None
     for fused in (False, True):
         club = dirrm.Club(d, q_hidden=hidden, seed=0)
         q = refs.TorchQ(club.weights, d, hidden)
@@ -92,16 +101,19 @@ def club_rows(report, repeat, n=64, d=4096, hidden=1024):
         report.row("dir fused" if fused else "dir default", "DIR step", f"n {n}, d {d}, q {hidden}, C 2, 5 AdamW",
                    ours_t, "torch, fused AdamW" if fused else "torch, default AdamW", theirs_t,
                    "weights rtol 1e-4 atol 1e-5; bound rtol 1e-4; grads rtol 1e-3 atol 1e-6",
-                   f"{step_flops / np.median(ours_t) / 1e9:.0f} GFLOP/s overall ({step_flops / 1e9:.1f} GFLOP of GEMM)")
+                   f"{step_flops / np.median(ours_t) / 1e9:.0f} GFLOP/s overall ({step_flops / 1e9:.1f} GFLOP of GEMM)",
+                   sgemm=sgemm_cell(*step_gemm) if step_gemm else "–")
     if SIDE == "both":
-        floor_row(report, np.array(dirrm_times), n, d, hidden, repeat)
+        floor_row(report, np.array(dirrm_times), n, d, hidden, counts, step_gemm, repeat, steps=steps)
 
 
-def floor_row(report, dirrm_times, n, d, hidden, repeat, classes=2, steps=5):
-    """The DIR step against its floor: its first-layer products at the rate dirrm's sgemm
-    reaches on exactly those shapes, plus AdamW's traffic at the copy bandwidth."""
-    counts = {"forward": steps + 1, "weight_grad": steps, "input_grad": 1}
-    gemm_s, gemm_flops = gemm_seconds(n, d, hidden, counts, max(repeat // 2, 5))
+def floor_row(report, dirrm_times, n, d, hidden, counts, gemm, repeat, classes=2, steps=5):
+    """The DIR step against its floor: its first-layer products (counts, timed in gemm by
+    bench_rates.gemm_rates) at the best sgemm rate measured on exactly those shapes, plus
+    AdamW's traffic at the best copy bandwidth measured."""
+    gemm_flops, seconds = gemm
+    best = min((t, k) for k, t in seconds.items() if t is not None)
+    gemm_s = best[0]
     parameters = d * hidden + hidden + hidden * classes + classes
     traffic = steps * bench_rates.adamw_bytes(parameters)
     bw, how, rates = bench_rates.bandwidth(max(repeat // 3, 5))
@@ -114,7 +126,10 @@ def floor_row(report, dirrm_times, n, d, hidden, repeat, classes=2, steps=5):
         "DIR step against its floor",
         [f"Floor = the step's products of q's first layer ({counts['forward']} forwards X·W1ᵀ, {counts['weight_grad']} "
          f"weight gradients dZᵀ·X, {counts['input_grad']} input",
-         "gradient dZ·W1) timed one by one in dirrm's OpenBLAS (its own threads, as many as dirrm's) at exactly those shapes,",
+         "gradient dZ·W1) timed one by one at exactly those shapes in dirrm's OpenBLAS (its own threads, as many as dirrm's)",
+         "with the kernels in use and with the CPU class's kernels, and in torch.mm; the fastest of the three is the floor's",
+         "(" + ", ".join(f"{k} {'–' if t is None else f'{gemm_flops / t / 1e9:.0f} GFLOP/s'}" for k, t in seconds.items())
+         + "), "
          f"plus AdamW's traffic (read p, g, m, v, write p, m, v: {bench_rates.adamw_bytes(1)} bytes per parameter and step) "
          "at the copy",
          f"bandwidth of a {bench_rates.BANDWIDTH_MIB} MiB array (" + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in rates.items())
@@ -122,7 +137,7 @@ def floor_row(report, dirrm_times, n, d, hidden, repeat, classes=2, steps=5):
         ["shapes", "GEMM", "sgemm time", "AdamW traffic", "AdamW at bandwidth", "floor", "dirrm", "dirrm / floor",
          "target"],
         [[f"n {n}, d {d}, q {hidden}, C {classes}, {steps} AdamW", f"{gemm_flops / 1e9:.2f} GFLOP",
-          f"{ms(gemm_s)} ({gemm_flops / gemm_s / 1e9:.0f} GFLOP/s)", f"{traffic / 1e6:.0f} MB",
+          f"{ms(gemm_s)} ({gemm_flops / gemm_s / 1e9:.0f} GFLOP/s, {best[1]})", f"{traffic / 1e6:.0f} MB",
           f"{ms(traffic / bw)} ({bw / 1e9:.1f} GB/s, {how})", ms(floor), ms(ours), f"{ours / floor:.2f}", target]])
     report.summary.append(f"- DIR step against its floor (sgemm at the step's shapes + AdamW at copy bandwidth): "
                           f"{ms(ours)} against {ms(floor)}, {ours / floor:.2f}×; target ≤ {FLOOR_TARGET:g}×: "
@@ -134,30 +149,23 @@ def scaling_rows(report, repeat, hidden=1024):
     shapes = [(n, 4096) for n in (16, 64, 256, 1024)] + [(64, d) for d in (1024, 2048, 8192)]
     rows = []
     for n, d in sorted(shapes, key=lambda s: (s[1] != 4096, s)):
-        hc, hr, b = refs.club_batch(n, d)
-        club = dirrm.Club(d, q_hidden=hidden, seed=0)
-        q = refs.TorchQ(club.weights, d, hidden)
-        thc, thr = torch.tensor(hc, requires_grad=True), torch.tensor(hr, requires_grad=True)
-        tb = torch.tensor(b).long()
-        mi, gc, gr = club.bound(hc, hr, b)
-        want, wc, wr = q.bound_and_grads(thc, thr, tb)
-        check(f"CLUB bound n {n} d {d}", mi, want, 1e-4, 1e-6)
-        check(f"CLUB grads n {n} d {d}", np.concatenate([gc, gr]), np.concatenate([wc, wr]), 1e-4, 1e-7)
-        ours_t, theirs_t = alternate(lambda: club.bound(hc, hr, b), lambda: q.bound_and_grads(thc, thr, tb),
-                                     repeat, warmup=1)
+        ours, theirs, _ = checked_bound(n, d, hidden, f" n {n} d {d}")
+        ours_t, theirs_t = alternate(ours, theirs, repeat, warmup=1)
         flops = refs.bound_flops(n, d, hidden)
-        blas_s, blas_flops = gemm_seconds(n, d, hidden, {"forward": 1, "input_grad": 1}, repeat)
+        blas_flops, blas_s = bench_rates.gemm_rates(n, d, hidden, {"forward": 1, "input_grad": 1}, repeat)
         ours = float(np.median(ours_t))
         rows.append([f"n {n}, d {d}", fmt(ours_t), fmt(theirs_t), f"{np.median(theirs_t) / ours:.2f}",
-                     f"{flops / ours / 1e9:.0f}", f"{blas_flops / blas_s / 1e9:.0f}", f"{blas_s / ours:.2f}"])
+                     f"{flops / ours / 1e9:.0f}", sgemm_cell(blas_flops, blas_s), f"{blas_s['in use'] / ours:.2f}"])
     report.table(
         "Scaling: CLUB bound + grads",
         [f"q hidden {hidden}, C 2; same process, alternating, {repeat} repetitions after one warm-up each;",
          "each shape's bound and gradients checked as in the main table (bound rtol 1e-4; grads rtol 1e-4 atol 1e-7).",
          "GEMM GFLOP/s: the bound's GEMM FLOPs (forward and input gradient of both layers) over dirrm's whole time;",
-         "sgemm GFLOP/s: dirrm's OpenBLAS on the first layer's two products (X·W1ᵀ, dZ·W1) alone at the same shapes;",
-         "sgemm share: the time of those two products over dirrm's time."],
-        ["shapes", "dirrm", "torch autograd", "ratio", "dirrm GEMM GFLOP/s", "sgemm GFLOP/s", "sgemm share"], rows)
+         "sgemm GFLOP/s: the first layer's two products (X·W1ᵀ, dZ·W1) alone at the same shapes, in dirrm's OpenBLAS with",
+         "the kernels in use / with the CPU class's kernels / in torch.mm;",
+         "sgemm share: the time of those two products (kernels in use) over dirrm's time."],
+        ["shapes", "dirrm", "torch autograd", "ratio", "dirrm GEMM GFLOP/s", "sgemm GFLOP/s (in use / class / torch.mm)",
+         "sgemm share"], rows)
 
 
 

@@ -6,6 +6,8 @@ import math
 import numpy as np
 import torch
 
+from bench_refs import load_flat
+
 
 def model_parameters(model):
     """A dirrm.RewardModel's flat parameters (W1, b1, P, Q, (Wl, bl)..., v, c), read from its
@@ -56,12 +58,7 @@ class TorchGaussianQ(torch.nn.Module):
         self.mean = torch.nn.Sequential(torch.nn.Linear(d, half), torch.nn.ReLU(), torch.nn.Linear(half, 1))
         self.logvar = torch.nn.Sequential(torch.nn.Linear(d, half), torch.nn.ReLU(), torch.nn.Linear(half, 1))
         self.bound_b = logvar_bound
-        offset = 0
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.tensor(flat[offset: offset + p.numel()]).reshape(p.shape))
-                offset += p.numel()
-        assert offset == len(flat)
+        load_flat(self, flat)
 
     def moments(self, x):
         return self.mean(x)[:, 0], self.bound_b * torch.tanh(self.logvar(x)[:, 0] / self.bound_b)

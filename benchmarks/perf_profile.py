@@ -3,7 +3,7 @@ call looped alone in a process of its own under `perf record -g`, the top symbol
 and the shares by library written to benchmarks/PROFILE.md.
 
     make profile                # after make bench: the rows RESULTS.json marks missed
-    OPENBLAS_CORETYPE=Haswell PYTHONPATH=bindings/python python3 benchmarks/perf_profile.py [--all] [--seconds S] [ROW ...]
+    PYTHONPATH=bindings/python python3 benchmarks/perf_profile.py [--all] [--seconds S] [ROW ...]
 
 Rows: the keys of DRIVERS below. Without ROW arguments, the rows that benchmarks/RESULTS.json
 (written by make bench) marks missed, or every row with --all or without RESULTS.json. The

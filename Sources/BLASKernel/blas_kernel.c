@@ -68,6 +68,12 @@ const char *dirrm_blas_core(void) {
 
 const char *dirrm_blas_replaced_core(void) { return replaced; }
 
+/* OpenBLAS's kernels for each dirrm_simd_level, and their table in a DYNAMIC_ARCH build. */
+static const char *const class_core[] = {"", "Sandybridge", "Haswell", "SkylakeX"};
+static const char *const class_table[] = {NULL, "gotoblas_SANDYBRIDGE", "gotoblas_HASWELL", "gotoblas_SKYLAKEX"};
+
+const char *dirrm_blas_class_core(void) { return class_core[dirrm_blas_cpu_level()]; }
+
 dirrm_blas_chooser dirrm_blas_chooser_kind(void) { return chooser; }
 
 /* Runs when libdirrm (or the CLI) loads: after OpenBLAS's own constructor, which the dynamic
@@ -92,9 +98,7 @@ __attribute__((constructor)) static void choose_kernels(void) {
   }
   const char *current = dirrm_blas_core();
   dirrm_simd_level cpu = dirrm_blas_cpu_level();
-  static const char *const target[] = {NULL, "Sandybridge", "Haswell", "SkylakeX"};
-  static const char *const table[] = {NULL, "gotoblas_SANDYBRIDGE", "gotoblas_HASWELL", "gotoblas_SKYLAKEX"};
-  if (core_level(current) >= cpu || !dlsym(openblas, table[cpu])) {
+  if (core_level(current) >= cpu || !dlsym(openblas, class_table[cpu])) {
     dlclose(openblas);
     return;
   }
@@ -103,11 +107,11 @@ __attribute__((constructor)) static void choose_kernels(void) {
   before[sizeof before - 1] = 0;
   /* OpenBLAS reads the variable only inside gotoblas_dynamic_init; it is removed again so
      that the caller's environment (and its child processes') stays as it was. */
-  if (setenv("OPENBLAS_CORETYPE", target[cpu], 0) == 0) {
+  if (setenv("OPENBLAS_CORETYPE", class_core[cpu], 0) == 0) {
     quit();
     init();
     unsetenv("OPENBLAS_CORETYPE");
-    if (!strcasecmp(dirrm_blas_core(), target[cpu])) {
+    if (!strcasecmp(dirrm_blas_core(), class_core[cpu])) {
       memcpy(replaced, before, sizeof replaced);
       chooser = DIRRM_BLAS_BY_DIRRM;
     }

@@ -57,6 +57,7 @@ public func dirrm_build_info() -> UnsafePointer<CChar>? {
     + "\"blas_core_chosen_by\":\(jsonString(BLASKernelChoice.chooser)),"
     + "\"blas_core_replaced\":\(jsonString(BLASKernelChoice.replaced)),"
     + "\"cpu_simd\":\(jsonString(BLASKernelChoice.cpuLevel)),"
+    + "\"cpu_blas_core\":\(jsonString(BLASKernelChoice.classCore)),"
   return buildInfo.store(
     "{\"version\":\(jsonString(version)),\"blas\":\(jsonString(blas)),\(kernels)"
       + "\"threads\":\(WorkerPool.threadCount),\"compiler\":\(jsonString(compilerName))}")

@@ -20,6 +20,9 @@ public enum BLASKernelChoice {
   /// The kernels OpenBLAS had picked before dirrm replaced them; empty when it did not.
   public static var replaced: String { String(cString: dirrm_blas_replaced_core()) }
 
+  /// The kernels of this CPU's class ("SkylakeX", "Haswell", "Sandybridge"; empty below AVX).
+  public static var classCore: String { String(cString: dirrm_blas_class_core()) }
+
   /// The widest vector instruction set this CPU and OS support: "sse", "avx", "avx2", "avx512".
   public static var cpuLevel: String {
     switch dirrm_blas_cpu_level() {

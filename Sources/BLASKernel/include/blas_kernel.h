@@ -27,4 +27,7 @@ DIRRM_INTERNAL const char *dirrm_blas_core(void);
 /* The kernels OpenBLAS had chosen before dirrm switched them; "" when it did not. */
 DIRRM_INTERNAL const char *dirrm_blas_replaced_core(void);
 DIRRM_INTERNAL dirrm_blas_chooser dirrm_blas_chooser_kind(void);
+/* The kernels of this CPU's class (AVX-512: "SkylakeX", AVX2: "Haswell", AVX: "Sandybridge";
+   "" below AVX), the ones dirrm switches a fallback to. */
+DIRRM_INTERNAL const char *dirrm_blas_class_core(void);
 #endif

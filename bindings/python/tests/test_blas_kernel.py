@@ -88,6 +88,9 @@ def test_build_info_names_the_kernels_in_use() -> None:
     assert info["cpu_simd"] == cpu_class_from_proc()
     assert info["blas_core_chosen_by"] in {"openblas", "OPENBLAS_CORETYPE", "dirrm", "fixed"}
     assert isinstance(info["blas_core"], str) and info["blas_core"]
+    # The class's kernels, named independently of blas_kernel.c's table.
+    assert info["cpu_blas_core"] == {"avx512": "SkylakeX", "avx2": "Haswell", "avx": "Sandybridge", "sse": ""}[
+        info["cpu_simd"]]
 
 
 def test_kernels_are_not_a_fallback_below_the_cpu() -> None:
@@ -107,6 +110,7 @@ def test_a_fallback_is_replaced_by_the_cpus_class() -> None:
     assert swapped["blas_core_chosen_by"] == "dirrm", swapped
     assert swapped["blas_core_replaced"] == "Prescott"
     assert level(str(swapped["blas_core"])) == cpu
+    assert swapped["blas_core"] == swapped["cpu_blas_core"]   # what build_info names as the class's
     assert swapped["env_after"] is None   # the caller's environment is left as it was
     # The same products as with those kernels chosen by the variable.
     pinned = run(FORCED, {"OPENBLAS_CORETYPE": str(swapped["blas_core"])})
