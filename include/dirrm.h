@@ -238,6 +238,23 @@ int32_t dirrm_club_get_params(const dirrm_club *c, dirrm_club_params *out);
 int32_t dirrm_club_fit(dirrm_club *c, int64_t n, const float *h_chosen, const float *h_rejected,
                        const float *bias, float *out_nll);
 
+/* dirrm_club_fit on a thread of its own, so that q's fit on batch t runs while the caller
+ * computes its next forward and backward (DIR off the critical path). _begin checks and copies
+ * the batch (the buffers may be reused when it returns), starts the fit and returns; until
+ * dirrm_club_fit_finish(c) returns, every other call on c returns DIRRM_ERR_MISUSE, and
+ * dirrm_club_free(c) waits for the fit (dropping its result). _finish waits for the fit and
+ * returns what dirrm_club_fit would have (its status, and out_nll: NULL ok), or MISUSE when no
+ * fit was begun on c. Bit for bit the same q as dirrm_club_fit on the same batch at the same
+ * thread count: the schedule "bound of batch t with q, then _begin(t) ... _finish before the
+ * bound of t + 1" equals the synchronous "bound(t), fit(t)", i.e. each bound uses q fitted
+ * up to the batch before it (one step stale, against DIR's fit(t), bound(t)). In a child
+ * forked while a fit ran, c is as a handle another thread was using (Fork, above): free it.
+ * Statuses of _begin: those of dirrm_club_fit's checks, and OUT_OF_MEMORY when no thread can
+ * be started. */
+int32_t dirrm_club_fit_begin(dirrm_club *c, int64_t n, const float *h_chosen,
+                             const float *h_rejected, const float *bias);
+int32_t dirrm_club_fit_finish(dirrm_club *c, float *out_nll);
+
 /* out_log_prob: n values log q(b_i | X_i) (natural log, full density for Gaussian). */
 int32_t dirrm_club_log_prob(dirrm_club *c, int64_t n, const float *h_chosen,
                             const float *h_rejected, const float *bias, float *out_log_prob);

@@ -70,6 +70,38 @@ public func dirrm_club_fit(
 }
 
 @c @implementation
+public func dirrm_club_fit_begin(
+  _ c: OpaquePointer?, _ n: Int64, _ hChosen: UnsafePointer<Float>?, _ hRejected: UnsafePointer<Float>?,
+  _ bias: UnsafePointer<Float>?
+) -> Int32 {
+  abiCall("dirrm_club_fit_begin") { () throws(ABIError) in
+    let box = try lookup(c)
+    let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)  // a copy: the caller may reuse its buffers
+    try Handles.handOff(
+      box,
+      to: BackgroundJob {
+        do throws(ABIError) {
+          return .success(try bridge { () throws(NumericError) in try box.value.fit(batch, measure: true) })
+        } catch {
+          return .failure(error)
+        }
+      })
+  }
+}
+
+@c @implementation
+public func dirrm_club_fit_finish(_ c: OpaquePointer?, _ outNll: UnsafeMutablePointer<Float>?) -> Int32 {
+  abiCall("dirrm_club_fit_finish") { () throws(ABIError) in
+    guard let (_, job) = try Handles.takeBackIfRunning(c, ClubEstimator.self, "c") else {
+      _ = try lookup(c)  // a fork's or another thread's claim says so first
+      throw ABIError(DIRRM_ERR_MISUSE, "c has no fit running in the background (dirrm_club_fit_begin)")
+    }
+    let nll = try job.outcome.get()
+    if let outNll, let nll { outNll.pointee = nll }
+  }
+}
+
+@c @implementation
 public func dirrm_club_log_prob(
   _ c: OpaquePointer?, _ n: Int64, _ hChosen: UnsafePointer<Float>?, _ hRejected: UnsafePointer<Float>?,
   _ bias: UnsafePointer<Float>?, _ outLogProb: UnsafeMutablePointer<Float>?

@@ -8,12 +8,16 @@ import Synchronization
 final class HandleBox<Value> {
   var value: Value
   let owner = Atomic<UInt>(0)
+  /// The work a dirrm thread is doing on `value` while `owner` is `inBackground`.
+  var background: BackgroundJob?
   init(_ value: Value) { self.value = value }
 }
 
 /// An owner no thread has: the box was in another thread's call when the process forked, so
 /// the child's copy of its state may be half-updated.
 private let forkedMidCall = UInt.max
+/// The owner of a box handed to a BackgroundJob, until a call takes it back.
+private let inBackground = UInt.max - 1
 
 /// What the registry and `abiCall` need of a box whatever its type.
 protocol ClaimedHandle: AnyObject {
@@ -24,7 +28,10 @@ protocol ClaimedHandle: AnyObject {
 }
 
 extension HandleBox: ClaimedHandle {
-  func unclaim() { owner.store(0, ordering: .releasing) }
+  /// Releases this thread's claim; a box this call handed to a background job stays the job's.
+  func unclaim() {
+    _ = owner.compareExchange(expected: UInt(pthread_self()), desired: 0, ordering: .acquiringAndReleasing)
+  }
   func poisonIfHeld(except survivor: UInt) {
     let holder = owner.load(ordering: .acquiring)
     if holder != 0, holder != survivor { owner.store(forkedMidCall, ordering: .releasing) }
@@ -119,6 +126,9 @@ enum Handles {
       throw ABIError(
         DIRRM_ERR_MISUSE,
         "\(name) was in use by another thread when this process forked; its state may be partial (free it)")
+    } else if holder == inBackground {
+      throw ABIError(
+        DIRRM_ERR_MISUSE, "\(name) has a fit running in the background; finish it first (dirrm_club_fit_finish)")
     } else if holder != me {
       throw ABIError(DIRRM_ERR_MISUSE, "\(name) is in use by another thread")
     } else if claims.claimedByEnclosingCall(box) {
@@ -142,12 +152,45 @@ enum Handles {
   static func endCall() { claims.leave() }
 
   /// Frees a handle; NULL is a no-op. In a forked child a handle that was mid-call at the
-  /// fork may still be freed (its state is kept aside, never touched again).
+  /// fork may still be freed (its state is kept aside, never touched again). A background
+  /// job on it is waited for first, its result dropped.
   static func release<Value>(_ handle: OpaquePointer?, _ type: Value.Type, _ name: String) throws(ABIError) {
     guard handle != nil else { return }
     let box = try find(handle, type, name)
-    if !box.isPoisoned { _ = try lookup(handle, type, name) }
+    if !box.isPoisoned, try takeBackIfRunning(handle, type, name) == nil { _ = try lookup(handle, type, name) }
     liveHandles.remove(UInt(bitPattern: UnsafeRawPointer(handle)))
+  }
+
+  /// Hands `box`, claimed by the current call, to `job`, which starts on its own thread and
+  /// owns the box until `takeBack`; every other call on the handle is MISUSE meanwhile.
+  static func handOff<Value>(_ box: HandleBox<Value>, to job: BackgroundJob) throws(ABIError) {
+    box.background = job
+    // Published before the job can run, and before any thread can see the new owner.
+    box.owner.store(inBackground, ordering: .releasing)
+    do throws(ABIError) {
+      try job.start()
+    } catch {
+      box.background = nil
+      box.owner.store(UInt(pthread_self()), ordering: .releasing)  // back to this call's claim
+      throw error
+    }
+  }
+
+  /// Waits for the background job on `handle` and claims the handle for the current call
+  /// (released when it returns); nil when no job runs on it.
+  static func takeBackIfRunning<Value>(_ handle: OpaquePointer?, _ type: Value.Type, _ name: String)
+    throws(ABIError) -> (HandleBox<Value>, BackgroundJob)?
+  {
+    let box = try find(handle, type, name)
+    guard
+      box.owner.compareExchange(
+        expected: inBackground, desired: UInt(pthread_self()), ordering: .acquiringAndReleasing
+      ).exchanged, let job = box.background
+    else { return nil }
+    box.background = nil
+    claims.append(box)
+    job.wait()
+    return (box, job)
   }
 
   private static func find<Value>(_ handle: OpaquePointer?, _ type: Value.Type, _ name: String)

@@ -776,6 +776,61 @@ static int impossible_bias_stats_are_refused(void) {
   return 0;
 }
 
+/* ---- issue 22: q's fit in the background (dirrm_club_fit_begin/_finish) ---- */
+
+static int background_fit_misuse_fork_and_free(void) {
+  fill_batch();
+  for (int i = 0; i < FORK_N * FORK_D; i++) {
+    big_hc[i] = (float)((i * 7) % 13) * 0.1f;
+    big_hr[i] = (float)((i * 5) % 11) * 0.1f;
+  }
+  for (int i = 0; i < FORK_N; i++) big_labels[i] = (float)(i % 2);
+  float nll;
+  EXPECT(dirrm_club_fit_begin(NULL, N, hc, hr, labels) == DIRRM_ERR_NULL_POINTER);
+  EXPECT(dirrm_club_fit_finish(NULL, &nll) == DIRRM_ERR_NULL_POINTER);
+  /* q small enough for same_state's buffer; the handle stays the job's until _finish, so the
+   * child sees it mid-fit whether or not the fit is done by the fork. */
+  dirrm_club *c = small_club(DIRRM_BIAS_CATEGORICAL, 2, FORK_D, 8);
+  dirrm_club *reference = small_club(DIRRM_BIAS_CATEGORICAL, 2, FORK_D, 8);
+  EXPECT(c && reference);
+  EXPECT(dirrm_club_fit_finish(c, &nll) == DIRRM_ERR_MISUSE);
+  EXPECT(dirrm_club_fit_begin(c, 0, big_hc, big_hr, big_labels) != DIRRM_OK);
+  EXPECT(dirrm_club_fit_begin(c, -1, big_hc, big_hr, big_labels) != DIRRM_OK);
+  EXPECT(dirrm_club_fit_begin(c, FORK_N, NULL, big_hr, big_labels) == DIRRM_ERR_NULL_POINTER);
+  EXPECT(dirrm_club_fit_finish(c, &nll) == DIRRM_ERR_MISUSE); /* a refused begin starts nothing */
+  float bad[FORK_N];
+  for (int i = 0; i < FORK_N; i++) bad[i] = 7; /* a class id out of range */
+  EXPECT(dirrm_club_fit_begin(c, FORK_N, big_hc, big_hr, bad) == DIRRM_ERR_INVALID_ARGUMENT);
+  /* Begin, fork: the child refuses the handle with the fork's message and frees it; the parent
+   * finishes with the same q as a direct fit. */
+  EXPECT(dirrm_club_fit_begin(c, FORK_N, big_hc, big_hr, big_labels) == DIRRM_OK);
+  float mi;
+  EXPECT(dirrm_club_bound(c, FORK_N, big_hc, big_hr, big_labels, NULL, &mi, NULL, NULL) == DIRRM_ERR_MISUSE);
+  EXPECT(dirrm_club_fit_begin(c, FORK_N, big_hc, big_hr, big_labels) == DIRRM_ERR_MISUSE);
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(20);
+    int32_t status = dirrm_club_fit_finish(c, &nll);
+    int ok = status == DIRRM_ERR_MISUSE && strstr(dirrm_last_error(), "forked") != NULL;
+    ok = ok && dirrm_club_free(c) == DIRRM_OK && dirrm_club_free(reference) == DIRRM_OK;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  float want;
+  EXPECT(dirrm_club_fit_finish(c, &nll) == DIRRM_OK);
+  EXPECT(dirrm_club_fit(reference, FORK_N, big_hc, big_hr, big_labels, &want) == DIRRM_OK);
+  EXPECT(nll == want && same_state(c, reference));
+  EXPECT(dirrm_club_fit_finish(c, &nll) == DIRRM_ERR_MISUSE);
+  /* Free while a fit runs waits for it. */
+  EXPECT(dirrm_club_fit_begin(c, FORK_N, big_hc, big_hr, big_labels) == DIRRM_OK);
+  EXPECT(dirrm_club_free(c) == DIRRM_OK);
+  EXPECT(dirrm_club_fit_finish(c, &nll) == DIRRM_ERR_MISUSE); /* freed: no longer a handle */
+  EXPECT(dirrm_club_free(reference) == DIRRM_OK);
+  return 0;
+}
+
 /* ---- the runner ---- */
 
 typedef struct {
@@ -812,6 +867,7 @@ static const test_case cases[] = {
     {"states_at_the_counter_limit_still_save_what_loads",
      states_at_the_counter_limit_still_save_what_loads},
     {"impossible_bias_stats_are_refused", impossible_bias_stats_are_refused},
+    {"background_fit_misuse_fork_and_free", background_fit_misuse_fork_and_free},
 };
 
 int main(int argc, char **argv) {

@@ -5,8 +5,9 @@
 Part 1 trains a small encoder and reward head with DistributedDataParallel and
 dirrm.torch.DIRLoss, each rank on its shard of every global batch (equal shards, then uneven
 ones, then uneven ones with a Gaussian bias given as raw token-count gaps, which the estimator
-standardizes on every rank alike), and rank 0 compares the final weights with one process
-trained on the whole batches.
+standardizes on every rank alike, then uneven ones with q fitted on a dirrm thread after each
+bound, fit="async"), and rank 0 compares the final weights with one process trained on the
+whole batches (on the same schedule).
 Part 2 samples with dirrm.torch.PromptFreeBatchSampler on every rank and trains on what it
 accepts; the ranks' thresholds are printed (they are identical after every step).
 With --out, each rank writes its results to DIR/rank{r}.npz (the tests read them).
@@ -58,12 +59,12 @@ def global_batches(steps: int, n: int, seed: int = 0, tokens: bool = False
     return out
 
 
-def build(distributed: bool, gaussian: bool = False) -> tuple[RewardModel, dirrm.torch.DIRLoss]:
+def build(distributed: bool, gaussian: bool = False, fit: Any = True) -> tuple[RewardModel, dirrm.torch.DIRLoss]:
     torch.manual_seed(0)
     model = RewardModel()
     kind = dict(bias_kind="gaussian", bias_dim=1) if gaussian else dict(bias_kind="categorical", bias_dim=2)
     loss_fn = dirrm.torch.DIRLoss(D_HIDDEN, lam=0.5, q_hidden=32, learning_rate=1e-2, seed=0,
-                                  distributed=distributed, **kind)
+                                  distributed=distributed, fit=fit, **kind)
     return model, loss_fn
 
 
@@ -88,17 +89,18 @@ def flat_weights(model: torch.nn.Module) -> np.ndarray:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
 
 
-def reference_weights(split: list[int], steps: int, gaussian: bool = False) -> np.ndarray:
+def reference_weights(split: list[int], steps: int, gaussian: bool = False, fit: Any = True) -> np.ndarray:
     """One process on the concatenated batches."""
-    model, loss_fn = build(distributed=False, gaussian=gaussian)
+    model, loss_fn = build(distributed=False, gaussian=gaussian, fit=fit)
     train(model, loss_fn, global_batches(steps, sum(split), tokens=gaussian))
     return flat_weights(model)
 
 
-def data_parallel(split: list[int], steps: int, gaussian: bool = False) -> tuple[np.ndarray, list[float]]:
+def data_parallel(split: list[int], steps: int, gaussian: bool = False, fit: Any = True
+                  ) -> tuple[np.ndarray, list[float]]:
     rank = dist.get_rank()
     start, stop = sum(split[:rank]), sum(split[: rank + 1])
-    model, loss_fn = build(distributed=True, gaussian=gaussian)
+    model, loss_fn = build(distributed=True, gaussian=gaussian, fit=fit)
     ddp = DistributedDataParallel(model)
     shards = [(xc[start:stop], xr[start:stop], b[start:stop])
               for xc, xr, b in global_batches(steps, sum(split), tokens=gaussian)]
@@ -152,11 +154,15 @@ def main() -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     results: dict[str, Any] = {}
     uneven = [30 - 12 * (r % 2) for r in range(world)]
-    for name, split, gaussian in (("equal", [24] * world, False), ("uneven", uneven, False), ("tokens", uneven, True)):
-        weights, losses = data_parallel(split, args.steps, gaussian)
+    # "async": q fitted on a dirrm thread after each bound (fit="async"), against one process
+    # running the same one-step-stale schedule.
+    for name, split, gaussian in (("equal", [24] * world, False), ("uneven", uneven, False), ("tokens", uneven, True),
+                                  ("async", uneven, False)):
+        fit = "async" if name == "async" else True
+        weights, losses = data_parallel(split, args.steps, gaussian, fit)
         results[f"{name}_weights"], results[f"{name}_split"] = weights, np.array(split)
         if rank == 0:
-            want = reference_weights(split, args.steps, gaussian)
+            want = reference_weights(split, args.steps, gaussian, fit)
             rel = float(np.abs(weights - want).max() / np.abs(want).max())
             print(f"{name} shards {split}: losses {np.round(losses, 4).tolist()}; "
                   f"max relative difference to one process {rel:.2e}")

@@ -213,6 +213,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "dirrm_club_free": (c_int32, [_handle]),
     "dirrm_club_get_params": (c_int32, [_handle, POINTER(ClubParams)]),
     "dirrm_club_fit": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p, _f32p]),
+    "dirrm_club_fit_begin": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p]),
+    "dirrm_club_fit_finish": (c_int32, [_handle, _f32p]),
     "dirrm_club_log_prob": (c_int32, [_handle, c_int64, _f32p, _f32p, _f32p, _f32p]),
     "dirrm_club_stats_len": (c_int32, [_handle, _i64p]),
     "dirrm_club_bias_stats": (c_int32, [_handle, c_int64, _f32p, _f32p]),

@@ -163,6 +163,41 @@ class Club(Handle):
         self._call("fit", hc.shape[0], ptr(hc), ptr(hr), ptr(b), ptr(nll))
         return float(nll[0])
 
+    def fit_begin(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike) -> None:
+        """Starts fit on this batch on a thread of dirrm's and returns at once (dirrm_club_fit_begin).
+
+        The batch is copied first. Until fit_finish, every other call on this estimator raises
+        MisuseError; del or close waits for the fit. fit_finish's q equals fit's on the same
+        batch bit for bit.
+
+        Parameters
+        ----------
+        h_chosen, h_rejected : array_like, shape (n, hidden_dim), float32
+        bias : array_like, float32
+            As in fit.
+        """
+        hc, hr, b = self._batch(h_chosen, h_rejected, bias)
+        self._call("fit_begin", hc.shape[0], ptr(hc), ptr(hr), ptr(b))
+
+    def fit_finish(self) -> float:
+        """Waits for the fit fit_begin started (dirrm_club_fit_finish).
+
+        Returns
+        -------
+        float
+            As fit: q's mean negative log-likelihood of that batch after the steps.
+
+        Raises
+        ------
+        MisuseError
+            No fit was begun.
+        NonFiniteError
+            The fit stopped at a non-finite step, as fit would have.
+        """
+        nll = np.zeros(1, np.float32)
+        self._call("fit_finish", ptr(nll))
+        return float(nll[0])
+
     def log_prob(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike
                  ) -> npt.NDArray[np.float32]:
         """log q(b_i | X_i) per pair.

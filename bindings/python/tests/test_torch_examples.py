@@ -81,11 +81,13 @@ def test_ddp_two_gloo_workers_equal_one_process(tmp_path):
     example = load_example("ddp_dir")
     # "tokens": a Gaussian bias of raw token-count gaps, standardized by each rank's estimator
     # from the gathered batch, so the ranks' maps and results agree with one process.
-    for name in ("equal", "uneven", "tokens"):
+    # "async": fit="async", against one process on the same one-step-stale schedule.
+    for name in ("equal", "uneven", "tokens", "async"):
         split = ranks[0][f"{name}_split"].tolist()
         got = ranks[0][f"{name}_weights"]
         assert np.array_equal(got, ranks[1][f"{name}_weights"])   # the ranks stay in sync
-        want = example.reference_weights(split, steps, name == "tokens")   # one process, whole batches
+        want = example.reference_weights(split, steps, name == "tokens",   # one process, whole batches
+                                         "async" if name == "async" else True)
         rel = float(np.abs(got - want).max() / np.abs(want).max())
         moved = float(np.abs(want - example.flat_weights(example.build(False)[0])).max())
         print(f"{name} shards {split}: max relative difference to one process {rel:.2e} (weights moved {moved:.2e})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import deque
-from typing import Any, Optional, Sequence, cast
+from typing import Any, Literal, Optional, Sequence, Union, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,10 @@ def cap_scale(penalty_norm: float, preference_norm: float) -> float:
 
 
 
+# When CLUBPenalty fits q: before the bound (True), after it on a dirrm thread ("async"), never.
+FitMode = Union[bool, Literal["async"]]
+
+
 class CLUBPenalty(torch.nn.Module):
     """DIR's penalty: lam * max(Î, 0), Î the CLUB upper bound of I(X; b), X built from the two
     hidden states of each pair, under DIR's policy (dirrm_dir_params: the same lambda,
@@ -42,6 +46,14 @@ class CLUBPenalty(torch.nn.Module):
     gradients enabled and ``fit=True`` it first fits q on the detached hidden states
     (``fit_steps`` AdamW steps, DIR's Alg. 1); in eval mode, or under ``torch.no_grad()``, q is
     never changed.
+
+    ``fit="async"`` takes q's fit off the critical path: forward computes the bound with q as
+    it is, starts the fit on this batch on a dirrm thread (dirrm_club_fit_begin) and returns;
+    the fit runs while the caller's backward, optimizer step and next forward run, and the next
+    forward (or ``finish()``, ``state_dict()``, eval) waits for it. So each bound uses q
+    fitted up to the batch before: one step stale. It equals, bit for bit, the synchronous
+    schedule "bound(t), then fit(t)" at the same dirrm thread count. For trainers whose step
+    leaves the CPU idle (GPU work), the fit then costs no wall time.
 
     The cap: given ``pref``, the caller's preference loss (a tensor in the same graph), the
     penalty's gradient on the hidden states is scaled to at most the norm of pref's gradient
@@ -61,8 +73,9 @@ class CLUBPenalty(torch.nn.Module):
         (see dirrm.h).
     cap : bool, optional
         Cap the penalty's gradient (above). None: the library's default (see dirrm.h).
-    fit : bool
-        Fit q before each training-mode forward.
+    fit : bool or "async"
+        Fit q before each training-mode forward (True), after it in the background
+        ("async", above), or never (False).
     process_group : torch.distributed.ProcessGroup, optional
         The group to reduce over; by default the world when torch.distributed is initialized.
     distributed : bool, optional
@@ -85,7 +98,8 @@ class CLUBPenalty(torch.nn.Module):
     last_mi : float or None
         The bound Î of the last forward, unclipped (of the global batch when distributed).
     last_nll : float or None
-        q's mean negative log-likelihood after the last fit (None if the forward did not fit).
+        q's mean negative log-likelihood after the last fit that finished in the last forward
+        (with fit="async": the previous batch's; None if none finished).
     last_cap_scale : float or None
         The factor the cap applied to the penalty's gradient in the last forward (1: not
         binding; None: not applied).
@@ -105,7 +119,6 @@ class CLUBPenalty(torch.nn.Module):
     """
 
     club: Club
-    fit: bool
     lam: float
     clip: bool
     cap: bool
@@ -115,13 +128,14 @@ class CLUBPenalty(torch.nn.Module):
     history: deque[dict[str, float]]
 
     def __init__(self, hidden_dim: int, lam: Optional[float] = None, clip: Optional[bool] = None,
-                 cap: Optional[bool] = None, fit: bool = True, process_group: Any = None,
+                 cap: Optional[bool] = None, fit: FitMode = True, process_group: Any = None,
                  distributed: Optional[bool] = None, log_size: int = 10000, **club_options: Any) -> None:
         super().__init__()
         self.lam, self.clip, self.cap = dir_policy(lam, clip, cap)
         self.club = Club(hidden_dim, base=defaults(DirParams).club, **club_options)   # Club.for_dir
         self.hidden_dim = int(hidden_dim)
-        self.fit = bool(fit)
+        self._pending = False
+        self.fit = fit
         self._group = _Group(process_group, distributed)
         self._synced = False
         self._warned = False
@@ -130,16 +144,43 @@ class CLUBPenalty(torch.nn.Module):
         self.last_cap_scale = None
         self.history = deque(maxlen=int(log_size))
 
+    @property
+    def fit(self) -> FitMode:
+        """True, False or "async" (see the class notes); settable."""
+        return self._fit
+
+    @fit.setter
+    def fit(self, value: FitMode) -> None:
+        if value is not True and value is not False and value != "async":
+            raise DirrmError(ERR_INVALID_ARGUMENT, f"fit is {value!r}; it must be True, False or 'async'")
+        self._fit: FitMode = value
+
     # -- state ---------------------------------------------------------------------------------
 
+    def finish(self) -> Optional[float]:
+        """Waits for a fit begun by a forward with fit="async".
+
+        Returns
+        -------
+        float or None
+            That fit's NLL (as last_nll), or None when none was running.
+        """
+        if not self._pending:
+            return None
+        self._pending = False
+        return self.club.fit_finish()
+
     def get_extra_state(self) -> torch.Tensor:
-        """q's configuration, weights and AdamW state (dirrm.Club.save) as a uint8 tensor."""
+        """q's configuration, weights and AdamW state (dirrm.Club.save) as a uint8 tensor;
+        waits for a background fit first."""
+        self.finish()
         return torch.frombuffer(bytearray(self.club.save()), dtype=torch.uint8)
 
     def set_extra_state(self, state: Any) -> None:
         """Restores what get_extra_state returned (a uint8 tensor or bytes)."""
         data = bytes(state.cpu().numpy().tobytes()) if isinstance(state, torch.Tensor) else bytes(state)
         club = Club.load(data)
+        self.finish()
         saved, mine = (club.hidden_dim, club.bias_kind, club.bias_dim), (self.hidden_dim, self.club.bias_kind,
                                                                           self.club.bias_dim)
         if saved != mine:
@@ -203,8 +244,11 @@ class CLUBPenalty(torch.nn.Module):
         n = int(hc_t.shape[0])
         b = self._bias(bias, n)
         hc, hr = _host32(hc_t), _host32(hr_t)
-        fit = self.fit and self.training and torch.is_grad_enabled()
-        nll = math.nan
+        fit = bool(self.fit) and self.training and torch.is_grad_enabled()
+        background = fit and self.fit == "async"
+        finished = self.finish()
+        nll = math.nan if finished is None else finished
+        fit_batch = (hc, hr, b)
         if self._group.active():
             group = self._group
             world = group.world()
@@ -217,7 +261,9 @@ class CLUBPenalty(torch.nn.Module):
                 d = self.hidden_dim
                 all_b = everything[:, 2 * d:]
                 all_b = all_b.reshape(-1) if b.ndim == 1 else all_b
-                nll = self.club.fit(everything[:, :d], everything[:, d:2 * d], all_b)
+                fit_batch = (everything[:, :d], everything[:, d:2 * d], all_b)
+                if not background:
+                    nll = self.club.fit(*fit_batch)
                 stats = self.club.bias_stats(all_b)
             else:
                 stats = group.all_reduce(self.club.bias_stats(b)).astype(np.float32)
@@ -227,10 +273,13 @@ class CLUBPenalty(torch.nn.Module):
             mi = float(share[0] / total)
             scale = world * n / total
         else:
-            if fit:
+            if fit and not background:
                 nll = self.club.fit(hc, hr, b)
             mi, gc, gr = self.club.bound(hc, hr, b)
             scale, total = 1.0, float(n)
+        if background:
+            self.club.fit_begin(*fit_batch)
+            self._pending = True
         # Î < 0 means q lags the representation; descending it would reward anti-correlation
         # with the bias (docs/decisions.md §1): the clip makes that step add nothing.
         active = mi > 0 or not self.clip
@@ -282,5 +331,5 @@ class CLUBPenalty(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return (f"hidden_dim={self.hidden_dim}, lam={self.lam}, clip={self.clip}, cap={self.cap}, "
-                f"bias_kind={self.club.bias_kind!r}, bias_dim={self.club.bias_dim}, fit={self.fit}")
+                f"bias_kind={self.club.bias_kind!r}, bias_dim={self.club.bias_dim}, fit={self.fit!r}")
 

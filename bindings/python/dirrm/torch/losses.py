@@ -12,7 +12,7 @@ from dirrm.club import Club
 from dirrm.loss import bt_loss
 from dirrm.torch._distributed import _Group
 from dirrm.torch._tensors import ArrayOrTensor, _attach, _hidden, _host32, _like, _tensor
-from dirrm.torch.club_penalty import CLUBPenalty
+from dirrm.torch.club_penalty import CLUBPenalty, FitMode
 from dirrm._errors import DirrmError, ERR_SHAPE
 
 
@@ -113,8 +113,9 @@ class DIRLoss(torch.nn.Module):
     clip, cap : bool, optional
         The policy's protections (see CLUBPenalty). None: the library's default (see dirrm.h)
         (both on).
-    fit : bool
-        Fit q in training-mode forwards with gradients enabled (DIR's Alg. 1).
+    fit : bool or "async"
+        Fit q in training-mode forwards with gradients enabled (DIR's Alg. 1); "async": after
+        the bound, on a dirrm thread, one step stale (see CLUBPenalty).
     center : float
         The Bradley-Terry reward-centering coefficient.
     process_group, distributed
@@ -140,7 +141,7 @@ class DIRLoss(torch.nn.Module):
     last_mi: Optional[float]
 
     def __init__(self, hidden_dim: int, lam: Optional[float] = None, clip: Optional[bool] = None,
-                 cap: Optional[bool] = None, fit: bool = True, center: float = 0.0, process_group: Any = None,
+                 cap: Optional[bool] = None, fit: FitMode = True, center: float = 0.0, process_group: Any = None,
                  distributed: Optional[bool] = None, **club_options: Any) -> None:
         super().__init__()
         self.bt = BTLoss(center, process_group=process_group, distributed=distributed)
@@ -157,12 +158,16 @@ class DIRLoss(torch.nn.Module):
         return self.penalty.lam
 
     @property
-    def fit(self) -> bool:
+    def fit(self) -> FitMode:
         return self.penalty.fit
 
     @fit.setter
-    def fit(self, value: bool) -> None:
-        self.penalty.fit = bool(value)
+    def fit(self, value: FitMode) -> None:
+        self.penalty.fit = value
+
+    def finish(self) -> Optional[float]:
+        """Waits for a background fit (fit="async"); see CLUBPenalty.finish."""
+        return self.penalty.finish()
 
     def forward(self, r_chosen: ArrayOrTensor, r_rejected: ArrayOrTensor, h_chosen: ArrayOrTensor,
                 h_rejected: ArrayOrTensor, bias: ArrayOrTensor, margin: Optional[ArrayOrTensor] = None,
