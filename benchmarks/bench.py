@@ -19,7 +19,8 @@ side), the DIR step against its floor (sgemm and memory bandwidth measured here)
 rows of the CLUB bound in n and d. `--out` also writes RESULTS.json beside the report, which
 `make profile` (benchmarks/perf_profile.py) reads to profile the rows that missed their targets.
 
-The rows are in bench_routines.py, bench_trainer.py, bench_embedded.py and bench_memory.py, what
+The rows are in bench_routines.py, bench_trainer.py, bench_embedded.py, bench_async.py and
+bench_memory.py, what
 they compare against in bench_refs.py, bench_trainer_ref.py and bench_rates.py, the report in
 bench_report.py; every time comes from timing.py.
 """
@@ -38,6 +39,7 @@ import torch
 import dirrm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_async import async_rows  # noqa: E402
 from bench_embedded import embedded_rows  # noqa: E402
 from bench_memory import memory_rows  # noqa: E402
 from bench_report import Report, fmt, write, write_readme  # noqa: E402
@@ -101,6 +103,7 @@ def main():
             json.dump(report.times, f)
         return
     section("embedded", embedded_rows, repeat)
+    section("async", async_rows, repeat)
     section("peak memory", memory_rows)
     section("scaling", scaling_rows, 3 if args.quick else 5)
     if not args.quick:

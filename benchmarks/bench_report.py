@@ -27,6 +27,7 @@ PROFILES = {
 }
 FLOOR_TARGET = 1.5      # DIR step time / its floor, at most
 EMBEDDED_TARGET = 5.0   # slowdown of a torch step with dirrm calls between steps, in %, at most
+ASYNC_TARGET = 5.0      # slowdown of an idle host step by the async DIR step, in %, at most
 
 
 def fmt(t):

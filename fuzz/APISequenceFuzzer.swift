@@ -234,7 +234,13 @@ private struct Machine {
     let rowsOut = max(cells, rowCount, shape.stats)
     let gradCells = max(cells, real ? rowCount * shape.d : 1)
     switch op {
-    case 1: _ = dirrm_club_fit(c, n, hc?.p, hr?.p, bias?.p, out(Float(0), 1, null: 0x80))
+    case 1:
+      // Background fits are finished by a later step, or waited for by free.
+      switch input.u8() % 4 {
+      case 0: _ = dirrm_club_fit_begin(c, n, hc?.p, hr?.p, bias?.p)
+      case 1: _ = dirrm_club_fit_finish(c, out(Float(0), 1, null: 0x80))
+      default: _ = dirrm_club_fit(c, n, hc?.p, hr?.p, bias?.p, out(Float(0), 1, null: 0x80))
+      }
     case 2: _ = dirrm_club_log_prob(c, n, hc?.p, hr?.p, bias?.p, out(Float(0), rowsOut))
     case 3: _ = dirrm_club_bias_stats(c, n, bias?.p, out(Float(0), rowsOut))
     case 4:

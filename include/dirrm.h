@@ -39,6 +39,8 @@
  *             were, except one that another thread was using at the fork: its state may be
  *             half-updated, so every call on it returns DIRRM_ERR_MISUSE ("... forked ...")
  *             except _free, which releases the token (the state itself is never touched).
+ *             An estimator with a fit begun in the background (dirrm_club_fit_begin) is
+ *             such a handle in the child.
  */
 #ifndef DIRRM_H
 #define DIRRM_H
