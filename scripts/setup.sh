@@ -49,14 +49,16 @@ if ! python3 -c 'import torch' 2>/dev/null; then
     echo "setup: torch could not be installed; the tests that need it will be skipped" >&2
 fi
 
-# TRL, transformers, accelerate and datasets, for dirrm.trl and its example; pinned to the torch
-# that is installed, so that pip never swaps the CPU build for another.
+# TRL, transformers, accelerate and datasets, for dirrm.trl and its example: the versions the
+# package's "trl" extra allows (bindings/python/pyproject.toml, their one home), pinned to the
+# torch that is installed, so that pip never swaps the CPU build for another.
 if python3 -c 'import torch' 2>/dev/null &&
    ! python3 -c 'import trl, transformers, accelerate, datasets, tokenizers' 2>/dev/null; then
   echo "setup: installing trl, transformers, accelerate and datasets" >&2
   constraint=$(mktemp)
   python3 -c 'import torch; print("torch==" + torch.__version__)' > "$constraint"
-  python3 -m pip install -q -c "$constraint" trl transformers accelerate datasets ||
+  mapfile -t extra < <(python3 -c 'import tomllib; print("\n".join(r for r in tomllib.load(open(__import__("sys").argv[1], "rb"))["project"]["optional-dependencies"]["trl"] if not r.startswith("torch")))' "$(dirname "$0")/../bindings/python/pyproject.toml")
+  python3 -m pip install -q -c "$constraint" "${extra[@]}" ||
     echo "setup: trl could not be installed; the tests that need it will be skipped" >&2
   rm -f "$constraint"
 fi

@@ -23,14 +23,15 @@ update equals single-process training on the concatenation of the ranks' batches
 order, for equal and uneven shards. BTLoss does the same for the Bradley-Terry term.
 
 One concept per module: _tensors (tensors to and from the library, the autograd bridge),
-_distributed (the process group), club_penalty (CLUBPenalty, cap_scale), losses (BTLoss,
+_distributed (the process group), club_penalty (CLUBPenalty), cap (cap_scale, the preference gradient), losses (BTLoss,
 DIRLoss), scoring (prompt_free_score_fn), sampler (PromptFreeBatchSampler). Inside this
 package `import torch` is PyTorch: imports are absolute, and the package is dirrm.torch.
 """
 
 from __future__ import annotations
 
-from dirrm.torch.club_penalty import CLUBPenalty, cap_scale
+from dirrm.torch.cap import cap_scale
+from dirrm.torch.club_penalty import CLUBPenalty
 from dirrm.torch.losses import BTLoss, DIRLoss
 from dirrm.torch.sampler import PromptFreeBatchSampler
 from dirrm.torch.scoring import prompt_free_score_fn

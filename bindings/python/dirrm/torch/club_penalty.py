@@ -1,4 +1,7 @@
-"""CLUBPenalty, DIR's penalty as an nn.Module, and the cap's factor."""
+"""CLUBPenalty, DIR's penalty as an nn.Module (the cap's rule is in cap.py).
+
+Just over 300 lines for one reason: one class, most of it the docstrings of the class and of
+forward, which are the manual of DIR in torch (policy, cap, async fit, distributed)."""
 
 from __future__ import annotations
 
@@ -13,23 +16,11 @@ import torch
 
 from dirrm._lib import DirParams
 from dirrm._params import defaults
-from dirrm.club import Club, dir_cap, dir_policy
+from dirrm.club import Club, dir_policy
 from dirrm.torch._distributed import _Group
+from dirrm.torch.cap import cap_scale, preference_gradients
 from dirrm.torch._tensors import ArrayOrTensor, _attach, _hidden, _host32, _like, _tensor
 from dirrm._errors import DirrmError, ERR_INVALID_ARGUMENT, ERR_SHAPE
-
-
-def cap_scale(penalty_norm: float, preference_norm: float) -> float:
-    """The factor in (0, 1] that brings a penalty gradient of norm penalty_norm to at most
-    preference_norm: the library's rule (dirrm_dir_cap), asked on two one-element vectors."""
-    if not (penalty_norm > 0 and math.isfinite(penalty_norm) and math.isfinite(preference_norm)):
-        return 1.0
-    # In units of the penalty's norm, clamped where the answer is 1 anyway, so float32 holds it.
-    ratio = min(preference_norm / penalty_norm, 2.0)
-    one = np.ones((1, 1), np.float32)
-    _, _, scale = dir_cap(one * ratio, one * 0, one, one * 0)
-    return scale
-
 
 
 # When CLUBPenalty fits q: before the bound (True), after it on a dirrm thread ("async"), never.
@@ -299,23 +290,7 @@ class CLUBPenalty(torch.nn.Module):
         """The cap's factor for a penalty gradient scale * (gc, gr), or None where it is not applied."""
         if not self.cap or not torch.is_grad_enabled() or not any(t.requires_grad for t in wrt):
             return None
-        problem = None
-        if pref is None:
-            problem = "pass pref=<the preference loss> to forward"
-        else:
-            targets = [t for t in wrt if t.requires_grad]
-            grads = (torch.autograd.grad(pref, targets, retain_graph=True, allow_unused=True)
-                     if pref.requires_grad else [])
-            present = [g for g in grads if g is not None]
-            bases = list({id(t._base): t._base for t in targets if t._base is not None}.values())
-            if not present and bases and pref.requires_grad:
-                # h_chosen = h[:n], h_rejected = h[n:] with the rewards computed from h: pref
-                # reaches the slices only through the tensor they view.
-                grads = torch.autograd.grad(pref, [b for b in bases if b.requires_grad], retain_graph=True,
-                                            allow_unused=True)
-                present = [g for g in grads if g is not None]
-            if not present:
-                problem = "pref has no gradient on the hidden states (pass cap_wrt= the tensors they come from)"
+        present, problem = preference_gradients(pref, wrt)
         if problem is not None:
             if not self._warned:
                 warnings.warn(f"dirrm CLUBPenalty(cap=True): {problem}; the penalty's gradient is not capped",
