@@ -7,10 +7,12 @@
 # $DIRRM_LIBRARY. Leak checking is off: CPython and numpy keep allocations alive at exit
 # on purpose. OpenBLAS runs one thread: its worker threads synchronize with spin-waits
 # TSan cannot see, which would be reported as races in the library's buffers.
-# Usage: scripts/sanitize.sh asan|tsan
+# Usage: scripts/sanitize.sh asan|tsan [PYTEST_ARGS...]   (default: every Python test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-kind=${1:?usage: scripts/sanitize.sh asan|tsan}
+kind=${1:?usage: scripts/sanitize.sh asan|tsan [PYTEST_ARGS...]}
+shift
+if [ $# -eq 0 ]; then set -- bindings/python/tests; fi
 case $kind in
   asan) sanitizer=address ;;
   tsan) sanitizer=thread ;;
@@ -44,5 +46,4 @@ if [ "$kind" = tsan ]; then preload="$runtime $swiftlibs/libdispatch.so $swiftli
 # (under /opt/swift/...) as a dependency; it is about the shipped build, checked by make test.
 echo "sanitize: Python tests with $runtime preloaded" >&2
 DIRRM_LIBRARY=$PWD/$scratch/release/libdirrm.so PYTHONPATH=$PWD/bindings/python LD_PRELOAD=$preload \
-  python3 -m pytest -q -p no:cacheprovider bindings/python/tests \
-  -k "not test_no_swift_runtime_or_foundation_dependency"
+  python3 -m pytest -q -p no:cacheprovider -k "not test_no_swift_runtime_or_foundation_dependency" "$@"
