@@ -251,8 +251,11 @@ int32_t dirrm_club_fit(dirrm_club *c, int64_t n, const float *h_chosen, const fl
  * bound of t + 1" equals the synchronous "bound(t), fit(t)", i.e. each bound uses q fitted
  * up to the batch before it (one step stale, against DIR's fit(t), bound(t)). In a child
  * forked while a fit ran, c is as a handle another thread was using (Fork, above): free it.
- * Statuses of _begin: those of dirrm_club_fit's checks, and OUT_OF_MEMORY when no thread can
- * be started. */
+ * At most 32 fits begun and not finished per process (each is a thread that may be inside
+ * OpenBLAS, whose buffers run out near 300); process exit waits for running fits. _begin keeps
+ * the fit's working set allocated until the fit starts. Statuses of _begin: those of
+ * dirrm_club_fit's checks, MISUSE beyond 32 fits, and OUT_OF_MEMORY when no thread can be
+ * started. */
 int32_t dirrm_club_fit_begin(dirrm_club *c, int64_t n, const float *h_chosen,
                              const float *h_rejected, const float *bias);
 int32_t dirrm_club_fit_finish(dirrm_club *c, float *out_nll);

@@ -14,7 +14,14 @@ final class BackgroundJob: @unchecked Sendable {
 
   init(_ work: @escaping () -> Outcome) { self.work = work }
 
+  /// At most this many jobs begun and not yet waited for, process-wide: each is a thread that
+  /// may be inside OpenBLAS, whose fixed table of buffers ran out at about 300 threads at once
+  /// (a crash, not an error).
+  static let limit = 32
+
+  /// Starts the work on a new thread; MISUSE beyond `limit`, OUT_OF_MEMORY without a thread.
   func start() throws(ABIError) {
+    try jobs.admit()
     var created = pthread_t()
     let context = Unmanaged.passRetained(self).toOpaque()
     let status = pthread_create(
@@ -23,10 +30,13 @@ final class BackgroundJob: @unchecked Sendable {
         guard let raw else { return nil }
         let job = Unmanaged<BackgroundJob>.fromOpaque(raw).takeRetainedValue()
         job.outcome = job.work()
+        jobs.workEnded()
         return nil
       }, context)
     guard status == 0 else {
       Unmanaged<BackgroundJob>.fromOpaque(context).release()
+      jobs.workEnded()
+      jobs.joined()
       throw ABIError(DIRRM_ERR_OUT_OF_MEMORY, "no thread for the background work (pthread_create: \(status))")
     }
     thread = created
@@ -37,5 +47,69 @@ final class BackgroundJob: @unchecked Sendable {
     guard let thread else { return }
     pthread_join(thread, nil)
     self.thread = nil
+    jobs.joined()
+  }
+}
+
+/// The jobs of the process: how many are begun and not waited for (the limit), and how many
+/// are still working. Process exit waits for the working ones (an atexit handler): a job still
+/// inside OpenBLAS when the process exits crashed in OpenBLAS's exit-time cleanup. A forked
+/// child has none of the parent's threads: it starts from zero.
+private let jobs = JobCounts()
+
+private final class JobCounts: @unchecked Sendable {
+  private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+  private let ended = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+  private var begun = 0
+  private var working = 0
+  private var hooked = false
+
+  init() {
+    pthread_mutex_init(lock, nil)
+    pthread_cond_init(ended, nil)
+  }
+
+  func admit() throws(ABIError) {
+    pthread_mutex_lock(lock)
+    defer { pthread_mutex_unlock(lock) }
+    guard begun < BackgroundJob.limit else {
+      throw ABIError(
+        DIRRM_ERR_MISUSE,
+        "\(BackgroundJob.limit) fits already run in the background in this process; finish one first")
+    }
+    if !hooked {
+      hooked = true
+      atexit { jobs.waitForWork() }
+      pthread_atfork({ jobs.forkPrepare() }, { jobs.forkParent() }, { jobs.forkChild() })
+    }
+    begun += 1
+    working += 1
+  }
+
+  func workEnded() {
+    pthread_mutex_lock(lock)
+    working -= 1
+    pthread_cond_broadcast(ended)
+    pthread_mutex_unlock(lock)
+  }
+
+  func joined() {
+    pthread_mutex_lock(lock)
+    begun -= 1
+    pthread_mutex_unlock(lock)
+  }
+
+  func waitForWork() {
+    pthread_mutex_lock(lock)
+    while working > 0 { pthread_cond_wait(ended, lock) }
+    pthread_mutex_unlock(lock)
+  }
+
+  func forkPrepare() { pthread_mutex_lock(lock) }
+  func forkParent() { pthread_mutex_unlock(lock) }
+  func forkChild() {
+    pthread_mutex_init(lock, nil)
+    pthread_cond_init(ended, nil)
+    (begun, working) = (0, 0)
   }
 }

@@ -1,5 +1,6 @@
 import CDirRM
 import DirRMCore
+import Glibc
 
 /// The estimator's checked batch from n rows of hidden states and bias.
 func checkedBatch(
@@ -77,15 +78,23 @@ public func dirrm_club_fit_begin(
   abiCall("dirrm_club_fit_begin") { () throws(ABIError) in
     let box = try lookup(c)
     let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)  // a copy: the caller may reuse its buffers
-    try Handles.handOff(
-      box,
-      to: BackgroundJob {
-        do throws(ABIError) {
-          return .success(try bridge { () throws(NumericError) in try box.value.fit(batch, measure: true) })
-        } catch {
-          return .failure(error)
-        }
-      })
+    let held = try bridge { () throws(AllocationError) in
+      try Workspace.hold(box.value.config.workBytes(rows: batch.rows), for: "n = \(n) rows")
+    }
+    let job = BackgroundJob {
+      free(held)  // the fit's working set, kept since the check (see Workspace.hold)
+      do throws(ABIError) {
+        return .success(try bridge { () throws(NumericError) in try box.value.fit(batch, measure: true) })
+      } catch {
+        return .failure(error)
+      }
+    }
+    do throws(ABIError) {
+      try Handles.handOff(box, to: job)
+    } catch {
+      free(held)
+      throw error
+    }
   }
 }
 

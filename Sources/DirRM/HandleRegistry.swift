@@ -128,7 +128,8 @@ enum Handles {
         "\(name) was in use by another thread when this process forked; its state may be partial (free it)")
     } else if holder == inBackground {
       throw ABIError(
-        DIRRM_ERR_MISUSE, "\(name) has a fit running in the background; finish it first (dirrm_club_fit_finish)")
+        DIRRM_ERR_MISUSE,
+        "\(name) has a fit running in the background; finish it first (dirrm_club_fit_finish)")
     } else if holder != me {
       throw ABIError(DIRRM_ERR_MISUSE, "\(name) is in use by another thread")
     } else if claims.claimedByEnclosingCall(box) {
@@ -157,23 +158,20 @@ enum Handles {
   static func release<Value>(_ handle: OpaquePointer?, _ type: Value.Type, _ name: String) throws(ABIError) {
     guard handle != nil else { return }
     let box = try find(handle, type, name)
-    if !box.isPoisoned, try takeBackIfRunning(handle, type, name) == nil { _ = try lookup(handle, type, name) }
+    if !box.isPoisoned, try takeBackIfRunning(handle, type, name) == nil {
+      _ = try lookup(handle, type, name)
+    }
     liveHandles.remove(UInt(bitPattern: UnsafeRawPointer(handle)))
   }
 
   /// Hands `box`, claimed by the current call, to `job`, which starts on its own thread and
   /// owns the box until `takeBack`; every other call on the handle is MISUSE meanwhile.
   static func handOff<Value>(_ box: HandleBox<Value>, to job: BackgroundJob) throws(ABIError) {
+    // Started while this call still holds the box, and published only once its thread exists:
+    // a finish racing this begin sees this call's claim (MISUSE), never a job not yet running.
+    try job.start()
     box.background = job
-    // Published before the job can run, and before any thread can see the new owner.
     box.owner.store(inBackground, ordering: .releasing)
-    do throws(ABIError) {
-      try job.start()
-    } catch {
-      box.background = nil
-      box.owner.store(UInt(pthread_self()), ordering: .releasing)  // back to this call's claim
-      throw error
-    }
   }
 
   /// Waits for the background job on `handle` and claims the handle for the current call

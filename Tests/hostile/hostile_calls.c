@@ -8,6 +8,7 @@
  * Memory cases lower RLIMIT_AS in the child, so that "the allocation fails" happens on any
  * machine: the library must then answer DIRRM_ERR_OUT_OF_MEMORY, never trap. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -831,6 +832,48 @@ static int background_fit_misuse_fork_and_free(void) {
   return 0;
 }
 
+/* A finish racing a begin on another thread: it returns OK only for a fit that ran, with its
+ * NLL, and hands over a handle no fit is still changing (a finish once won the handle before
+ * the begin's thread existed, returned OK at once and left two fits running). */
+static dirrm_club *raced;
+static atomic_int race_turn, race_stop, race_bad;
+static uint8_t race_a[1 << 16], race_b[1 << 16];
+
+static void *race_finisher(void *arg) {
+  (void)arg;
+  while (!atomic_load(&race_stop)) {
+    float nll = -12345;
+    if (dirrm_club_fit_finish(raced, &nll) != DIRRM_OK) continue;
+    int64_t n1 = 0, n2 = 0;
+    int a = dirrm_club_save(raced, race_a, sizeof race_a, &n1);
+    usleep(500);
+    int z = dirrm_club_save(raced, race_b, sizeof race_b, &n2);
+    if (nll == -12345 || a || z || n1 != n2 || memcmp(race_a, race_b, (size_t)n1)) atomic_fetch_add(&race_bad, 1);
+    atomic_store(&race_turn, 0);
+  }
+  return NULL;
+}
+
+static int background_finish_racing_begin(void) {
+  fill_batch();
+  raced = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 16);
+  EXPECT(raced);
+  pthread_t t;
+  pthread_create(&t, NULL, race_finisher, NULL);
+  for (int i = 0; i < 300; i++) {
+    while (atomic_load(&race_turn) != 0) usleep(10);
+    atomic_store(&race_turn, 1);
+    while (dirrm_club_fit_begin(raced, N, hc, hr, labels) != DIRRM_OK) {
+    } /* MISUSE while the finisher holds it */
+  }
+  while (atomic_load(&race_turn) != 0) usleep(10);
+  atomic_store(&race_stop, 1);
+  pthread_join(t, NULL);
+  EXPECT(atomic_load(&race_bad) == 0);
+  EXPECT(dirrm_club_free(raced) == DIRRM_OK);
+  return 0;
+}
+
 /* ---- the runner ---- */
 
 typedef struct {
@@ -868,6 +911,7 @@ static const test_case cases[] = {
      states_at_the_counter_limit_still_save_what_loads},
     {"impossible_bias_stats_are_refused", impossible_bias_stats_are_refused},
     {"background_fit_misuse_fork_and_free", background_fit_misuse_fork_and_free},
+    {"background_finish_racing_begin", background_finish_racing_begin},
 };
 
 int main(int argc, char **argv) {

@@ -7,6 +7,7 @@ function of dirrm.h's CLUB section with its numpy-style docstring."""
 from __future__ import annotations
 
 import ctypes
+import math
 from typing import Any, Literal, Optional, Union, overload
 
 import numpy as np
@@ -166,21 +167,55 @@ class Club(Handle):
         self._call("fit", hc.shape[0], ptr(hc), ptr(hr), ptr(b), ptr(nll))
         return float(nll[0])
 
+    # A fit begun in the background (fit_begin) and not yet collected; its (NLL, error) once
+    # another method has waited for it, until fit_finish hands it over.
+    _pending: bool = False
+    _collected: Optional[tuple[float, Optional[DirrmError]]] = None
+
+    def _call(self, suffix: str, *args: Any) -> None:
+        if self._pending and suffix != "fit_finish":
+            self._collect()
+        super()._call(suffix, *args)
+
+    def _collect(self) -> None:
+        """Waits for the background fit and keeps its result for fit_finish."""
+        nll = np.zeros(1, np.float32)
+        self._pending = False
+        try:
+            super()._call("fit_finish", ptr(nll))
+            self._collected = (float(nll[0]), None)
+        except DirrmError as error:
+            self._collected = (math.nan, error)
+
+    @property
+    def fit_pending(self) -> bool:
+        """Whether a fit begun with fit_begin awaits fit_finish."""
+        return self._pending or self._collected is not None
+
     def fit_begin(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike) -> None:
         """Starts fit on this batch on a thread of dirrm's and returns at once (dirrm_club_fit_begin).
 
-        The batch is copied first. Until fit_finish, every other call on this estimator raises
-        MisuseError; del or close waits for the fit. fit_finish's q equals fit's on the same
-        batch bit for bit.
+        The batch is copied first. Until fit_finish, every other method waits for the fit
+        first (in C, other calls return DIRRM_ERR_MISUSE); close and garbage collection wait
+        too. fit_finish's q equals fit's on the same batch bit for bit.
 
         Parameters
         ----------
         h_chosen, h_rejected : array_like, shape (n, hidden_dim), float32
         bias : array_like, float32
             As in fit.
+
+        Raises
+        ------
+        DirrmError
+            What the previous background fit raised, if fit_finish was not called for it;
+            MisuseError when 32 fits already run in the background in this process.
         """
+        if self.fit_pending:
+            self.fit_finish()
         hc, hr, b = self._batch(h_chosen, h_rejected, bias)
         self._call("fit_begin", hc.shape[0], ptr(hc), ptr(hr), ptr(b))
+        self._pending = True
 
     def fit_finish(self) -> float:
         """Waits for the fit fit_begin started (dirrm_club_fit_finish).
@@ -197,9 +232,15 @@ class Club(Handle):
         NonFiniteError
             The fit stopped at a non-finite step, as fit would have.
         """
-        nll = np.zeros(1, np.float32)
-        self._call("fit_finish", ptr(nll))
-        return float(nll[0])
+        if self._pending:
+            self._collect()
+        if self._collected is None:
+            super()._call("fit_finish", None)   # the library's MISUSE: no fit was begun
+        assert self._collected is not None
+        (nll, error), self._collected = self._collected, None
+        if error is not None:
+            raise error
+        return nll
 
     def log_prob(self, h_chosen: npt.ArrayLike, h_rejected: npt.ArrayLike, bias: npt.ArrayLike
                  ) -> npt.NDArray[np.float32]:

@@ -44,7 +44,10 @@ class CLUBPenalty(torch.nn.Module):
     forward (or ``finish()``, ``state_dict()``, eval) waits for it. So each bound uses q
     fitted up to the batch before: one step stale. It equals, bit for bit, the synchronous
     schedule "bound(t), then fit(t)" at the same dirrm thread count. For trainers whose step
-    leaves the CPU idle (GPU work), the fit then costs no wall time.
+    leaves the CPU idle (GPU work), the fit then costs no wall time. Every use of ``club``
+    waits for a running fit (copying or pickling the module too). A fit that fails (q
+    diverged) raises from the call that waits for it: the next forward, ``finish()`` or
+    ``state_dict()``; q keeps the steps before, as with fit=True.
 
     The cap: given ``pref``, the caller's preference loss (a tensor in the same graph), the
     penalty's gradient on the hidden states is scaled to at most the norm of pref's gradient
@@ -125,7 +128,6 @@ class CLUBPenalty(torch.nn.Module):
         self.lam, self.clip, self.cap = dir_policy(lam, clip, cap)
         self.club = Club(hidden_dim, base=defaults(DirParams).club, **club_options)   # Club.for_dir
         self.hidden_dim = int(hidden_dim)
-        self._pending = False
         self.fit = fit
         self._group = _Group(process_group, distributed)
         self._synced = False
@@ -156,10 +158,7 @@ class CLUBPenalty(torch.nn.Module):
         float or None
             That fit's NLL (as last_nll), or None when none was running.
         """
-        if not self._pending:
-            return None
-        self._pending = False
-        return self.club.fit_finish()
+        return self.club.fit_finish() if self.club.fit_pending else None
 
     def get_extra_state(self) -> torch.Tensor:
         """q's configuration, weights and AdamW state (dirrm.Club.save) as a uint8 tensor;
@@ -270,7 +269,6 @@ class CLUBPenalty(torch.nn.Module):
             scale, total = 1.0, float(n)
         if background:
             self.club.fit_begin(*fit_batch)
-            self._pending = True
         # Î < 0 means q lags the representation; descending it would reward anti-correlation
         # with the bias (docs/decisions.md §1): the clip makes that step add nothing.
         active = mi > 0 or not self.clip
