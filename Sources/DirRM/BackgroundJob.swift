@@ -1,4 +1,5 @@
 import CDirRM
+import DirRMCore
 import Glibc
 
 /// Work on a handle's state that runs on a thread of its own while the caller goes on
@@ -14,10 +15,8 @@ final class BackgroundJob: @unchecked Sendable {
 
   init(_ work: @escaping () -> Outcome) { self.work = work }
 
-  /// At most this many jobs begun and not yet waited for, process-wide: each is a thread that
-  /// may be inside OpenBLAS, whose fixed table of buffers ran out at about 300 threads at once
-  /// (a crash, not an error).
-  static let limit = 32
+  /// At most this many jobs begun and not yet waited for, process-wide.
+  static let limit = Limits.maxBackgroundFits
 
   /// Starts the work on a new thread; MISUSE beyond `limit`, OUT_OF_MEMORY without a thread.
   func start() throws(ABIError) {

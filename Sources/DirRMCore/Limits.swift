@@ -28,6 +28,10 @@ public enum Limits {
   /// Rows of one call on the estimator: its products pass the row count to BLAS, whose
   /// dimensions are 32-bit.
   public static let maxRowsPerProduct = (1 << 31) - 1
+  /// Estimator fits running in the background at once, process-wide (dirrm_club_fit_begin):
+  /// each is a thread that may be inside OpenBLAS, whose fixed table of buffers ran out (a
+  /// crash, not an error) near 300 threads at once.
+  public static let maxBackgroundFits = 32
   /// Training steps in one dirrm_train call.
   public static let maxTrainingSteps = 1 << 40
   /// Threads of dirrm's worker pool (dirrm_set_num_threads).
