@@ -59,6 +59,45 @@ final class BinaryClusteringTests: XCTestCase {
     let values = (0..<3000).map { Float(1) + Float(($0 * 7919) % 3000) / 4096 }
     XCTAssertEqual(RadixSort.ascendingDoubles(values), values.map(Double.init).sorted())
   }
+  /// The split search in parts over the pool against one sequential loop over the splits,
+  /// written here: the same sums in the same order, so the same threshold to the bit, at
+  /// sizes of one and of many parts and at one thread and two.
+  func testSplitInPartsEqualsOneLoop() {
+    func oneLoop(_ x: [Double], _ placement: BinaryClustering.Placement) -> Double {
+      let n = x.count
+      var prefix = [Double](repeating: 0, count: n + 1)
+      var suffix = [Double](repeating: 0, count: n + 1)
+      for i in 0..<n { prefix[i + 1] = prefix[i] + x[i] }
+      for i in stride(from: n - 1, through: 0, by: -1) { suffix[i] = suffix[i + 1] + x[i] }
+      var (best, split) = (-1.0, 0)
+      for s in 1..<n where x[s - 1] < x[s] {
+        let (left, right) = (prefix[s] / Double(s), suffix[s] / Double(n - s))
+        let between = Double(s) * Double(n - s) / Double(n) * (right - left) * (right - left)
+        if between > best { (best, split) = (between, s) }
+      }
+      switch placement {
+      case .kmeans: return (prefix[split] / Double(split) + suffix[split] / Double(n - split)) / 2
+      case .otsu: return x[split - 1] + (x[split] - x[split - 1]) / 2
+      }
+    }
+    let threads = WorkerPool.threadCount
+    defer { WorkerPool.setThreadCount(threads) }
+    for (n, seed) in [(600, 11), (70_000, 12), (300_001, 13)] {
+      // Finite values of moderate size, so that the sums are not dominated by extremes.
+      var random = SplitMix(UInt64(seed))
+      let values = (0..<n).map { _ in Float(Int64(random.next() % 2_000_001) - 1_000_000) / 3_000 }
+      let sorted = values.map(Double.init).sorted()
+      for placement in [BinaryClustering.Placement.kmeans, .otsu] {
+        let want = oneLoop(sorted, placement)
+        for t in [1, 2] {
+          WorkerPool.setThreadCount(t)
+          XCTAssertEqual(
+            BinaryClustering.threshold(unsorted: values, placement: placement).bitPattern, want.bitPattern,
+            "n = \(n), \(placement), \(t) threads")
+        }
+      }
+    }
+  }
 }
 
 /// A small deterministic generator, so the test needs nothing from the library under test.
@@ -72,4 +111,5 @@ struct SplitMix {
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)
   }
+
 }
