@@ -18,7 +18,10 @@ let package = Package(
     .systemLibrary(name: "CDirRM", path: "Sources/CDirRM"),
     // C only because choosing OpenBLAS's kernels needs cpuid and must run at load time.
     .target(name: "BLASKernel", linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("dl")]),
-    .target(name: "DirRMCore", dependencies: ["COpenBLAS", "BLASKernel"]),
+    // C only because one function must be compiled for several instruction sets and chosen at
+    // run time (the wheel runs on any x86-64).
+    .target(name: "SIMDKernels", dependencies: ["BLASKernel"]),
+    .target(name: "DirRMCore", dependencies: ["COpenBLAS", "BLASKernel", "SIMDKernels"]),
     .target(name: "DirRM", dependencies: ["DirRMCore", "CDirRM", "COpenBLAS"], exclude: ["exports.map"]),
     .executableTarget(
       name: "dirrm-cli",
@@ -26,6 +29,6 @@ let package = Package(
         "DirRMCore", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "DirRMTests", dependencies: ["DirRM", "CDirRM"]),
-    .testTarget(name: "DirRMCoreTests", dependencies: ["DirRMCore"]),
+    .testTarget(name: "DirRMCoreTests", dependencies: ["DirRMCore", "SIMDKernels"]),
   ]
 )

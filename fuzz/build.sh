@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build-fuzz
 mkdir -p "$out"
-flags=(-O -g -sanitize=fuzzer,address -use-ld=lld -I Sources/COpenBLAS -I Sources/CDirRM -I Sources/BLASKernel/include -I "$out")
+flags=(-O -g -sanitize=fuzzer,address -use-ld=lld -I Sources/COpenBLAS -I Sources/CDirRM -I Sources/BLASKernel/include -I Sources/SIMDKernels/include -I "$out")
 core=(Sources/DirRMCore/*.swift)
 lib=(Sources/DirRM/*.swift)
 
@@ -23,6 +23,11 @@ if stale "$out/BLASKernel.o" Sources/BLASKernel/blas_kernel.c Sources/BLASKernel
   echo "fuzz: compiling BLASKernel" >&2
   clang -O2 -g -fsanitize=address -I Sources/BLASKernel/include -c Sources/BLASKernel/blas_kernel.c \
     -o "$out/BLASKernel.o"
+fi
+if stale "$out/SIMDKernels.o" Sources/SIMDKernels/simd_kernels.c Sources/SIMDKernels/include/simd_kernels.h; then
+  echo "fuzz: compiling SIMDKernels" >&2
+  clang -O2 -g -fsanitize=address -I Sources/BLASKernel/include -I Sources/SIMDKernels/include \
+    -c Sources/SIMDKernels/simd_kernels.c -o "$out/SIMDKernels.o"
 fi
 if stale "$out/DirRMCore.o" "${core[@]}" fuzz/build.sh; then
   echo "fuzz: compiling DirRMCore" >&2
@@ -50,7 +55,7 @@ for target in "${targets[@]}"; do
   sources+=(fuzz/FuzzBytes.swift)
   objects=()
   # The .npy reader takes its limits from the core; the other targets call the C API.
-  objects=("$out/DirRMCore.o" "$out/BLASKernel.o" -lopenblas -ldl)
+  objects=("$out/DirRMCore.o" "$out/SIMDKernels.o" "$out/BLASKernel.o" -lopenblas -ldl)
   [ "$target" = numpy ] || objects=("$out/DirRM.o" "${objects[@]}")
   if stale "$out/fuzz-$target" "${sources[@]}" "$out/DirRM.o"; then
     echo "fuzz: linking fuzz-$target" >&2

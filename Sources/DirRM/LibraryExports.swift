@@ -58,6 +58,7 @@ public func dirrm_build_info() -> UnsafePointer<CChar>? {
     + "\"blas_core_replaced\":\(jsonString(BLASKernelChoice.replaced)),"
     + "\"cpu_simd\":\(jsonString(BLASKernelChoice.cpuLevel)),"
     + "\"cpu_blas_core\":\(jsonString(BLASKernelChoice.classCore)),"
+    + "\"simd_kernels\":\(jsonString(BLASKernelChoice.kernelLevel)),"
   return buildInfo.store(
     "{\"version\":\(jsonString(version)),\"blas\":\(jsonString(blas)),\(kernels)"
       + "\"threads\":\(WorkerPool.threadCount),\"compiler\":\(jsonString(compilerName))}")

@@ -1,4 +1,5 @@
 import BLASKernel
+import SIMDKernels
 
 /// Which OpenBLAS kernels multiply dirrm's matrices, as chosen when the library loaded
 /// (Sources/BLASKernel: OpenBLAS's choice, the caller's `OPENBLAS_CORETYPE`, or dirrm's
@@ -24,8 +25,14 @@ public enum BLASKernelChoice {
   public static var classCore: String { String(cString: dirrm_blas_class_core()) }
 
   /// The widest vector instruction set this CPU and OS support: "sse", "avx", "avx2", "avx512".
-  public static var cpuLevel: String {
-    switch dirrm_blas_cpu_level() {
+  public static var cpuLevel: String { name(dirrm_blas_cpu_level()) }
+
+  /// The variant of dirrm's own vector kernels in use (SIMDKernels): "sse" (the x86-64
+  /// baseline), "avx2" or "avx512".
+  public static var kernelLevel: String { name(dirrm_simd_kernels_level()) }
+
+  static func name(_ level: dirrm_simd_level) -> String {
+    switch level {
     case DIRRM_SIMD_AVX512: "avx512"
     case DIRRM_SIMD_AVX2: "avx2"
     case DIRRM_SIMD_AVX: "avx"

@@ -1,38 +1,19 @@
-/// The per-pair passes of the Bradley–Terry loss in float32 vectors (VectorMath), with the
-/// sum accumulated in double: z_i = r_rejected,i − r_chosen,i + m_i, softplus(z_i) weighted
-/// and summed, σ(z_i) kept for the gradient.
-///
-/// The only unsafe code in the loss: the arrays are read and written through raw buffers,
-/// eight lanes at a time, which is what lets the loop compile to vector instructions. Every
-/// array has n elements (checked on entry), full vectors end at or before n, and the last
-/// partial vector is gathered and scattered lane by lane within n.
-struct BradleyTerryKernel {
-  typealias Value = VectorMath.Value
+import SIMDKernels
 
+/// The per-pair passes of the Bradley–Terry loss: z_i = r_rejected,i − r_chosen,i + m_i,
+/// softplus(z_i) weighted and summed in double, σ(z_i) kept for the gradient. The arithmetic
+/// is SIMDKernels' (float32 vectors of the widest instruction set the CPU has, chosen at run
+/// time); this type splits the arrays into parts for the pool.
+///
+/// Unsafe only in handing each part's base address and length to the C kernels: every array
+/// has n elements (checked on entry) and a part's range lies within 0..<n.
+struct BradleyTerryKernel {
   let chosen: UnsafeBufferPointer<Float>
   let rejected: UnsafeBufferPointer<Float>
   let margin: UnsafeBufferPointer<Float>?
   let weight: UnsafeBufferPointer<Float>?
 
   var count: Int { chosen.count }
-
-  @inline(__always)
-  private func load(_ b: UnsafeBufferPointer<Float>, _ i: Int, _ lanes: Int, padding: Float = 0) -> Value {
-    guard lanes < Value.scalarCount else {
-      return UnsafeRawPointer(b.baseAddress!).loadUnaligned(
-        fromByteOffset: i * MemoryLayout<Float>.stride, as: Value.self)
-    }
-    var v = Value(repeating: padding)
-    for lane in 0..<lanes { v[lane] = b[i + lane] }
-    return v
-  }
-
-  @inline(__always)
-  private func gap(_ i: Int, _ lanes: Int) -> Value {
-    let z = load(rejected, i, lanes) - load(chosen, i, lanes)
-    guard let margin else { return z }
-    return z + load(margin, i, lanes)
-  }
 
   /// Elements per part of the pool's work: parts of a fixed size keep the sum's order, and so
   /// the loss, independent of the thread count.
@@ -49,28 +30,11 @@ struct BradleyTerryKernel {
   /// Σ w_i·softplus(z_i) in double, summed part by part in order; σ(z_i) into `sigmoid` when
   /// it is given (n elements).
   func softplusSum(sigmoid: UnsafeMutableBufferPointer<Float>?) -> Double {
-    inParts { softplusSum($0, sigmoid: sigmoid) }.reduce(0, +)
-  }
-
-  /// The sum over `range` (padding lanes weigh 0).
-  private func softplusSum(_ range: Range<Int>, sigmoid: UnsafeMutableBufferPointer<Float>?) -> Double {
-    var total = SIMD8<Double>()
-    var i = range.lowerBound
-    while i < range.upperBound {
-      let lanes = min(Value.scalarCount, range.upperBound - i)
-      let z = gap(i, lanes)
-      let w = weight.map { load($0, i, lanes) } ?? Value(repeating: 1)
-      let live = lanes == Value.scalarCount ? w : w.replacing(with: 0, where: Self.padding(lanes))
-      if let sigmoid {
-        let (sp, sg) = VectorMath.softplusAndSigmoid(z)
-        total += SIMD8<Double>(live) * SIMD8<Double>(sp)
-        store(sg, sigmoid, i, lanes)
-      } else {
-        total += SIMD8<Double>(live) * SIMD8<Double>(VectorMath.softplus(z))
-      }
-      i += lanes
-    }
-    return total.sum()
+    inParts { range in
+      dirrm_bt_softplus_sum(
+        Self.at(chosen, range), Self.at(rejected, range), margin.map { Self.at($0, range) },
+        weight.map { Self.at($0, range) }, sigmoid.map { Self.at($0, range) }, range.count)
+    }.reduce(0, +)
   }
 
   /// dL/dr_chosen = −w_i·σ_i/W into `chosen`, and its negation into `rejected`, from σ_i
@@ -80,39 +44,22 @@ struct BradleyTerryKernel {
     inverseWeightSum: Float,
     into gradient: (chosen: UnsafeMutableBufferPointer<Float>, rejected: UnsafeMutableBufferPointer<Float>)
   ) {
-    _ = inParts { pull($0, inverseWeightSum: inverseWeightSum, into: gradient) }
-  }
-
-  private func pull(
-    _ range: Range<Int>, inverseWeightSum: Float,
-    into gradient: (chosen: UnsafeMutableBufferPointer<Float>, rejected: UnsafeMutableBufferPointer<Float>)
-  ) {
-    var i = range.lowerBound
-    let scale = Value(repeating: inverseWeightSum)
-    while i < range.upperBound {
-      let lanes = min(Value.scalarCount, range.upperBound - i)
-      let sigma = load(UnsafeBufferPointer(gradient.rejected), i, lanes)
-      let w = weight.map { load($0, i, lanes) * scale } ?? scale
-      let pull = w * sigma
-      store(-pull, gradient.chosen, i, lanes)
-      store(pull, gradient.rejected, i, lanes)
-      i += lanes
+    _ = inParts { range in
+      dirrm_bt_pull(
+        weight.map { Self.at($0, range) }, inverseWeightSum, Self.at(gradient.chosen, range),
+        Self.at(gradient.rejected, range), range.count)
     }
   }
 
-  @inline(__always)
-  private func store(_ v: Value, _ b: UnsafeMutableBufferPointer<Float>, _ i: Int, _ lanes: Int) {
-    guard lanes < Value.scalarCount else {
-      UnsafeMutableRawPointer(b.baseAddress!).storeBytes(
-        of: v, toByteOffset: i * MemoryLayout<Float>.stride, as: Value.self)
-      return
-    }
-    for lane in 0..<lanes { b[i + lane] = v[lane] }
+  /// The address of element `range.lowerBound` (the arrays are non-empty when a part exists).
+  private static func at(_ b: UnsafeBufferPointer<Float>, _ range: Range<Int>) -> UnsafePointer<Float> {
+    b.baseAddress.unsafelyUnwrapped + range.lowerBound
   }
 
-  /// The lanes at and beyond `lanes`.
-  private static func padding(_ lanes: Int) -> SIMDMask<SIMD8<Int32>> {
-    SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(lanes)
+  private static func at(_ b: UnsafeMutableBufferPointer<Float>, _ range: Range<Int>) -> UnsafeMutablePointer<
+    Float
+  > {
+    b.baseAddress.unsafelyUnwrapped + range.lowerBound
   }
 }
 

@@ -79,8 +79,10 @@ public struct PreferenceLoss: Equatable {
     }
     // σ(z_i) shares e^−|z_i| with softplus, so the loss pass computes it too and parks it in
     // the rejected gradient; nothing is returned unless the checks below pass.
-    var gradChosen = [Float](repeating: 0, count: wantGradient ? n : 0)
-    var gradRejected = [Float](repeating: 0, count: wantGradient ? n : 0)
+    // Left unfilled: the loss pass writes every σ, the gradient pass every element of both.
+    let m = wantGradient ? n : 0
+    var gradChosen = [Float](unsafeUninitializedCapacity: m) { _, count in count = m }
+    var gradRejected = [Float](unsafeUninitializedCapacity: m) { _, count in count = m }
     let weightedSoftplus = BradleyTerryKernel.with(
       chosen: chosen, rejected: rejected, margin: margin, weight: weight
     ) { kernel in

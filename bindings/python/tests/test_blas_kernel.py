@@ -93,6 +93,14 @@ def test_build_info_names_the_kernels_in_use() -> None:
         info["cpu_simd"]]
 
 
+def test_dirrms_own_kernels_use_the_cpus_widest_vectors() -> None:
+    """The loss's vector kernels run the variant of the CPU's class, not the x86-64 baseline,
+    on a CPU with AVX2 or AVX-512 (AVX alone has no integer vectors wide enough: baseline)."""
+    info = dirrm.build_info()
+    assert info["simd_kernels"] == {"avx512": "avx512", "avx2": "avx2", "avx": "sse", "sse": "sse"}[
+        cpu_class_from_proc()]
+
+
 def test_kernels_are_not_a_fallback_below_the_cpu() -> None:
     """With the variable unset, the kernels are at least the CPU's class (AVX2 or AVX-512)."""
     info = run(FORCED, {})

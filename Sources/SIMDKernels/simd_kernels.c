@@ -1,0 +1,232 @@
+/* The Bradley–Terry loss's per-pair passes and the stable softplus and sigmoid they rest on,
+   on eight float32 lanes, once per instruction set (see simd_kernels.h).
+
+   Both functions rest on e = exp(−|x|) ∈ [0, 1], which never overflows:
+     softplus(x) = max(x, 0) + log1p(e),   σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0.
+   The error over the whole float range is measured by VectorMathTests (a few ulp of the
+   double functions). */
+#include "simd_kernels.h"
+
+#include <string.h>
+
+/* a·b + c must stay two roundings in every variant, or AVX2's FMA would change the bits. */
+#pragma clang fp contract(off)
+/* The vector helpers are always inlined: no call passes a vector, whatever the variant. */
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float f8 __attribute__((vector_size(32)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+typedef double d8 __attribute__((vector_size(64)));
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE f8 splat(float v) { return (f8){v, v, v, v, v, v, v, v}; }
+INLINE f8 blend(i8 mask, f8 yes, f8 no) { return (f8)(((i8)yes & mask) | ((i8)no & ~mask)); }
+
+/* `lanes` (1...8) floats from p, the rest `padding`. */
+INLINE f8 load(const float *p, int lanes, float padding) {
+  f8 v = splat(padding);
+  if (lanes == 8) {
+    memcpy(&v, p, sizeof v);
+  } else {
+    for (int i = 0; i < lanes; i++) v[i] = p[i];
+  }
+  return v;
+}
+
+INLINE void store(f8 v, float *p, int lanes) {
+  if (lanes == 8) {
+    memcpy(p, &v, sizeof v);
+  } else {
+    for (int i = 0; i < lanes; i++) p[i] = v[i];
+  }
+}
+
+/* e^a for a ≤ 0 (Cephes' expf): a = k·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7
+   polynomial, then 2^k applied in two halves so that results down to the subnormals
+   (k ≥ −150) round once each instead of flushing to zero. Below −104 the result is under
+   half the smallest subnormal, so the argument is clamped there. */
+INLINE f8 exp_of_non_positive(f8 a) {
+  a = blend(a < -104.0f, splat(-104.0f), a);
+  /* Adding 1.5·2^23 rounds to an integer (to nearest) and leaves it in the low mantissa bits. */
+  const f8 shifter = splat(12582912.0f);
+  f8 shifted = a * 1.4426950408889634f + shifter;
+  f8 k = shifted - shifter;
+  /* ln2 in two parts; k·0.693359375 is exact for |k| < 2^15, so r has no cancellation error. */
+  f8 r = (a - k * 0.693359375f) + k * 2.1219444005469058e-4f;
+  f8 p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  f8 er = p * (r * r) + r + 1.0f;
+  i8 ki = (i8)shifted - (i8)shifter;
+  i8 half = ki >> 1;
+  i8 rest = ki - half;
+  f8 scale_half = (f8)((half + 127) << 23);
+  f8 scale_rest = (f8)((rest + 127) << 23);
+  return er * scale_half * scale_rest;
+}
+
+/* log(1 + e) for e ∈ [0, 1] as 2·atanh(s), s = e/(2 + e) ∈ [0, 1/3]: an odd series in s whose
+   terms fall by 1/9 at least, so eight terms reach float precision, with no cancellation at
+   small e (log1p(e) → e) and no argument reduction. */
+INLINE f8 log1p_of_unit(f8 e) {
+  f8 s = e / (2.0f + e);
+  f8 s2 = s * s;
+  f8 q = splat(1.0f / 15.0f);
+  q = q * s2 + 1.0f / 13.0f;
+  q = q * s2 + 1.0f / 11.0f;
+  q = q * s2 + 1.0f / 9.0f;
+  q = q * s2 + 1.0f / 7.0f;
+  q = q * s2 + 1.0f / 5.0f;
+  q = q * s2 + 1.0f / 3.0f;
+  return (s + s) + (s + s) * (q * s2);
+}
+
+/* e^−|x|: −|x| by setting the sign bit. */
+INLINE f8 exp_of_negative_magnitude(f8 x) { return exp_of_non_positive((f8)((i8)x | (i8)splat(-0.0f))); }
+
+INLINE f8 softplus(f8 x) {
+  f8 e = exp_of_negative_magnitude(x);
+  return blend(x < 0.0f, splat(0.0f), x) + log1p_of_unit(e);
+}
+
+/* Both at once, sharing the exponential. */
+INLINE void softplus_and_sigmoid(f8 x, f8 *sp, f8 *sg) {
+  f8 e = exp_of_negative_magnitude(x);
+  f8 r = 1.0f / (1.0f + e);
+  i8 negative = x < 0.0f;
+  *sp = blend(negative, splat(0.0f), x) + log1p_of_unit(e);
+  *sg = blend(negative, e * r, r);
+}
+
+INLINE d8 widen(f8 v) { return __builtin_convertvector(v, d8); }
+
+INLINE double softplus_sum(const float *chosen, const float *rejected, const float *margin, const float *weight,
+                           float *sigmoid, intptr_t n) {
+  d8 total = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (intptr_t i = 0; i < n; i += 8) {
+    int lanes = n - i < 8 ? (int)(n - i) : 8;
+    f8 z = load(rejected + i, lanes, 0) - load(chosen + i, lanes, 0);
+    if (margin) z = z + load(margin + i, lanes, 0);
+    /* Padding lanes weigh 0. */
+    f8 w = weight ? load(weight + i, lanes, 0) : load((const float[8]){1, 1, 1, 1, 1, 1, 1, 1}, lanes, 0);
+    if (sigmoid) {
+      f8 sp, sg;
+      softplus_and_sigmoid(z, &sp, &sg);
+      total += widen(w) * widen(sp);
+      store(sg, sigmoid + i, lanes);
+    } else {
+      total += widen(w) * widen(softplus(z));
+    }
+  }
+  double sum = -0.0;
+  for (int lane = 0; lane < 8; lane++) sum += total[lane];
+  return sum;
+}
+
+INLINE void pull(const float *weight, float scale, float *chosen, float *rejected, intptr_t n) {
+  for (intptr_t i = 0; i < n; i += 8) {
+    int lanes = n - i < 8 ? (int)(n - i) : 8;
+    f8 sigma = load(rejected + i, lanes, 0);
+    f8 w = weight ? load(weight + i, lanes, 0) * scale : splat(scale);
+    f8 p = w * sigma;
+    /* 0 − p, not −p: +0 where σ underflowed, as the loss always gave. */
+    store(0.0f - p, chosen + i, lanes);
+    store(p, rejected + i, lanes);
+  }
+}
+
+INLINE void softplus_sigmoid(const float *x, float *sp, float *sg, intptr_t n) {
+  for (intptr_t i = 0; i < n; i += 8) {
+    int lanes = n - i < 8 ? (int)(n - i) : 8;
+    f8 a, b;
+    softplus_and_sigmoid(load(x + i, lanes, 0), &a, &b);
+    store(a, sp + i, lanes);
+    store(b, sg + i, lanes);
+  }
+}
+
+/* One table entry per variant: the same bodies compiled for its instruction set. */
+typedef struct kernels {
+  double (*softplus_sum)(const float *, const float *, const float *, const float *, float *, intptr_t);
+  void (*pull)(const float *, float, float *, float *, intptr_t);
+  void (*softplus_sigmoid)(const float *, float *, float *, intptr_t);
+} kernels;
+
+#define VARIANT(name, target)                                                                          \
+  target static double name##_softplus_sum(const float *c, const float *r, const float *m, const float *w, \
+                                           float *s, intptr_t n) {                                     \
+    return softplus_sum(c, r, m, w, s, n);                                                            \
+  }                                                                                                    \
+  target static void name##_pull(const float *w, float scale, float *c, float *r, intptr_t n) {        \
+    pull(w, scale, c, r, n);                                                                           \
+  }                                                                                                    \
+  target static void name##_softplus_sigmoid(const float *x, float *a, float *b, intptr_t n) {         \
+    softplus_sigmoid(x, a, b, n);                                                                      \
+  }                                                                                                    \
+  static const kernels name = {name##_softplus_sum, name##_pull, name##_softplus_sigmoid};
+
+VARIANT(baseline, )
+#if defined(__x86_64__)
+VARIANT(avx2, __attribute__((target("avx2,fma"))))
+VARIANT(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))))
+#endif
+
+/* The table in use: chosen on first use (a race only stores the same answer twice). */
+static const kernels *_Atomic chosen_kernels;
+static _Atomic dirrm_simd_level chosen_level;
+
+static const kernels *variant(dirrm_simd_level level) {
+#if defined(__x86_64__)
+  if (level >= DIRRM_SIMD_AVX512) return &avx512;
+  if (level >= DIRRM_SIMD_AVX2) return &avx2;
+#endif
+  return &baseline;
+}
+
+static dirrm_simd_level level_of(const kernels *k) {
+#if defined(__x86_64__)
+  if (k == &avx512) return DIRRM_SIMD_AVX512;
+  if (k == &avx2) return DIRRM_SIMD_AVX2;
+#endif
+  return DIRRM_SIMD_SSE;
+}
+
+static const kernels *in_use(void) {
+  const kernels *k = chosen_kernels;
+  if (!k) {
+    k = variant(dirrm_blas_cpu_level());
+    chosen_level = level_of(k);
+    chosen_kernels = k;
+  }
+  return k;
+}
+
+dirrm_simd_level dirrm_simd_kernels_level(void) {
+  in_use();
+  return chosen_level;
+}
+
+int dirrm_simd_kernels_use(dirrm_simd_level level) {
+  if (level > dirrm_blas_cpu_level()) return -1;
+  const kernels *k = variant(level);
+  chosen_level = level_of(k);
+  chosen_kernels = k;
+  return 0;
+}
+
+double dirrm_bt_softplus_sum(const float *chosen, const float *rejected, const float *margin, const float *weight,
+                             float *sigmoid, intptr_t n) {
+  return in_use()->softplus_sum(chosen, rejected, margin, weight, sigmoid, n);
+}
+
+void dirrm_bt_pull(const float *weight, float scale, float *chosen, float *rejected, intptr_t n) {
+  in_use()->pull(weight, scale, chosen, rejected, n);
+}
+
+void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, intptr_t n) {
+  in_use()->softplus_sigmoid(x, softplus, sigmoid, n);
+}

@@ -1,0 +1,169 @@
+import Glibc
+import SIMDKernels
+import XCTest
+
+@testable import DirRMCore
+
+/// The float32 vector softplus and sigmoid of SIMDKernels, in every variant this CPU runs,
+/// against the double functions in `Stable`, in ulps of the correctly rounded float result,
+/// over the whole float range: every binade of both signs, the stable branches for large
+/// |x|, and the subnormal results of σ far below zero. And the variants against each other.
+final class SIMDKernelsTests: XCTestCase {
+  /// Error of `got` in units of the last place of `want` rounded to float (subnormal ulps
+  /// below the normal range, where every float has the same spacing).
+  func ulps(_ got: Float, _ want: Double) -> Double {
+    let rounded = Float(want)
+    let spacing = max(rounded.magnitude.ulp, Float.leastNonzeroMagnitude)
+    return Swift.abs(Double(got) - want) / Double(spacing)
+  }
+
+  /// Arguments: 64 per binade from 2^−149 to 2^127, both signs, plus a fine grid where the
+  /// functions bend and near the clamps of the exponential.
+  var arguments: [Float] {
+    var xs: [Float] = [0, -0, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+    for exponent in -149...127 {
+      for step in 0..<64 {
+        let x = Float(sign: .plus, exponent: exponent, significand: 1 + Float(step) / 64)
+        if x.isFinite { xs += [x, -x] }
+      }
+    }
+    xs += stride(from: Float(-120), through: 120, by: 1 / 64)
+    for edge: Float in [87.3, 88.7, 103.9, 104, 104.1, 149, 150] {
+      xs += [edge, -edge, edge.nextUp, -edge.nextUp, edge.nextDown, -edge.nextDown]
+    }
+    return xs
+  }
+
+  /// Every variant this CPU runs, the baseline first.
+  var levels: [dirrm_simd_level] {
+    [DIRRM_SIMD_SSE, DIRRM_SIMD_AVX2, DIRRM_SIMD_AVX512].filter {
+      $0.rawValue <= dirrm_blas_cpu_level().rawValue
+    }
+  }
+
+  /// Runs `body` with each variant in turn, then restores the one in use.
+  func forEachVariant(_ body: (dirrm_simd_level) -> Void) {
+    let inUse = dirrm_simd_kernels_level()
+    defer { XCTAssertEqual(dirrm_simd_kernels_use(inUse), 0) }
+    for level in levels {
+      XCTAssertEqual(dirrm_simd_kernels_use(level), 0)
+      XCTAssertEqual(dirrm_simd_kernels_level(), level)
+      body(level)
+    }
+  }
+
+  /// softplus and σ of each x, by the variant in use.
+  func evaluate(_ xs: [Float]) -> (softplus: [Float], sigmoid: [Float]) {
+    var sp = [Float](repeating: .nan, count: xs.count)
+    var sg = [Float](repeating: .nan, count: xs.count)
+    dirrm_softplus_sigmoid(xs, &sp, &sg, xs.count)
+    return (sp, sg)
+  }
+
+  func worst(_ xs: [Float], _ got: [Float], _ reference: (Double) -> Double) -> (ulps: Double, at: Float) {
+    var worst = (ulps: 0.0, at: Float.nan)
+    for (x, y) in zip(xs, got) {
+      XCTAssert(y.isFinite || !x.isFinite, "\(x) → \(y)")
+      let e = ulps(y, reference(Double(x)))
+      if e > worst.ulps { worst = (e, x) }
+    }
+    return worst
+  }
+
+  func testSoftplusAndSigmoidAreWithinThreeUlpsInEveryVariant() {
+    let xs = arguments
+    forEachVariant { level in
+      let (sp, sg) = evaluate(xs)
+      let (e, at) = worst(xs, sp, Stable.softplus)
+      XCTAssertLessThanOrEqual(e, 3, "softplus(\(at)), variant \(level)")
+      let (f, where_) = worst(xs, sg, Stable.sigmoid)
+      XCTAssertLessThanOrEqual(f, 3, "σ(\(where_)), variant \(level)")
+    }
+  }
+
+  /// Every variant performs the same float operations in the same order, so all give the
+  /// baseline's bits: element-wise, in the loss's double sum and in the gradient pass, at
+  /// lengths with a partial last vector, with and without margins and weights.
+  func testEveryVariantGivesTheBaselinesBits() {
+    var random = SplitMix(5)
+    func uniform() -> Float { Float(random.next() >> 40) / Float(1 << 24) }
+    let xs = arguments
+    for n in [1, 7, 8, 9, 1001] {
+      var chosen = (0..<n).map { _ in 40 * uniform() - 20 }
+      // Gaps far below zero, where σ underflows to 0.
+      for i in stride(from: 3, to: n, by: 5) { chosen[i] = 200 }
+      let rejected = (0..<n).map { _ in 40 * uniform() - 20 }
+      let margin = (0..<n).map { _ in uniform() }
+      let weight = (0..<n).map { _ in 2 * uniform() }
+      var reference: [String: [UInt64]] = [:]
+      forEachVariant { level in
+        var results: [String: [UInt64]] = [:]
+        let (sp, sg) = evaluate(xs)
+        results["softplus"] = sp.map { UInt64($0.bitPattern) }
+        results["sigmoid"] = sg.map { UInt64($0.bitPattern) }
+        for (m, w) in [(false, false), (true, false), (false, true), (true, true)] {
+          var sigma = [Float](repeating: .nan, count: n)
+          var towardChosen = [Float](repeating: .nan, count: n)
+          let sum = dirrm_bt_softplus_sum(chosen, rejected, m ? margin : nil, w ? weight : nil, &sigma, n)
+          let plain = dirrm_bt_softplus_sum(chosen, rejected, m ? margin : nil, w ? weight : nil, nil, n)
+          XCTAssertEqual(sum.bitPattern, plain.bitPattern, "the sum does not depend on storing σ")
+          dirrm_bt_pull(w ? weight : nil, 0.25, &towardChosen, &sigma, n)
+          // 0 − p, as the Swift vectors gave: +0, not −0, where σ underflowed.
+          XCTAssertEqual(towardChosen.map(\.bitPattern), sigma.map { (0 - $0).bitPattern })
+          results["bt \(m) \(w)"] = [sum.bitPattern] + sigma.map { UInt64($0.bitPattern) }
+        }
+        if level == DIRRM_SIMD_SSE {
+          reference = results
+        } else {
+          for (name, bits) in results {
+            XCTAssertEqual(bits, reference[name], "\(name), n \(n), variant \(level)")
+          }
+        }
+      }
+      // The loss pass against a sum written here: the same lanes (i mod 8) in double, added
+      // in lane order, of the baseline's softplus values.
+      var lanes = [Double](repeating: 0, count: 8)
+      var sigma = [Float](repeating: 0, count: n)
+      let z = (0..<n).map { rejected[$0] - chosen[$0] + margin[$0] }
+      let (sp, _) = evaluate(z)
+      for i in 0..<n { lanes[i % 8] += Double(weight[i]) * Double(sp[i]) }
+      XCTAssertEqual(
+        dirrm_bt_softplus_sum(chosen, rejected, margin, weight, &sigma, n).bitPattern,
+        lanes.reduce(-0.0, +).bitPattern, "n \(n)")
+    }
+  }
+
+  func testStableBranchesAreExact() {
+    // softplus(x) = x and σ(x) = 1 once e^−x is below half an ulp; both are 0 far below zero.
+    let big: [Float] = [30, 1e3, 1e30, .greatestFiniteMagnitude]
+    XCTAssertEqual(evaluate(big).softplus, big)
+    XCTAssertEqual(evaluate(big).sigmoid, [1, 1, 1, 1])
+    let far: [Float] = [-1e3, -1e30, -.greatestFiniteMagnitude]
+    XCTAssertEqual(evaluate(far).softplus, [0, 0, 0])
+    XCTAssertEqual(evaluate(far).sigmoid, [0, 0, 0])
+  }
+
+  func testSigmoidReachesTheSubnormals() {
+    // σ(x) = e^x/(1 + e^x) is e^x to within its rounding here, down into the subnormals.
+    let xs: [Float] = [-87.5, -95, -100, -103]
+    for (x, y) in zip(xs, evaluate(xs).sigmoid) {
+      XCTAssertLessThanOrEqual(ulps(y, Glibc.exp(Double(x))), 2, "σ(\(x)) = \(y)")
+      XCTAssertGreaterThan(y, 0)
+    }
+  }
+
+  func testAllFiniteFindsEveryNonFiniteValueAnywhere() {
+    for count in [0, 1, 15, 16, 17, 40] {
+      let finite = (0..<count).map { Float($0) - 7.5 } + [.greatestFiniteMagnitude]
+      XCTAssert(finite.withUnsafeBufferPointer(VectorMath.allFinite))
+      for i in finite.indices {
+        for bad: Float in [.infinity, -.infinity, .nan] {
+          var values = finite
+          values[i] = bad
+          XCTAssertFalse(
+            values.withUnsafeBufferPointer(VectorMath.allFinite), "\(bad) at \(i) of \(values.count)")
+        }
+      }
+    }
+  }
+}
