@@ -18,10 +18,8 @@ final class BackgroundJob: @unchecked Sendable {
 
   init(_ work: @escaping () -> Outcome) { self.work = work }
 
-  /// At most this many jobs begun and not yet waited for, process-wide.
-  static let limit = Limits.maxBackgroundFits
-
-  /// Starts the work on a new thread; MISUSE beyond `limit`, OUT_OF_MEMORY without a thread.
+  /// Starts the work on a new thread; MISUSE beyond `Limits.maxBackgroundFits` jobs begun and
+  /// not yet waited for, OUT_OF_MEMORY without a thread.
   func start() throws(ABIError) {
     try jobs.admit()
     var attributes = pthread_attr_t()
@@ -78,10 +76,10 @@ private final class JobCounts: @unchecked Sendable {
   func admit() throws(ABIError) {
     pthread_mutex_lock(lock)
     defer { pthread_mutex_unlock(lock) }
-    guard begun < BackgroundJob.limit else {
+    guard begun < Limits.maxBackgroundFits else {
       throw ABIError(
         DIRRM_ERR_MISUSE,
-        "\(BackgroundJob.limit) fits already run in the background in this process; finish one first")
+        "\(Limits.maxBackgroundFits) fits already run in the background in this process; finish one first")
     }
     if !hooked {
       hooked = true

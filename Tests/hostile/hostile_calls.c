@@ -624,6 +624,16 @@ static int nested_calls_release_their_claims_and_spare_the_outer_handle(void) {
 #define FORK_N 64
 static float big_hc[FORK_N * FORK_D], big_hr[FORK_N * FORK_D], big_labels[FORK_N];
 static dirrm_club *busy_clubs[2];
+
+/* A batch big enough that products go to the pool's threads. */
+static void fill_big_batch(void) {
+  for (int i = 0; i < FORK_N * FORK_D; i++) {
+    big_hc[i] = (float)((i * 7) % 13) * 0.1f;
+    big_hr[i] = (float)((i * 5) % 11) * 0.1f;
+  }
+  for (int i = 0; i < FORK_N; i++) big_labels[i] = (float)(i % 2);
+}
+
 static volatile int stop_busy;
 
 static void *busy_loop(void *arg) {
@@ -662,11 +672,7 @@ static int forked_child_checks(dirrm_club *idle, dirrm_prioritizer *queue) {
 
 static int forks_while_threads_use_handles(void) {
   fill_batch();
-  for (int i = 0; i < FORK_N * FORK_D; i++) {
-    big_hc[i] = (float)((i * 7) % 13) * 0.1f;
-    big_hr[i] = (float)((i * 5) % 11) * 0.1f;
-  }
-  for (int i = 0; i < FORK_N; i++) big_labels[i] = (float)(i % 2);
+  fill_big_batch();
   EXPECT(dirrm_set_num_threads(2) == DIRRM_OK); /* pooled products */
   dirrm_club *idle = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
   dirrm_prioritizer_params pp;
@@ -781,11 +787,7 @@ static int impossible_bias_stats_are_refused(void) {
 
 static int background_fit_misuse_fork_and_free(void) {
   fill_batch();
-  for (int i = 0; i < FORK_N * FORK_D; i++) {
-    big_hc[i] = (float)((i * 7) % 13) * 0.1f;
-    big_hr[i] = (float)((i * 5) % 11) * 0.1f;
-  }
-  for (int i = 0; i < FORK_N; i++) big_labels[i] = (float)(i % 2);
+  fill_big_batch();
   float nll;
   EXPECT(dirrm_club_fit_begin(NULL, N, hc, hr, labels) == DIRRM_ERR_NULL_POINTER);
   EXPECT(dirrm_club_fit_finish(NULL, &nll) == DIRRM_ERR_NULL_POINTER);
