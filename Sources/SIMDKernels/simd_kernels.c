@@ -3,8 +3,8 @@
 
    Both functions rest on e = exp(−|x|) ∈ [0, 1], which never overflows:
      softplus(x) = max(x, 0) + log1p(e),   σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0.
-   The error over the whole float range is measured by VectorMathTests (a few ulp of the
-   double functions). */
+   The error over the whole float range is measured by SIMDKernelsTests (a few ulp of the
+   double functions), for every variant the CPU runs. */
 #include "simd_kernels.h"
 
 #include <string.h>
@@ -16,6 +16,7 @@
 
 typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8 __attribute__((vector_size(32)));
+typedef uint32_t u8 __attribute__((vector_size(32)));
 typedef double d8 __attribute__((vector_size(64)));
 
 #define INLINE static inline __attribute__((always_inline))
@@ -64,8 +65,10 @@ INLINE f8 exp_of_non_positive(f8 a) {
   i8 ki = (i8)shifted - (i8)shifter;
   i8 half = ki >> 1;
   i8 rest = ki - half;
-  f8 scale_half = (f8)((half + 127) << 23);
-  f8 scale_rest = (f8)((rest + 127) << 23);
+  /* Unsigned shifts: only a NaN lane has a negative exponent here, and shifting a negative
+     signed value is undefined. */
+  f8 scale_half = (f8)((u8)(half + 127) << 23);
+  f8 scale_rest = (f8)((u8)(rest + 127) << 23);
   return er * scale_half * scale_rest;
 }
 
@@ -177,7 +180,6 @@ VARIANT(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))))
 
 /* The table in use: chosen on first use (a race only stores the same answer twice). */
 static const kernels *_Atomic chosen_kernels;
-static _Atomic dirrm_simd_level chosen_level;
 
 static const kernels *variant(dirrm_simd_level level) {
 #if defined(__x86_64__)
@@ -187,7 +189,17 @@ static const kernels *variant(dirrm_simd_level level) {
   return &baseline;
 }
 
-static dirrm_simd_level level_of(const kernels *k) {
+static const kernels *in_use(void) {
+  const kernels *k = chosen_kernels;
+  if (!k) {
+    k = variant(dirrm_blas_cpu_level());
+    chosen_kernels = k;
+  }
+  return k;
+}
+
+dirrm_simd_level dirrm_simd_kernels_level(void) {
+  const kernels *k = in_use();
 #if defined(__x86_64__)
   if (k == &avx512) return DIRRM_SIMD_AVX512;
   if (k == &avx2) return DIRRM_SIMD_AVX2;
@@ -195,26 +207,9 @@ static dirrm_simd_level level_of(const kernels *k) {
   return DIRRM_SIMD_SSE;
 }
 
-static const kernels *in_use(void) {
-  const kernels *k = chosen_kernels;
-  if (!k) {
-    k = variant(dirrm_blas_cpu_level());
-    chosen_level = level_of(k);
-    chosen_kernels = k;
-  }
-  return k;
-}
-
-dirrm_simd_level dirrm_simd_kernels_level(void) {
-  in_use();
-  return chosen_level;
-}
-
 int dirrm_simd_kernels_use(dirrm_simd_level level) {
   if (level > dirrm_blas_cpu_level()) return -1;
-  const kernels *k = variant(level);
-  chosen_level = level_of(k);
-  chosen_kernels = k;
+  chosen_kernels = variant(level);
   return 0;
 }
 

@@ -59,6 +59,21 @@ final class BinaryClusteringTests: XCTestCase {
     let values = (0..<3000).map { Float(1) + Float(($0 * 7919) % 3000) / 4096 }
     XCTAssertEqual(RadixSort.ascendingDoubles(values), values.map(Double.init).sorted())
   }
+  /// 0, 1, …, 131072: the splits at 65536 and 65537 are equally good to the bit (every sum is
+  /// exact) and fall in different parts; the first wins, at one thread and two.
+  func testTheFirstOfEquallyGoodSplitsWinsAcrossParts() {
+    let values = (0...131_072).map(Float.init)
+    XCTAssertGreaterThan(RadixSort.parts(values.count - 1), 1)
+    let threads = WorkerPool.threadCount
+    defer { WorkerPool.setThreadCount(threads) }
+    for t in [1, 2] {
+      WorkerPool.setThreadCount(t)
+      XCTAssertEqual(
+        BinaryClustering.threshold(unsorted: values, placement: .kmeans), 65535.75, "\(t) threads")
+      XCTAssertEqual(BinaryClustering.threshold(unsorted: values, placement: .otsu), 65535.5, "\(t) threads")
+    }
+  }
+
   /// The split search in parts over the pool against one sequential loop over the splits,
   /// written here: the same sums in the same order, so the same threshold to the bit, at
   /// sizes of one and of many parts and at one thread and two.

@@ -133,6 +133,24 @@ final class SIMDKernelsTests: XCTestCase {
     }
   }
 
+  /// The bits of the Swift vectors these kernels replaced (dirrm 0.1.0 at 9ef2f0c, whose
+  /// `VectorMath.softplusAndSigmoid` gave these FNV-1a hashes over `arguments`), so that the
+  /// tables trained with them stay reproducible.
+  func testSameBitsAsTheSwiftVectorsTheyReplaced() {
+    func fnv(_ values: [Float]) -> UInt64 {
+      var h: UInt64 = 0xcbf2_9ce4_8422_2325
+      for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
+      return h
+    }
+    let xs = arguments
+    XCTAssertEqual(xs.count, 50863)
+    forEachVariant { level in
+      let (sp, sg) = evaluate(xs)
+      XCTAssertEqual(fnv(sp), 0xdac8_98d3_fbd9_0b0b, "softplus, variant \(level)")
+      XCTAssertEqual(fnv(sg), 0x53dc_ead7_93a2_d16b, "sigmoid, variant \(level)")
+    }
+  }
+
   func testStableBranchesAreExact() {
     // softplus(x) = x and σ(x) = 1 once e^−x is below half an ulp; both are 0 far below zero.
     let big: [Float] = [30, 1e3, 1e30, .greatestFiniteMagnitude]

@@ -2,10 +2,12 @@
 #define DIRRM_SIMD_KERNELS_H
 /* dirrm's element-wise float32 kernels, compiled once per instruction set (x86-64 baseline,
    AVX2, AVX-512) and chosen at run time from the CPU's features, so that one binary (the
-   wheel's) runs on any x86-64 and uses the widest vectors the CPU has. C because Swift cannot
+   wheel's) runs on any x86-64 and uses the CPU's vector instructions. C because Swift cannot
    compile one function for several instruction sets. Every variant performs the same float
-   operations in the same order (no contraction into FMA), so all give the same bits; the
-   tests check that. */
+   operations in the same order (no contraction into FMA, eight float lanes, the double sum's
+   lanes added in order), so all give the same bits; the tests check that. Eight lanes is one
+   AVX2 register; the AVX-512 variant holds the double accumulator in one 512-bit register
+   and gains its masks and wider integer operations, not wider float arithmetic. */
 #include <stdint.h>
 
 #include "blas_kernel.h"
