@@ -41,7 +41,7 @@ PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 .PHONY: demo test setup build overshoot examples hostile swift-test python-test typecheck install-test \
-  results real-results finetune-results finetune-ablation audit-example bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
+  results real-results finetune-results finetune-ablation finetune-scoring-cost audit-example bench profile install uninstall wheel fuzz fuzz-build fuzz-ci asan tsan
 
 demo: build
 	.build/release/dirrm-cli demo --out out
@@ -160,6 +160,12 @@ finetune-ablation: build
 	  --dir-options '{"learning_rate":1e-3,"fit_steps":20}' \
 	  --ablations '[{"name":"q lr 1e-2, 20 fit steps","options":{"learning_rate":1e-2}}]' --ablation-seeds 3 \
 	  --target finetune-ablation --out benchmarks/finetune/ABLATION.md
+
+# What prompt-free's scoring costs in the fine-tune against a training step, and its floor (the
+# trained pairs scored once each); about 10 minutes. Writes benchmarks/finetune/SCORING_COST.md.
+finetune-scoring-cost: build
+	@if [ -z "$(DATA)" ]; then echo "finetune-scoring-cost: DATA is not set: pass the AlpacaEval annotations folder, e.g. make finetune-scoring-cost DATA=/path/to/alpaca_eval" >&2; exit 1; fi
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/scoring_cost.py "$(DATA)"
 
 # pip builds the library through setup.py (scripts/build.sh, incremental); auditwheel then
 # copies OpenBLAS and what it needs into the wheel and retags it manylinux.
