@@ -2,15 +2,17 @@ import CDirRM
 import DirRMCore
 import Glibc
 
-/// The estimator's checked batch from n rows of hidden states and bias.
+/// The estimator's checked batch from n rows of hidden states and bias. Unless the caller
+/// holds the working set itself (`probingWork` false: `dirrm_club_fit_begin`), it is probed
+/// here; each input copy is probed by `Check.array` either way.
 func checkedBatch(
   _ club: ClubEstimator, _ n: Int64, _ chosen: UnsafePointer<Float>?, _ rejected: UnsafePointer<Float>?,
-  _ bias: UnsafePointer<Float>?
+  _ bias: UnsafePointer<Float>?, probingWork: Bool = true
 ) throws(ABIError) -> ClubEstimator.Batch {
   let rows = try Check.count(n, "n")
   try bridge { () throws(ConfigError) in try club.config.checkRows(rows) }
   let cells = try Check.product(rows, club.config.hiddenDim, "h_chosen")
-  try reserve(club.config.workBytes(rows: rows), for: "n = \(n) rows")
+  if probingWork { try reserve(club.config.workBytes(rows: rows), for: "n = \(n) rows") }
   let hidden = PairBatch(
     chosen: try Check.array(chosen, cells, "h_chosen"),
     rejected: try Check.array(rejected, cells, "h_rejected"),
@@ -77,7 +79,8 @@ public func dirrm_club_fit_begin(
 ) -> Int32 {
   abiCall("dirrm_club_fit_begin") { () throws(ABIError) in
     let box = try lookup(c)
-    let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias)  // a copy: the caller may reuse its buffers
+    // A copy: the caller may reuse its buffers. The working set is held below, not probed twice.
+    let batch = try checkedBatch(box.value, n, hChosen, hRejected, bias, probingWork: false)
     let held = try bridge { () throws(AllocationError) in
       try Workspace.hold(box.value.config.workBytes(rows: batch.rows), for: "n = \(n) rows")
     }

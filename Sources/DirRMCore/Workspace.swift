@@ -43,9 +43,6 @@ public enum Workspace {
     return total
   }
 
-  /// Checks that `bytes` can be allocated now. The probe is freed at once: it tells whether
-  /// the allocator, the address-space limit and the kernel's overcommit policy allow the
-  /// working set, which is what turns into a trap when a Swift array later asks for it.
   /// As `reserve`, but the block is kept and returned (nil for 1 MiB or less) for the caller
   /// to free just before the work starts: work begun now and run later, on another thread,
   /// then finds its working set free unless the caller allocates it away in that moment.
@@ -59,12 +56,10 @@ public enum Workspace {
     return block
   }
 
+  /// Checks that `bytes` can be allocated now. The probe is freed at once: it tells whether
+  /// the allocator, the address-space limit and the kernel's overcommit policy allow the
+  /// working set, which is what turns into a trap when a Swift array later asks for it.
   public static func reserve(_ bytes: Int?, for what: String) throws(AllocationError) {
-    guard let bytes else { throw AllocationError(bytes: nil, what: what) }
-    guard bytes > 1 << 20 else { return }
-    guard let allocate = probeAllocator, let probe = allocate(bytes) else {
-      throw AllocationError(bytes: bytes, what: what)
-    }
-    free(probe)
+    free(try hold(bytes, for: what))
   }
 }
