@@ -150,15 +150,17 @@ audit-example: build
 	@if [ -z "$(DATA)" ]; then echo "audit-example: DATA is not set: pass the AlpacaEval annotations folder, e.g. make audit-example DATA=/path/to/alpaca_eval" >&2; exit 1; fi
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/audit/alpaca.py "$(DATA)" --readme README.md
 
-# DIR's estimator schedule on the fine-tuning benchmark (docs/decisions.md §1): DIR with q at
-# 1e-3 for 20 steps per batch (and 1e-2 as an ablation) against vanilla, natural and skewed
-# sets, 3 seeds each; about 30 minutes. Writes benchmarks/finetune/ABLATION.md.
+# DIR's estimator schedule on the fine-tuning benchmark (docs/decisions.md §1), on the natural set
+# (issue 20's halving target): DIR with q at 1e-3 for 20 steps per batch against vanilla, 8 seeds
+# paired by seed; and at 3 seeds q at 1e-2, and q fitted until its NLL plateaus (at most 100
+# steps) on the batch alone or on a window of the 256 latest pairs. About 30 minutes. Writes
+# benchmarks/finetune/ABLATION.md.
 finetune-ablation: build
 	@if [ -z "$(DATA)" ]; then echo "finetune-ablation: DATA is not set: pass the AlpacaEval annotations folder, e.g. make finetune-ablation DATA=/path/to/alpaca_eval" >&2; exit 1; fi
-	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/run.py "$(DATA)" --train-pairs 384 --seeds 3 \
-	  --methods vanilla,dir --natural-methods vanilla,dir --balanced-methods "" \
-	  --dir-options '{"learning_rate":1e-3,"fit_steps":20}' \
-	  --ablations '[{"name":"q lr 1e-2, 20 fit steps","options":{"learning_rate":1e-2}}]' --ablation-seeds 3 \
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/run.py "$(DATA)" --train-pairs 384 --seeds 8 \
+	  --methods "" --natural-methods vanilla,dir --balanced-methods "" \
+	  --dir-options '{"learning_rate":1e-3,"fit_steps":20}' --ablation-set natural --ablation-seeds 3 \
+	  --ablations '[{"name":"q lr 1e-2, 20 fit steps","options":{"learning_rate":1e-2}},{"name":"q lr 1e-3 until its NLL plateaus, on the batch","options":{"fit_steps":5,"_window":16,"_max_calls":20,"_tol":0.001}},{"name":"q lr 1e-3 until its NLL plateaus, on the 256 latest pairs","options":{"fit_steps":5,"_window":256,"_max_calls":20,"_tol":0.001}}]' \
 	  --target finetune-ablation --out benchmarks/finetune/ABLATION.md
 
 # What prompt-free's scoring costs in the fine-tune against a training step, and its floor (the

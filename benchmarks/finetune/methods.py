@@ -80,7 +80,8 @@ class Job:
         "natural", "skewed" or "balanced".
     seed : int
     dir_options : dict
-        Keyword arguments to DIRLoss on top of DIR_DEFAULT_OVERRIDES.
+        Keyword arguments to DIRLoss on top of DIR_DEFAULT_OVERRIDES; keys starting with "_"
+        are the benchmark's own q schedule instead (``WindowFit``).
     hyper : Hyper
     """
 
@@ -92,8 +93,45 @@ class Job:
     hyper: Hyper = field(default_factory=Hyper)
 
 
+class WindowFit:
+    """A q schedule the benchmark runs itself, for the ablations (the library's DIRLoss fits q
+    for fit_steps steps on the batch): before each step, q is fitted on the ``_window`` latest
+    pairs' detached hidden states, ``fit_steps`` AdamW steps at a time (``club.fit``), up to
+    ``_max_calls`` times, stopping once its NLL falls by less than ``_tol`` (relative).
+
+    Parameters
+    ----------
+    options : dict
+        The job's dir_options; ``_window`` (pairs, required), ``_max_calls`` (default 1),
+        ``_tol`` (default 0).
+    """
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.pairs = int(options["_window"])
+        self.max_calls = int(options.get("_max_calls", 1))
+        self.tol = float(options.get("_tol", 0.0))
+        self.rows: list[tuple[npt.NDArray[np.float32], ...]] = []
+        self.calls: list[int] = []
+
+    def fit(self, club: Any, hc: torch.Tensor, hr: torch.Tensor, bias: torch.Tensor) -> float:
+        """Adds the batch (hc, hr: (n, 384) float32; bias: (n,) float32) and fits q; q's NLL."""
+        self.rows.append(tuple(t.detach().numpy().copy() for t in (hc, hr, bias)))
+        while sum(r[0].shape[0] for r in self.rows) > self.pairs and len(self.rows) > 1:
+            self.rows.pop(0)
+        wc, wr, wb = (np.concatenate([r[k] for r in self.rows]) for k in range(3))
+        previous, nll, calls = math.inf, math.nan, 0
+        for calls in range(1, self.max_calls + 1):
+            nll = float(club.fit(wc, wr, wb))
+            if previous - nll < self.tol * abs(previous):
+                break
+            previous = nll
+        self.calls.append(calls)
+        return nll
+
+
 def dir_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     """DIRLoss's keyword arguments: DIR_DEFAULT_OVERRIDES updated by ``options``."""
+    options = {k: v for k, v in options.items() if not k.startswith("_")}
     return {**DIR_DEFAULT_OVERRIDES, **options}
 
 
@@ -198,6 +236,9 @@ def train_and_evaluate(job: Job, splits: Splits, keep_outputs: bool = False) -> 
     use_pf = job.method in ("prompt_free", "dir_prompt_free")
     bt = dirrm.torch.BTLoss()
     dir_loss = dirrm.torch.DIRLoss(hidden_dim=HIDDEN, **dir_kwargs(job.dir_options)) if use_dir else None
+    window = WindowFit(job.dir_options) if use_dir and "_window" in job.dir_options else None
+    if dir_loss is not None and window is not None:
+        dir_loss.fit = False
     sampler = _prompt_free_sampler(job, model, batcher, pairs) if use_pf else None
     steps_per_epoch = len(sampler) if sampler is not None else -(-len(pairs) // job.hyper.batch_pairs)
     opt, sched = make_optimizer(model, steps_per_epoch * job.hyper.epochs, job.hyper.encoder_lr,
@@ -227,10 +268,11 @@ def train_and_evaluate(job: Job, splits: Splits, keep_outputs: bool = False) -> 
         gap = torch.tensor((corpus.resp_len[c] - corpus.resp_len[r]).astype(np.float32))
         if dir_loss is not None:
             bias = gap if dir_loss.club.bias_kind == "gaussian" else (gap > 0).float()
+            own_nll = window.fit(dir_loss.club, hc, hr, bias) if window is not None else None
             loss = dir_loss(rew[:n, 0], rew[n:, 0], hc, hr, bias)
             cap.append(float(dir_loss.penalty.history[-1].get("cap_scale", math.nan)))
             mi.append(float(dir_loss.last_mi if dir_loss.last_mi is not None else math.nan))
-            last_nll = dir_loss.penalty.last_nll
+            last_nll = dir_loss.penalty.last_nll if own_nll is None else own_nll
             nll.append(float(last_nll) if last_nll is not None else math.nan)
         elif job.method == "odin":
             lengths = torch.tensor(corpus.resp_len[np.concatenate([c, r])].astype(np.float32))
@@ -260,6 +302,7 @@ def train_and_evaluate(job: Job, splits: Splits, keep_outputs: bool = False) -> 
             "mi_last10": float(np.nanmean(mi[-max(1, len(mi) // 10):])),
             "mi_heldout": heldout_bound(club, hc, hr, test_gap),
             "q_mean_corr_heldout": q_mean_correlation(club, hc, hr, test_gap),
+            "fit_calls": window.calls if window is not None else [],
         }
     else:
         result.pop("_hc")

@@ -187,7 +187,12 @@ def write_report(md_path: str, json_path: str, readme: Optional[str], meta: dict
         "",
         *dir_table(results),
         "",
-        "## DIR ablation (skewed set)",
+        f"## DIR ablation ({meta['args'].get('ablation_set', 'skewed')} set)",
+        "",
+        "The ablations whose keywords start with an underscore are schedules this benchmark runs itself "
+        "(DIRLoss(fit=False), q fitted by `club.fit` before each step): `_window` pairs of recent detached "
+        "hidden states, up to `_max_calls` fits of fit_steps AdamW steps each, stopping once q's NLL falls by "
+        "less than `_tol` (relative).",
         "",
         *ablation_table(results, meta),
         "",

@@ -118,6 +118,8 @@ def main() -> None:
                         help="JSON list of {\"name\", \"options\"} DIR variants on the skewed set "
                              "(default: q lr 1e-3 with 20 fit steps, λ 3, no cap)")
     parser.add_argument("--ablation-seeds", type=int, default=1)
+    parser.add_argument("--ablation-set", default="skewed", choices=("natural", "skewed", "balanced"),
+                        help="the training set of the ablations")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the split and the subsampling")
     parser.add_argument("--encoder-lr", type=float, default=M_DEFAULTS.encoder_lr)
     parser.add_argument("--head-lr", type=float, default=M_DEFAULTS.head_lr)
@@ -176,7 +178,7 @@ def main() -> None:
             jobs.append(M.Job(method, method, "balanced", seed, dir_options if "dir" in method else {}, hyper))
     for seed in range(args.ablation_seeds):
         for ab in ablations:
-            jobs.append(M.Job("ablation: " + ab["name"], "dir", "skewed", seed, {**dir_options, **ab["options"]},
+            jobs.append(M.Job("ablation: " + ab["name"], "dir", args.ablation_set, seed, {**dir_options, **ab["options"]},
                               hyper))
     for job in jobs:
         if job.method not in M.METHODS:

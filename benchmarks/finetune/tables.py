@@ -167,20 +167,36 @@ def dir_table(results: list[Run]) -> list[str]:
     return lines
 
 
+def _paired(runs: list[Run], vanilla: list[Run], key: str, ratio: bool) -> str:
+    """Mean ± standard error over seeds of run − vanilla (or run / vanilla) of the same seed."""
+    v = _by_seed(vanilla, key)
+    values = [float(r[key]) / v[s] if ratio else float(r[key]) - v[s]
+              for r in runs if (s := int(r["job"]["seed"])) in v]
+    if not values:
+        return "–"
+    m, se = mean_se(values)
+    return f"{m:.2f} ± {se:.2f}" if ratio else f"{100 * m:+.1f} ± {100 * se:.1f}"
+
+
 def ablation_table(results: list[Run], meta: dict[str, Any]) -> list[str]:
-    """DIR's defaults against each ablation, on the skewed set."""
-    lines = ["| DIR on the skewed set | DIRLoss keywords | seeds | agreement | chosen shorter | balanced agreement "
+    """DIR's defaults against each ablation, on the ablations' training set, with the paired
+    (same seed) differences to vanilla that decide the 1-point and the halving targets."""
+    train_set = meta["args"].get("ablation_set", "skewed")
+    lines = [f"| DIR on the {train_set} set | DIRLoss keywords | seeds | agreement | agreement − vanilla's, "
+             "points (paired) | Spearman / vanilla's (paired) | chosen shorter | balanced agreement "
              "| Spearman | Î on held-out | corr(q's mean, length gap) | steps where the cap bound |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = [("dir", "the DIR rows" if meta["dir_options"] else "defaults", meta["dir_overrides"] | meta["dir_options"])]
     rows += [("ablation: " + a["name"], a["name"], meta["dir_overrides"] | meta["dir_options"] | a["options"])
              for a in meta["ablations"]]
+    vanilla = runs_of(results, train_set, "vanilla")
     for label, name, kwargs in rows:
-        runs = runs_of(results, "skewed", label)
+        runs = runs_of(results, train_set, label)
         if not runs:
             continue
         lines.append(
             f"| {name} | `{json.dumps(kwargs)}` | {len(runs)} | {_fmt([r['agreement'] for r in runs])} | "
+            f"{_paired(runs, vanilla, 'agreement', False)} | {_paired(runs, vanilla, 'spearman', True)} | "
             f"{_fmt([r['agreement_shorter'] for r in runs])} | {_fmt([r['agreement_balanced'] for r in runs])} | "
             f"{_fmt([r['spearman'] for r in runs], signed=True)} | {_fmt([r['dir']['mi_heldout'] for r in runs])} | "
             f"{_fmt([r['dir']['q_mean_corr_heldout'] for r in runs], signed=True)} | "
