@@ -99,7 +99,8 @@ def write_report(md_path: str, json_path: str, readme: Optional[str], meta: dict
         f"{meta['total_seconds'] / 60:.0f} min on this machine ({a['workers']} trainings at a time, one torch thread "
         f"each); {a['seeds']} seeds, mean ± standard error over seeds (training noise only: the data are fixed by "
         f"`--data-seed {a['data_seed']}`). Raw per-seed numbers: RESULTS.json." + (" **Quick mode: a smoke test, "
-                                                                                  "not results.**" if a["quick"] else ""),
+                                                                                  "not results.**" if a["quick"] else "")
+        + (" " + meta["note"] if meta.get("note") else ""),
         "",
         "## Setup",
         "",

@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--skew", type=float, default=0.8, help="chosen-longer share of the skewed set")
     parser.add_argument("--methods", default="vanilla,dir,prompt_free,dir_prompt_free,odin",
                         help="methods trained on the skewed set")
-    parser.add_argument("--natural-methods", default="vanilla,dir",
+    parser.add_argument("--natural-methods", default="vanilla,dir,odin",
                         help="methods trained on the natural set (vanilla is the oracle)")
     parser.add_argument("--balanced-methods", default="vanilla",
                         help="methods trained on the length-balanced set (50%% chosen-longer; vanilla is the "
