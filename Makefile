@@ -131,7 +131,7 @@ real-results: build
 
 # The fine-tuning benchmark (benchmarks/finetune/, README "Fine-tuning a pretrained encoder"):
 # all-MiniLM-L6-v2 fine-tuned end to end through dirrm.torch on AlpacaEval 2 pairs, every method
-# with the library's defaults, ODIN and a post-hoc correction, 3 seeds; about an hour on a quiet
+# with the library's defaults, ODIN and a post-hoc correction, 3 seeds; about 1 h 45 min on a
 # 2-core machine (two trainings at a time). Writes benchmarks/finetune/RESULTS.md and its README block.
 #   make finetune-results DATA=/path/to/alpaca_eval [FINETUNE_ARGS="--quick --out out/ft.md"]
 finetune-results: build

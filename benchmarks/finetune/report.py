@@ -118,8 +118,9 @@ def write_report(md_path: str, json_path: str, readme: Optional[str], meta: dict
         f"{', '.join(f'{k} {v:.0f}' for k, v in d['mean_tokens'].items())} word pieces. The budget was chosen from "
         f"a measured step: {vanilla_step:.1f} s per {h['batch_pairs']}-pair vanilla step here (median, two trainings "
         f"at a time; the encoder runs length-sorted chunks of 8 sequences, each padded to its own longest, which "
-        f"took a step from 7.5 s to 5 s against padding the whole batch), which with the pairs below fits the "
-        f"full run in about an hour; 96–128 tokens would add 30–100% per step.",
+        f"took a step from 7.5 s to 5 s against padding the whole batch), which with the pairs below was to fit "
+        f"the full run in about an hour at 5 s a step (the header gives what it took); 96–128 tokens would add "
+        f"30–100% per step.",
         f"- **Pairs.** Two models' outputs for one instruction, both within the budget; chosen = the higher "
         f"judge_preference against the common reference (GPT-4 Turbo's probability of beating gpt4_1106_preview). "
         f"Near-ties (|difference| < {b['min_pref_gap']}), equal-length pairs and identical texts are dropped; "
@@ -144,7 +145,7 @@ def write_report(md_path: str, json_path: str, readme: Optional[str], meta: dict
         f"{100 * d['judge_train_pool']['chosen_longer']:.1f}% of pairs, Spearman(preference difference, length "
         f"difference) = {d['judge_train_pool']['spearman']:+.2f}; on the test pool "
         f"{100 * d['judge_test_pool']['chosen_longer']:.1f}% and {d['judge_test_pool']['spearman']:+.2f}.",
-        f"- **DIR.** `dirrm.torch.DIRLoss(hidden_dim=384, **{json.dumps(meta['dir_overrides'] | meta['dir_options'])})`"
+        f"- **DIR.** `dirrm.torch.DIRLoss(hidden_dim=384, **{json.dumps({k: v for k, v in (meta['dir_overrides'] | meta['dir_options']).items() if k[0] != '_'})})`"
         f" called as `dir_loss(r_chosen, r_rejected, h_chosen, h_rejected, bias)`, bias = the length gap "
         f"(chosen − rejected, word pieces), the rewards the head applied to those h (so the cap sees the "
         f"preference gradient). Resolved: `{' '.join(meta['dir_config'].split())}`. The library's own defaults "

