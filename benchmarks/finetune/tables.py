@@ -171,7 +171,7 @@ def _paired(runs: list[Run], vanilla: list[Run], key: str, ratio: bool) -> str:
     """Mean ± standard error over seeds of run − vanilla (or run / vanilla) of the same seed."""
     v = _by_seed(vanilla, key)
     values = [float(r[key]) / v[s] if ratio else float(r[key]) - v[s]
-              for r in runs if (s := int(r["job"]["seed"])) in v]
+              for r in runs if (s := int(r["job"]["seed"])) in v and (v[s] != 0 or not ratio)]
     if not values:
         return "–"
     m, se = mean_se(values)
