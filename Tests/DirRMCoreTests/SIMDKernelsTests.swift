@@ -88,7 +88,7 @@ final class SIMDKernelsTests: XCTestCase {
     var random = SplitMix(5)
     func uniform() -> Float { Float(random.next() >> 40) / Float(1 << 24) }
     let xs = arguments
-    for n in [1, 7, 8, 9, 1001] {
+    for n in [1, 7, 8, 9, 31, 32, 33, 1001] {
       var chosen = (0..<n).map { _ in 40 * uniform() - 20 }
       // Gaps far below zero, where σ underflows to 0.
       for i in stride(from: 3, to: n, by: 5) { chosen[i] = 200 }
