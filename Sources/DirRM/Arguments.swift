@@ -28,6 +28,25 @@ enum Check {
     return buffer
   }
 
+  /// A non-NULL pointer to `count` floats, read in place (no copy) and not yet checked: for a
+  /// core routine that fails on any non-finite value anyway, after which `requireFinite` names
+  /// it, so that the common call reads the floats once.
+  static func unchecked(_ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String) throws(ABIError)
+    -> UnsafeBufferPointer<Float>
+  {
+    guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
+    return UnsafeBufferPointer(start: pointer, count: count)
+  }
+
+  /// Whether no two of the byte ranges share a byte (empty ranges share none).
+  static func disjoint(_ ranges: [UnsafeRawBufferPointer]) -> Bool {
+    let spans = ranges.compactMap { r -> (Int, Int)? in
+      guard let base = r.baseAddress, r.count > 0 else { return nil }
+      return (Int(bitPattern: base), r.count)
+    }.sorted { $0.0 < $1.0 }
+    return zip(spans, spans.dropFirst()).allSatisfy { a, b in b.0 - a.0 >= a.1 }
+  }
+
   /// A non-NULL output pointer.
   static func output<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) throws(ABIError)
     -> UnsafeMutablePointer<T>
@@ -45,8 +64,7 @@ enum Check {
     value.isNaN ? "nan" : "\(value)"
   }
 
-  fileprivate static func requireFinite(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError)
-  {
+  static func requireFinite(_ buffer: UnsafeBufferPointer<Float>, _ name: String) throws(ABIError) {
     guard !VectorMath.allFinite(buffer) else { return }
     if let i = buffer.firstIndex(where: { !$0.isFinite }) {
       throw ABIError(DIRRM_ERR_NONFINITE, "\(name)[\(i)] is \(spelled(buffer[i]))")

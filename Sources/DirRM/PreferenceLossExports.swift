@@ -10,23 +10,69 @@ public func dirrm_bt_loss(
 ) -> Int32 {
   abiCall("dirrm_bt_loss") { () throws(ABIError) in
     let count = try Check.count(n, "n")
-    let rewards = PairBatch(
-      chosen: try Check.array(rChosen, count, "r_chosen"),
-      rejected: try Check.array(rRejected, count, "r_rejected"),
-      columns: 1)
+    let chosen = try Check.unchecked(rChosen, count, "r_chosen")
+    let rejected = try Check.unchecked(rRejected, count, "r_rejected")
     let margins = try Check.optionalArray(margin, count, "margin")
     let weights = try Check.optionalArray(weight, count, "weight")
-    let loss = try bridge("") { () throws(ConfigError) in
+    let preference = try bridge("") { () throws(ConfigError) in
       try PreferenceLoss(pairs: count, margin: margins, weight: weights, centerCoef: centerCoef)
     }
     let out = try Check.output(outLoss, "out_loss")
+    // The rewards are read in place, and checked only when the loss fails (a non-finite
+    // reward makes it fail), to name the bad one; the copying path checks them first. Both gradients are written in place when neither
+    // overlaps a reward or the other (the common call: no copy of n floats); otherwise they
+    // are computed apart and copied out, as the rewards are read after a gradient is written.
+    // (The loss holds its own copies of the margins and weights.)
+    let rewardBytes = [UnsafeRawBufferPointer(chosen), UnsafeRawBufferPointer(rejected)]
+    switch (gradChosen, gradRejected) {
+    case (nil, nil):
+      let value = try rewardsFirst(chosen, rejected) { () throws(NumericError) in
+        try preference.loss(chosen: chosen.span, rejected: rejected.span)
+      }
+      out.pointee = value
+      return
+    case (let towardChosen?, let towardRejected?):
+      let outputs = [
+        UnsafeMutableBufferPointer(start: towardChosen, count: count),
+        UnsafeMutableBufferPointer(start: towardRejected, count: count),
+      ]
+      guard Check.disjoint(rewardBytes + outputs.map { UnsafeRawBufferPointer($0) }) else { break }
+      var first = outputs[0].mutableSpan
+      var second = outputs[1].mutableSpan
+      let value = try rewardsFirst(chosen, rejected) { () throws(NumericError) in
+        try preference.evaluate(
+          chosen: chosen.span, rejected: rejected.span, gradientChosen: &first, gradientRejected: &second)
+      }
+      out.pointee = value
+      return
+    default:
+      break
+    }
+    let rewards = PairBatch(
+      chosen: try Check.array(rChosen, count, "r_chosen"),
+      rejected: try Check.array(rRejected, count, "r_rejected"), columns: 1)
     let (value, gradient) = try bridge { () throws(NumericError) in
-      try loss.evaluate(rewards, wantGradient: gradChosen != nil || gradRejected != nil)
+      try preference.evaluate(rewards, wantGradient: gradChosen != nil || gradRejected != nil)
     }
     out.pointee = value
     if let gradient {
       Check.write(gradient.chosen, toOptional: gradChosen)
       Check.write(gradient.rejected, toOptional: gradRejected)
     }
+  }
+}
+
+/// The body's result; when it throws, a non-finite reward's error (the cause to report) if
+/// there is one, else the body's error.
+private func rewardsFirst<T>(
+  _ chosen: UnsafeBufferPointer<Float>, _ rejected: UnsafeBufferPointer<Float>,
+  _ body: () throws(NumericError) -> T
+) throws(ABIError) -> T {
+  do {
+    return try body()
+  } catch {
+    try Check.requireFinite(chosen, "r_chosen")
+    try Check.requireFinite(rejected, "r_rejected")
+    throw error.abiError(prefix: "")
   }
 }

@@ -1,7 +1,8 @@
 import SIMDKernels
 
 /// The per-pair passes of the Bradley–Terry loss: z_i = r_rejected,i − r_chosen,i + m_i,
-/// softplus(z_i) weighted and summed in double, σ(z_i) kept for the gradient. The arithmetic
+/// softplus(z_i) weighted and summed in double, then the gradient from σ(z_i), recomputed in a
+/// second pass that writes only once the loss has passed its checks. The arithmetic
 /// is SIMDKernels' (float32 vectors of the widest instruction set the CPU has, chosen at run
 /// time); this type splits the arrays into parts for the pool.
 ///
@@ -27,26 +28,27 @@ struct BradleyTerryKernel {
     }
   }
 
-  /// Σ w_i·softplus(z_i) in double, summed part by part in order; σ(z_i) into `sigmoid` when
-  /// it is given (n elements).
-  func softplusSum(sigmoid: UnsafeMutableBufferPointer<Float>?) -> Double {
+  /// Σ w_i·softplus(z_i) in double, summed part by part in order.
+  func softplusSum() -> Double {
     inParts { range in
       dirrm_bt_softplus_sum(
         Self.at(chosen, range), Self.at(rejected, range), margin.map { Self.at($0, range) },
-        weight.map { Self.at($0, range) }, sigmoid.map { Self.at($0, range) }, range.count)
+        weight.map { Self.at($0, range) }, range.count)
     }.reduce(0, +)
   }
 
-  /// dL/dr_chosen = −w_i·σ_i/W into `chosen`, and its negation into `rejected`, from σ_i
-  /// already in `rejected` (the loss pass wrote it there); without centering, which the
-  /// caller adds in double.
-  func pull(
-    inverseWeightSum: Float,
+  /// dL/dr_chosen = −w_i·scale·σ(z_i) into `gradient.chosen` and its negation into
+  /// `gradient.rejected` (n elements each, overlapping no input), each shifted by
+  /// center·(r_chosen,i + r_rejected,i) in double when center ≠ 0.
+  func gradient(
+    scale: Float, center: Double,
     into gradient: (chosen: UnsafeMutableBufferPointer<Float>, rejected: UnsafeMutableBufferPointer<Float>)
   ) {
+    precondition(gradient.chosen.count == count && gradient.rejected.count == count)
     _ = inParts { range in
-      dirrm_bt_pull(
-        weight.map { Self.at($0, range) }, inverseWeightSum, Self.at(gradient.chosen, range),
+      dirrm_bt_gradient(
+        Self.at(chosen, range), Self.at(rejected, range), margin.map { Self.at($0, range) },
+        weight.map { Self.at($0, range) }, scale, center, Self.at(gradient.chosen, range),
         Self.at(gradient.rejected, range), range.count)
     }
   }
@@ -64,9 +66,9 @@ struct BradleyTerryKernel {
 }
 
 extension BradleyTerryKernel {
-  /// A kernel over the arrays, valid inside `body` only.
+  /// A kernel over the spans and arrays, valid inside `body` only.
   static func with<R>(
-    chosen: [Float], rejected: [Float], margin: [Float]?, weight: [Float]?, _ body: (Self) -> R
+    chosen: Span<Float>, rejected: Span<Float>, margin: [Float]?, weight: [Float]?, _ body: (Self) -> R
   ) -> R {
     let n = chosen.count
     precondition(rejected.count == n && (margin?.count ?? n) == n && (weight?.count ?? n) == n)

@@ -55,18 +55,70 @@ public struct PreferenceLoss: Equatable {
     precondition(
       rewards.pairs == pairs && rewards.columns == 1,
       "PreferenceLoss for \(pairs) pairs evaluated on \(rewards.pairs) pairs of \(rewards.columns) columns")
-    return try Self.bradleyTerry(
-      chosen: rewards.chosen, rejected: rewards.rejected, margin: margin, weight: weight,
-      centerCoef: centerCoef, wantGradient: wantGradient)
+    let (chosen, rejected) = (rewards.chosen.span, rewards.rejected.span)
+    guard wantGradient else { return (try loss(chosen: chosen, rejected: rejected), nil) }
+    // Left unfilled: the gradient pass writes every element of both, and nothing reads them
+    // if a check throws first.
+    var gradChosen = [Float](unsafeUninitializedCapacity: pairs) { _, count in count = pairs }
+    var gradRejected = [Float](unsafeUninitializedCapacity: pairs) { _, count in count = pairs }
+    var towardChosen = gradChosen.mutableSpan
+    var towardRejected = gradRejected.mutableSpan
+    let loss = try evaluate(
+      chosen: chosen, rejected: rejected, gradientChosen: &towardChosen, gradientRejected: &towardRejected)
+    return (loss, PairBatch(chosen: gradChosen, rejected: gradRejected, columns: 1))
   }
 
-  /// The computation, on inputs `evaluate` has checked. softplus and σ come from float32
-  /// vector kernels (a few ulp each); every sum is accumulated in double.
-  private static func bradleyTerry(
-    chosen: [Float], rejected: [Float], margin: [Float]?, weight: [Float]?, centerCoef: Float,
-    wantGradient: Bool
-  ) throws(NumericError) -> (loss: Float, gradient: PairBatch?) {
-    let n = chosen.count
+  /// The loss on `pairs` pairs read in place. Throws when it does not fit in float32, which
+  /// includes every call with a non-finite reward (the loss pass makes the sum NaN then), so
+  /// a caller may check its rewards only after a throw, to name the bad one.
+  public func loss(chosen: Span<Float>, rejected: Span<Float>) throws(NumericError) -> Float {
+    try prepare(chosen: chosen, rejected: rejected).loss
+  }
+
+  /// The loss on `pairs` pairs read in place, and dL/dr_chosen and dL/dr_rejected written into
+  /// the two gradient spans (`pairs` elements each), which are written only once every check
+  /// has passed: a throw leaves them as they were. Throws as `loss(chosen:rejected:)` does,
+  /// and when the centering gradient does not fit in float32.
+  public func evaluate(
+    chosen: Span<Float>, rejected: Span<Float>, gradientChosen: inout MutableSpan<Float>,
+    gradientRejected: inout MutableSpan<Float>
+  ) throws(NumericError) -> Float {
+    precondition(gradientChosen.count == pairs && gradientRejected.count == pairs)
+    let prepared = try prepare(chosen: chosen, rejected: rejected)
+    // |dL/dr| ≤ w_i/W + 2c/n·|s_i| ≤ 1 + 2c/n·max|s|: checked before writing anything.
+    let centerScale = 2 * Double(centerCoef) / Double(pairs)
+    guard (1 + centerScale * prepared.largestSum).fitsInFloat else {
+      throw .overflow("the centering gradient (\(centerScale * prepared.largestSum)) does not fit in float32")
+    }
+    // d softplus(z)/dz = σ(z), and z falls with r_chosen and rises with r_rejected. The kernel
+    // scales each weight by 1/W in float32; where 1/W is not a normal float32 (weights summing
+    // past 2^126 or below 2^-126), each w_i/W is formed in double first instead.
+    var inverse = Float(1 / prepared.weightSum)
+    var pulled = weight
+    if !inverse.isNormal, let weight {
+      pulled = weight.map { Float(Double($0) / prepared.weightSum) }
+      inverse = 1
+    }
+    BradleyTerryKernel.with(chosen: chosen, rejected: rejected, margin: margin, weight: pulled) { kernel in
+      gradientChosen.withUnsafeMutableBufferPointer { towardChosen in
+        gradientRejected.withUnsafeMutableBufferPointer { towardRejected in
+          kernel.gradient(scale: inverse, center: centerScale, into: (towardChosen, towardRejected))
+        }
+      }
+    }
+    return prepared.loss
+  }
+
+  /// The loss and what the gradient needs of the forward pass, on inputs whose counts are
+  /// checked here. softplus comes from float32 vector kernels (a few ulp each); every sum is
+  /// accumulated in double.
+  private func prepare(chosen: Span<Float>, rejected: Span<Float>) throws(NumericError)
+    -> (loss: Float, weightSum: Double, largestSum: Double)
+  {
+    precondition(
+      chosen.count == pairs && rejected.count == pairs,
+      "PreferenceLoss for \(pairs) pairs evaluated on \(chosen.count) and \(rejected.count) rewards")
+    let n = pairs
     let weightSum = weight.map { $0.reduce(0.0) { $0 + Double($1) } } ?? Double(n)
     var squaredSum = 0.0
     var largestSum = 0.0
@@ -77,54 +129,13 @@ public struct PreferenceLoss: Equatable {
         largestSum = max(largestSum, Swift.abs(s))
       }
     }
-    // σ(z_i) shares e^−|z_i| with softplus, so the loss pass computes it too and parks it in
-    // the rejected gradient; nothing is returned unless the checks below pass.
-    // Left unfilled: the loss pass writes every σ, the gradient pass every element of both.
-    let m = wantGradient ? n : 0
-    var gradChosen = [Float](unsafeUninitializedCapacity: m) { _, count in count = m }
-    var gradRejected = [Float](unsafeUninitializedCapacity: m) { _, count in count = m }
     let weightedSoftplus = BradleyTerryKernel.with(
       chosen: chosen, rejected: rejected, margin: margin, weight: weight
-    ) { kernel in
-      gradRejected.withUnsafeMutableBufferPointer { sigmoid in
-        kernel.softplusSum(sigmoid: wantGradient ? sigmoid : nil)
-      }
-    }
-    let c = Double(centerCoef)
-    let loss = weightedSoftplus / weightSum + c * squaredSum / Double(n)
+    ) { kernel in kernel.softplusSum() }
+    let loss = weightedSoftplus / weightSum + Double(centerCoef) * squaredSum / Double(n)
     guard loss.fitsInFloat else {
       throw .overflow("the loss (\(loss)) does not fit in float32")
     }
-    guard wantGradient else { return (Float(loss), nil) }
-
-    // |dL/dr| ≤ w_i/W + 2c/n·|s_i| ≤ 1 + 2c/n·max|s|: check before writing anything.
-    let centerScale = 2 * c / Double(n)
-    guard (1 + centerScale * largestSum).fitsInFloat else {
-      throw .overflow("the centering gradient (\(centerScale * largestSum)) does not fit in float32")
-    }
-    // d softplus(z)/dz = σ(z), and z falls with r_chosen and rises with r_rejected. The kernel
-    // scales each weight by 1/W in float32; where 1/W is not a normal float32 (weights summing
-    // past 2^126 or below 2^-126), each w_i/W is formed in double first instead.
-    var inverse = Float(1 / weightSum)
-    var pulled = weight
-    if !inverse.isNormal, let weight {
-      pulled = weight.map { Float(Double($0) / weightSum) }
-      inverse = 1
-    }
-    BradleyTerryKernel.with(chosen: chosen, rejected: rejected, margin: margin, weight: pulled) { kernel in
-      gradChosen.withUnsafeMutableBufferPointer { towardChosen in
-        gradRejected.withUnsafeMutableBufferPointer { towardRejected in
-          kernel.pull(inverseWeightSum: inverse, into: (towardChosen, towardRejected))
-        }
-      }
-    }
-    if c != 0 {
-      for i in 0..<n {
-        let center = centerScale * (Double(chosen[i]) + Double(rejected[i]))
-        gradChosen[i] = Float(center + Double(gradChosen[i]))
-        gradRejected[i] = Float(center + Double(gradRejected[i]))
-      }
-    }
-    return (Float(loss), PairBatch(chosen: gradChosen, rejected: gradRejected, columns: 1))
+    return (Float(loss), weightSum, largestSum)
   }
 }

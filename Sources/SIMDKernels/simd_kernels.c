@@ -115,7 +115,13 @@ INLINE fb softplus(fb x) {
   return blend(x < 0.0f, splat(0.0f), x) + log1p_of_unit(e);
 }
 
-/* Both at once, sharing the exponential. */
+INLINE fb sigmoid(fb x) {
+  fb e = exp_of_negative_magnitude(x);
+  fb r = 1.0f / (1.0f + e);
+  return blend(x < 0.0f, e * r, r);
+}
+
+/* Both at once, sharing the exponential (the same operations as each alone). */
 INLINE void softplus_and_sigmoid(fb x, fb *sp, fb *sg) {
   fb e = exp_of_negative_magnitude(x);
   fb r = 1.0f / (1.0f + e);
@@ -136,37 +142,58 @@ INLINE d8 accumulate(d8 total, fb w, fb s) {
 }
 
 INLINE double softplus_sum(const float *chosen, const float *rejected, const float *margin, const float *weight,
-                           float *sigmoid, intptr_t n) {
+                           intptr_t n) {
   d8 total = {0, 0, 0, 0, 0, 0, 0, 0};
   for (intptr_t i = 0; i < n; i += BLOCK) {
     int lanes = n - i < BLOCK ? (int)(n - i) : BLOCK;
-    fb z = load(rejected + i, lanes, 0) - load(chosen + i, lanes, 0);
+    fb c = load(chosen + i, lanes, 0), r = load(rejected + i, lanes, 0);
+    fb z = r - c;
     if (margin) z = z + load(margin + i, lanes, 0);
+    /* +0 where both rewards are finite, NaN where one is not: added to softplus (≥ +0), it
+       leaves the bits alone or makes the sum NaN whatever the weight, so the caller need not
+       read the rewards again to check them. (softplus alone would hide r_chosen = +∞: 0.) */
+    fb finite = (c - c) + (r - r);
     /* Padding lanes weigh 0, so they add +0 to every lane of the total. */
     fb w = weight ? load(weight + i, lanes, 0) : ones(lanes);
-    if (sigmoid) {
-      fb sp, sg;
-      softplus_and_sigmoid(z, &sp, &sg);
-      total = accumulate(total, w, sp);
-      store(sg, sigmoid + i, lanes);
-    } else {
-      total = accumulate(total, w, softplus(z));
-    }
+    total = accumulate(total, w, softplus(z) + finite);
   }
   double sum = -0.0;
   for (int lane = 0; lane < 8; lane++) sum += total[lane];
   return sum;
 }
 
-INLINE void pull(const float *weight, float scale, float *chosen, float *rejected, intptr_t n) {
+/* The gradient pass: σ(z_i) again (the same bits as the loss pass's), p_i = w_i·scale·σ_i,
+   −p_i into `grad_chosen` and p_i into `grad_rejected`; with centering (center ≠ 0), each
+   plus center·(chosen_i + rejected_i) in double. Element i's inputs are read before its
+   outputs are written, block by block. */
+INLINE void gradient(const float *chosen, const float *rejected, const float *margin, const float *weight,
+                     float scale, double center, float *grad_chosen, float *grad_rejected, intptr_t n) {
   for (intptr_t i = 0; i < n; i += BLOCK) {
     int lanes = n - i < BLOCK ? (int)(n - i) : BLOCK;
-    fb sigma = load(rejected + i, lanes, 0);
+    fb c = load(chosen + i, lanes, 0), r = load(rejected + i, lanes, 0);
+    fb z = r - c;
+    if (margin) z = z + load(margin + i, lanes, 0);
+    fb sigma = sigmoid(z);
     fb w = weight ? load(weight + i, lanes, 0) * scale : splat(scale);
     fb p = w * sigma;
     /* 0 − p, not −p: +0 where σ underflowed, as the loss always gave. */
-    store(0.0f - p, chosen + i, lanes);
-    store(p, rejected + i, lanes);
+    fb toward_chosen = 0.0f - p, toward_rejected = p;
+    if (center != 0) {
+      f8 cp[BLOCK / 8], rp[BLOCK / 8], gc[BLOCK / 8], gr[BLOCK / 8];
+      memcpy(cp, &c, sizeof c);
+      memcpy(rp, &r, sizeof r);
+      memcpy(gc, &toward_chosen, sizeof gc);
+      memcpy(gr, &toward_rejected, sizeof gr);
+      for (int j = 0; j < BLOCK / 8; j++) {
+        d8 shift = center * (widen(cp[j]) + widen(rp[j]));
+        gc[j] = __builtin_convertvector(shift + widen(gc[j]), f8);
+        gr[j] = __builtin_convertvector(shift + widen(gr[j]), f8);
+      }
+      memcpy(&toward_chosen, gc, sizeof gc);
+      memcpy(&toward_rejected, gr, sizeof gr);
+    }
+    store(toward_chosen, grad_chosen + i, lanes);
+    store(toward_rejected, grad_rejected + i, lanes);
   }
 }
 
@@ -182,23 +209,25 @@ INLINE void softplus_sigmoid(const float *x, float *sp, float *sg, intptr_t n) {
 
 /* One table entry per variant: the same bodies compiled for its instruction set. */
 typedef struct kernels {
-  double (*softplus_sum)(const float *, const float *, const float *, const float *, float *, intptr_t);
-  void (*pull)(const float *, float, float *, float *, intptr_t);
+  double (*softplus_sum)(const float *, const float *, const float *, const float *, intptr_t);
+  void (*gradient)(const float *, const float *, const float *, const float *, float, double, float *, float *,
+                   intptr_t);
   void (*softplus_sigmoid)(const float *, float *, float *, intptr_t);
 } kernels;
 
 #define VARIANT(name, target)                                                                          \
   target static double name##_softplus_sum(const float *c, const float *r, const float *m, const float *w, \
-                                           float *s, intptr_t n) {                                     \
-    return softplus_sum(c, r, m, w, s, n);                                                            \
+                                           intptr_t n) {                                               \
+    return softplus_sum(c, r, m, w, n);                                                                \
   }                                                                                                    \
-  target static void name##_pull(const float *w, float scale, float *c, float *r, intptr_t n) {        \
-    pull(w, scale, c, r, n);                                                                           \
+  target static void name##_gradient(const float *c, const float *r, const float *m, const float *w,     \
+                                     float scale, double center, float *gc, float *gr, intptr_t n) {    \
+    gradient(c, r, m, w, scale, center, gc, gr, n);                                                    \
   }                                                                                                    \
   target static void name##_softplus_sigmoid(const float *x, float *a, float *b, intptr_t n) {         \
     softplus_sigmoid(x, a, b, n);                                                                      \
   }                                                                                                    \
-  static const kernels name = {name##_softplus_sum, name##_pull, name##_softplus_sigmoid};
+  static const kernels name = {name##_softplus_sum, name##_gradient, name##_softplus_sigmoid};
 
 VARIANT(baseline, )
 #if defined(__x86_64__)
@@ -242,12 +271,13 @@ int dirrm_simd_kernels_use(dirrm_simd_level level) {
 }
 
 double dirrm_bt_softplus_sum(const float *chosen, const float *rejected, const float *margin, const float *weight,
-                             float *sigmoid, intptr_t n) {
-  return in_use()->softplus_sum(chosen, rejected, margin, weight, sigmoid, n);
+                             intptr_t n) {
+  return in_use()->softplus_sum(chosen, rejected, margin, weight, n);
 }
 
-void dirrm_bt_pull(const float *weight, float scale, float *chosen, float *rejected, intptr_t n) {
-  in_use()->pull(weight, scale, chosen, rejected, n);
+void dirrm_bt_gradient(const float *chosen, const float *rejected, const float *margin, const float *weight,
+                       float scale, double center, float *grad_chosen, float *grad_rejected, intptr_t n) {
+  in_use()->gradient(chosen, rejected, margin, weight, scale, center, grad_chosen, grad_rejected, n);
 }
 
 void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, intptr_t n) {

@@ -102,15 +102,30 @@ final class SIMDKernelsTests: XCTestCase {
         results["softplus"] = sp.map { UInt64($0.bitPattern) }
         results["sigmoid"] = sg.map { UInt64($0.bitPattern) }
         for (m, w) in [(false, false), (true, false), (false, true), (true, true)] {
-          var sigma = [Float](repeating: .nan, count: n)
-          var towardChosen = [Float](repeating: .nan, count: n)
-          let sum = dirrm_bt_softplus_sum(chosen, rejected, m ? margin : nil, w ? weight : nil, &sigma, n)
-          let plain = dirrm_bt_softplus_sum(chosen, rejected, m ? margin : nil, w ? weight : nil, nil, n)
-          XCTAssertEqual(sum.bitPattern, plain.bitPattern, "the sum does not depend on storing σ")
-          dirrm_bt_pull(w ? weight : nil, 0.25, &towardChosen, &sigma, n)
-          // 0 − p, as the Swift vectors gave: +0, not −0, where σ underflowed.
-          XCTAssertEqual(towardChosen.map(\.bitPattern), sigma.map { (0 - $0).bitPattern })
-          results["bt \(m) \(w)"] = [sum.bitPattern] + sigma.map { UInt64($0.bitPattern) }
+          let (mp, wp) = (m ? margin : nil, w ? weight : nil)
+          let sum = dirrm_bt_softplus_sum(chosen, rejected, mp, wp, n)
+          for center in [0.0, 0.375] {
+            var towardChosen = [Float](repeating: .nan, count: n)
+            var towardRejected = [Float](repeating: .nan, count: n)
+            var sigma = [Float](repeating: .nan, count: n)
+            dirrm_bt_gradient(chosen, rejected, mp, wp, 0.25, center, &towardChosen, &towardRejected, n)
+            // σ itself: scale 1, no weights, no centering.
+            var unused = [Float](repeating: .nan, count: n)
+            dirrm_bt_gradient(chosen, rejected, mp, nil, 1, 0, &unused, &sigma, n)
+            let (_, sg) = evaluate((0..<n).map { rejected[$0] - chosen[$0] + (m ? margin[$0] : 0) })
+            XCTAssertEqual(sigma.map(\.bitPattern), sg.map(\.bitPattern), "σ as the element-wise kernel's")
+            // p = w·scale·σ in float32, then −p and p (0 − p: +0, not −0, where σ underflowed),
+            // each shifted by center·(c + r) in double when centering.
+            for i in 0..<n {
+              let p = (w ? weight[i] * 0.25 : 0.25) * sigma[i]
+              let shift = center * (Double(chosen[i]) + Double(rejected[i]))
+              let (c, r) = center == 0 ? (0 - p, p) : (Float(shift + Double(0 - p)), Float(shift + Double(p)))
+              XCTAssertEqual(towardChosen[i].bitPattern, c.bitPattern, "n \(n), i \(i), center \(center)")
+              XCTAssertEqual(towardRejected[i].bitPattern, r.bitPattern, "n \(n), i \(i), center \(center)")
+            }
+            results["bt \(m) \(w) \(center)"] =
+              [sum.bitPattern] + (towardChosen + towardRejected).map { UInt64($0.bitPattern) }
+          }
         }
         if level == DIRRM_SIMD_SSE {
           reference = results
@@ -123,13 +138,31 @@ final class SIMDKernelsTests: XCTestCase {
       // The loss pass against a sum written here: the same lanes (i mod 8) in double, added
       // in lane order, of the baseline's softplus values.
       var lanes = [Double](repeating: 0, count: 8)
-      var sigma = [Float](repeating: 0, count: n)
       let z = (0..<n).map { rejected[$0] - chosen[$0] + margin[$0] }
       let (sp, _) = evaluate(z)
       for i in 0..<n { lanes[i % 8] += Double(weight[i]) * Double(sp[i]) }
       XCTAssertEqual(
-        dirrm_bt_softplus_sum(chosen, rejected, margin, weight, &sigma, n).bitPattern,
+        dirrm_bt_softplus_sum(chosen, rejected, margin, weight, n).bitPattern,
         lanes.reduce(-0.0, +).bitPattern, "n \(n)")
+      // A non-finite reward anywhere makes the sum NaN, whatever its weight, in every
+      // variant: the caller checks the rewards only after the loss fails. r_chosen = +∞ alone
+      // would give softplus(−∞) = 0.
+      for bad in [Float.infinity, -.infinity, .nan] {
+        for i in Set([0, n / 2, n - 1]) {
+          var (c, r) = (chosen, rejected)
+          var zeroWeight = weight
+          zeroWeight[i] = 0
+          c[i] = bad
+          forEachVariant { level in
+            for w in [nil, zeroWeight] {
+              XCTAssert(
+                dirrm_bt_softplus_sum(c, rejected, margin, w, n).isNaN, "chosen \(bad) at \(i), \(level)")
+            }
+          }
+          r[i] = bad
+          XCTAssert(dirrm_bt_softplus_sum(chosen, r, nil, zeroWeight, n).isNaN, "rejected \(bad) at \(i)")
+        }
+      }
     }
   }
 

@@ -108,4 +108,90 @@ final class PreferenceLossABITests: XCTestCase {
       dirrm_bt_loss(3, ok, ok, nil, nil, -0.5, &loss, nil, nil), DIRRM_ERR_INVALID_ARGUMENT,
       mentioning: "center_coef")
   }
+
+  /// The rewards are read in place and the gradients written in place when no buffer
+  /// overlaps another; otherwise the call copies. Both paths give the same bits, and an
+  /// output that is an input (or the other output) still gets the results.
+  func testInPlaceAndOverlappingBuffersGiveTheSameBits() {
+    var random = TestRandom(state: 23)
+    for n in [1, 33, 5000] {
+      for options in 0..<8 {
+        let rc = random.floats(n, -6, 6)
+        let rr = random.floats(n, -6, 6)
+        let margin = options & 1 != 0 ? random.floats(n, -1, 1) : nil
+        let weight = options & 2 != 0 ? random.floats(n, 0, 2) : nil
+        let center: Float = options & 4 != 0 ? 0.03 : 0
+        let want = call(rc, rr, margin, weight, center)
+        assertStatus(want.status, DIRRM_OK)
+        // grad_chosen in r_chosen's buffer, grad_rejected in r_rejected's.
+        var (c, r) = (rc, rr)
+        var loss: Float = 0
+        c.withUnsafeMutableBufferPointer { cb in
+          r.withUnsafeMutableBufferPointer { rb in
+            assertStatus(
+              dirrm_bt_loss(
+                Int64(n), cb.baseAddress, rb.baseAddress, margin, weight, center, &loss, cb.baseAddress,
+                rb.baseAddress), DIRRM_OK)
+          }
+        }
+        XCTAssertEqual(loss.bitPattern, want.loss.bitPattern)
+        XCTAssertEqual(c.map(\.bitPattern), want.gc.map(\.bitPattern), "n \(n), options \(options)")
+        XCTAssertEqual(r.map(\.bitPattern), want.gr.map(\.bitPattern), "n \(n), options \(options)")
+        // Both gradients into one buffer: the rejected one is written last.
+        var both = [Float](repeating: .nan, count: n)
+        both.withUnsafeMutableBufferPointer { b in
+          assertStatus(
+            dirrm_bt_loss(Int64(n), rc, rr, margin, weight, center, &loss, b.baseAddress, b.baseAddress),
+            DIRRM_OK)
+        }
+        XCTAssertEqual(both.map(\.bitPattern), want.gr.map(\.bitPattern))
+        // Loss alone, and one gradient alone.
+        var alone: Float = 0
+        assertStatus(dirrm_bt_loss(Int64(n), rc, rr, margin, weight, center, &alone, nil, nil), DIRRM_OK)
+        XCTAssertEqual(alone.bitPattern, want.loss.bitPattern)
+        var gc = [Float](repeating: .nan, count: n)
+        assertStatus(dirrm_bt_loss(Int64(n), rc, rr, margin, weight, center, &alone, &gc, nil), DIRRM_OK)
+        XCTAssertEqual(gc.map(\.bitPattern), want.gc.map(\.bitPattern))
+      }
+    }
+  }
+
+  /// A failing call writes no output: a non-finite reward anywhere (named, even where its
+  /// weight is 0 or where softplus would hide it), or a loss that overflows float32.
+  func testFailuresWriteNothing() {
+    let n = 70
+    var random = TestRandom(state: 29)
+    let rc = random.floats(n, -4, 4)
+    let rr = random.floats(n, -4, 4)
+    for gradients in [false, true] {
+      for (which, at, bad) in [(0, 0, Float.infinity), (0, 69, -.infinity), (1, 40, .nan), (1, 3, .infinity)]
+      {
+        var inputs = [rc, rr]
+        inputs[which][at] = bad
+        var weight = [Float](repeating: 1, count: n)
+        weight[at] = 0
+        var loss: Float = 7
+        var gc = [Float](repeating: 7, count: n)
+        var gr = gc
+        let status =
+          gradients
+          ? dirrm_bt_loss(Int64(n), inputs[0], inputs[1], nil, weight, 0, &loss, &gc, &gr)
+          : dirrm_bt_loss(Int64(n), inputs[0], inputs[1], nil, weight, 0, &loss, nil, nil)
+        let name = which == 0 ? "r_chosen" : "r_rejected"
+        let spelled = bad.isNaN ? "nan" : "\(bad)"
+        assertStatus(status, DIRRM_ERR_NONFINITE, mentioning: "\(name)[\(at)] is \(spelled)")
+        XCTAssertEqual(loss, 7)
+        XCTAssert(gc.allSatisfy { $0 == 7 } && gr.allSatisfy { $0 == 7 })
+      }
+    }
+    // Finite rewards whose gap overflows float32: the loss does not fit.
+    var loss: Float = 7
+    var gc = [Float](repeating: 7, count: 2)
+    var gr = gc
+    assertStatus(
+      dirrm_bt_loss(2, [0, -3e38], [0, 3e38], nil, nil, 0, &loss, &gc, &gr), DIRRM_ERR_NONFINITE,
+      mentioning: "the loss")
+    XCTAssertEqual(loss, 7)
+    XCTAssertEqual(gc + gr, [7, 7, 7, 7])
+  }
 }

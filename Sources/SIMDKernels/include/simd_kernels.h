@@ -4,10 +4,10 @@
    AVX2, AVX-512) and chosen at run time from the CPU's features, so that one binary (the
    wheel's) runs on any x86-64 and uses the CPU's vector instructions. C because Swift cannot
    compile one function for several instruction sets. Every variant performs the same float
-   operations in the same order (no contraction into FMA, eight float lanes, the double sum's
-   lanes added in order), so all give the same bits; the tests check that. Eight lanes is one
-   AVX2 register; the AVX-512 variant holds the double accumulator in one 512-bit register
-   and gains its masks and wider integer operations, not wider float arithmetic. */
+   operations in the same order (no contraction into FMA; blocks of four 8-float vectors; the
+   double sum kept in 8 lanes, added in order), so all give the same bits; the tests check that.
+   The AVX-512 variant holds the double accumulator in one 512-bit register and gains its masks
+   and wider integer operations, not wider float arithmetic. */
 #include <stdint.h>
 
 #include "blas_kernel.h"
@@ -19,12 +19,16 @@ DIRRM_INTERNAL int dirrm_simd_kernels_use(dirrm_simd_level level);
 
 /* Σ w_i·softplus(z_i) over i < n, z_i = rejected_i − chosen_i (+ margin_i), accumulated in
    double in 8 lanes (lane i mod 8) that are then added in lane order; w_i = 1 without
-   `weight`. σ(z_i) into `sigmoid` (n floats) unless it is NULL. */
+   `weight`. NaN if any chosen_i or rejected_i is not finite, whatever the weights. */
 DIRRM_INTERNAL double dirrm_bt_softplus_sum(const float *chosen, const float *rejected, const float *margin,
-                                            const float *weight, float *sigmoid, intptr_t n);
-/* p_i = w_i·scale·σ_i (w_i = 1 without `weight`), σ_i read from `rejected`: −p_i into
-   `chosen`, p_i into `rejected` (n floats each). */
-DIRRM_INTERNAL void dirrm_bt_pull(const float *weight, float scale, float *chosen, float *rejected, intptr_t n);
+                                            const float *weight, intptr_t n);
+/* dL/dr: p_i = w_i·scale·σ(z_i) (w_i = 1 without `weight`), −p_i into `grad_chosen` and p_i
+   into `grad_rejected` (n floats each); with center ≠ 0, each is first widened and shifted by
+   center·(chosen_i + rejected_i) in double. σ is the loss pass's, bit for bit. The outputs
+   must not overlap the inputs. */
+DIRRM_INTERNAL void dirrm_bt_gradient(const float *chosen, const float *rejected, const float *margin,
+                                      const float *weight, float scale, double center, float *grad_chosen,
+                                      float *grad_rejected, intptr_t n);
 /* softplus(x_i) and σ(x_i) (tests: the error over the float range). */
 DIRRM_INTERNAL void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, intptr_t n);
 #endif
