@@ -76,7 +76,8 @@ enum Check {
 /// Copies between C buffers and the Swift arrays the core takes and returns. The core never
 /// sees a pointer: each input is checked, then copied after a probe that its bytes can be
 /// allocated (so a huge count fails with OUT_OF_MEMORY instead of trapping); each result is
-/// copied out once every check has passed.
+/// copied out once every check has passed. (dirrm_bt_loss, whose buffers are n floats and
+/// whose work is one pass, hands the core spans over the caller's buffers instead.)
 extension Check {
   /// A non-NULL pointer to `count` finite floats, as an array.
   static func array(_ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String) throws(ABIError)
