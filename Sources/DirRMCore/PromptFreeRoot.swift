@@ -17,7 +17,8 @@ extension PromptFreeGap {
     switch solver {
     case .newton:
       if low == high { return (low, 0) }
-      return newton(gaps, proportional, low, high, scratch.start(gaps, weights))
+      let start = scratch.start(gaps, weights)
+      return newton(gaps, proportional, low, high, start, exps: &scratch.exps)
     case .bisection(let bracket):
       let (lo, hi) = bracket.map { ($0.low, $0.high) } ?? (low, high)
       return bisection(gaps, weights, lo, hi)
@@ -56,9 +57,44 @@ extension PromptFreeGap {
   /// from underflowing when every gap is hundreds of units from d, and both sums are kept as
   /// double-doubles (TwoSum), so tails far below the weights' rounding still count. Every
   /// operation is odd in x, so negating the gaps negates f bit for bit.
-  static func excess(_ gaps: [Double], _ weights: [Double], at d: Double)
+  ///
+  /// `exps` (k elements, any values) is work space: e^−|x| of every gap, computed before the
+  /// two sums so that no libm call runs inside their loops.
+  static func excess(_ gaps: [Double], _ weights: [Double], at d: Double, exps: inout [Double])
     -> (f: Double, slope: Double, logScale: Double)
   {
+    gaps.withUnsafeBufferPointer { gaps in
+      weights.withUnsafeBufferPointer { weights in
+        exps.withUnsafeMutableBufferPointer { exps in
+          precondition(weights.count == gaps.count && exps.count >= gaps.count)
+          for j in gaps.indices where weights[j] > 0 {
+            exps[j] = exp(-Swift.abs(gaps[j] - d))
+          }
+          let (nearest, signs) = signSum(gaps, weights, at: d)
+          let balanced = signs.high == 0 && signs.low == 0
+          // Unbalanced, the sign count dominates far from every gap: e^600 keeps ½ S e^m finite.
+          let m = balanced ? nearest : min(nearest, 600)
+          // One exp per gap: σ(−|x|) e^m as σ(−|x|) times e^m while e^m is finite; past e^600
+          // only a balanced row is left, and then e^(m − |x|) / (1 + e^−|x|) directly.
+          let scale = m <= 600 ? exp(m) : .nan
+          let (tails, slope) = tailSum(gaps, weights, UnsafeBufferPointer(exps), at: d, m: m, scale: scale)
+          guard !balanced else { return (-(tails.high + tails.low), slope, m) }
+          let half = 0.5 * scale
+          return ((half * signs.high - tails.high) + (half * signs.low - tails.low), slope, m)
+        }
+      }
+    }
+  }
+
+  // The two sums of `excess`, each in a function of its own with no call inside its loop: the
+  // sums are chains of dependent additions, and a sum that lives across a libm call is kept
+  // in memory by the register allocator, a store and a load added to every link.
+
+  /// min |g_j − d| and Σ sgn(g_j − d) w_j (double-double), over w_j > 0.
+  @inline(never)
+  private static func signSum(
+    _ gaps: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>, at d: Double
+  ) -> (nearest: Double, signs: CompensatedSum) {
     var nearest = Double.infinity
     var signs = CompensatedSum()
     for j in gaps.indices where weights[j] > 0 {
@@ -66,29 +102,44 @@ extension PromptFreeGap {
       nearest = min(nearest, Swift.abs(x))
       if x != 0 { signs.add(x > 0 ? weights[j] : -weights[j]) }
     }
-    let balanced = signs.high == 0 && signs.low == 0
-    // Unbalanced, the sign count dominates far from every gap: e^600 keeps ½ S e^m finite.
-    let m = balanced ? nearest : min(nearest, 600)
+    return (nearest, signs)
+  }
+
+  /// Σ sgn(x) w σ(−|x|) e^m (double-double) and the slope, x = g_j − d, over w_j > 0, from
+  /// exps_j = e^−|x_j|.
+  @inline(never)
+  private static func tailSum(
+    _ gaps: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>,
+    _ exps: UnsafeBufferPointer<Double>, at d: Double, m: Double, scale: Double
+  ) -> (tails: CompensatedSum, slope: Double) {
     var tails = CompensatedSum()
     var slope = 0.0
-    // One exp per gap: σ(−|x|) e^m as σ(−|x|) times e^m while e^m is finite; past e^600 only
-    // a balanced row is left, and then e^(m − |x|) / (1 + e^−|x|) directly.
-    let scale = m <= 600 ? exp(m) : .nan
-    for j in gaps.indices where weights[j] > 0 {
-      let x = gaps[j] - d
-      guard x != 0 else {
-        slope -= weights[j] * exp(m) / 4
-        continue
+    if m <= 600 {
+      for j in gaps.indices where weights[j] > 0 {
+        let x = gaps[j] - d
+        // x = 0 makes m = 0 and scale = e^0 = 1 = e^m.
+        guard x != 0 else {
+          slope -= weights[j] * scale / 4
+          continue
+        }
+        let e = exps[j]
+        let tail = e / (1 + e)
+        let scaledTail = tail * scale
+        tails.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
+        slope -= weights[j] * scaledTail * (1 - tail)
       }
-      let e = exp(-Swift.abs(x))
-      let tail = e / (1 + e)
-      let scaledTail = m <= 600 ? tail * scale : exp(m - Swift.abs(x)) / (1 + e)
-      tails.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
-      slope -= weights[j] * scaledTail * (1 - tail)
+    } else {
+      // No gap is at d (m > 0).
+      for j in gaps.indices where weights[j] > 0 {
+        let x = gaps[j] - d
+        let e = exps[j]
+        let tail = e / (1 + e)
+        let scaledTail = exp(m - Swift.abs(x)) / (1 + e)
+        tails.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
+        slope -= weights[j] * scaledTail * (1 - tail)
+      }
     }
-    guard !balanced else { return (-(tails.high + tails.low), slope, m) }
-    let half = 0.5 * scale
-    return ((half * signs.high - tails.high) + (half * signs.low - tails.low), slope, m)
+    return (tails, slope)
   }
 
   /// log |Φ(d) − ½| up to the common log Σw, from `excess`.
@@ -105,7 +156,8 @@ extension PromptFreeGap {
   /// the step before last, is replaced by the midpoint in float order, which reaches
   /// adjacent floats in at most 32 halvings at any magnitude.
   func newton(
-    _ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double, _ start: Double
+    _ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double, _ start: Double,
+    exps: inout [Double]
   ) -> (Double, Int)? {
     var lo = low
     var hi = high
@@ -118,7 +170,7 @@ extension PromptFreeGap {
     var steps = (Double.infinity, Double.infinity)
     while count < maxIterations {
       count += 1
-      let e = Self.excess(gaps, weights, at: d)
+      let e = Self.excess(gaps, weights, at: d, exps: &exps)
       let (f, slope) = (e.f, e.slope)
       if f == 0 { return (d, count) }
       if f > 0 {
@@ -132,7 +184,7 @@ extension PromptFreeGap {
           if let known { return known }
           guard count < maxIterations else { return nil }
           count += 1
-          return Self.logMagnitude(Self.excess(gaps, weights, at: end))
+          return Self.logMagnitude(Self.excess(gaps, weights, at: end, exps: &exps))
         }
         guard let a = magnitude(fLow, at: lo), let b = magnitude(fHigh, at: hi) else { return nil }
         if a != b { return (a < b ? lo : hi, count) }
@@ -183,8 +235,10 @@ struct CompensatedSum {
 /// Per-row work space for Newton's starting point, reused across rows.
 struct RootScratch {
   var order: [Int]
+  /// `excess`'s exponentials.
+  var exps: [Double]
 
-  init(k: Int) { order = Array(0..<k) }
+  init(k: Int) { (order, exps) = (Array(0..<k), Array(repeating: 0, count: k)) }
 
   /// The root in the limit where every sigmoid is saturated but the one whose gap holds the
   /// weighted median: there Φ(d) ≈ W_above + w_m σ(g_m − d), solved in closed form. Far from
