@@ -143,10 +143,10 @@ const char *dirrm_status_string(int32_t status);
  * grad_rejected  NULL ok: receives dL/dr_rejected (n floats).
  *
  * softplus is evaluated stably: gaps up to +-1e30 give finite, correctly rounded losses.
- * The rewards are read in place and, when neither gradient overlaps a reward or the other,
- * the gradients are written in place: no copy of n floats. Outputs may overlap the inputs
- * (grad_chosen = r_chosen, say): the call then copies and gives the same bits (grad_rejected
- * is written last where the gradients overlap each other).
+ * Outputs may overlap the inputs or each other (grad_chosen = r_chosen, say), and buffers
+ * need not be float-aligned: the results are the same bits (grad_rejected is written last
+ * where the gradients overlap each other). A non-finite reward is reported after any error
+ * in margin, weight, center_coef or out_loss (the loss pass is what finds it).
  * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT. */
 int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
                       const float *margin, const float *weight, float center_coef,

@@ -38,13 +38,24 @@ enum Check {
     return UnsafeBufferPointer(start: pointer, count: count)
   }
 
-  /// Whether no two of the byte ranges share a byte (empty ranges share none).
-  static func disjoint(_ ranges: [UnsafeRawBufferPointer]) -> Bool {
-    let spans = ranges.compactMap { r -> (Int, Int)? in
-      guard let base = r.baseAddress, r.count > 0 else { return nil }
-      return (Int(bitPattern: base), r.count)
-    }.sorted { $0.0 < $1.0 }
-    return zip(spans, spans.dropFirst()).allSatisfy { a, b in b.0 - a.0 >= a.1 }
+  /// Whether every output range shares no byte with another output or with an input (inputs
+  /// may share bytes with each other: they are only read). Unsigned differences of start
+  /// addresses, so no end address is formed and nothing can overflow.
+  static func disjoint(_ outputs: [UnsafeRawBufferPointer], from inputs: [UnsafeRawBufferPointer]) -> Bool {
+    func overlap(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+      guard let p = a.baseAddress, let q = b.baseAddress, a.count > 0, b.count > 0 else { return false }
+      let (x, y) = (UInt(bitPattern: p), UInt(bitPattern: q))
+      return x >= y ? x - y < UInt(b.count) : y - x < UInt(a.count)
+    }
+    for (i, output) in outputs.enumerated() {
+      for other in outputs[(i + 1)...] + inputs where overlap(output, other) { return false }
+    }
+    return true
+  }
+
+  /// Whether every range starts at a float32-aligned address, as Span requires.
+  static func aligned(_ ranges: [UnsafeRawBufferPointer]) -> Bool {
+    ranges.allSatisfy { UInt(bitPattern: $0.baseAddress) % UInt(MemoryLayout<Float>.alignment) == 0 }
   }
 
   /// A non-NULL output pointer.
@@ -77,7 +88,8 @@ enum Check {
 /// sees a pointer: each input is checked, then copied after a probe that its bytes can be
 /// allocated (so a huge count fails with OUT_OF_MEMORY instead of trapping); each result is
 /// copied out once every check has passed. (dirrm_bt_loss, whose buffers are n floats and
-/// whose work is one pass, hands the core spans over the caller's buffers instead.)
+/// whose work is a pass or two over them, hands the core spans over the caller's buffers
+/// instead, when they are aligned and no output overlaps another buffer.)
 extension Check {
   /// A non-NULL pointer to `count` finite floats, as an array.
   static func array(_ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String) throws(ABIError)

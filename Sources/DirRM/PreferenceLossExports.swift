@@ -18,27 +18,29 @@ public func dirrm_bt_loss(
       try PreferenceLoss(pairs: count, margin: margins, weight: weights, centerCoef: centerCoef)
     }
     let out = try Check.output(outLoss, "out_loss")
-    // The rewards are read in place, and checked only when the loss fails (a non-finite
-    // reward makes it fail), to name the bad one; the copying path checks them first. Both gradients are written in place when neither
-    // overlaps a reward or the other (the common call: no copy of n floats); otherwise they
-    // are computed apart and copied out, as the rewards are read after a gradient is written.
-    // (The loss holds its own copies of the margins and weights.)
+    // In place when it is safe: float-aligned buffers, both gradients or neither, and no
+    // output overlapping another buffer (docs/decisions.md). The rewards are then checked only
+    // if the loss fails, which a non-finite reward makes it do, to name the bad one.
     let rewardBytes = [UnsafeRawBufferPointer(chosen), UnsafeRawBufferPointer(rejected)]
+    let outBytes = UnsafeRawBufferPointer(UnsafeBufferPointer(start: out, count: 1))
     switch (gradChosen, gradRejected) {
-    case (nil, nil):
+    case (nil, nil) where Check.aligned(rewardBytes) && Check.disjoint([outBytes], from: rewardBytes):
       let value = try rewardsFirst(chosen, rejected) { () throws(NumericError) in
         try preference.loss(chosen: chosen.span, rejected: rejected.span)
       }
       out.pointee = value
       return
     case (let towardChosen?, let towardRejected?):
-      let outputs = [
+      let gradients = [
         UnsafeMutableBufferPointer(start: towardChosen, count: count),
         UnsafeMutableBufferPointer(start: towardRejected, count: count),
       ]
-      guard Check.disjoint(rewardBytes + outputs.map { UnsafeRawBufferPointer($0) }) else { break }
-      var first = outputs[0].mutableSpan
-      var second = outputs[1].mutableSpan
+      let gradientBytes = gradients.map { UnsafeRawBufferPointer($0) }
+      guard Check.aligned(rewardBytes + gradientBytes),
+        Check.disjoint(gradientBytes + [outBytes], from: rewardBytes)
+      else { break }
+      var first = gradients[0].mutableSpan
+      var second = gradients[1].mutableSpan
       let value = try rewardsFirst(chosen, rejected) { () throws(NumericError) in
         try preference.evaluate(
           chosen: chosen.span, rejected: rejected.span, gradientChosen: &first, gradientRejected: &second)
@@ -48,6 +50,8 @@ public func dirrm_bt_loss(
     default:
       break
     }
+    // Copied in and out, as before this path existed: the rewards are read after a gradient
+    // is written where they overlap.
     let rewards = PairBatch(
       chosen: try Check.array(rChosen, count, "r_chosen"),
       rejected: try Check.array(rRejected, count, "r_rejected"), columns: 1)
@@ -62,17 +66,17 @@ public func dirrm_bt_loss(
   }
 }
 
-/// The body's result; when it throws, a non-finite reward's error (the cause to report) if
-/// there is one, else the body's error.
+/// The body's result, through the error bridge; when it throws, a non-finite reward's error
+/// (the cause to report) if there is one, else the body's.
 private func rewardsFirst<T>(
   _ chosen: UnsafeBufferPointer<Float>, _ rejected: UnsafeBufferPointer<Float>,
   _ body: () throws(NumericError) -> T
 ) throws(ABIError) -> T {
   do {
-    return try body()
+    return try bridge("", body)
   } catch {
     try Check.requireFinite(chosen, "r_chosen")
     try Check.requireFinite(rejected, "r_rejected")
-    throw error.abiError(prefix: "")
+    throw error
   }
 }

@@ -59,7 +59,7 @@ extension PromptFreeGap {
   /// operation is odd in x, so negating the gaps negates f bit for bit.
   ///
   /// `exps` (k elements, any values) is work space: e^−|x| of every gap, computed before the
-  /// two sums so that no libm call runs inside their loops.
+  /// two sums so that no libm call runs inside their loops (but the rare one past e^600).
   static func excess(_ gaps: [Double], _ weights: [Double], at d: Double, exps: inout [Double])
     -> (f: Double, slope: Double, logScale: Double)
   {
@@ -86,7 +86,8 @@ extension PromptFreeGap {
     }
   }
 
-  // The two sums of `excess`, each in a function of its own with no call inside its loop: the
+  // The two sums of `excess`, each in a function of its own with no call inside its loop
+  // (tailSum's second loop, for rows hundreds of units from every gap, excepted): the
   // sums are chains of dependent additions, and a sum that lives across a libm call is kept
   // in memory by the register allocator, a store and a load added to every link.
 

@@ -15,10 +15,10 @@
 #pragma clang diagnostic ignored "-Wpsabi"
 
 /* The loops work on blocks of BLOCK = 4 × 8 floats: every operation on a block is four
-   independent 8-lane instructions, which keeps the pipelines full. One 8-lane vector at a time
-   left each iteration waiting on its own exp/divide/log chain (≈ 20 cycles per element, not
-   the ≈ 5 the arithmetic needs). Each float lane computes exactly what it did alone, and the
-   double sum still adds the block's four 8-lane parts in order, so the bits are unchanged. */
+   independent 8-lane instructions, so four exp/divide/log chains overlap where one vector at
+   a time waited on its own (docs/decisions.md has the measurement). Each float lane computes
+   exactly what it did alone, and the double sum still adds the block's four 8-lane parts in
+   order, so the bits are those of one vector at a time. */
 #define BLOCK 32
 typedef float f8 __attribute__((vector_size(32)));
 typedef float fb __attribute__((vector_size(4 * BLOCK)));
@@ -162,7 +162,7 @@ INLINE double softplus_sum(const float *chosen, const float *rejected, const flo
   return sum;
 }
 
-/* The gradient pass: σ(z_i) again (the same bits as the loss pass's), p_i = w_i·scale·σ_i,
+/* The gradient pass: σ(z_i) (from the same e = exp(−|z|) as the loss pass's softplus), p_i = w_i·scale·σ_i,
    −p_i into `grad_chosen` and p_i into `grad_rejected`; with centering (center ≠ 0), each
    plus center·(chosen_i + rejected_i) in double. Element i's inputs are read before its
    outputs are written, block by block. */

@@ -194,4 +194,50 @@ final class PreferenceLossABITests: XCTestCase {
     XCTAssertEqual(loss, 7)
     XCTAssertEqual(gc + gr, [7, 7, 7, 7])
   }
+
+  /// Buffers at addresses that are not float-aligned (a byte offset, as a numpy view of a
+  /// byte buffer can be) are read and written, with the same bits, through the copying path.
+  func testUnalignedBuffersGiveTheSameBits() {
+    let n = 1000
+    var random = TestRandom(state: 31)
+    let rc = random.floats(n, -4, 4)
+    let rr = random.floats(n, -4, 4)
+    let want = call(rc, rr, nil, nil, 0.01)
+    let bytes = n * MemoryLayout<Float>.size
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: 4 * bytes + 16, alignment: 16)
+    defer { raw.deallocate() }
+    let (c, r, gc, gr) = (raw + 1, raw + bytes + 5, raw + 2 * bytes + 10, raw + 3 * bytes + 15)
+    rc.withUnsafeBytes { c.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+    rr.withUnsafeBytes { r.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+    // Typed pointers to unaligned floats are what a C caller would pass; dirrm only copies
+    // through them on this path.
+    let floats = { (p: UnsafeMutableRawPointer) in p.assumingMemoryBound(to: Float.self) }
+    var loss: Float = 0
+    assertStatus(
+      dirrm_bt_loss(Int64(n), floats(c), floats(r), nil, nil, 0.01, &loss, floats(gc), floats(gr)), DIRRM_OK)
+    XCTAssertEqual(loss.bitPattern, want.loss.bitPattern)
+    func read(_ p: UnsafeMutableRawPointer) -> [UInt32] {
+      (0..<n).map { p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self) }
+    }
+    XCTAssertEqual(read(gc), want.gc.map(\.bitPattern))
+    XCTAssertEqual(read(gr), want.gr.map(\.bitPattern))
+    assertStatus(dirrm_bt_loss(Int64(n), floats(c), floats(r), nil, nil, 0.01, &loss, nil, nil), DIRRM_OK)
+    XCTAssertEqual(loss.bitPattern, want.loss.bitPattern)
+  }
+
+  /// The pool splits 10^5 pairs into parts of 2^16; a bad reward in the second part is named
+  /// by its index in the whole array, and nothing is written.
+  func testNonFiniteRewardInALaterPartIsNamed() {
+    let n = 100_000
+    var rr = [Float](repeating: 1, count: n)
+    rr[70_001] = -.infinity
+    var loss: Float = 7
+    var gc = [Float](repeating: 7, count: n)
+    var gr = gc
+    assertStatus(
+      dirrm_bt_loss(Int64(n), [Float](repeating: 0, count: n), rr, nil, nil, 0, &loss, &gc, &gr),
+      DIRRM_ERR_NONFINITE, mentioning: "r_rejected[70001] is -inf")
+    XCTAssertEqual(loss, 7)
+    XCTAssert(gc.allSatisfy { $0 == 7 } && gr.allSatisfy { $0 == 7 })
+  }
 }

@@ -24,7 +24,8 @@ DIRRM_INTERNAL double dirrm_bt_softplus_sum(const float *chosen, const float *re
                                             const float *weight, intptr_t n);
 /* dL/dr: p_i = w_i·scale·σ(z_i) (w_i = 1 without `weight`), −p_i into `grad_chosen` and p_i
    into `grad_rejected` (n floats each); with center ≠ 0, each is first widened and shifted by
-   center·(chosen_i + rejected_i) in double. σ is the loss pass's, bit for bit. The outputs
+   center·(chosen_i + rejected_i) in double. σ shares e = exp(−|z|) with the loss pass's softplus
+   and has the bits of dirrm_softplus_sigmoid's. The outputs
    must not overlap the inputs. */
 DIRRM_INTERNAL void dirrm_bt_gradient(const float *chosen, const float *rejected, const float *margin,
                                       const float *weight, float scale, double center, float *grad_chosen,
