@@ -591,10 +591,29 @@ private struct Machine {
     let margin = input.bool() ? floats(cells) : nil
     let weight = input.bool() ? floats(cells) : nil
     let center = input.float()
-    _ = dirrm_bt_loss(
-      n, chosen?.p, rejected?.p, margin?.p, weight?.p, center, out(Float(0), 1),
-      out(Float(0), cells, null: 0x80),
-      out(Float(0), cells, null: 0x80))
+    var (c, r) = (chosen?.p, rejected?.p)
+    var (gc, gr) = (out(Float(0), cells, null: 0x80), out(Float(0), cells, null: 0x80))
+    // The layouts the C layer must tell apart from the in-place case: outputs that are the
+    // inputs or each other, an output one element into an input, unaligned buffers.
+    switch input.u8() % 8 {
+    case 1: (gc, gr) = (c, r)
+    case 2: gr = gc
+    case 3:
+      let shifted = hold(Buf([Float](repeating: 1, count: cells + 1)))
+      (c, gc) = (shifted.p, shifted.p + 1)
+    case 4:
+      let bytes = cells * MemoryLayout<Float>.size
+      let raw = hold(Buf([UInt8](repeating: 0, count: 4 * bytes + 8)))
+      let unaligned = { (offset: Int) in
+        UnsafeMutableRawPointer(raw.p + offset).assumingMemoryBound(to: Float.self)
+      }
+      if let from = c { UnsafeMutableRawPointer(raw.p + 1).copyMemory(from: from, byteCount: bytes) }
+      if let from = r { UnsafeMutableRawPointer(raw.p + bytes + 3).copyMemory(from: from, byteCount: bytes) }
+      (c, r) = (c == nil ? nil : unaligned(1), r == nil ? nil : unaligned(bytes + 3))
+      (gc, gr) = (gc == nil ? nil : unaligned(2 * bytes + 5), gr == nil ? nil : unaligned(3 * bytes + 7))
+    default: break
+    }
+    _ = dirrm_bt_loss(n, c, r, margin?.p, weight?.p, center, out(Float(0), 1), gc, gr)
   }
 
   mutating func pfGap() {
