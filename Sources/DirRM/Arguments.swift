@@ -22,8 +22,7 @@ enum Check {
   fileprivate static func input(
     _ pointer: UnsafePointer<Float>?, _ count: Int, _ name: String
   ) throws(ABIError) -> UnsafeBufferPointer<Float> {
-    guard let pointer else { throw ABIError(DIRRM_ERR_NULL_POINTER, "\(name) is NULL") }
-    let buffer = UnsafeBufferPointer(start: pointer, count: count)
+    let buffer = try unchecked(pointer, count, name)
     try requireFinite(buffer, name)
     return buffer
   }

@@ -31,15 +31,23 @@ final class PreferenceLossABITests: XCTestCase {
     return (status, loss, gc, gr)
   }
 
+  /// Rewards of n pairs in ±spread, with margins (options bit 0), weights (bit 1) and
+  /// centering (bit 2).
+  func randomCase(_ random: inout TestRandom, _ n: Int, options: Int, spread: Double)
+    -> (rc: [Float], rr: [Float], margin: [Float]?, weight: [Float]?, center: Float)
+  {
+    let rc = random.floats(n, -spread, spread)
+    let rr = random.floats(n, -spread, spread)
+    let margin = options & 1 != 0 ? random.floats(n, -1, 1) : nil
+    let weight = options & 2 != 0 ? random.floats(n, 0, 2) : nil
+    return (rc, rr, margin, weight, options & 4 != 0 ? 0.03 : 0)
+  }
+
   func testAgreesWithReferenceAndFiniteDifferences() {
     var random = TestRandom(state: 11)
     for n in [1, 7, 1000] {
       for options in 0..<8 {
-        let rc = random.floats(n, -4, 4)
-        let rr = random.floats(n, -4, 4)
-        let margin = options & 1 != 0 ? random.floats(n, -1, 1) : nil
-        let weight = options & 2 != 0 ? random.floats(n, 0, 2) : nil
-        let center: Float = options & 4 != 0 ? 0.03 : 0
+        let (rc, rr, margin, weight, center) = randomCase(&random, n, options: options, spread: 4)
         let got = call(rc, rr, margin, weight, center)
         assertStatus(got.status, DIRRM_OK)
         let d = { (x: [Float]?) in x?.map(Double.init) }
@@ -116,11 +124,7 @@ final class PreferenceLossABITests: XCTestCase {
     var random = TestRandom(state: 23)
     for n in [1, 33, 5000] {
       for options in 0..<8 {
-        let rc = random.floats(n, -6, 6)
-        let rr = random.floats(n, -6, 6)
-        let margin = options & 1 != 0 ? random.floats(n, -1, 1) : nil
-        let weight = options & 2 != 0 ? random.floats(n, 0, 2) : nil
-        let center: Float = options & 4 != 0 ? 0.03 : 0
+        let (rc, rr, margin, weight, center) = randomCase(&random, n, options: options, spread: 6)
         let want = call(rc, rr, margin, weight, center)
         assertStatus(want.status, DIRRM_OK)
         // grad_chosen in r_chosen's buffer, grad_rejected in r_rejected's.
