@@ -1,8 +1,10 @@
 import Glibc
+import SIMDKernels
 
 /// AdamW with decoupled weight decay, step for step as torch.optim.AdamW (single-tensor
 /// path, β = (0.9, 0.999), ε = 1e-8). The state is float32, as torch's; each element's
-/// update is evaluated in double (AdamWKernel), so it is torch's within float32 rounding.
+/// update is evaluated in double (SIMDKernels' `dirrm_adamw_step`, one fused pass), so it is
+/// torch's within float32 rounding.
 public struct AdamW: Equatable {
   public var learningRate: Float
   public var weightDecay: Float
@@ -40,20 +42,37 @@ public struct AdamW: Equatable {
       "AdamW for \(firstMoment.count) parameters updated with \(parameters.count) and \(gradient.count)")
     step = Limits.counted(step)
     let lr = Double(learningRate)
-    let constants = AdamWKernel.Constants(
-      decay: 1 - lr * Double(weightDecay),
-      stepSize: lr / (1 - Self.pow(Self.beta1, step)),
+    let constants = dirrm_adamw_constants(
+      beta1: Self.beta1, beta2: Self.beta2, epsilon: Self.epsilon, decay: 1 - lr * Double(weightDecay),
+      step_size: lr / (1 - Self.pow(Self.beta1, step)),
       correction2: (1 - Self.pow(Self.beta2, step)).squareRoot())
-    return gradient.withUnsafeBufferPointer { g in
-      parameters.withUnsafeMutableBufferPointer { p in
-        firstMoment.withUnsafeMutableBufferPointer { m in
-          secondMoment.withUnsafeMutableBufferPointer { v in
-            AdamWKernel(p: p, g: g, m: m, v: v, c: constants).run()
+    let n = parameters.count
+    // Each element's update depends on that element alone, so any split gives the same bits.
+    let parts = (n + Self.partSize - 1) / Self.partSize
+    return withUnsafePointer(to: constants) { k in
+      gradient.withUnsafeBufferPointer { g in
+        parameters.withUnsafeMutableBufferPointer { p in
+          firstMoment.withUnsafeMutableBufferPointer { m in
+            secondMoment.withUnsafeMutableBufferPointer { v in
+              WorkerPool.map(parts: parts) { part in
+                let start = part * Self.partSize
+                // The four buffers have n > start elements (checked above), so each base exists.
+                return dirrm_adamw_step(
+                  p.baseAddress.unsafelyUnwrapped + start, g.baseAddress.unsafelyUnwrapped + start,
+                  m.baseAddress.unsafelyUnwrapped + start, v.baseAddress.unsafelyUnwrapped + start,
+                  min(Self.partSize, n - start), k) != 0
+              }.allSatisfy { $0 }
+            }
           }
         }
       }
     }
   }
+
+  /// Elements per part of the pool's work. The pass is bound by the double divider and square
+  /// root, not by memory, so two cores take half the time (docs/decisions.md); parts this size
+  /// keep a small q on the calling thread.
+  static let partSize = 1 << 16
 
   static func pow(_ base: Double, _ exponent: Int) -> Double {
     Glibc.pow(base, Double(exponent))

@@ -25,6 +25,7 @@ typedef float fb __attribute__((vector_size(4 * BLOCK)));
 typedef int32_t ib __attribute__((vector_size(4 * BLOCK)));
 typedef uint32_t ub __attribute__((vector_size(4 * BLOCK)));
 typedef double d8 __attribute__((vector_size(64)));
+typedef int32_t i8 __attribute__((vector_size(32)));
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -207,12 +208,70 @@ INLINE void softplus_sigmoid(const float *x, float *sp, float *sg, intptr_t n) {
   }
 }
 
+/* AdamW's step over p, g, m and v in one pass, eight elements at a time, each widened to double:
+   m₁ = β1·m + (1 − β1)·g, v₁ = β2·v + (1 − β2)·g·g, p₁ = p·decay − step_size·m₁ / (√v₁ / c₂ + ε),
+   in that order of operations, each rounded once in double and the results once to float.
+   IEEE double operations round the same at any vector width, so every variant gives the same
+   bits. Bound by the double divider and square root, not memory: 8 lanes keep four (SSE2), two
+   (AVX2) or one (AVX-512) independent instructions in flight. An element whose new parameter is
+   not finite in float keeps p, m and v. */
+INLINE f8 load8(const float *p, int lanes) {
+  f8 v = {0, 0, 0, 0, 0, 0, 0, 0};
+  if (lanes == 8) {
+    memcpy(&v, p, sizeof v);
+  } else {
+    for (int i = 0; i < lanes; i++) v[i] = p[i];
+  }
+  return v;
+}
+
+INLINE void store8(f8 v, float *p, int lanes) {
+  if (lanes == 8) {
+    memcpy(p, &v, sizeof v);
+  } else {
+    for (int i = 0; i < lanes; i++) p[i] = v[i];
+  }
+}
+
+INLINE f8 narrow(d8 v) { return __builtin_convertvector(v, f8); }
+INLINE f8 blend8(i8 mask, f8 yes, f8 no) { return (f8)(((i8)yes & mask) | ((i8)no & ~mask)); }
+
+/* Elements i..<i + lanes; returns the lanes that diverged. */
+INLINE i8 adamw_block(float *p, const float *g, float *m, float *v, intptr_t i, int lanes,
+                      const dirrm_adamw_constants *k) {
+  f8 g0 = load8(g + i, lanes), m0 = load8(m + i, lanes), v0 = load8(v + i, lanes), p0 = load8(p + i, lanes);
+  d8 gd = widen(g0);
+  d8 m1 = k->beta1 * widen(m0) + (1 - k->beta1) * gd;
+  d8 v1 = k->beta2 * widen(v0) + (1 - k->beta2) * gd * gd;
+  d8 p1 = widen(p0) * k->decay - k->step_size * m1 / (__builtin_elementwise_sqrt(v1) / k->correction2 + k->epsilon);
+  f8 mf = narrow(m1), vf = narrow(v1), pf = narrow(p1);
+  /* x − x is 0 for finite x and NaN otherwise; padding lanes (all zero) stay finite. */
+  i8 diverged = (pf - pf) != 0.0f;
+  store8(blend8(diverged, m0, mf), m + i, lanes);
+  store8(blend8(diverged, v0, vf), v + i, lanes);
+  store8(blend8(diverged, p0, pf), p + i, lanes);
+  return diverged;
+}
+
+INLINE int adamw_step(float *p, const float *g, float *m, float *v, intptr_t n, const dirrm_adamw_constants *k) {
+  /* The constants in locals: through k, each would be loaded again after every store. */
+  const dirrm_adamw_constants c = *k;
+  i8 diverged = {0, 0, 0, 0, 0, 0, 0, 0};
+  intptr_t i = 0;
+  for (; i + 8 <= n; i += 8) diverged |= adamw_block(p, g, m, v, i, 8, &c);
+  if (i < n) diverged |= adamw_block(p, g, m, v, i, (int)(n - i), &c);
+  for (int lane = 0; lane < 8; lane++)
+    if (diverged[lane]) return 0;
+  return 1;
+}
+
 /* One table entry per variant: the same bodies compiled for its instruction set. */
 typedef struct kernels {
   double (*softplus_sum)(const float *, const float *, const float *, const float *, intptr_t);
   void (*gradient)(const float *, const float *, const float *, const float *, float, double, float *, float *,
                    intptr_t);
   void (*softplus_sigmoid)(const float *, float *, float *, intptr_t);
+  int (*adamw_step)(float *, const float *, float *, float *, intptr_t, const dirrm_adamw_constants *);
 } kernels;
 
 #define VARIANT(name, target)                                                                          \
@@ -227,7 +286,12 @@ typedef struct kernels {
   target static void name##_softplus_sigmoid(const float *x, float *a, float *b, intptr_t n) {         \
     softplus_sigmoid(x, a, b, n);                                                                      \
   }                                                                                                    \
-  static const kernels name = {name##_softplus_sum, name##_gradient, name##_softplus_sigmoid};
+  target static int name##_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,         \
+                                      const dirrm_adamw_constants *k) {                                 \
+    return adamw_step(p, g, m, v, n, k);                                                               \
+  }                                                                                                    \
+  static const kernels name = {name##_softplus_sum, name##_gradient, name##_softplus_sigmoid,           \
+                               name##_adamw_step};
 
 VARIANT(baseline, )
 #if defined(__x86_64__)
@@ -282,4 +346,8 @@ void dirrm_bt_gradient(const float *chosen, const float *rejected, const float *
 
 void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, intptr_t n) {
   in_use()->softplus_sigmoid(x, softplus, sigmoid, n);
+}
+
+int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n, const dirrm_adamw_constants *k) {
+  return in_use()->adamw_step(p, g, m, v, n, k);
 }

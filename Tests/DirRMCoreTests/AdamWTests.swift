@@ -1,12 +1,14 @@
 import Glibc
+import SIMDKernels
 import XCTest
 
 @testable import DirRMCore
 
 /// AdamW's fused pass against the step computed in double from its definition, and against
 /// torch.optim.AdamW's float32 arithmetic written out per element, over counts that exercise
-/// the vectors and the scalar tail; and the contract that an element whose new value would
-/// not be finite keeps its value and moments.
+/// the vectors and the scalar tail; bit for bit against the scalar double loop it replaced, in
+/// every SIMD variant and split over the pool; and the contract that an element whose new
+/// value would not be finite keeps its value and moments.
 final class AdamWTests: XCTestCase {
   /// torch's float32 step for one element: mul_(1 − lr·wd), lerp_(g, 1 − β1),
   /// mul_(β2).addcmul_(g, g, 1 − β2), (sqrt(v) / sqrt(bc2)).add_(ε), addcdiv_(m, denom,
@@ -95,5 +97,67 @@ final class AdamWTests: XCTestCase {
       }
     }
     XCTAssertTrue(parameters.allSatisfy(\.isFinite))
+  }
+
+  /// The scalar loop the fused pass replaced, operation for operation in double: every
+  /// variant and every split into the pool's parts must give its bits exactly, so that results
+  /// tables computed before the pass changed still reproduce.
+  struct ScalarDoubleStep {
+    var p, m, v: [Float]
+    var step = 0
+
+    mutating func update(_ g: [Float], lr: Float, wd: Float) -> Bool {
+      step += 1
+      let lrd = Double(lr)
+      let decay = 1 - lrd * Double(wd)
+      let stepSize = lrd / (1 - Glibc.pow(AdamW.beta1, Double(step)))
+      let correction2 = (1 - Glibc.pow(AdamW.beta2, Double(step))).squareRoot()
+      var finite = true
+      for i in p.indices {
+        let gi = Double(g[i])
+        let m1 = AdamW.beta1 * Double(m[i]) + (1 - AdamW.beta1) * gi
+        let v1 = AdamW.beta2 * Double(v[i]) + (1 - AdamW.beta2) * gi * gi
+        let p1 = Double(p[i]) * decay - stepSize * m1 / (v1.squareRoot() / correction2 + AdamW.epsilon)
+        if Float(p1).isFinite {
+          (m[i], v[i], p[i]) = (Float(m1), Float(v1), Float(p1))
+        } else {
+          finite = false
+        }
+      }
+      return finite
+    }
+  }
+
+  func testEveryVariantAndEverySplitGiveTheScalarDoubleStepsBits() {
+    for n in [1, 7, 8, 9, 31, 1001, AdamW.partSize - 1, 2 * AdamW.partSize + 5] {
+      var random = Xoshiro256(seed: UInt64(n))
+      var start = (0..<n).map { _ in Float(random.normal()) }
+      // Steps at a usual rate, then one so large that two elements near the float maximum
+      // overflow and must keep their state (one inside a vector, one in the last part's tail),
+      // then usual again.
+      let settings: [(lr: Float, wd: Float)] = [(1e-2, 0.01), (1e-3, 0.01), (1e37, 0), (1e-2, 0.01)]
+      var gradients = settings.map { _ in gradient(n, &random) }
+      for i in [min(5, n - 1), n - 1] {
+        start[i] = 3.4e38
+        for step in gradients.indices { gradients[step][i] = -1 }
+      }
+      var reference = ScalarDoubleStep(
+        p: start, m: [Float](repeating: 0, count: n), v: [Float](repeating: 0, count: n))
+      let expected = zip(settings, gradients).map { reference.update($1, lr: $0.lr, wd: $0.wd) }
+      XCTAssertEqual(expected, [true, true, false, true], "n \(n)")
+      SIMDVariants.forEach { level in
+        var parameters = start
+        var optimizer = AdamW(count: n, learningRate: 0, weightDecay: 0)
+        let finite = zip(settings, gradients).map { setting, g in
+          (optimizer.learningRate, optimizer.weightDecay) = setting
+          return optimizer.update(&parameters, gradient: g)
+        }
+        XCTAssertEqual(finite, expected, "n \(n), variant \(level)")
+        XCTAssertEqual(
+          parameters.map(\.bitPattern), reference.p.map(\.bitPattern), "n \(n), variant \(level)")
+        XCTAssertEqual(optimizer.firstMoment.map(\.bitPattern), reference.m.map(\.bitPattern), "n \(n)")
+        XCTAssertEqual(optimizer.secondMoment.map(\.bitPattern), reference.v.map(\.bitPattern), "n \(n)")
+      }
+    }
   }
 }

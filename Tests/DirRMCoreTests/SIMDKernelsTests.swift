@@ -34,23 +34,9 @@ final class SIMDKernelsTests: XCTestCase {
     return xs
   }
 
-  /// Every variant this CPU runs, the baseline first.
-  var levels: [dirrm_simd_level] {
-    [DIRRM_SIMD_SSE, DIRRM_SIMD_AVX2, DIRRM_SIMD_AVX512].filter {
-      $0.rawValue <= dirrm_blas_cpu_level().rawValue
-    }
-  }
+  var levels: [dirrm_simd_level] { SIMDVariants.levels }
 
-  /// Runs `body` with each variant in turn, then restores the one in use.
-  func forEachVariant(_ body: (dirrm_simd_level) -> Void) {
-    let inUse = dirrm_simd_kernels_level()
-    defer { XCTAssertEqual(dirrm_simd_kernels_use(inUse), 0) }
-    for level in levels {
-      XCTAssertEqual(dirrm_simd_kernels_use(level), 0)
-      XCTAssertEqual(dirrm_simd_kernels_level(), level)
-      body(level)
-    }
-  }
+  func forEachVariant(_ body: (dirrm_simd_level) -> Void) { SIMDVariants.forEach(body) }
 
   /// softplus and σ of each x, by the variant in use.
   func evaluate(_ xs: [Float]) -> (softplus: [Float], sigmoid: [Float]) {

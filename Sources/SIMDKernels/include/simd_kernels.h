@@ -30,6 +30,16 @@ DIRRM_INTERNAL double dirrm_bt_softplus_sum(const float *chosen, const float *re
 DIRRM_INTERNAL void dirrm_bt_gradient(const float *chosen, const float *rejected, const float *margin,
                                       const float *weight, float scale, double center, float *grad_chosen,
                                       float *grad_rejected, intptr_t n);
+/* AdamW's scalars for one step: β1, β2 and ε, and the step's weight decay factor 1 − lr·wd,
+   step size lr / (1 − β1^t) and √(1 − β2^t). */
+typedef struct dirrm_adamw_constants {
+  double beta1, beta2, epsilon, decay, step_size, correction2;
+} dirrm_adamw_constants;
+/* One AdamW step over n elements of the parameters p, gradient g and moments m and v (float32,
+   evaluated in double; the same bits in every variant). An element whose new parameter would
+   not be finite keeps p, m and v. Returns 1 if every element was updated, else 0. */
+DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,
+                                    const dirrm_adamw_constants *k);
 /* softplus(x_i) and σ(x_i) (tests: the error over the float range). */
 DIRRM_INTERNAL void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, intptr_t n);
 #endif
