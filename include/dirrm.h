@@ -80,9 +80,9 @@ const char *dirrm_version_string(void);
    Haswell, AVX -> Sandybridge) or "fixed" (an OpenBLAS built for one CPU). "cpu_simd": "sse",
    "avx", "avx2" or "avx512", what the CPU and OS support; "cpu_blas_core" the kernels of
    that class ("" below AVX), which `OPENBLAS_CORETYPE` would name to pin them. "simd_kernels":
-   the variant of dirrm's own vector kernels (the loss's softplus and sigmoid), compiled for
-   "sse" (the x86-64 baseline), "avx2" and "avx512" and chosen from "cpu_simd" at first
-   use; every variant gives the same bits. "threads" is dirrm's thread count
+   the variant of dirrm's own vector kernels (the loss's softplus and sigmoid, AdamW's
+   step), compiled for "sse" (the x86-64 baseline), "avx2" and "avx512" and chosen from
+   "cpu_simd" at first use; every variant gives the same bits. "threads" is dirrm's thread count
    at the time of the call. Never NULL; the pointer stays valid until the next
    dirrm_build_info call on the same thread. */
 const char *dirrm_build_info(void);
@@ -239,9 +239,10 @@ int32_t dirrm_club_get_params(const dirrm_club *c, dirrm_club_params *out);
  * with X fixed. n >= 1; h_chosen, h_rejected: n x d; bias as above.
  * For a GAUSSIAN bias the batch first joins the running standardization, and the steps
  * fit q to z (see above). out_nll: NULL ok (then q is not evaluated once more), the mean
- * NLL of b after the steps. A step that would make a parameter non-finite leaves that
- * parameter and its AdamW moments as they were; the fit stops there, the standardization is
- * restored and DIRRM_ERR_NONFINITE returned: q stays finite and keeps the steps before.
+ * NLL of b after the steps. A step that would make a parameter or one of its AdamW
+ * moments non-finite leaves that parameter and its moments as they were; the fit stops
+ * there, the standardization is restored and DIRRM_ERR_NONFINITE returned: q stays finite
+ * and keeps the steps before.
  * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT (a class id that is not an
  * integer in [0, C)), MISUSE. */
 int32_t dirrm_club_fit(dirrm_club *c, int64_t n, const float *h_chosen, const float *h_rejected,

@@ -31,14 +31,15 @@ public struct AdamW: Equatable {
     }
   }
 
-  /// One step; returns whether every parameter could be updated to a finite value, checked
-  /// inside the same pass. An element whose new value would not be finite keeps its value
-  /// and moments, so a caller needs neither a second sweep nor a snapshot to survive a
-  /// diverged step.
+  /// One step; returns whether every element could be updated to finite values, checked
+  /// inside the same pass. An element whose new value or moments would not be finite keeps
+  /// its value and moments, so a caller needs neither a second sweep nor a snapshot to survive
+  /// a diverged step, and the state can always be saved and loaded again.
   @discardableResult
   public mutating func update(_ parameters: inout [Float], gradient: [Float]) -> Bool {
     precondition(
-      parameters.count == firstMoment.count && gradient.count == firstMoment.count,
+      parameters.count == firstMoment.count && gradient.count == firstMoment.count
+        && secondMoment.count == firstMoment.count,
       "AdamW for \(firstMoment.count) parameters updated with \(parameters.count) and \(gradient.count)")
     step = Limits.counted(step)
     let lr = Double(learningRate)
@@ -69,9 +70,9 @@ public struct AdamW: Equatable {
     }
   }
 
-  /// Elements per part of the pool's work. The pass is bound by the double divider and square
-  /// root, not by memory, so two cores take half the time (docs/decisions.md); parts this size
-  /// keep a small q on the calling thread.
+  /// Elements per part of the pool's work. The pass waits on the double divider and square
+  /// root, so two cores take half the time (docs/decisions.md); parts this size keep a small
+  /// q on the calling thread.
   static let partSize = 1 << 16
 
   static func pow(_ base: Double, _ exponent: Int) -> Double {

@@ -209,8 +209,8 @@ public struct ClubEstimator {
   /// in q's space with X held fixed (DIR eq. 13); returns the NLL of b after them when
   /// `measure` (one more forward of q), else nil.
   ///
-  /// A step that would make a parameter non-finite leaves that parameter and its moments as
-  /// they were (AdamW checks inside its pass; no copy of q is taken); the fit then stops,
+  /// A step that would make a parameter or its moments non-finite leaves that parameter and
+  /// its moments as they were (AdamW checks inside its pass; no copy of q is taken); the fit then stops,
   /// the standardization is restored and the call throws, so q stays finite and usable after
   /// one bad batch, keeping the steps before. The gradient's buffer is kept between calls.
   @discardableResult

@@ -1,5 +1,5 @@
 /* The Bradley–Terry loss's per-pair passes and the stable softplus and sigmoid they rest on,
-   on blocks of float32 lanes, once per instruction set (see simd_kernels.h).
+   on blocks of float32 lanes, and AdamW's step, once per instruction set (see simd_kernels.h).
 
    Both functions rest on e = exp(−|x|) ∈ [0, 1], which never overflows:
      softplus(x) = max(x, 0) + log1p(e),   σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0.
@@ -9,8 +9,13 @@
 
 #include <string.h>
 
-/* a·b + c must stay two roundings in every variant, or AVX2's FMA would change the bits. */
+/* a·b + c must stay two roundings in every variant, or AVX2's FMA would change the bits; and
+   x − x must stay NaN for a non-finite x, which the finiteness checks rest on. */
 #pragma clang fp contract(off)
+#pragma clang fp reassociate(off)
+#if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
+#error "simd_kernels.c needs IEEE arithmetic: no -ffast-math or -ffinite-math-only"
+#endif
 /* The vector helpers are always inlined: no call passes a vector, whatever the variant. */
 #pragma clang diagnostic ignored "-Wpsabi"
 
@@ -212,9 +217,10 @@ INLINE void softplus_sigmoid(const float *x, float *sp, float *sg, intptr_t n) {
    m₁ = β1·m + (1 − β1)·g, v₁ = β2·v + (1 − β2)·g·g, p₁ = p·decay − step_size·m₁ / (√v₁ / c₂ + ε),
    in that order of operations, each rounded once in double and the results once to float.
    IEEE double operations round the same at any vector width, so every variant gives the same
-   bits. Bound by the double divider and square root, not memory: 8 lanes keep four (SSE2), two
-   (AVX2) or one (AVX-512) independent instructions in flight. An element whose new parameter is
-   not finite in float keeps p, m and v. */
+   bits. On one thread the pass waits on the double divider and square root: 8 lanes keep four
+   (SSE2), two (AVX2) or one (AVX-512) independent instructions in flight. An element whose new
+   p, m or v is not finite in float keeps all three: a diverged step leaves q as it was, and
+   what the state holds can always be saved and loaded again. */
 INLINE f8 load8(const float *p, int lanes) {
   f8 v = {0, 0, 0, 0, 0, 0, 0, 0};
   if (lanes == 8) {
@@ -246,7 +252,7 @@ INLINE i8 adamw_block(float *p, const float *g, float *m, float *v, intptr_t i, 
   d8 p1 = widen(p0) * k->decay - k->step_size * m1 / (__builtin_elementwise_sqrt(v1) / k->correction2 + k->epsilon);
   f8 mf = narrow(m1), vf = narrow(v1), pf = narrow(p1);
   /* x − x is 0 for finite x and NaN otherwise; padding lanes (all zero) stay finite. */
-  i8 diverged = (pf - pf) != 0.0f;
+  i8 diverged = ((pf - pf) + (mf - mf) + (vf - vf)) != 0.0f;
   store8(blend8(diverged, m0, mf), m + i, lanes);
   store8(blend8(diverged, v0, vf), v + i, lanes);
   store8(blend8(diverged, p0, pf), p + i, lanes);

@@ -6,9 +6,9 @@ import XCTest
 
 /// AdamW's fused pass against the step computed in double from its definition, and against
 /// torch.optim.AdamW's float32 arithmetic written out per element, over counts that exercise
-/// the vectors and the scalar tail; bit for bit against the scalar double loop it replaced, in
-/// every SIMD variant and split over the pool; and the contract that an element whose new
-/// value would not be finite keeps its value and moments.
+/// the blocks of eight and a partial last block; bit for bit against the scalar double loop it
+/// replaced, in every SIMD variant the CPU runs and split over the pool; and the contract that
+/// an element whose new value or moments would not be finite keeps its value and moments.
 final class AdamWTests: XCTestCase {
   /// torch's float32 step for one element: mul_(1 − lr·wd), lerp_(g, 1 − β1),
   /// mul_(β2).addcmul_(g, g, 1 − β2), (sqrt(v) / sqrt(bc2)).add_(ε), addcdiv_(m, denom,
@@ -69,7 +69,7 @@ final class AdamWTests: XCTestCase {
     }
   }
 
-  /// Elements 3 (inside a vector) and 36 (the four-lane pass's tail) would overflow: they keep their value
+  /// Elements 3 (inside a block of eight) and 36 (a partial last block) would overflow: they keep their value
   /// and moments, the others take their step, and the pass reports the failure.
   func testAnElementThatWouldOverflowKeepsItsValueAndMoments() {
     let n = 37
@@ -101,7 +101,9 @@ final class AdamWTests: XCTestCase {
 
   /// The scalar loop the fused pass replaced, operation for operation in double: every
   /// variant and every split into the pool's parts must give its bits exactly, so that results
-  /// tables computed before the pass changed still reproduce.
+  /// tables computed before the pass changed still reproduce. An element whose new p, m or v
+  /// would not be finite keeps all three (the SSE2 loop checked p alone; the cases below never
+  /// overflow m or v, where the two rules differ).
   struct ScalarDoubleStep {
     var p, m, v: [Float]
     var step = 0
@@ -118,7 +120,7 @@ final class AdamWTests: XCTestCase {
         let m1 = AdamW.beta1 * Double(m[i]) + (1 - AdamW.beta1) * gi
         let v1 = AdamW.beta2 * Double(v[i]) + (1 - AdamW.beta2) * gi * gi
         let p1 = Double(p[i]) * decay - stepSize * m1 / (v1.squareRoot() / correction2 + AdamW.epsilon)
-        if Float(p1).isFinite {
+        if Float(p1).isFinite && Float(m1).isFinite && Float(v1).isFinite {
           (m[i], v[i], p[i]) = (Float(m1), Float(v1), Float(p1))
         } else {
           finite = false
@@ -128,36 +130,102 @@ final class AdamWTests: XCTestCase {
     }
   }
 
+  /// Steps at a usual rate, then one so large that the elements at 5 and n − 1, started near the
+  /// float maximum, overflow and must keep their state, then a usual one again.
+  static let settings: [(lr: Float, wd: Float)] = [(1e-2, 0.01), (1e-3, 0.01), (1e37, 0), (1e-2, 0.01)]
+
+  /// Start values and the gradients of `settings`' steps for n elements.
+  func problem(_ n: Int) -> (start: [Float], gradients: [[Float]]) {
+    var random = Xoshiro256(seed: UInt64(n))
+    var start = (0..<n).map { _ in Float(random.normal()) }
+    var gradients = Self.settings.map { _ in gradient(n, &random) }
+    for i in [min(5, n - 1), n - 1] {
+      start[i] = 3.4e38
+      for step in gradients.indices { gradients[step][i] = -1 }
+    }
+    return (start, gradients)
+  }
+
+  /// `settings`' steps through AdamW: whether each was finite, and the final p, m and v.
+  func run(_ n: Int) -> (finite: [Bool], p: [Float], m: [Float], v: [Float]) {
+    var (parameters, gradients) = problem(n)
+    var optimizer = AdamW(count: n, learningRate: 0, weightDecay: 0)
+    let finite = zip(Self.settings, gradients).map { setting, g in
+      (optimizer.learningRate, optimizer.weightDecay) = setting
+      return optimizer.update(&parameters, gradient: g)
+    }
+    return (finite, parameters, optimizer.firstMoment, optimizer.secondMoment)
+  }
+
+  /// n = 1, 7, 8 and 9 end inside the first block of eight; 2 · partSize + 5 makes three parts,
+  /// the last a partial block; each at one thread and at two.
   func testEveryVariantAndEverySplitGiveTheScalarDoubleStepsBits() {
+    let threads = WorkerPool.threadCount
+    defer { WorkerPool.setThreadCount(threads) }
     for n in [1, 7, 8, 9, 31, 1001, AdamW.partSize - 1, 2 * AdamW.partSize + 5] {
-      var random = Xoshiro256(seed: UInt64(n))
-      var start = (0..<n).map { _ in Float(random.normal()) }
-      // Steps at a usual rate, then one so large that two elements near the float maximum
-      // overflow and must keep their state (one inside a vector, one in the last part's tail),
-      // then usual again.
-      let settings: [(lr: Float, wd: Float)] = [(1e-2, 0.01), (1e-3, 0.01), (1e37, 0), (1e-2, 0.01)]
-      var gradients = settings.map { _ in gradient(n, &random) }
-      for i in [min(5, n - 1), n - 1] {
-        start[i] = 3.4e38
-        for step in gradients.indices { gradients[step][i] = -1 }
-      }
+      let (start, gradients) = problem(n)
       var reference = ScalarDoubleStep(
         p: start, m: [Float](repeating: 0, count: n), v: [Float](repeating: 0, count: n))
-      let expected = zip(settings, gradients).map { reference.update($1, lr: $0.lr, wd: $0.wd) }
+      let expected = zip(Self.settings, gradients).map { reference.update($1, lr: $0.lr, wd: $0.wd) }
       XCTAssertEqual(expected, [true, true, false, true], "n \(n)")
-      SIMDVariants.forEach { level in
-        var parameters = start
-        var optimizer = AdamW(count: n, learningRate: 0, weightDecay: 0)
-        let finite = zip(settings, gradients).map { setting, g in
-          (optimizer.learningRate, optimizer.weightDecay) = setting
-          return optimizer.update(&parameters, gradient: g)
+      for threadCount in [1, 2] {
+        WorkerPool.setThreadCount(threadCount)
+        SIMDVariants.forEach { level in
+          let got = run(n)
+          let label = "n \(n), \(threadCount) threads, variant \(level)"
+          XCTAssertEqual(got.finite, expected, label)
+          XCTAssertEqual(got.p.map(\.bitPattern), reference.p.map(\.bitPattern), label)
+          XCTAssertEqual(got.m.map(\.bitPattern), reference.m.map(\.bitPattern), label)
+          XCTAssertEqual(got.v.map(\.bitPattern), reference.v.map(\.bitPattern), label)
         }
-        XCTAssertEqual(finite, expected, "n \(n), variant \(level)")
-        XCTAssertEqual(
-          parameters.map(\.bitPattern), reference.p.map(\.bitPattern), "n \(n), variant \(level)")
-        XCTAssertEqual(optimizer.firstMoment.map(\.bitPattern), reference.m.map(\.bitPattern), "n \(n)")
-        XCTAssertEqual(optimizer.secondMoment.map(\.bitPattern), reference.v.map(\.bitPattern), "n \(n)")
       }
     }
+  }
+
+  /// The bits of the SSE2 loop the pass replaced (dirrm at 5e93ec6, whose AdamWKernel gave
+  /// these FNV-1a hashes for `run(1001)`), so that neither the pass nor the reference above can
+  /// drift from it together.
+  func testSameBitsAsTheLoopItReplaced() {
+    func fnv(_ values: [Float]) -> UInt64 {
+      var h: UInt64 = 0xcbf2_9ce4_8422_2325
+      for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
+      return h
+    }
+    SIMDVariants.forEach { level in
+      let got = run(1001)
+      XCTAssertEqual(got.finite, [true, true, false, true])
+      XCTAssertEqual(
+        [fnv(got.p), fnv(got.m), fnv(got.v)],
+        [0xad1d_57e6_502c_9454, 0x22c7_2030_a365_106a, 0x670d_caa9_230e_1c67], "variant \(level)")
+    }
+  }
+
+  /// A NaN gradient, and a gradient so large that v (not p) overflows: the element keeps its
+  /// state, the others step, the pass reports it; an empty pass is finite.
+  func testANaNGradientOrAnOverflowingMomentKeepsTheElement() {
+    let n = 19
+    var random = Xoshiro256(seed: 5)
+    let start = (0..<n).map { _ in Float(random.normal()) }
+    var g = gradient(n, &random)
+    (g[2], g[17]) = (.nan, 1e21)
+    SIMDVariants.forEach { level in
+      var parameters = start
+      var optimizer = AdamW(count: n, learningRate: 1e-2, weightDecay: 0.01)
+      var reference = ScalarDoubleStep(
+        p: start, m: [Float](repeating: 0, count: n), v: [Float](repeating: 0, count: n))
+      XCTAssertFalse(optimizer.update(&parameters, gradient: g), "variant \(level)")
+      XCTAssertFalse(reference.update(g, lr: 1e-2, wd: 0.01))
+      for i in [2, 17] {
+        XCTAssertEqual(parameters[i], start[i], "element \(i), variant \(level)")
+        XCTAssertEqual(optimizer.firstMoment[i], 0)
+        XCTAssertEqual(optimizer.secondMoment[i], 0)
+      }
+      XCTAssertEqual(parameters.map(\.bitPattern), reference.p.map(\.bitPattern), "variant \(level)")
+      XCTAssertEqual(optimizer.secondMoment.map(\.bitPattern), reference.v.map(\.bitPattern))
+      XCTAssertNotEqual(parameters[3], start[3])
+    }
+    var empty = AdamW(count: 0, learningRate: 1e-2, weightDecay: 0.01)
+    var none: [Float] = []
+    XCTAssertTrue(empty.update(&none, gradient: []))
   }
 }

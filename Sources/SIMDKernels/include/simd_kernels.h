@@ -1,13 +1,15 @@
 #ifndef DIRRM_SIMD_KERNELS_H
 #define DIRRM_SIMD_KERNELS_H
-/* dirrm's element-wise float32 kernels, compiled once per instruction set (x86-64 baseline,
-   AVX2, AVX-512) and chosen at run time from the CPU's features, so that one binary (the
-   wheel's) runs on any x86-64 and uses the CPU's vector instructions. C because Swift cannot
-   compile one function for several instruction sets. Every variant performs the same float
-   operations in the same order (no contraction into FMA; blocks of four 8-float vectors; the
-   double sum kept in 8 lanes, added in order), so all give the same bits; the tests check that.
-   The AVX-512 variant holds the double accumulator in one 512-bit register and gains its masks
-   and wider integer operations, not wider float arithmetic. */
+/* dirrm's element-wise kernels on float32 buffers (the Bradley–Terry passes, AdamW's step),
+   compiled once per instruction set (x86-64 baseline, AVX2, AVX-512) and chosen at run time
+   from the CPU's features, so that one binary (the wheel's) runs on any x86-64 and uses the
+   CPU's vector instructions. C because Swift cannot compile one function for several
+   instruction sets. Every variant performs the same operations in the same order (no
+   contraction into FMA; the loss's blocks of four 8-float vectors and its double sum kept in 8
+   lanes, added in order; AdamW's double arithmetic per element), so all give the same bits;
+   the tests check that for each variant the CPU runs. For the loss, the AVX-512 variant holds
+   the double accumulator in one 512-bit register and gains masks and wider integer
+   operations, not wider float arithmetic; AdamW's step does use its 8-double width. */
 #include <stdint.h>
 
 #include "blas_kernel.h"
@@ -36,8 +38,8 @@ typedef struct dirrm_adamw_constants {
   double beta1, beta2, epsilon, decay, step_size, correction2;
 } dirrm_adamw_constants;
 /* One AdamW step over n elements of the parameters p, gradient g and moments m and v (float32,
-   evaluated in double; the same bits in every variant). An element whose new parameter would
-   not be finite keeps p, m and v. Returns 1 if every element was updated, else 0. */
+   evaluated in double; the same bits in every variant). An element whose new p, m or v would
+   not be finite keeps all three. Returns 1 if every element was updated, else 0. */
 DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,
                                     const dirrm_adamw_constants *k);
 /* softplus(x_i) and σ(x_i) (tests: the error over the float range). */
