@@ -69,7 +69,7 @@ public struct ClubEstimator {
     let x: [Float]
     switch config.pairMode {
     case .difference:
-      x = zip(hidden.chosen, hidden.rejected).map { $0 - $1 }
+      x = VectorMath.difference(hidden.chosen, hidden.rejected)
     case .concat:
       var rows = [Float]()
       rows.reserveCapacity(2 * n * d)
@@ -150,7 +150,7 @@ public struct ClubEstimator {
       if let part = net.backward(
         weights, trace, rows: n, outputGradient: g, parameterGradient: &noParameters, wantInputGradient: true)
       {
-        for i in gx.indices { gx[i] += part[i] }
+        VectorMath.add(part, into: &gx)
       }
     }
     return (value, gx)
@@ -161,13 +161,22 @@ public struct ClubEstimator {
     let d = config.hiddenDim
     let (width, rejectedOffset, rejectedSign): (Int, Int, Float) =
       config.pairMode == .difference ? (d, 0, -1) : (2 * d, d, 1)
-    var chosen = [Float](repeating: 0, count: n * d)
-    var rejected = [Float](repeating: 0, count: n * d)
-    for i in 0..<n {
-      for j in 0..<d { chosen[i * d + j] = scale * gx[i * width + j] }
-      for j in 0..<d { rejected[i * d + j] = rejectedSign * scale * gx[i * width + rejectedOffset + j] }
+    precondition(gx.count == n * width)
+    // Row i of each side is d values of gx's row i, from column 0 (chosen) or rejectedOffset.
+    // Through pointers: index arithmetic is overflow-checked, which keeps the loop scalar.
+    func side(_ offset: Int, _ factor: Float) -> [Float] {
+      [Float](unsafeUninitializedCapacity: n * d) { out, count in
+        gx.withUnsafeBufferPointer { gx in
+          guard let source = gx.baseAddress, let target = out.baseAddress else { return }
+          for i in 0..<n {
+            let (from, to) = (source + (i * width + offset), target + i * d)
+            for j in 0..<d { to[j] = factor * from[j] }
+          }
+        }
+        count = n * d
+      }
     }
-    return PairBatch(chosen: chosen, rejected: rejected, columns: d)
+    return PairBatch(chosen: side(0, scale), rejected: side(rejectedOffset, rejectedSign * scale), columns: d)
   }
 
   /// The bound and, when asked, its gradient on h_chosen and h_rejected, as float32
@@ -177,7 +186,9 @@ public struct ClubEstimator {
   {
     let (value, gx) = bound(batch, stats: stats, wantGradient: wantGradient)
     let result = try NumericError.float32(value, "the bound")
-    if let gx, let i = gx.firstIndex(where: { !$0.isFinite }) {
+    if let gx, !gx.withUnsafeBufferPointer(VectorMath.allFinite),
+      let i = gx.firstIndex(where: { !$0.isFinite })
+    {
       throw .overflow("the bound's gradient overflows float32 at X element \(i)")
     }
     return (result, gx.map { splitGradient($0, rows: batch.rows) })

@@ -1,5 +1,5 @@
-/// Whole-array float32 checks in vectors. (The loss's softplus and sigmoid are C, in
-/// SIMDKernels, compiled for each instruction set.)
+/// Whole-array float32 checks and element-wise passes in vectors. (The loss's softplus and
+/// sigmoid and AdamW's step are C, in SIMDKernels, compiled for each instruction set.)
 public enum VectorMath {}
 
 extension VectorMath {
@@ -24,5 +24,33 @@ extension VectorMath {
       i += 1
     }
     return finite
+  }
+}
+
+/// Element-wise passes over whole arrays, on raw buffers so that the compiler vectorizes
+/// them (indexing an array checks every index and keeps the loop scalar). Each element is
+/// what the indexed loop computed, so results are the same bits.
+extension VectorMath {
+  /// a − b, element by element (a.count == b.count).
+  static func difference(_ a: [Float], _ b: [Float]) -> [Float] {
+    precondition(a.count == b.count)
+    return [Float](unsafeUninitializedCapacity: a.count) { out, count in
+      a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+          for i in 0..<a.count { out[i] = a[i] - b[i] }
+        }
+      }
+      count = a.count
+    }
+  }
+
+  /// total += part, element by element (part.count == total.count).
+  static func add(_ part: [Float], into total: inout [Float]) {
+    precondition(part.count == total.count)
+    part.withUnsafeBufferPointer { part in
+      total.withUnsafeMutableBufferPointer { total in
+        for i in 0..<total.count { total[i] += part[i] }
+      }
+    }
   }
 }
