@@ -221,9 +221,9 @@ public struct ClubEstimator {
   /// `measure` (one more forward of q), else nil.
   ///
   /// A step that would make a parameter or its moments non-finite leaves that parameter and
-  /// its moments as they were (AdamW checks inside its pass; no copy of q is taken); the fit then stops,
-  /// the standardization is restored and the call throws, so q stays finite and usable after
-  /// one bad batch, keeping the steps before. The gradient's buffer is kept between calls.
+  /// its moments as they were (AdamW checks inside its pass; no copy of q is taken); the fit
+  /// then stops, the standardization is restored and the call throws, so q stays finite and
+  /// usable after one bad batch, keeping the steps before. The gradient's buffer is kept between calls.
   @discardableResult
   public mutating func fit(_ batch: Batch, measure: Bool = true) throws(NumericError) -> Float? {
     let previous = standardization
