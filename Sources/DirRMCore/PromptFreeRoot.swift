@@ -1,4 +1,5 @@
 import Glibc
+import SIMDKernels
 
 /// Root finding for PromptFreeGap: Φ(d) = 1/2 on one pair's gaps, by Alg. 1's bisection or
 /// by safeguarded Newton from a closed-form start (docs/mathematics.md §3).
@@ -18,7 +19,7 @@ extension PromptFreeGap {
     case .newton:
       if low == high { return (low, 0) }
       let start = scratch.start(gaps, weights)
-      return newton(gaps, proportional, low, high, start, exps: &scratch.exps)
+      return newton(gaps, proportional, low, high, start, work: &scratch.work)
     case .bisection(let bracket):
       let (lo, hi) = bracket.map { ($0.low, $0.high) } ?? (low, high)
       return bisection(gaps, weights, lo, hi)
@@ -58,93 +59,130 @@ extension PromptFreeGap {
   /// double-doubles (TwoSum), so tails far below the weights' rounding still count. Every
   /// operation is odd in x, so negating the gaps negates f bit for bit.
   ///
-  /// `exps` (k elements, any values) is work space: e^−|x| of every gap, computed before the
-  /// two sums so that no libm call runs inside their loops (but the rare one past e^600).
-  static func excess(_ gaps: [Double], _ weights: [Double], at d: Double, exps: inout [Double])
-    -> (f: Double, slope: Double, logScale: Double)
-  {
+  typealias Excess = (f: Double, slope: Double, logScale: Double)
+
+  /// `work` holds e^−|x| and σ(−|x|) of every gap, computed (by a vector kernel) before the
+  /// sums so that no libm call runs inside their loops (but the rare one past e^600).
+  static func excess(_ gaps: [Double], _ weights: [Double], at d: Double, work: inout ExcessWork) -> Excess {
     gaps.withUnsafeBufferPointer { gaps in
       weights.withUnsafeBufferPointer { weights in
-        exps.withUnsafeMutableBufferPointer { exps in
-          precondition(weights.count == gaps.count && exps.count >= gaps.count)
-          for j in gaps.indices where weights[j] > 0 {
-            exps[j] = exp(-Swift.abs(gaps[j] - d))
+        work.exps.withUnsafeMutableBufferPointer { exps in
+          work.tails.withUnsafeMutableBufferPointer { tails in
+            precondition(weights.count == gaps.count && exps.count == gaps.count && tails.count == gaps.count)
+            dirrm_neg_distance_sigmoid(gaps.baseAddress, d, exps.baseAddress, tails.baseAddress, gaps.count)
+            let nearest = nearestDistance(gaps, weights, at: d)
+            // Unbalanced, the sign count dominates far from every gap: m = min(nearest, 600), as
+            // e^600 keeps ½ S e^m finite; balanced, m = nearest. Within 600 both are `nearest`,
+            // so the signs need not be known first and both sums share one pass.
+            if nearest <= 600 {
+              let scale = exp(nearest)
+              let (signs, tailSum, slope) = sums(
+                gaps, weights, UnsafeBufferPointer(tails), at: d, scale: scale)
+              return combined(signs, tailSum, slope, scale: scale, m: nearest)
+            }
+            let signs = signSum(gaps, weights, at: d)
+            let balanced = signs.high == 0 && signs.low == 0
+            let m = balanced ? nearest : 600
+            // σ(−|x|) e^m as σ(−|x|) times e^m while e^m is finite; past e^600 only a balanced
+            // row is left, and then e^(m − |x|) / (1 + e^−|x|) directly.
+            let scale = m <= 600 ? exp(m) : .nan
+            let (tailSum, slope) = farTailSum(
+              gaps, weights, UnsafeBufferPointer(exps), UnsafeBufferPointer(tails), at: d, m: m, scale: scale)
+            return combined(signs, tailSum, slope, scale: scale, m: m)
           }
-          let (nearest, signs) = signSum(gaps, weights, at: d)
-          let balanced = signs.high == 0 && signs.low == 0
-          // Unbalanced, the sign count dominates far from every gap: e^600 keeps ½ S e^m finite.
-          let m = balanced ? nearest : min(nearest, 600)
-          // One exp per gap: σ(−|x|) e^m as σ(−|x|) times e^m while e^m is finite; past e^600
-          // only a balanced row is left, and then e^(m − |x|) / (1 + e^−|x|) directly.
-          let scale = m <= 600 ? exp(m) : .nan
-          let (tails, slope) = tailSum(gaps, weights, UnsafeBufferPointer(exps), at: d, m: m, scale: scale)
-          guard !balanced else { return (-(tails.high + tails.low), slope, m) }
-          let half = 0.5 * scale
-          return ((half * signs.high - tails.high) + (half * signs.low - tails.low), slope, m)
         }
       }
     }
   }
 
-  // The two sums of `excess`, each in a function of its own with no call inside its loop
-  // (tailSum's second loop, for rows hundreds of units from every gap, excepted): the
-  // sums are chains of dependent additions, and a sum that lives across a libm call is kept
-  // in memory by the register allocator, a store and a load added to every link.
+  /// f from the sums: ½ S e^m − T, or −T when the signs balance (S = 0), where e^m may be NaN.
+  private static func combined(
+    _ signs: CompensatedSum, _ tails: CompensatedSum, _ slope: Double, scale: Double, m: Double
+  ) -> Excess {
+    guard signs.high != 0 || signs.low != 0 else { return (-(tails.high + tails.low), slope, m) }
+    let half = 0.5 * scale
+    return ((half * signs.high - tails.high) + (half * signs.low - tails.low), slope, m)
+  }
 
-  /// min |g_j − d| and Σ sgn(g_j − d) w_j (double-double), over w_j > 0.
+  // The sums of `excess`, each in a function of its own with no call inside its loop
+  // (farTailSum's second loop excepted): the sums are chains of dependent additions, and a
+  // sum that lives across a libm call is kept in memory by the register allocator, a store
+  // and a load added to every link. The common case keeps its three chains in one loop,
+  // where they overlap.
+
+  /// min |g_j − d| over w_j > 0.
+  private static func nearestDistance(
+    _ gaps: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>, at d: Double
+  ) -> Double {
+    var nearest = Double.infinity
+    for j in gaps.indices where weights[j] > 0 {
+      nearest = min(nearest, Swift.abs(gaps[j] - d))
+    }
+    return nearest
+  }
+
+  /// Σ sgn(x) w (double-double), Σ sgn(x) w σ(−|x|) e^m (double-double) and the slope,
+  /// x = g_j − d, over w_j > 0, from tails_j = σ(−|x_j|) and scale = e^m ≤ e^600.
+  @inline(never)
+  private static func sums(
+    _ gaps: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>,
+    _ tails: UnsafeBufferPointer<Double>, at d: Double, scale: Double
+  ) -> (signs: CompensatedSum, tails: CompensatedSum, slope: Double) {
+    var signs = CompensatedSum()
+    var tailSum = CompensatedSum()
+    var slope = 0.0
+    for j in gaps.indices where weights[j] > 0 {
+      let x = gaps[j] - d
+      // x = 0 makes m = 0 and scale = e^0 = 1 = e^m.
+      guard x != 0 else {
+        slope -= weights[j] * scale / 4
+        continue
+      }
+      let signed = x > 0 ? weights[j] : -weights[j]
+      signs.add(signed)
+      let tail = tails[j]
+      let scaledTail = tail * scale
+      tailSum.add(signed * scaledTail)
+      slope -= weights[j] * scaledTail * (1 - tail)
+    }
+    return (signs, tailSum, slope)
+  }
+
+  /// Σ sgn(g_j − d) w_j (double-double), over w_j > 0.
   @inline(never)
   private static func signSum(
     _ gaps: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>, at d: Double
-  ) -> (nearest: Double, signs: CompensatedSum) {
-    var nearest = Double.infinity
+  ) -> CompensatedSum {
     var signs = CompensatedSum()
     for j in gaps.indices where weights[j] > 0 {
       let x = gaps[j] - d
-      nearest = min(nearest, Swift.abs(x))
       if x != 0 { signs.add(x > 0 ? weights[j] : -weights[j]) }
     }
-    return (nearest, signs)
+    return signs
   }
 
-  /// Σ sgn(x) w σ(−|x|) e^m (double-double) and the slope, x = g_j − d, over w_j > 0, from
-  /// exps_j = e^−|x_j|.
+  /// `sums`' tail sum and slope for a row more than 600 units from d (no gap is at d): with
+  /// scale = e^600 if the signs do not balance, else NaN and e^(m − |x|) per gap.
   @inline(never)
-  private static func tailSum(
+  private static func farTailSum(
     _ gaps: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>,
-    _ exps: UnsafeBufferPointer<Double>, at d: Double, m: Double, scale: Double
+    _ exps: UnsafeBufferPointer<Double>, _ tails: UnsafeBufferPointer<Double>, at d: Double, m: Double,
+    scale: Double
   ) -> (tails: CompensatedSum, slope: Double) {
-    var tails = CompensatedSum()
+    var tailSum = CompensatedSum()
     var slope = 0.0
-    if m <= 600 {
-      for j in gaps.indices where weights[j] > 0 {
-        let x = gaps[j] - d
-        // x = 0 makes m = 0 and scale = e^0 = 1 = e^m.
-        guard x != 0 else {
-          slope -= weights[j] * scale / 4
-          continue
-        }
-        let e = exps[j]
-        let tail = e / (1 + e)
-        let scaledTail = tail * scale
-        tails.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
-        slope -= weights[j] * scaledTail * (1 - tail)
-      }
-    } else {
-      // No gap is at d (m > 0).
-      for j in gaps.indices where weights[j] > 0 {
-        let x = gaps[j] - d
-        let e = exps[j]
-        let tail = e / (1 + e)
-        let scaledTail = exp(m - Swift.abs(x)) / (1 + e)
-        tails.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
-        slope -= weights[j] * scaledTail * (1 - tail)
-      }
+    for j in gaps.indices where weights[j] > 0 {
+      let x = gaps[j] - d
+      let tail = tails[j]
+      let scaledTail = m <= 600 ? tail * scale : exp(m - Swift.abs(x)) / (1 + exps[j])
+      tailSum.add((x > 0 ? weights[j] : -weights[j]) * scaledTail)
+      slope -= weights[j] * scaledTail * (1 - tail)
     }
-    return (tails, slope)
+    return (tailSum, slope)
   }
 
   /// log |Φ(d) − ½| up to the common log Σw, from `excess`.
-  static func logMagnitude(_ e: (f: Double, slope: Double, logScale: Double)) -> Double {
+  static func logMagnitude(_ e: Excess) -> Double {
     log(Swift.abs(e.f)) - e.logScale
   }
 
@@ -158,34 +196,35 @@ extension PromptFreeGap {
   /// adjacent floats in at most 32 halvings at any magnitude.
   func newton(
     _ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double, _ start: Double,
-    exps: inout [Double]
+    work: inout ExcessWork
   ) -> (Double, Int)? {
     var lo = low
     var hi = high
-    // log |Φ − ½| at lo and at hi, once known.
-    var fLow: Double? = nil
-    var fHigh: Double? = nil
+    // `excess` at lo and at hi, once known; their log magnitudes are taken only if the
+    // bracket closes on adjacent floats (a log per iterate was 3% of pf_gap).
+    var fLow: Excess? = nil
+    var fHigh: Excess? = nil
     var d = Double(Float(start.isFinite ? min(max(start, lo), hi) : lo + (hi - lo) / 2))
     var count = 0
     // The sizes of the last two steps (Numerical Recipes' rtsafe rule).
     var steps = (Double.infinity, Double.infinity)
     while count < maxIterations {
       count += 1
-      let e = Self.excess(gaps, weights, at: d, exps: &exps)
+      let e = Self.excess(gaps, weights, at: d, work: &work)
       let (f, slope) = (e.f, e.slope)
       if f == 0 { return (d, count) }
       if f > 0 {
-        (lo, fLow) = (d, Self.logMagnitude(e))
+        (lo, fLow) = (d, e)
       } else {
-        (hi, fHigh) = (d, Self.logMagnitude(e))
+        (hi, fHigh) = (d, e)
       }
       if Float(lo).nextUp >= Float(hi) {
         // log |Φ − ½| at an end, evaluated (and counted) only if no iterate landed there.
-        func magnitude(_ known: Double?, at end: Double) -> Double? {
-          if let known { return known }
+        func magnitude(_ known: Excess?, at end: Double) -> Double? {
+          if let known { return Self.logMagnitude(known) }
           guard count < maxIterations else { return nil }
           count += 1
-          return Self.logMagnitude(Self.excess(gaps, weights, at: end, exps: &exps))
+          return Self.logMagnitude(Self.excess(gaps, weights, at: end, work: &work))
         }
         guard let a = magnitude(fLow, at: lo), let b = magnitude(fHigh, at: hi) else { return nil }
         if a != b { return (a < b ? lo : hi, count) }
@@ -234,19 +273,33 @@ struct CompensatedSum {
 }
 
 /// Per-row work space for Newton's starting point, reused across rows.
+/// `excess`'s work space for rows of k prompts: e^−|x| and σ(−|x|) of each gap.
+struct ExcessWork {
+  var exps: [Double]
+  var tails: [Double]
+
+  init(k: Int) { (exps, tails) = (Array(repeating: 0, count: k), Array(repeating: 0, count: k)) }
+}
+
+/// Per-row work space for the root, reused across rows.
 struct RootScratch {
   var order: [Int]
-  /// `excess`'s exponentials.
-  var exps: [Double]
+  /// `sortDescending`'s work space: the gaps in `order`'s order, and the new order.
+  var keys: [Double]
+  var ranked: [Int]
+  var work: ExcessWork
 
-  init(k: Int) { (order, exps) = (Array(0..<k), Array(repeating: 0, count: k)) }
+  init(k: Int) {
+    (order, keys) = (Array(0..<k), Array(repeating: 0, count: k))
+    (ranked, work) = (order, ExcessWork(k: k))
+  }
 
   /// The root in the limit where every sigmoid is saturated but the one whose gap holds the
   /// weighted median: there Φ(d) ≈ W_above + w_m σ(g_m − d), solved in closed form. Far from
   /// that limit Newton converges from here as well as from anywhere; near it this is almost
   /// exact, where plain Newton would crawl across the flat steps of Φ.
   mutating func start(_ gaps: [Double], _ weights: [Double]) -> Double {
-    Self.sortDescending(&order, by: gaps)
+    sortDescending(by: gaps)
     var above = 0.0
     var position = 0
     while position < order.count {
@@ -272,28 +325,31 @@ struct RootScratch {
   }
 
   /// `order` (a permutation of the gaps' indices, so every read is in bounds) by descending
-  /// gap, stably. Up to 32 prompts an insertion sort over raw buffers, as the standard
-  /// library's sort does for short runs, without its closure and bounds checks (4% of
-  /// `pf_gap` at K = 16); beyond, the library's sort. Each row starts from the previous row's
-  /// order, so stability is what keeps the result, and the ties' sum, the same.
-  static func sortDescending(_ order: inout [Int], by gaps: [Double]) {
-    // Insertion sort is quadratic: past a few dozen prompts the library's (stable) merging
-    // sort, which gives the same order.
+  /// gap, stably. Each row starts from the previous row's order, so stability is what keeps
+  /// the result, and the ties' sum, the same. Up to 32 prompts by rank, without a branch
+  /// on the data: the element at position p goes to the count of larger gaps plus equal ones
+  /// before p, which is the stable order; the counting loops vectorize, where an insertion
+  /// sort's moves mispredicted on random rows (a fifth of `pf_gap` at K = 16). Beyond 32,
+  /// where the k² comparisons cost more, the library's (stable) merging sort.
+  mutating func sortDescending(by gaps: [Double]) {
     guard order.count <= 32 else {
       order.sort { gaps[$0] > gaps[$1] }
       return
     }
     gaps.withUnsafeBufferPointer { gaps in
       order.withUnsafeMutableBufferPointer { order in
-        for i in order.indices.dropFirst() {
-          let item = order[i]
-          let key = gaps[item]
-          var j = i
-          while j > 0 && key > gaps[order[j - 1]] {
-            order[j] = order[j - 1]
-            j -= 1
+        keys.withUnsafeMutableBufferPointer { keys in
+          ranked.withUnsafeMutableBufferPointer { ranked in
+            precondition(
+              gaps.count == order.count && keys.count == order.count && ranked.count == order.count)
+            // Int is 64 bits on every platform dirrm builds for (Package.swift).
+            order.withMemoryRebound(to: Int64.self) { order in
+              ranked.withMemoryRebound(to: Int64.self) { ranked in
+                dirrm_rank_descending(
+                  gaps.baseAddress, order.baseAddress, keys.baseAddress, ranked.baseAddress, order.count)
+              }
+            }
           }
-          order[j] = item
         }
       }
     }

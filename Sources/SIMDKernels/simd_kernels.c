@@ -271,6 +271,109 @@ INLINE int adamw_step(float *p, const float *g, float *m, float *v, intptr_t n, 
   return 1;
 }
 
+/* Prompt-free's exponentials e^−|g_j − d|, with the bits of glibc's exp (2.28 and later) as it
+   runs on a CPU with FMA: Newton's path and the float32 root it returns (PromptFreeRoot.swift)
+   rest on them, and the tables made before this kernel existed stay as they were. glibc's
+   method, vectorized: x = (k + i/128)·ln2 + r with k, i integers and |r| ≤ ln2/256, the scale
+   2^(k + i/128) from exp_table (scripts/exp_table.py), e^r − 1 by a degree-5 polynomial, every
+   multiply-add fused as glibc's FMA build fuses it (read off its machine code). The constants
+   are glibc's. Its main path covers 2^−54 ≤ |x| < 512; other lanes (x = 0 where d is a gap,
+   rows hundreds of units wide) call libm. The baseline variant calls libm for every lane: on a
+   CPU with FMA glibc then runs this same computation, and without FMA no variant but the
+   baseline runs. SIMDKernelsTests checks every variant against libm, bit for bit. */
+#include <math.h>
+
+#include "exp_table.h"
+
+typedef double d4 __attribute__((vector_size(32)));
+typedef uint64_t u4 __attribute__((vector_size(32)));
+typedef int64_t l4 __attribute__((vector_size(32)));
+
+#define EXP_INV_LN2_N 0x1.71547652b82fep7 /* 128 / ln 2 */
+#define EXP_NEG_LN2_HI_N -0x1.62e42fefa0000p-8
+#define EXP_NEG_LN2_LO_N -0x1.cf79abc9e3b3ap-47
+#define EXP_SHIFT 0x1.8p52 /* adding it rounds to an integer, left in the low mantissa bits */
+#define EXP_C2 0x1.ffffffffffdbdp-2
+#define EXP_C3 0x1.555555555543cp-3
+#define EXP_C4 0x1.55555cf172b91p-5
+#define EXP_C5 0x1.1111167a4d017p-7
+
+INLINE d4 splat4(double v) { return (d4){v, v, v, v}; }
+INLINE d4 fma4(d4 a, d4 b, d4 c) { return __builtin_elementwise_fma(a, b, c); }
+
+/* e^x on glibc's main path; lanes off it are recomputed by the caller. */
+INLINE d4 exp_main_path(d4 x) {
+  d4 kd = fma4(x, splat4(EXP_INV_LN2_N), splat4(EXP_SHIFT));
+  u4 ki = (u4)kd;
+  kd = kd - EXP_SHIFT;
+  d4 r = fma4(kd, splat4(EXP_NEG_LN2_HI_N), x);
+  r = fma4(kd, splat4(EXP_NEG_LN2_LO_N), r);
+  u4 index = (ki & 127) * 2;
+  u4 tail_bits, scale_bits;
+  for (int i = 0; i < 4; i++) {
+    tail_bits[i] = exp_table[index[i]];
+    scale_bits[i] = exp_table[index[i] + 1];
+  }
+  d4 tail = (d4)tail_bits;
+  d4 scale = (d4)(scale_bits + (ki << 45));
+  d4 r2 = r * r;
+  d4 low = fma4(r, splat4(EXP_C3), splat4(EXP_C2));
+  d4 high = fma4(r, splat4(EXP_C5), splat4(EXP_C4));
+  d4 sum = fma4(low, r2, r + tail);
+  d4 tmp = fma4(r2 * r2, high, sum);
+  return fma4(scale, tmp, scale);
+}
+
+INLINE void neg_distance_sigmoid(const double *g, double d, double *e, double *s, intptr_t k, int fused) {
+  if (!fused) {
+    for (intptr_t j = 0; j < k; j++) {
+      e[j] = exp(-fabs(g[j] - d));
+      s[j] = e[j] / (1 + e[j]);
+    }
+    return;
+  }
+  for (intptr_t j = 0; j < k; j += 4) {
+    int lanes = k - j < 4 ? (int)(k - j) : 4;
+    d4 gap = splat4(d - 1);
+    if (lanes == 4) {
+      memcpy(&gap, g + j, sizeof gap);
+    } else {
+      for (int i = 0; i < lanes; i++) gap[i] = g[j + i];
+    }
+    /* −|g − d|: the sign bit set. */
+    d4 x = (d4)((u4)(gap - d) | (u4)splat4(-0.0));
+    /* The exponent field of |x| within [2^−54, 2^9). */
+    l4 on_path = ((((u4)x >> 52) & 0x7ff) - 0x3c9) < 0x3f;
+    d4 y = exp_main_path(x);
+    if (!(on_path[0] & on_path[1] & on_path[2] & on_path[3])) {
+      for (int i = 0; i < 4; i++) y[i] = on_path[i] ? y[i] : exp(x[i]);
+    }
+    d4 sigmoid = y / (1 + y);
+    if (lanes == 4) {
+      memcpy(e + j, &y, sizeof y);
+      memcpy(s + j, &sigmoid, sizeof sigmoid);
+    } else {
+      for (int i = 0; i < lanes; i++) e[j + i] = y[i], s[j + i] = sigmoid[i];
+    }
+  }
+}
+
+/* Prompt-free's stable sort of a row by descending gap, for its Newton start: the element at
+   position p of `order` goes to the count of larger gaps plus equal ones before p, which is
+   the stable order, with no branch on the data (an insertion sort's moves mispredict on
+   random rows) and counting loops that vectorize. k² comparisons: for short rows. */
+INLINE void rank_descending(const double *g, int64_t *order, double *keys, int64_t *ranked, intptr_t k) {
+  for (intptr_t p = 0; p < k; p++) keys[p] = g[order[p]];
+  for (intptr_t p = 0; p < k; p++) {
+    double key = keys[p];
+    int64_t rank = 0;
+    for (intptr_t q = 0; q < k; q++) rank += (keys[q] > key) | ((keys[q] == key) & (q < p));
+    /* At most k − 1: q = p never counts. */
+    ranked[rank] = order[p];
+  }
+  memcpy(order, ranked, (size_t)k * sizeof *order);
+}
+
 /* One table entry per variant: the same bodies compiled for its instruction set. */
 typedef struct kernels {
   double (*softplus_sum)(const float *, const float *, const float *, const float *, intptr_t);
@@ -278,31 +381,41 @@ typedef struct kernels {
                    intptr_t);
   void (*softplus_sigmoid)(const float *, float *, float *, intptr_t);
   int (*adamw_step)(float *, const float *, float *, float *, intptr_t, const dirrm_adamw_constants *);
+  void (*neg_distance_sigmoid)(const double *, double, double *, double *, intptr_t);
+  void (*rank_descending)(const double *, int64_t *, double *, int64_t *, intptr_t);
 } kernels;
 
-#define VARIANT(name, target)                                                                          \
-  target static double name##_softplus_sum(const float *c, const float *r, const float *m, const float *w, \
-                                           intptr_t n) {                                               \
-    return softplus_sum(c, r, m, w, n);                                                                \
-  }                                                                                                    \
-  target static void name##_gradient(const float *c, const float *r, const float *m, const float *w,     \
+#define VARIANT(name, target, fused)                                                                    \
+  target static double name##_softplus_sum(const float *c, const float *r, const float *m, const float *w,\
+                                           intptr_t n) {                                                \
+    return softplus_sum(c, r, m, w, n);                                                                 \
+  }                                                                                                     \
+  target static void name##_gradient(const float *c, const float *r, const float *m, const float *w,    \
                                      float scale, double center, float *gc, float *gr, intptr_t n) {    \
-    gradient(c, r, m, w, scale, center, gc, gr, n);                                                    \
-  }                                                                                                    \
-  target static void name##_softplus_sigmoid(const float *x, float *a, float *b, intptr_t n) {         \
-    softplus_sigmoid(x, a, b, n);                                                                      \
-  }                                                                                                    \
+    gradient(c, r, m, w, scale, center, gc, gr, n);                                                     \
+  }                                                                                                     \
+  target static void name##_softplus_sigmoid(const float *x, float *a, float *b, intptr_t n) {          \
+    softplus_sigmoid(x, a, b, n);                                                                       \
+  }                                                                                                     \
   target static int name##_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,         \
                                       const dirrm_adamw_constants *k) {                                 \
-    return adamw_step(p, g, m, v, n, k);                                                               \
-  }                                                                                                    \
+    return adamw_step(p, g, m, v, n, k);                                                                \
+  }                                                                                                     \
+  target static void name##_neg_distance_sigmoid(const double *g, double d, double *e, double *s,       \
+                                                 intptr_t k) {                                          \
+    neg_distance_sigmoid(g, d, e, s, k, fused);                                                         \
+  }                                                                                                     \
+  target static void name##_rank_descending(const double *g, int64_t *o, double *keys, int64_t *r,      \
+                                            intptr_t k) {                                               \
+    rank_descending(g, o, keys, r, k);                                                                  \
+  }                                                                                                     \
   static const kernels name = {name##_softplus_sum, name##_gradient, name##_softplus_sigmoid,           \
-                               name##_adamw_step};
+                               name##_adamw_step, name##_neg_distance_sigmoid, name##_rank_descending};
 
-VARIANT(baseline, )
+VARIANT(baseline, , 0)
 #if defined(__x86_64__)
-VARIANT(avx2, __attribute__((target("avx2,fma"))))
-VARIANT(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))))
+VARIANT(avx2, __attribute__((target("avx2,fma"))), 1)
+VARIANT(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))), 1)
 #endif
 
 /* The table in use: chosen on first use (a race only stores the same answer twice). */
@@ -356,4 +469,12 @@ void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, int
 
 int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n, const dirrm_adamw_constants *k) {
   return in_use()->adamw_step(p, g, m, v, n, k);
+}
+
+void dirrm_neg_distance_sigmoid(const double *gaps, double d, double *exps, double *sigmoids, intptr_t k) {
+  in_use()->neg_distance_sigmoid(gaps, d, exps, sigmoids, k);
+}
+
+void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked, intptr_t k) {
+  in_use()->rank_descending(gaps, order, keys, ranked, k);
 }

@@ -42,6 +42,15 @@ typedef struct dirrm_adamw_constants {
    not be finite keeps all three. Returns 1 if every element was updated, else 0. */
 DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,
                                     const dirrm_adamw_constants *k);
+/* For j < k, exps_j = e^−|gaps_j − d|, with the bits of glibc's exp (2.28 and later) on a CPU
+   with FMA, and sigmoids_j = σ(−|gaps_j − d|) = exps_j / (1 + exps_j), in every variant
+   (prompt-free's Newton iteration). */
+DIRRM_INTERNAL void dirrm_neg_distance_sigmoid(const double *gaps, double d, double *exps, double *sigmoids,
+                                               intptr_t k);
+/* `order` (a permutation of 0..<k) reordered by descending gaps[order[p]], stably; `keys` and
+   `ranked` are work space of k elements. The same result in every variant, for finite gaps. */
+DIRRM_INTERNAL void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked,
+                                          intptr_t k);
 /* softplus(x_i) and σ(x_i) (tests: the error over the float range). */
 DIRRM_INTERNAL void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, intptr_t n);
 #endif

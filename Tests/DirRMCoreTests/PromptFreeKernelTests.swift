@@ -1,0 +1,103 @@
+import Glibc
+import SIMDKernels
+import XCTest
+
+/// Prompt-free's two kernels in SIMDKernels, in every variant this CPU runs: the exponentials
+/// against libm's exp bit for bit (the roots, and the tables made before the kernel, rest on
+/// those bits), and the rank sort against an insertion sort written here.
+final class PromptFreeKernelTests: XCTestCase {
+  /// Distances |g − d| across the exp kernel's path and both sides of its ends: zero, below
+  /// 2^−54 (libm's 1 + x), every binade up to 2^10, around 512 (libm past it) and 708–746
+  /// (subnormal and zero results).
+  var distances: [Double] {
+    var xs: [Double] = [0, 0x1p-1074, 0x1p-60, 0x1p-54, Double(0x1p-54).nextDown, Double(0x1p-54).nextUp]
+    for exponent in -60...10 {
+      for step in 0..<97 {
+        xs.append(Double(sign: .plus, exponent: exponent, significand: 1 + Double(step) / 97))
+      }
+    }
+    for edge in [1.0, 512, 708.39, 709.78, 745.13, 745.14, 746, 1000] {
+      xs += [edge, edge.nextUp, edge.nextDown]
+    }
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    // Fusing one multiply-add differently changes about 4 results in 10^7 (measured with a
+    // mutant kernel: 41 of 2·10^8), so the random part is large.
+    for _ in 0..<4_000_000 {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      let u = Double(state >> 11) / 0x1p53
+      xs.append([u * 40, u * 800, u * 2][Int(state >> 3) % 3])
+    }
+    return xs
+  }
+
+  func testExponentialsEqualLibmBitForBitInEveryVariant() {
+    let xs = distances
+    // Gaps on both sides of d, at every offset modulo the vector width and a short tail.
+    for d in [0.0, 0.375, -2.5] {
+      let gaps = xs.enumerated().map { $0.offset % 2 == 0 ? d + $0.element : d - $0.element }
+      SIMDVariants.forEach { level in
+        // Every distance once, then short calls for the partial vectors.
+        for count in [gaps.count, 1, 2, 3, 5, 6, 7] {
+          var exps = [Double](repeating: .nan, count: count)
+          var tails = [Double](repeating: .nan, count: count)
+          dirrm_neg_distance_sigmoid(gaps, d, &exps, &tails, count)
+          var mismatches = 0
+          for j in 0..<count {
+            let want = exp(-Swift.abs(gaps[j] - d))
+            let tail = want / (1 + want)
+            if exps[j].bitPattern != want.bitPattern || tails[j].bitPattern != tail.bitPattern {
+              if mismatches < 3 {
+                XCTFail("level \(level.rawValue): |x| = \(Swift.abs(gaps[j] - d)) → \(exps[j]), libm \(want)")
+              }
+              mismatches += 1
+            }
+          }
+          XCTAssertEqual(mismatches, 0, "level \(level.rawValue), \(count) gaps")
+        }
+      }
+    }
+  }
+
+  /// The sort the kernel replaced: insertion, stable, descending.
+  func insertionSorted(_ order: [Int64], by gaps: [Double]) -> [Int64] {
+    var order = order
+    for i in order.indices.dropFirst() {
+      let item = order[i]
+      var j = i
+      while j > 0 && gaps[Int(item)] > gaps[Int(order[j - 1])] {
+        order[j] = order[j - 1]
+        j -= 1
+      }
+      order[j] = item
+    }
+    return order
+  }
+
+  func testRankSortIsTheStableDescendingOrderInEveryVariant() {
+    var state: UInt64 = 1
+    func next(_ bound: Int) -> Int {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Int(state >> 33) % bound
+    }
+    SIMDVariants.forEach { level in
+      for k in 1...33 {
+        // Each row starts from the previous row's order, as in PromptFreeRoot.
+        var order = (0..<Int64(k)).map { $0 }
+        for row in 0..<300 {
+          // Many ties (few distinct values), signed zeros among them, and distinct values.
+          let distinct = row % 3 == 0 ? 1_000_000 : 1 + next(4)
+          let gaps = (0..<k).map { _ -> Double in
+            let v = Double(next(distinct)) - Double(distinct / 2)
+            return v == 0 && next(2) == 0 ? -0.0 : v
+          }
+          let want = insertionSorted(order, by: gaps)
+          var keys = [Double](repeating: .nan, count: k)
+          var ranked = [Int64](repeating: -1, count: k)
+          dirrm_rank_descending(gaps, &order, &keys, &ranked, k)
+          XCTAssertEqual(order, want, "level \(level.rawValue), k \(k), row \(row): \(gaps)")
+          order = want
+        }
+      }
+    }
+  }
+}
