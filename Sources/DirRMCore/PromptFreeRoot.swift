@@ -69,8 +69,8 @@ extension PromptFreeGap {
         work.exps.withUnsafeMutableBufferPointer { exps in
           work.tails.withUnsafeMutableBufferPointer { tails in
             precondition(weights.count == gaps.count && exps.count == gaps.count && tails.count == gaps.count)
-            dirrm_neg_distance_sigmoid(gaps.baseAddress, d, exps.baseAddress, tails.baseAddress, gaps.count)
-            let nearest = nearestDistance(gaps, weights, at: d)
+            let nearest = dirrm_neg_distance_sigmoid(
+              gaps.baseAddress, weights.baseAddress, d, exps.baseAddress, tails.baseAddress, gaps.count)
             // Unbalanced, the sign count dominates far from every gap: m = min(nearest, 600), as
             // e^600 keeps ½ S e^m finite; balanced, m = nearest. Within 600 both are `nearest`,
             // so the signs need not be known first and both sums share one pass.
@@ -109,17 +109,6 @@ extension PromptFreeGap {
   // sum that lives across a libm call is kept in memory by the register allocator, a store
   // and a load added to every link. The common case keeps its three chains in one loop,
   // where they overlap.
-
-  /// min |g_j − d| over w_j > 0.
-  private static func nearestDistance(
-    _ gaps: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>, at d: Double
-  ) -> Double {
-    var nearest = Double.infinity
-    for j in gaps.indices where weights[j] > 0 {
-      nearest = min(nearest, Swift.abs(gaps[j] - d))
-    }
-    return nearest
-  }
 
   /// Σ sgn(x) w (double-double), Σ sgn(x) w σ(−|x|) e^m (double-double) and the slope,
   /// x = g_j − d, over w_j > 0, from tails_j = σ(−|x_j|) and scale = e^m ≤ e^600.

@@ -324,24 +324,33 @@ INLINE d4 exp_main_path(d4 x) {
   return fma4(scale, tmp, scale);
 }
 
-INLINE void neg_distance_sigmoid(const double *g, double d, double *e, double *s, intptr_t k, int fused) {
+INLINE double neg_distance_sigmoid(const double *g, const double *w, double d, double *e, double *s, intptr_t k,
+                                   int fused) {
+  double nearest = INFINITY;
   if (!fused) {
     for (intptr_t j = 0; j < k; j++) {
-      e[j] = exp(-fabs(g[j] - d));
+      double distance = fabs(g[j] - d);
+      if (w[j] > 0 && distance < nearest) nearest = distance;
+      e[j] = exp(-distance);
       s[j] = e[j] / (1 + e[j]);
     }
-    return;
+    return nearest;
   }
+  d4 nearest4 = splat4(INFINITY);
   for (intptr_t j = 0; j < k; j += 4) {
     int lanes = k - j < 4 ? (int)(k - j) : 4;
-    d4 gap = splat4(d - 1);
+    d4 gap = splat4(d - 1), weight = splat4(0);
     if (lanes == 4) {
       memcpy(&gap, g + j, sizeof gap);
+      memcpy(&weight, w + j, sizeof weight);
     } else {
-      for (int i = 0; i < lanes; i++) gap[i] = g[j + i];
+      for (int i = 0; i < lanes; i++) gap[i] = g[j + i], weight[i] = w[j + i];
     }
     /* −|g − d|: the sign bit set. */
     d4 x = (d4)((u4)(gap - d) | (u4)splat4(-0.0));
+    d4 distance = -x;
+    l4 closer = (weight > 0) & (distance < nearest4);
+    nearest4 = (d4)(((l4)distance & closer) | ((l4)nearest4 & ~closer));
     /* The exponent field of |x| within [2^−54, 2^9). */
     l4 on_path = ((((u4)x >> 52) & 0x7ff) - 0x3c9) < 0x3f;
     d4 y = exp_main_path(x);
@@ -356,20 +365,34 @@ INLINE void neg_distance_sigmoid(const double *g, double d, double *e, double *s
       for (int i = 0; i < lanes; i++) e[j + i] = y[i], s[j + i] = sigmoid[i];
     }
   }
+  for (int i = 0; i < 4; i++)
+    if (nearest4[i] < nearest) nearest = nearest4[i];
+  return nearest;
 }
 
 /* Prompt-free's stable sort of a row by descending gap, for its Newton start: the element at
    position p of `order` goes to the count of larger gaps plus equal ones before p, which is
    the stable order, with no branch on the data (an insertion sort's moves mispredict on
-   random rows) and counting loops that vectorize. k² comparisons: for short rows. */
+   random rows). Four positions at a time against every key: a key q before the four counts
+   if it is ≥ theirs, one after if it is >, one among them by the rule itself. k²
+   comparisons: for short rows. */
 INLINE void rank_descending(const double *g, int64_t *order, double *keys, int64_t *ranked, intptr_t k) {
   for (intptr_t p = 0; p < k; p++) keys[p] = g[order[p]];
-  for (intptr_t p = 0; p < k; p++) {
-    double key = keys[p];
-    int64_t rank = 0;
-    for (intptr_t q = 0; q < k; q++) rank += (keys[q] > key) | ((keys[q] == key) & (q < p));
-    /* At most k − 1: q = p never counts. */
-    ranked[rank] = order[p];
+  for (intptr_t p0 = 0; p0 < k; p0 += 4) {
+    int lanes = k - p0 < 4 ? (int)(k - p0) : 4;
+    d4 mine = splat4(0);
+    for (int i = 0; i < lanes; i++) mine[i] = keys[p0 + i];
+    l4 rank = {0, 0, 0, 0};
+    intptr_t q = 0;
+    for (; q < p0; q++) rank -= splat4(keys[q]) >= mine;
+    for (; q < p0 + lanes; q++) {
+      d4 key = splat4(keys[q]);
+      l4 before = (l4){p0, p0 + 1, p0 + 2, p0 + 3} > q;
+      rank -= (key > mine) | ((key == mine) & before);
+    }
+    for (; q < k; q++) rank -= splat4(keys[q]) > mine;
+    /* Each rank is at most k − 1 (a position never counts itself). */
+    for (int i = 0; i < lanes; i++) ranked[rank[i]] = order[p0 + i];
   }
   memcpy(order, ranked, (size_t)k * sizeof *order);
 }
@@ -381,7 +404,7 @@ typedef struct kernels {
                    intptr_t);
   void (*softplus_sigmoid)(const float *, float *, float *, intptr_t);
   int (*adamw_step)(float *, const float *, float *, float *, intptr_t, const dirrm_adamw_constants *);
-  void (*neg_distance_sigmoid)(const double *, double, double *, double *, intptr_t);
+  double (*neg_distance_sigmoid)(const double *, const double *, double, double *, double *, intptr_t);
   void (*rank_descending)(const double *, int64_t *, double *, int64_t *, intptr_t);
 } kernels;
 
@@ -401,9 +424,9 @@ typedef struct kernels {
                                       const dirrm_adamw_constants *k) {                                 \
     return adamw_step(p, g, m, v, n, k);                                                                \
   }                                                                                                     \
-  target static void name##_neg_distance_sigmoid(const double *g, double d, double *e, double *s,       \
-                                                 intptr_t k) {                                          \
-    neg_distance_sigmoid(g, d, e, s, k, fused);                                                         \
+  target static double name##_neg_distance_sigmoid(const double *g, const double *w, double d, double *e, \
+                                                   double *s, intptr_t k) {                             \
+    return neg_distance_sigmoid(g, w, d, e, s, k, fused);                                               \
   }                                                                                                     \
   target static void name##_rank_descending(const double *g, int64_t *o, double *keys, int64_t *r,      \
                                             intptr_t k) {                                               \
@@ -471,8 +494,9 @@ int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n, c
   return in_use()->adamw_step(p, g, m, v, n, k);
 }
 
-void dirrm_neg_distance_sigmoid(const double *gaps, double d, double *exps, double *sigmoids, intptr_t k) {
-  in_use()->neg_distance_sigmoid(gaps, d, exps, sigmoids, k);
+double dirrm_neg_distance_sigmoid(const double *gaps, const double *weights, double d, double *exps,
+                                  double *sigmoids, intptr_t k) {
+  return in_use()->neg_distance_sigmoid(gaps, weights, d, exps, sigmoids, k);
 }
 
 void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked, intptr_t k) {

@@ -30,17 +30,21 @@ final class PromptFreeKernelTests: XCTestCase {
     return xs
   }
 
-  func testExponentialsEqualLibmBitForBitInEveryVariant() {
+  func testExponentialsEqualLibmBitForBitAndTheNearestWeightedGapInEveryVariant() {
     let xs = distances
     // Gaps on both sides of d, at every offset modulo the vector width and a short tail.
     for d in [0.0, 0.375, -2.5] {
       let gaps = xs.enumerated().map { $0.offset % 2 == 0 ? d + $0.element : d - $0.element }
+      // The nearest gap is taken over positive weights only: one in three is zero (or −0).
+      let weights = gaps.indices.map { [1.0, 0, 0.5, -0.0, 2, 3][$0 % 6] }
       SIMDVariants.forEach { level in
         // Every distance once, then short calls for the partial vectors.
         for count in [gaps.count, 1, 2, 3, 5, 6, 7] {
           var exps = [Double](repeating: .nan, count: count)
           var tails = [Double](repeating: .nan, count: count)
-          dirrm_neg_distance_sigmoid(gaps, d, &exps, &tails, count)
+          let nearest = dirrm_neg_distance_sigmoid(gaps, weights, d, &exps, &tails, count)
+          let want = zip(gaps.prefix(count), weights).filter { $0.1 > 0 }.map { Swift.abs($0.0 - d) }.min()
+          XCTAssertEqual(nearest, want ?? .infinity, "level \(level.rawValue), \(count) gaps")
           var mismatches = 0
           for j in 0..<count {
             let want = exp(-Swift.abs(gaps[j] - d))
@@ -54,6 +58,24 @@ final class PromptFreeKernelTests: XCTestCase {
           }
           XCTAssertEqual(mismatches, 0, "level \(level.rawValue), \(count) gaps")
         }
+      }
+    }
+  }
+
+  func testTheNearestGapSkipsUnweightedOnes() {
+    // At every position of a 9-gap row, the closest gap unweighted: the next closest counts.
+    SIMDVariants.forEach { level in
+      for position in 0..<9 {
+        var gaps = (0..<9).map { 10 + Double($0) }
+        gaps[position] = 0.25
+        var weights = [Double](repeating: 1, count: 9)
+        weights[position] = position % 2 == 0 ? 0 : -0.0
+        var exps = [Double](repeating: 0, count: 9)
+        var tails = exps
+        let nearest = dirrm_neg_distance_sigmoid(gaps, weights, 0, &exps, &tails, 9)
+        XCTAssertEqual(nearest, position == 0 ? 11 : 10, "level \(level.rawValue), position \(position)")
+        weights = [Double](repeating: 0, count: 9)
+        XCTAssertEqual(dirrm_neg_distance_sigmoid(gaps, weights, 0, &exps, &tails, 9), .infinity)
       }
     }
   }

@@ -44,9 +44,9 @@ DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v
                                     const dirrm_adamw_constants *k);
 /* For j < k, exps_j = e^−|gaps_j − d|, with the bits of glibc's exp (2.28 and later) on a CPU
    with FMA, and sigmoids_j = σ(−|gaps_j − d|) = exps_j / (1 + exps_j), in every variant
-   (prompt-free's Newton iteration). */
-DIRRM_INTERNAL void dirrm_neg_distance_sigmoid(const double *gaps, double d, double *exps, double *sigmoids,
-                                               intptr_t k);
+   (prompt-free's Newton iteration). Returns min |gaps_j − d| over weights_j > 0 (+∞ if none). */
+DIRRM_INTERNAL double dirrm_neg_distance_sigmoid(const double *gaps, const double *weights, double d, double *exps,
+                                                 double *sigmoids, intptr_t k);
 /* `order` (a permutation of 0..<k) reordered by descending gaps[order[p]], stably; `keys` and
    `ranked` are work space of k elements. The same result in every variant, for finite gaps. */
 DIRRM_INTERNAL void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked,
