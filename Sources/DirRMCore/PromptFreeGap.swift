@@ -186,25 +186,30 @@ extension PromptFreeGap.Problem {
 
   /// The roots and iteration counts of a block of rows, or the first row's failure.
   private func solve(rows: Range<Int>, related: [Int]?) -> Result<([Double], [Int]), NumericError> {
+    let found: [(Double, Int)?]
+    switch solver.solver {
+    case .newton:
+      found = newtonRoots(rows)
+    case .bisection(let bracket):
+      var row = [Double](repeating: 0, count: k)
+      var w = row
+      var balance = row
+      found = rows.map { i in
+        load(row: i, gaps: &row, weights: &w, proportional: &balance)
+        return solver.bisectionRoot(gaps: row, weights: w, bracket: bracket)
+      }
+    }
     var roots: [Double] = []
     var counts: [Int] = []
     roots.reserveCapacity(rows.count)
     counts.reserveCapacity(rows.count)
-    var row = [Double](repeating: 0, count: k)
-    var w = [Double](repeating: 0, count: k)
-    var balance = [Double](repeating: 0, count: k)
-    var scratch = RootScratch(k: k)
-    for i in rows {
-      for j in 0..<k { row[j] = Double(gaps[i * k + j]) }
-      weights(of: i, into: &w)
-      proportionalWeights(of: i, into: &balance)
-      guard let (root, count) = solver.root(gaps: row, weights: w, proportional: balance, scratch: &scratch)
-      else {
+    for (i, result) in zip(rows, found) {
+      guard let (root, count) = result else {
         return .failure(
           .notConverged("pair \(i) did not converge within max_iter = \(solver.maxIterations) iterations"))
       }
       if let related {
-        let value = row[related[i]] - root
+        let value = Double(gaps[i * k + related[i]]) - root
         guard value.fitsInFloat else {
           return .failure(.overflow("dr1 of pair \(i) (\(value)) does not fit in float32"))
         }
@@ -213,6 +218,13 @@ extension PromptFreeGap.Problem {
       counts.append(count)
     }
     return .success((roots, counts))
+  }
+
+  /// Row i's gaps in double, its normalized weights and the same up to a factor (k each).
+  func load(row i: Int, gaps row: inout [Double], weights w: inout [Double], proportional: inout [Double]) {
+    for j in 0..<k { row[j] = Double(gaps[i * k + j]) }
+    weights(of: i, into: &w)
+    proportionalWeights(of: i, into: &proportional)
   }
 }
 

@@ -2,28 +2,29 @@ import Glibc
 import SIMDKernels
 
 /// Root finding for PromptFreeGap: Φ(d) = 1/2 on one pair's gaps, by Alg. 1's bisection or
-/// by safeguarded Newton from a closed-form start (docs/mathematics.md §3).
+/// by safeguarded Newton from a closed-form start (docs/mathematics.md §3; Newton's
+/// iteration itself in PromptFreeNewton.swift).
 extension PromptFreeGap {
-  /// The root of Φ(d) = 1/2 and the number of Φ evaluations, or nil if the iteration budget
-  /// ran out. `weights` sum to 1; `proportional` are the same up to a factor, exactly.
-  func root(gaps: [Double], weights: [Double], proportional: [Double], scratch: inout RootScratch)
-    -> (Double, Int)?
-  {
+  /// [min, max] of the gaps with positive weight.
+  static func dataBracket(_ gaps: [Double], _ weights: [Double]) -> (low: Double, high: Double) {
     var low = Double.infinity
     var high = -Double.infinity
-    for j in gaps.indices where weights[j] > 0 {
-      low = min(low, gaps[j])
-      high = max(high, gaps[j])
+    for j in gaps.indices {
+      // Without a branch on the weight, which a row's zeros would make unpredictable.
+      let weighted = weights[j] > 0
+      low = min(low, weighted ? gaps[j] : .infinity)
+      high = max(high, weighted ? gaps[j] : -.infinity)
     }
-    switch solver {
-    case .newton:
-      if low == high { return (low, 0) }
-      let start = scratch.start(gaps, weights)
-      return newton(gaps, proportional, low, high, start, work: &scratch.work)
-    case .bisection(let bracket):
-      let (lo, hi) = bracket.map { ($0.low, $0.high) } ?? (low, high)
-      return bisection(gaps, weights, lo, hi)
-    }
+    return (low, high)
+  }
+
+  /// Alg. 1's root and its number of Φ evaluations, or nil if the iteration budget ran out:
+  /// bisection on the solver's bracket, else the data bracket. `weights` sum to 1.
+  func bisectionRoot(gaps: [Double], weights: [Double], bracket: (low: Double, high: Double)?) -> (
+    Double, Int
+  )? {
+    let (lo, hi) = bracket ?? Self.dataBracket(gaps, weights)
+    return bisection(gaps, weights, lo, hi)
   }
 
   static func phi(_ gaps: [Double], _ weights: [Double], at d: Double) -> Double {
@@ -96,7 +97,7 @@ extension PromptFreeGap {
   }
 
   /// f from the sums: ½ S e^m − T, or −T when the signs balance (S = 0), where e^m may be NaN.
-  private static func combined(
+  static func combined(
     _ signs: CompensatedSum, _ tails: CompensatedSum, _ slope: Double, scale: Double, m: Double
   ) -> Excess {
     guard signs.high != 0 || signs.low != 0 else { return (-(tails.high + tails.low), slope, m) }
@@ -173,62 +174,6 @@ extension PromptFreeGap {
   /// log |Φ(d) − ½| up to the common log Σw, from `excess`.
   static func logMagnitude(_ e: Excess) -> Double {
     log(Swift.abs(e.f)) - e.logScale
-  }
-
-  /// Newton on the float32 grid, to the float32 root: every iterate is a float32 value and
-  /// the bracket [lo, hi], Φ(lo) > ½ > Φ(hi), closes until Φ(d) = ½ exactly, a Newton
-  /// correction rounds away (the root is within half an ulp of d), or lo and hi are adjacent
-  /// floats, of which the one with the smaller |Φ − ½| is returned (the smaller magnitude on a
-  /// tie). Each rule reads only the root's neighbourhood, not the path to it, and f is odd in
-  /// the gaps, so Δr2(−g) = −Δr2(g) exactly. A step that leaves the bracket, or one not half the size of
-  /// the step before last, is replaced by the midpoint in float order, which reaches
-  /// adjacent floats in at most 32 halvings at any magnitude.
-  func newton(
-    _ gaps: [Double], _ weights: [Double], _ low: Double, _ high: Double, _ start: Double,
-    work: inout ExcessWork
-  ) -> (Double, Int)? {
-    var lo = low
-    var hi = high
-    // `excess` at lo and at hi, once known; their log magnitudes are taken only if the
-    // bracket closes on adjacent floats (a log per iterate was 3% of pf_gap).
-    var fLow: Excess? = nil
-    var fHigh: Excess? = nil
-    var d = Double(Float(start.isFinite ? min(max(start, lo), hi) : lo + (hi - lo) / 2))
-    var count = 0
-    // The sizes of the last two steps (Numerical Recipes' rtsafe rule).
-    var steps = (Double.infinity, Double.infinity)
-    while count < maxIterations {
-      count += 1
-      let e = Self.excess(gaps, weights, at: d, work: &work)
-      let (f, slope) = (e.f, e.slope)
-      if f == 0 { return (d, count) }
-      if f > 0 {
-        (lo, fLow) = (d, e)
-      } else {
-        (hi, fHigh) = (d, e)
-      }
-      if Float(lo).nextUp >= Float(hi) {
-        // log |Φ − ½| at an end, evaluated (and counted) only if no iterate landed there.
-        func magnitude(_ known: Excess?, at end: Double) -> Double? {
-          if let known { return Self.logMagnitude(known) }
-          guard count < maxIterations else { return nil }
-          count += 1
-          return Self.logMagnitude(Self.excess(gaps, weights, at: end, work: &work))
-        }
-        guard let a = magnitude(fLow, at: lo), let b = magnitude(fHigh, at: hi) else { return nil }
-        if a != b { return (a < b ? lo : hi, count) }
-        return (Swift.abs(lo) <= Swift.abs(hi) ? lo : hi, count)
-      }
-      let newtonStep = slope < 0 ? f / slope : .nan
-      var x = Swift.abs(newtonStep) * 2 <= steps.0 ? Double(Float(d - newtonStep)) : .nan
-      // Newton's correction rounds away: the root is within half an ulp of d, whose float it
-      // is (the mirrored problem takes the same decision, as f is odd and the slope even).
-      if x == d { return (d, count) }
-      if !(x > lo && x < hi) { x = Self.midpointInFloatOrder(lo, hi) }
-      steps = (steps.1, Swift.abs(x - d))
-      d = x
-    }
-    return nil
   }
 
   /// The float32 halfway between lo < hi in the order of float32 values (not of reals), so

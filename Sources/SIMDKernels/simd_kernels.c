@@ -324,6 +324,22 @@ INLINE d4 exp_main_path(d4 x) {
   return fma4(scale, tmp, scale);
 }
 
+/* e^x with libm's bits: its main path here and libm for the other lanes, or (`fused` 0, the
+   baseline variant) libm for every lane. */
+INLINE d4 exp4(d4 x, int fused) {
+  if (!fused) {
+    for (int i = 0; i < 4; i++) x[i] = exp(x[i]);
+    return x;
+  }
+  /* The exponent field of |x| within [2^−54, 2^9). */
+  l4 on_path = ((((u4)x >> 52) & 0x7ff) - 0x3c9) < 0x3f;
+  d4 y = exp_main_path(x);
+  if (!(on_path[0] & on_path[1] & on_path[2] & on_path[3])) {
+    for (int i = 0; i < 4; i++) y[i] = on_path[i] ? y[i] : exp(x[i]);
+  }
+  return y;
+}
+
 INLINE double neg_distance_sigmoid(const double *g, const double *w, double d, double *e, double *s, intptr_t k,
                                    int fused) {
   double nearest = INFINITY;
@@ -351,12 +367,7 @@ INLINE double neg_distance_sigmoid(const double *g, const double *w, double d, d
     d4 distance = -x;
     l4 closer = (weight > 0) & (distance < nearest4);
     nearest4 = (d4)(((l4)distance & closer) | ((l4)nearest4 & ~closer));
-    /* The exponent field of |x| within [2^−54, 2^9). */
-    l4 on_path = ((((u4)x >> 52) & 0x7ff) - 0x3c9) < 0x3f;
-    d4 y = exp_main_path(x);
-    if (!(on_path[0] & on_path[1] & on_path[2] & on_path[3])) {
-      for (int i = 0; i < 4; i++) y[i] = on_path[i] ? y[i] : exp(x[i]);
-    }
+    d4 y = exp4(x, 1);
     d4 sigmoid = y / (1 + y);
     if (lanes == 4) {
       memcpy(e + j, &y, sizeof y);
@@ -368,6 +379,60 @@ INLINE double neg_distance_sigmoid(const double *g, const double *w, double d, d
   for (int i = 0; i < 4; i++)
     if (nearest4[i] < nearest) nearest = nearest4[i];
   return nearest;
+}
+
+/* Newton's evaluation (PromptFreeRoot.swift's `excess`) for four rows at once, one per lane:
+   the sums are chains of dependent additions, which one row keeps waiting on each other, and
+   four rows' chains run side by side at the cost of one. Each lane performs exactly the scalar
+   code's operations in its order, so each row gets the scalar bits. Rows are stored
+   interleaved (element j of lane r at [4j + r]). */
+INLINE d4 load4(const double *p) {
+  d4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+INLINE d4 blend4(l4 mask, d4 yes, d4 no) { return (d4)(((l4)yes & mask) | ((l4)no & ~mask)); }
+
+/* The double-double sum (high, low) plus v where `mask` is set (Knuth's TwoSum, as
+   CompensatedSum in Swift). */
+INLINE void two_sum4(d4 *high, d4 *low, d4 v, l4 mask) {
+  d4 s = *high + v;
+  d4 bv = s - *high;
+  d4 l = *low + ((*high - (s - bv)) + (v - bv));
+  *high = blend4(mask, s, *high);
+  *low = blend4(mask, l, *low);
+}
+
+INLINE void pf_excess4(const double *g, const double *w, const double *at, intptr_t k, double *tails,
+                       double *out, int fused) {
+  d4 d = load4(at), nearest = splat4(INFINITY);
+  for (intptr_t j = 0; j < k; j++) {
+    d4 x = load4(g + 4 * j) - d, weight = load4(w + 4 * j);
+    d4 distance = (d4)((u4)x & ~(u4)splat4(-0.0));
+    d4 e = exp4(-distance, fused);
+    d4 tail = e / (1 + e);
+    memcpy(tails + 4 * j, &tail, sizeof tail);
+    l4 closer = (weight > 0) & (distance < nearest);
+    nearest = blend4(closer, distance, nearest);
+  }
+  /* Rows more than 600 from every gap are the caller's (their scale is not e^nearest). */
+  d4 scale = exp4(blend4(nearest <= 600, nearest, splat4(0)), fused);
+  d4 signs_high = splat4(0), signs_low = splat4(0), tails_high = splat4(0), tails_low = splat4(0);
+  d4 slope = splat4(0);
+  for (intptr_t j = 0; j < k; j++) {
+    d4 x = load4(g + 4 * j) - d, weight = load4(w + 4 * j), tail = load4(tails + 4 * j);
+    l4 active = weight > 0, at_gap = x == 0;
+    l4 counted = active & ~at_gap;
+    d4 sign_weight = blend4(x > 0, weight, -weight);
+    two_sum4(&signs_high, &signs_low, sign_weight, counted);
+    d4 scaled = tail * scale;
+    two_sum4(&tails_high, &tails_low, sign_weight * scaled, counted);
+    /* At a gap, x = 0 makes m = 0 and scale = 1: σ'(0) = 1/4. */
+    d4 term = blend4(at_gap, weight * scale / 4, weight * scaled * (1 - tail));
+    slope = blend4(active, slope - term, slope);
+  }
+  d4 results[7] = {nearest, scale, signs_high, signs_low, tails_high, tails_low, slope};
+  memcpy(out, results, sizeof results);
 }
 
 /* Prompt-free's stable sort of a row by descending gap, for its Newton start: the element at
@@ -406,6 +471,7 @@ typedef struct kernels {
   int (*adamw_step)(float *, const float *, float *, float *, intptr_t, const dirrm_adamw_constants *);
   double (*neg_distance_sigmoid)(const double *, const double *, double, double *, double *, intptr_t);
   void (*rank_descending)(const double *, int64_t *, double *, int64_t *, intptr_t);
+  void (*pf_excess4)(const double *, const double *, const double *, intptr_t, double *, double *);
 } kernels;
 
 #define VARIANT(name, target, fused)                                                                    \
@@ -432,8 +498,13 @@ typedef struct kernels {
                                             intptr_t k) {                                               \
     rank_descending(g, o, keys, r, k);                                                                  \
   }                                                                                                     \
+  target static void name##_pf_excess4(const double *g, const double *w, const double *at, intptr_t k,  \
+                                       double *tails, double *out) {                                    \
+    pf_excess4(g, w, at, k, tails, out, fused);                                                          \
+  }                                                                                                     \
   static const kernels name = {name##_softplus_sum, name##_gradient, name##_softplus_sigmoid,           \
-                               name##_adamw_step, name##_neg_distance_sigmoid, name##_rank_descending};
+                               name##_adamw_step, name##_neg_distance_sigmoid, name##_rank_descending,     \
+                               name##_pf_excess4};
 
 VARIANT(baseline, , 0)
 #if defined(__x86_64__)
@@ -501,4 +572,9 @@ double dirrm_neg_distance_sigmoid(const double *gaps, const double *weights, dou
 
 void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked, intptr_t k) {
   in_use()->rank_descending(gaps, order, keys, ranked, k);
+}
+
+void dirrm_pf_excess4(const double *gaps, const double *weights, const double *at, intptr_t k, double *tails,
+                      double *out) {
+  in_use()->pf_excess4(gaps, weights, at, k, tails, out);
 }

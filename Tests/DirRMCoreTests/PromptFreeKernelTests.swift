@@ -2,6 +2,8 @@ import Glibc
 import SIMDKernels
 import XCTest
 
+@testable import DirRMCore
+
 /// Prompt-free's two kernels in SIMDKernels, in every variant this CPU runs: the exponentials
 /// against libm's exp bit for bit (the roots, and the tables made before the kernel, rest on
 /// those bits), and the rank sort against an insertion sort written here.
@@ -76,6 +78,56 @@ final class PromptFreeKernelTests: XCTestCase {
         XCTAssertEqual(nearest, position == 0 ? 11 : 10, "level \(level.rawValue), position \(position)")
         weights = [Double](repeating: 0, count: 9)
         XCTAssertEqual(dirrm_neg_distance_sigmoid(gaps, weights, 0, &exps, &tails, 9), .infinity)
+      }
+    }
+  }
+
+  /// Four rows' evaluation in one call against the scalar `excess`, lane by lane, bit for bit:
+  /// rows with ties, zero weights, points on a gap, wide and tiny gaps; rows more than 600
+  /// from every gap are flagged (nearest > 600) for the caller.
+  func testFourRowEvaluationEqualsTheScalarOneInEveryVariant() {
+    var state: UInt64 = 5
+    func uniform() -> Double {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Double(state >> 11) / 0x1p53
+    }
+    SIMDVariants.forEach { level in
+      for k in [1, 2, 3, 5, 16, 17] {
+        var work = ExcessWork(k: k)
+        var tails = [Double](repeating: 0, count: 4 * k)
+        var out = [Double](repeating: 0, count: 28)
+        for trial in 0..<400 {
+          let spread = [1e-6, 1, 3, 300, 2000][trial % 5]
+          let rows = (0..<4).map { _ in
+            (0..<k).map { _ in (uniform() * 8).rounded() / 8 * spread - spread / 2 }
+          }
+          let weights = (0..<4).map { _ in
+            (0..<k).map { j in j == 0 || uniform() < 0.8 ? 0.25 + uniform() : 0 }
+          }
+          // A point on a gap, between gaps, and beyond them.
+          let points = rows.map { r in [r[0], r[0] + 0.3 * spread, 1.7 * spread, -0.01][trial % 4] }
+          var gaps = [Double](repeating: 0, count: 4 * k)
+          var interleavedWeights = gaps
+          for r in 0..<4 {
+            for j in 0..<k { (gaps[4 * j + r], interleavedWeights[4 * j + r]) = (rows[r][j], weights[r][j]) }
+          }
+          dirrm_pf_excess4(gaps, interleavedWeights, points, k, &tails, &out)
+          for r in 0..<4 {
+            let want = PromptFreeGap.excess(rows[r], weights[r], at: points[r], work: &work)
+            let nearest = zip(rows[r], weights[r]).filter { $0.1 > 0 }.map { Swift.abs($0.0 - points[r]) }
+              .min()!
+            XCTAssertEqual(out[r], nearest)
+            guard nearest <= 600 else { continue }
+            let got = PromptFreeGap.combined(
+              CompensatedSum(high: out[8 + r], low: out[12 + r]),
+              CompensatedSum(high: out[16 + r], low: out[20 + r]),
+              out[24 + r], scale: out[4 + r], m: out[r])
+            XCTAssert(
+              got.f.bitPattern == want.f.bitPattern && got.slope.bitPattern == want.slope.bitPattern
+                && got.logScale.bitPattern == want.logScale.bitPattern,
+              "level \(level.rawValue), k \(k), trial \(trial), row \(r): \(got) vs \(want)")
+          }
+        }
       }
     }
   }

@@ -47,6 +47,13 @@ DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v
    (prompt-free's Newton iteration). Returns min |gaps_j − d| over weights_j > 0 (+∞ if none). */
 DIRRM_INTERNAL double dirrm_neg_distance_sigmoid(const double *gaps, const double *weights, double d, double *exps,
                                                  double *sigmoids, intptr_t k);
+/* Prompt-free's Newton evaluation for four rows of k gaps, stored interleaved (gap j of row r at
+   gaps[4j + r], its weight at weights[4j + r]), at the points at[0..<4]; `tails` is work
+   space of 4k. out[r], out[4 + r], ... receive row r's nearest weighted |gap − d|, e^nearest,
+   the sign sum (high, low), the tail sum (high, low) and the slope, with the bits of the
+   scalar code (PromptFreeRoot.swift); meaningful only where nearest ≤ 600. */
+DIRRM_INTERNAL void dirrm_pf_excess4(const double *gaps, const double *weights, const double *at, intptr_t k,
+                                     double *tails, double *out);
 /* `order` (a permutation of 0..<k) reordered by descending gaps[order[p]], stably; `keys` and
    `ranked` are work space of k elements. The same result in every variant, for finite gaps. */
 DIRRM_INTERNAL void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked,
