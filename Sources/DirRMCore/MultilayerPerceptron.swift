@@ -71,10 +71,7 @@ struct MultilayerPerceptron: Equatable {
         BLAS.gemm(
           transposeA: true, transposeB: false, m: layer.output, n: layer.input, k: n, g, trace.inputs[l],
           beta: 0, &gradient, cOffset: layer.weightOffset)
-        var sums = [Double](repeating: 0, count: layer.output)
-        for i in 0..<n {
-          for o in 0..<layer.output { sums[o] += Double(g[i * layer.output + o]) }
-        }
+        let sums = VectorMath.columnSums(g, rows: n, columns: layer.output)
         for o in 0..<layer.output { gradient[layer.biasOffset + o] = Float(sums[o]) }
         parameterGradient = gradient
       }
@@ -85,8 +82,7 @@ struct MultilayerPerceptron: Equatable {
         transposeA: false, transposeB: false, m: n, n: layer.input, k: layer.output, g, parameters,
         bOffset: layer.weightOffset, beta: 0, &gx)
       if l > 0 {
-        let pre = trace.preActivations[l - 1]
-        for i in gx.indices where pre[i] <= 0 { gx[i] = 0 }
+        VectorMath.zero(&gx, whereNotPositive: trace.preActivations[l - 1])
       }
       g = gx
     }

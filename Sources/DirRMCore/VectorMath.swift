@@ -53,4 +53,31 @@ extension VectorMath {
       }
     }
   }
+
+  /// The column sums of a rows × columns matrix (row-major), each accumulated in double in
+  /// row order (rows · columns == matrix.count).
+  static func columnSums(_ matrix: [Float], rows: Int, columns: Int) -> [Double] {
+    precondition(rows * columns == matrix.count)
+    var sums = [Double](repeating: 0, count: columns)
+    matrix.withUnsafeBufferPointer { matrix in
+      sums.withUnsafeMutableBufferPointer { sums in
+        guard let base = matrix.baseAddress else { return }
+        for i in 0..<rows {
+          let row = base + i * columns
+          for o in 0..<columns { sums[o] += Double(row[o]) }
+        }
+      }
+    }
+    return sums
+  }
+
+  /// values_i = 0 where gate_i ≤ 0 (ReLU's backward mask; values.count == gate.count).
+  static func zero(_ values: inout [Float], whereNotPositive gate: [Float]) {
+    precondition(values.count == gate.count)
+    gate.withUnsafeBufferPointer { gate in
+      values.withUnsafeMutableBufferPointer { values in
+        for i in 0..<values.count { values[i] = gate[i] <= 0 ? 0 : values[i] }
+      }
+    }
+  }
 }

@@ -1,5 +1,6 @@
 /* The Bradley–Terry loss's per-pair passes and the stable softplus and sigmoid they rest on,
-   on blocks of float32 lanes, and AdamW's step, once per instruction set (see simd_kernels.h).
+   on blocks of float32 lanes, AdamW's step, and prompt-free's Newton evaluation, once per
+   instruction set (see simd_kernels.h).
 
    Both functions rest on e = exp(−|x|) ∈ [0, 1], which never overflows:
      softplus(x) = max(x, 0) + log1p(e),   σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0.

@@ -1,13 +1,15 @@
 #ifndef DIRRM_SIMD_KERNELS_H
 #define DIRRM_SIMD_KERNELS_H
-/* dirrm's element-wise kernels on float32 buffers (the Bradley–Terry passes, AdamW's step),
-   compiled once per instruction set (x86-64 baseline, AVX2, AVX-512) and chosen at run time
-   from the CPU's features, so that one binary (the wheel's) runs on any x86-64 and uses the
-   CPU's vector instructions. C because Swift cannot compile one function for several
-   instruction sets. Every variant performs the same operations in the same order (no
-   contraction into FMA; the loss's blocks of four 8-float vectors and its double sum kept in 8
-   lanes, added in order; AdamW's double arithmetic per element), so all give the same bits;
-   the tests check that for each variant the CPU runs. For the loss, the AVX-512 variant holds
+/* dirrm's vector kernels (the Bradley–Terry passes and AdamW's step on float32 buffers;
+   prompt-free's Newton evaluation in double), compiled once per instruction set (x86-64
+   baseline, AVX2, AVX-512) and chosen at run time from the CPU's features, so that one binary
+   (the wheel's) runs on any x86-64 and uses the CPU's vector instructions. C because Swift
+   cannot compile one function for several instruction sets. Every variant performs the same
+   operations in the same order (no contraction into FMA; the loss's blocks of four 8-float
+   vectors and its double sum kept in 8 lanes, added in order; AdamW's double arithmetic per
+   element; prompt-free's exp with libm's bits, computed with glibc's own fused multiply-adds
+   where the CPU has FMA, and by libm itself in the baseline), so all give the same bits; the
+   tests check that for each variant the CPU runs. For the loss, the AVX-512 variant holds
    the double accumulator in one 512-bit register and gains masks and wider integer
    operations, not wider float arithmetic; AdamW's step does use its 8-double width. */
 #include <stdint.h>
