@@ -71,7 +71,8 @@ const char *dirrm_version_string(void);
 /* One line of JSON describing the build, e.g.
    {"version":"0.1.0","blas":"OpenBLAS 0.3.21 ...","blas_core":"Haswell",
     "blas_core_chosen_by":"dirrm","blas_core_replaced":"Prescott","cpu_simd":"avx2",
-    "cpu_blas_core":"Haswell","simd_kernels":"avx2","threads":2,"compiler":"Swift 6.3"}.
+    "cpu_blas_core":"Haswell","simd_kernels":"avx2","pf_exp":"vector","threads":2,
+    "compiler":"Swift 6.3"}.
    "blas" is OpenBLAS's build string; "blas_core" the kernels that run dirrm's products.
    "blas_core_chosen_by": "openblas" (its CPU table matched the CPU's instruction set),
    "OPENBLAS_CORETYPE" (the caller's variable, never overridden), "dirrm" (OpenBLAS had
@@ -81,8 +82,12 @@ const char *dirrm_version_string(void);
    "avx", "avx2" or "avx512", what the CPU and OS support; "cpu_blas_core" the kernels of
    that class ("" below AVX), which `OPENBLAS_CORETYPE` would name to pin them. "simd_kernels":
    the variant of dirrm's own vector kernels (the loss's softplus and sigmoid, AdamW's
-   step), compiled for "sse" (the x86-64 baseline), "avx2" and "avx512" and chosen from
-   "cpu_simd" at first use; every variant gives the same bits. "threads" is dirrm's thread count
+   step, dirrm_pf_gap's Newton evaluation), compiled for "sse" (the x86-64 baseline), "avx2"
+   and "avx512" and chosen from "cpu_simd" at first use; every variant gives the same bits.
+   "pf_exp": "vector" if dirrm_pf_gap computes its exponentials with its own vector kernel,
+   which it does only where that kernel gives the bits of the process's libm exp (checked on
+   probe arguments at first use: glibc 2.28 or later on a CPU with FMA), else "libm" (the
+   same results, from libm one value at a time). "threads" is dirrm's thread count
    at the time of the call. Never NULL; the pointer stays valid until the next
    dirrm_build_info call on the same thread. */
 const char *dirrm_build_info(void);

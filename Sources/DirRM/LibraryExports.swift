@@ -59,6 +59,7 @@ public func dirrm_build_info() -> UnsafePointer<CChar>? {
     + "\"cpu_simd\":\(jsonString(BLASKernelChoice.cpuLevel)),"
     + "\"cpu_blas_core\":\(jsonString(BLASKernelChoice.classCore)),"
     + "\"simd_kernels\":\(jsonString(BLASKernelChoice.kernelLevel)),"
+    + "\"pf_exp\":\(jsonString(BLASKernelChoice.pfExp)),"
   return buildInfo.store(
     "{\"version\":\(jsonString(version)),\"blas\":\(jsonString(blas)),\(kernels)"
       + "\"threads\":\(WorkerPool.threadCount),\"compiler\":\(jsonString(compilerName))}")

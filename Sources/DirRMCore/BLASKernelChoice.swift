@@ -30,6 +30,9 @@ public enum BLASKernelChoice {
   /// The variant of dirrm's own vector kernels in use (SIMDKernels): "sse" (the x86-64
   /// baseline), "avx2" or "avx512".
   public static var kernelLevel: String { name(dirrm_simd_kernels_level()) }
+  /// How prompt-free's kernels compute exp: "vector" (their own kernel, which gave this
+  /// process's libm's bits on probe arguments) or "libm".
+  public static var pfExp: String { dirrm_pf_exp_kernel() != 0 ? "vector" : "libm" }
 
   static func name(_ level: dirrm_simd_level) -> String {
     switch level {

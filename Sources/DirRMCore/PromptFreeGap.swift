@@ -2,7 +2,7 @@ import Glibc
 
 /// The prompt-free reward gap Δr2 (docs/mathematics.md §3): the root d of Φ(d) = Σ_k w_k σ(g_k − d) = 1/2
 /// for each pair's gaps g under K prompts. The weighting and the problem's checks are here,
-/// the root finding in PromptFreeRoot.swift.
+/// the root finding in PromptFreeRoot.swift and (Newton's iteration) PromptFreeNewton.swift.
 public struct PromptFreeGap {
   public enum Weighting: Equatable {
     case uniform
@@ -229,9 +229,12 @@ extension PromptFreeGap.Problem {
 }
 
 extension PromptFreeGap {
-  /// Bytes `solve` holds for n rows of k prompts: the roots, the counts, the solution (and a
-  /// caller's 32-bit copy of the counts), and per-row work of a few k.
+  /// Bytes `solve` holds for n rows of k prompts: the roots, the counts, each part's
+  /// optional results, the solution (and a caller's 32-bit copy of the counts), and the work
+  /// of each part running at once: Newton's four interleaved rows (gaps, weights, tails), one
+  /// row's gaps and weights twice, and RootScratch's five arrays, 20 k in all.
   public static func workBytes(rows n: Int, k: Int) -> Int? {
-    Workspace.bytes([[n, 5], [k, 4]], elementSize: 8)
+    let parts = max(1, min(WorkerPool.threadCount, n / Problem.rowsPerPart + 1))
+    return Workspace.bytes([[n, 8], [k, 20, parts]], elementSize: 8)
   }
 }

@@ -108,6 +108,8 @@ extension PromptFreeGap.Problem {
   /// results do not depend on which rows share a call.
   func newtonRoots(_ rows: Range<Int>) -> [(Double, Int)?] {
     let lanes = 4
+    // Fewer rows than lanes would leave lanes computing nothing (k may be large): one by one.
+    guard rows.count >= lanes else { return scalarNewtonRoots(rows) }
     var found = [(Double, Int)?](repeating: nil, count: rows.count)
     // The lanes' rows, interleaved: element j of lane r at [lanes · j + r].
     var laneGaps = [Double](repeating: 0, count: lanes * k)
@@ -133,13 +135,14 @@ extension PromptFreeGap.Problem {
         let i = next
         next += 1
         load(row: i, gaps: &row, weights: &w, proportional: &balance)
-        let (low, high) = PromptFreeGap.dataBracket(row, w)
-        if low == high {
-          found[i - rows.lowerBound] = (low, 0)
+        var search: NewtonSearch
+        switch start(row, w, &scratch) {
+        case .solved(let root):
+          found[i - rows.lowerBound] = root
           continue
+        case .search(let s):
+          search = s
         }
-        var search = NewtonSearch(
-          low: low, high: high, start: scratch.start(row, w), maxIterations: solver.maxIterations)
         switch search.begin() {
         case .evaluate(let point):
           for j in 0..<k {
@@ -187,5 +190,40 @@ extension PromptFreeGap.Problem {
       }
     }
     return found
+  }
+
+  /// A row's root without iterating (all weighted gaps equal), or its search.
+  private enum Start {
+    case solved((Double, Int))
+    case search(NewtonSearch)
+  }
+
+  private func start(_ row: [Double], _ w: [Double], _ scratch: inout RootScratch) -> Start {
+    let (low, high) = PromptFreeGap.dataBracket(row, w)
+    if low == high { return .solved((low, 0)) }
+    return .search(
+      NewtonSearch(low: low, high: high, start: scratch.start(row, w), maxIterations: solver.maxIterations))
+  }
+
+  /// `newtonRoots` one row at a time, with the scalar `excess`.
+  private func scalarNewtonRoots(_ rows: Range<Int>) -> [(Double, Int)?] {
+    var row = [Double](repeating: 0, count: k)
+    var w = row
+    var balance = row
+    var scratch = RootScratch(k: k)
+    return rows.map { i in
+      load(row: i, gaps: &row, weights: &w, proportional: &balance)
+      var search: NewtonSearch
+      switch start(row, w, &scratch) {
+      case .solved(let root): return root
+      case .search(let s): search = s
+      }
+      var next = search.begin()
+      while case .evaluate(let point) = next {
+        next = search.take(PromptFreeGap.excess(row, balance, at: point, work: &scratch.work))
+      }
+      if case .done(let root, let count) = next { return (root, count) }
+      return nil
+    }
   }
 }

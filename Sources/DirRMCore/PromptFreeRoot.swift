@@ -59,7 +59,6 @@ extension PromptFreeGap {
   /// from underflowing when every gap is hundreds of units from d, and both sums are kept as
   /// double-doubles (TwoSum), so tails far below the weights' rounding still count. Every
   /// operation is odd in x, so negating the gaps negates f bit for bit.
-  ///
   typealias Excess = (f: Double, slope: Double, logScale: Double)
 
   /// `work` holds e^−|x| and σ(−|x|) of every gap, computed (by a vector kernel) before the
@@ -108,8 +107,10 @@ extension PromptFreeGap {
   // The sums of `excess`, each in a function of its own with no call inside its loop
   // (farTailSum's second loop excepted): the sums are chains of dependent additions, and a
   // sum that lives across a libm call is kept in memory by the register allocator, a store
-  // and a load added to every link. The common case keeps its three chains in one loop,
-  // where they overlap.
+  // and a load added to every link. Newton runs the common case (`sums`) four rows at a time
+  // in SIMDKernels' pf_excess4, which performs these operations lane by lane; this scalar
+  // code serves rows more than 600 from every gap, parts of fewer than four rows, and the
+  // tests as pf_excess4's reference.
 
   /// Σ sgn(x) w (double-double), Σ sgn(x) w σ(−|x|) e^m (double-double) and the slope,
   /// x = g_j − d, over w_j > 0, from tails_j = σ(−|x_j|) and scale = e^m ≤ e^600.
@@ -206,7 +207,6 @@ struct CompensatedSum {
   }
 }
 
-/// Per-row work space for Newton's starting point, reused across rows.
 /// `excess`'s work space for rows of k prompts: e^−|x| and σ(−|x|) of each gap.
 struct ExcessWork {
   var exps: [Double]
@@ -218,14 +218,16 @@ struct ExcessWork {
 /// Per-row work space for the root, reused across rows.
 struct RootScratch {
   var order: [Int]
-  /// `sortDescending`'s work space: the gaps in `order`'s order, and the new order.
+  /// `sortDescending`'s work space for rows of up to 32 gaps (empty beyond): the gaps in
+  /// `order`'s order, and the new order.
   var keys: [Double]
   var ranked: [Int]
   var work: ExcessWork
 
   init(k: Int) {
-    (order, keys) = (Array(0..<k), Array(repeating: 0, count: k))
-    (ranked, work) = (order, ExcessWork(k: k))
+    order = Array(0..<k)
+    (keys, ranked) = k <= 32 ? (Array(repeating: 0, count: k), order) : ([], [])
+    work = ExcessWork(k: k)
   }
 
   /// The root in the limit where every sigmoid is saturated but the one whose gap holds the

@@ -2,13 +2,16 @@
    on blocks of float32 lanes, AdamW's step, and prompt-free's Newton evaluation, once per
    instruction set (see simd_kernels.h).
 
-   Both functions rest on e = exp(−|x|) ∈ [0, 1], which never overflows:
+   The loss's functions rest on e = exp(−|x|) ∈ [0, 1], which never overflows:
      softplus(x) = max(x, 0) + log1p(e),   σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0.
    The error over the whole float range is measured by SIMDKernelsTests (a few ulp of the
    double functions), for every variant the CPU runs. */
 #include "simd_kernels.h"
 
+#include <math.h>
 #include <string.h>
+
+#include "exp_table.h"
 
 /* a·b + c must stay two roundings in every variant, or AVX2's FMA would change the bits; and
    x − x must stay NaN for a non-finite x, which the finiteness checks rest on. */
@@ -281,10 +284,8 @@ INLINE int adamw_step(float *p, const float *g, float *m, float *v, intptr_t n, 
    are glibc's. Its main path covers 2^−54 ≤ |x| < 512; other lanes (x = 0 where d is a gap,
    rows hundreds of units wide) call libm. The baseline variant calls libm for every lane: on a
    CPU with FMA glibc then runs this same computation, and without FMA no variant but the
-   baseline runs. SIMDKernelsTests checks every variant against libm, bit for bit. */
-#include <math.h>
-
-#include "exp_table.h"
+   baseline runs. PromptFreeKernelTests checks every variant against libm, bit for bit, and
+   the kernel is used only if the libm in the process gives its bits (exp_kernel_agrees). */
 
 typedef double d4 __attribute__((vector_size(32)));
 typedef uint64_t u4 __attribute__((vector_size(32)));
@@ -436,6 +437,14 @@ INLINE void pf_excess4(const double *g, const double *w, const double *at, intpt
   memcpy(out, results, sizeof results);
 }
 
+/* y_i = e^x_i as the kernels compute it, for whole vectors of x (the libm check below). */
+INLINE void exp_array(const double *x, double *y, intptr_t n, int fused) {
+  for (intptr_t i = 0; i + 4 <= n; i += 4) {
+    d4 v = exp4(load4(x + i), fused);
+    memcpy(y + i, &v, sizeof v);
+  }
+}
+
 /* Prompt-free's stable sort of a row by descending gap, for its Newton start: the element at
    position p of `order` goes to the count of larger gaps plus equal ones before p, which is
    the stable order, with no branch on the data (an insertion sort's moves mispredict on
@@ -473,6 +482,7 @@ typedef struct kernels {
   double (*neg_distance_sigmoid)(const double *, const double *, double, double *, double *, intptr_t);
   void (*rank_descending)(const double *, int64_t *, double *, int64_t *, intptr_t);
   void (*pf_excess4)(const double *, const double *, const double *, intptr_t, double *, double *);
+  void (*exp_array)(const double *, double *, intptr_t);
 } kernels;
 
 #define VARIANT(name, target, fused)                                                                    \
@@ -501,11 +511,14 @@ typedef struct kernels {
   }                                                                                                     \
   target static void name##_pf_excess4(const double *g, const double *w, const double *at, intptr_t k,  \
                                        double *tails, double *out) {                                    \
-    pf_excess4(g, w, at, k, tails, out, fused);                                                          \
+    pf_excess4(g, w, at, k, tails, out, fused);                                                         \
+  }                                                                                                     \
+  target static void name##_exp_array(const double *x, double *y, intptr_t n) {                        \
+    exp_array(x, y, n, fused);                                                                          \
   }                                                                                                     \
   static const kernels name = {name##_softplus_sum, name##_gradient, name##_softplus_sigmoid,           \
-                               name##_adamw_step, name##_neg_distance_sigmoid, name##_rank_descending,     \
-                               name##_pf_excess4};
+                               name##_adamw_step, name##_neg_distance_sigmoid, name##_rank_descending, \
+                               name##_pf_excess4, name##_exp_array};
 
 VARIANT(baseline, , 0)
 #if defined(__x86_64__)
@@ -566,9 +579,55 @@ int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n, c
   return in_use()->adamw_step(p, g, m, v, n, k);
 }
 
+/* Arguments in (−512, 512) where glibc's exp differs between its FMA build, which exp4
+   reproduces, and its unfused build (found with an emulation of the unfused build that gave
+   glibc's own bits, GLIBC_TUNABLES masking FMA, on 2·10^7 arguments), and a grid. */
+static const double exp_probes[] = {
+    -0x1.f05d4fbdc5fbfp+8, -0x1.ad1a840bd6981p+8, -0x1.4c63534df9deap+8, -0x1.282eaa41f85c2p+8,
+    -0x1.5b8db7bbe1e8p+7,  -0x1.99881446f192cp+6, -0x1.855b63ed2ebc5p+5, -0x1.28fb42d914f5dp+5,
+    -0x1.0ddc8b533c18ep+5, -0x1.a7cb3df88f2dp+4,  -0x1.5bac3d8ef5ffep+4, -0x1.0f39cd9a3c057p+4,
+    -0x1.a8f6fddb9131p+3,  -0x1.8af7d0e89f1c6p+2, -0x1.2567be0ec6b4ap+2, 0x1.f42b12c22be3cp+0,
+    0x1.7ee5667bc92fdp+2,  0x1.c355c343b0a73p+3,  0x1.334bcee731463p+4,  0x1.5e231168fc146p+4,
+    0x1.d644ba0f3ab9ap+4,  0x1.150657ff20fa9p+5,  0x1.19c06ef5070c2p+5,  0x1.978b1086ecbe5p+4,
+    0x1.43ed5822d6c4ep+6,  0x1.755757ab0b09ep+7,  0x1.d3dae04b20038p+7,  0x1.47b03cc881b65p+8,
+    0x1.a9deef0538ff9p+8,  0x1.fa9698af80d26p+8,  0x1p-60,               -0x1p-60};
+#define EXP_GRID 256
+
+/* Whether the vector exp of `k` gives the bits of the libm this process runs (glibc 2.28 or
+   later with FMA does; an older glibc, another libc, or glibc told not to use FMA may not).
+   If not, prompt-free's kernels use the baseline variant, which calls libm: the roots then
+   have libm's bits in every variant, as before the kernel existed. Decided once (a race only
+   decides the same twice). */
+static _Atomic int exp_kernel_state; /* 0 undecided, 1 agrees, -1 differs */
+
+static int exp_kernel_agrees(const kernels *k) {
+  int state = exp_kernel_state;
+  if (state == 0) {
+    enum { PROBES = sizeof exp_probes / sizeof *exp_probes, N = (PROBES + EXP_GRID + 3) / 4 * 4 };
+    double x[N], y[N];
+    for (int i = 0; i < N; i++) x[i] = i < PROBES ? exp_probes[i] : -600 + 1200.0 * (i - PROBES) / EXP_GRID;
+    k->exp_array(x, y, N);
+    state = 1;
+    for (int i = 0; i < N; i++) {
+      double want = exp(x[i]);
+      if (memcmp(&want, &y[i], sizeof want) != 0) state = -1;
+    }
+    exp_kernel_state = state;
+  }
+  return state > 0;
+}
+
+/* The variant prompt-free's kernels use: the one in use if its exp has libm's bits. */
+static const kernels *pf_kernels(void) {
+  const kernels *k = in_use();
+  return k == &baseline || exp_kernel_agrees(k) ? k : &baseline;
+}
+
+int dirrm_pf_exp_kernel(void) { return pf_kernels() != &baseline; }
+
 double dirrm_neg_distance_sigmoid(const double *gaps, const double *weights, double d, double *exps,
                                   double *sigmoids, intptr_t k) {
-  return in_use()->neg_distance_sigmoid(gaps, weights, d, exps, sigmoids, k);
+  return pf_kernels()->neg_distance_sigmoid(gaps, weights, d, exps, sigmoids, k);
 }
 
 void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked, intptr_t k) {
@@ -577,5 +636,5 @@ void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int
 
 void dirrm_pf_excess4(const double *gaps, const double *weights, const double *at, intptr_t k, double *tails,
                       double *out) {
-  in_use()->pf_excess4(gaps, weights, at, k, tails, out);
+  pf_kernels()->pf_excess4(gaps, weights, at, k, tails, out);
 }

@@ -4,9 +4,10 @@ import XCTest
 
 @testable import DirRMCore
 
-/// Prompt-free's two kernels in SIMDKernels, in every variant this CPU runs: the exponentials
-/// against libm's exp bit for bit (the roots, and the tables made before the kernel, rest on
-/// those bits), and the rank sort against an insertion sort written here.
+/// Prompt-free's kernels in SIMDKernels, in every variant this CPU runs: the exponentials
+/// against libm's exp bit for bit (the roots, and the tables made before the kernels, rest on
+/// those bits), the four-row evaluation against the scalar one, and the rank sort against an
+/// insertion sort written here.
 final class PromptFreeKernelTests: XCTestCase {
   /// Distances |g − d| across the exp kernel's path and both sides of its ends: zero, below
   /// 2^−54 (libm's 1 + x), every binade up to 2^10, around 512 (libm past it) and 708–746
@@ -82,6 +83,45 @@ final class PromptFreeKernelTests: XCTestCase {
         }
       }
     }
+  }
+
+  /// The four-row kernel's e^nearest (positive arguments), over the distances up to 600
+  /// (beyond, a row is the scalar code's), in every variant against the baseline's libm.
+  func testScaleEqualsLibmForPositiveArgumentsInEveryVariant() {
+    let xs = distances.filter { $0 <= 600 }
+    let count = xs.count / 4 * 4
+    func scales() -> [Double] {
+      var scales = [Double](repeating: .nan, count: count)
+      var tails = [Double](repeating: 0, count: 4)
+      var out = [Double](repeating: 0, count: 28)
+      let weights = [Double](repeating: 1, count: 4)
+      let points = [Double](repeating: 0, count: 4)
+      for i in stride(from: 0, to: count, by: 4) {
+        // k = 1: row r's only gap at xs[i + r], d = 0, so nearest = xs[i + r].
+        xs.withUnsafeBufferPointer { dirrm_pf_excess4($0.baseAddress! + i, weights, points, 1, &tails, &out) }
+        for r in 0..<4 { scales[i + r] = out[4 + r] }
+      }
+      return scales
+    }
+    let inUse = dirrm_simd_kernels_level()
+    XCTAssertEqual(dirrm_simd_kernels_use(DIRRM_SIMD_SSE), 0)
+    let want = scales()
+    XCTAssertEqual(dirrm_simd_kernels_use(inUse), 0)
+    for i in 0..<20_000 { XCTAssertEqual(want[i].bitPattern, exp(xs[i]).bitPattern) }
+    SIMDVariants.forEach { level in
+      let got = scales()
+      guard memcmp(got, want, 8 * count) != 0 else { return }
+      let i = (0..<count).first { got[$0] != want[$0] }!
+      XCTFail("level \(level.rawValue): e^\(xs[i]) → \(got[i]), libm \(want[i])")
+    }
+  }
+
+  /// This process's libm is glibc's FMA build wherever the AVX2 variant runs (CI's machines),
+  /// so the vector exp is in use there; the other case is test_prompt_free.py's, which masks
+  /// FMA from glibc in a child process.
+  func testTheVectorExpIsInUseWhereItAgreesWithLibm() {
+    XCTAssertEqual(
+      dirrm_pf_exp_kernel(), dirrm_simd_kernels_level().rawValue >= DIRRM_SIMD_AVX2.rawValue ? 1 : 0)
   }
 
   func testTheNearestGapSkipsUnweightedOnes() {

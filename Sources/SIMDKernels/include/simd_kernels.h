@@ -44,9 +44,9 @@ typedef struct dirrm_adamw_constants {
    not be finite keeps all three. Returns 1 if every element was updated, else 0. */
 DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,
                                     const dirrm_adamw_constants *k);
-/* For j < k, exps_j = e^−|gaps_j − d|, with the bits of glibc's exp (2.28 and later) on a CPU
-   with FMA, and sigmoids_j = σ(−|gaps_j − d|) = exps_j / (1 + exps_j), in every variant
-   (prompt-free's Newton iteration). Returns min |gaps_j − d| over weights_j > 0 (+∞ if none). */
+/* For j < k, exps_j = e^−|gaps_j − d|, with the bits of libm's exp (computed by a vector
+   kernel when it agrees with the process's libm, see dirrm_pf_exp_kernel), and sigmoids_j =
+   σ(−|gaps_j − d|) = exps_j / (1 + exps_j), in every variant (prompt-free's Newton iteration). Returns min |gaps_j − d| over weights_j > 0 (+∞ if none). */
 DIRRM_INTERNAL double dirrm_neg_distance_sigmoid(const double *gaps, const double *weights, double d, double *exps,
                                                  double *sigmoids, intptr_t k);
 /* Prompt-free's Newton evaluation for four rows of k gaps, stored interleaved (gap j of row r at
@@ -60,6 +60,10 @@ DIRRM_INTERNAL void dirrm_pf_excess4(const double *gaps, const double *weights, 
    `ranked` are work space of k elements. The same result in every variant, for finite gaps. */
 DIRRM_INTERNAL void dirrm_rank_descending(const double *gaps, int64_t *order, double *keys, int64_t *ranked,
                                           intptr_t k);
+/* 1 if prompt-free's kernels compute exp with the vector kernel (it gave the bits of this
+   process's libm on probe arguments: glibc 2.28 or later on a CPU with FMA), 0 if they call
+   libm. */
+DIRRM_INTERNAL int dirrm_pf_exp_kernel(void);
 /* softplus(x_i) and σ(x_i) (tests: the error over the float range). */
 DIRRM_INTERNAL void dirrm_softplus_sigmoid(const float *x, float *softplus, float *sigmoid, intptr_t n);
 #endif

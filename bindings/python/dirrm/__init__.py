@@ -75,8 +75,9 @@ def build_info() -> dict[str, Any]:
         fallback dirrm replaced, or ""), "cpu_simd" (str: "sse", "avx", "avx2", "avx512"),
         "cpu_blas_core" (str, the kernels of that class: "SkylakeX", "Haswell",
         "Sandybridge" or ""), "simd_kernels" (str, the variant of dirrm's own vector kernels:
-        "sse", "avx2" or "avx512"), "threads" (int, dirrm's thread count now) and "compiler"
-        (str). See dirrm.h.
+        "sse", "avx2" or "avx512"), "pf_exp" (str, "vector" or "libm": how prompt_free_gap
+        computes its exponentials, with the same bits either way), "threads" (int, dirrm's
+        thread count now) and "compiler" (str). See dirrm.h.
     """
     info: dict[str, Any] = json.loads(lib.dirrm_build_info().decode())
     return info

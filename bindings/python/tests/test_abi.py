@@ -60,7 +60,8 @@ def test_version_agrees_with_header():
 def test_build_info_is_json_and_follows_thread_count():
     info = dirrm.build_info()
     assert set(info) == {"version", "blas", "blas_core", "blas_core_chosen_by", "blas_core_replaced", "cpu_simd",
-                         "cpu_blas_core", "simd_kernels", "threads", "compiler"}
+                         "cpu_blas_core", "simd_kernels", "pf_exp", "threads",
+                         "compiler"}
     assert info["version"] == dirrm.__version__ and "OpenBLAS" in info["blas"]
     dirrm.set_num_threads(1)
     assert dirrm.build_info()["threads"] == 1

@@ -1,6 +1,11 @@
 """dirrm.prompt_free_gap and dirrm.sample_prompts against the definition and Alg. 1."""
 
+import json
 import math
+import os
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -353,3 +358,30 @@ def test_normalize_dr2_in_place_and_bad_input():
         with pytest.raises(dirrm.DirrmError) as error:
             call()
         assert error.value.status == status and needle in error.value.message, error.value.message
+
+
+def test_pf_gap_computes_exp_with_its_kernel_only_where_libm_agrees() -> None:
+    """The vector exp runs where it gives this process's libm bits (glibc 2.28 or later on a CPU
+    with AVX2 and FMA); with glibc told not to use FMA (its unfused exp), dirrm falls back to
+    libm: build_info's "pf_exp" says which, and the roots stay close to the kernel's."""
+    code = ("import json, numpy as np, dirrm\n"
+            "g = np.random.default_rng(0).normal(0, 3, (4096, 16)).astype(np.float32)\n"
+            "print(json.dumps({'pf_exp': dirrm.build_info()['pf_exp'],"
+            " 'dr2': dirrm.prompt_free_gap(g, weighting='uniform').dr2.tolist()}))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+
+    def run(extra: dict[str, str]) -> dict[str, object]:
+        out = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                             timeout=120, check=True)
+        result: dict[str, object] = json.loads(out.stdout)
+        return result
+
+    plain = run({})
+    masked = run({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA"})
+    libc, version = platform.libc_ver()
+    fma_glibc = libc == "glibc" and tuple(int(v) for v in version.split(".")[:2]) >= (2, 28)
+    if fma_glibc and dirrm.build_info()["simd_kernels"] != "sse":
+        assert plain["pf_exp"] == "vector"
+    assert masked["pf_exp"] == "libm"
+    a, b = np.array(plain["dr2"]), np.array(masked["dr2"])
+    assert np.allclose(a, b, rtol=1e-6, atol=1e-6)
