@@ -231,10 +231,11 @@ extension PromptFreeGap.Problem {
 extension PromptFreeGap {
   /// Bytes `solve` holds for n rows of k prompts: the roots, the counts, each part's
   /// optional results, the solution (and a caller's 32-bit copy of the counts), and the work
-  /// of each part running at once: Newton's four interleaved rows (gaps, weights, tails), one
-  /// row's gaps and weights twice, and RootScratch's five arrays, 20 k in all.
+  /// of each part running at once: one row's gaps and weights twice and RootScratch's arrays
+  /// (at most 8 k), and from 4 rows on Newton's four interleaved rows (gaps, weights, tails:
+  /// 12 k more).
   public static func workBytes(rows n: Int, k: Int) -> Int? {
     let parts = max(1, min(WorkerPool.threadCount, n / Problem.rowsPerPart + 1))
-    return Workspace.bytes([[n, 8], [k, 20, parts]], elementSize: 8)
+    return Workspace.bytes([[n, 8], [k, n < 4 ? 8 : 20, parts]], elementSize: 8)
   }
 }
