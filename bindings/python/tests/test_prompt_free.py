@@ -1,5 +1,6 @@
 """dirrm.prompt_free_gap and dirrm.sample_prompts against the definition and Alg. 1."""
 
+import hashlib
 import json
 import math
 import os
@@ -385,3 +386,40 @@ def test_pf_gap_computes_exp_with_its_kernel_only_where_libm_agrees() -> None:
     assert masked["pf_exp"] == "libm"
     a, b = np.array(plain["dr2"]), np.array(masked["dr2"])
     assert np.allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def _lcg_gaps(n: int, k: int, seed: int, scale: float) -> np.ndarray:
+    """Deterministic float32 (n, k) values from a 64-bit LCG, independent of numpy's generators."""
+    state = np.uint64(seed)
+    out = np.empty(n * k, np.float64)
+    a, c = np.uint64(6364136223846793005), np.uint64(1442695040888963407)
+    with np.errstate(over="ignore"):
+        for i in range(n * k):
+            state = state * a + c
+            out[i] = (int(state >> np.uint64(11)) / 2.0**53 - 0.5) * scale
+    return out.astype(np.float32).reshape(n, k)
+
+
+@pytest.mark.skipif(dirrm.build_info().get("pf_exp") != "vector", reason="the hash is of glibc's FMA exp's bits")
+def test_pf_gap_roots_and_counts_are_those_before_the_vector_kernels() -> None:
+    """dr2 and the evaluation counts, bit for bit, of the scalar Newton that preceded the
+    four-row kernels (the hash was computed with the library built at commit b6a819c): every
+    weighting, ties, k from 1 to 40, rows thousands of units wide or a thousandth, and a
+    max_iter that some rows exceed. The results tables rest on these bits."""
+    h = hashlib.sha256()
+    for k, scale, n in ((1, 4.0, 50), (3, 8.0, 300), (16, 6.0, 600), (17, 2000.0, 300), (40, 1e-3, 200)):
+        g = _lcg_gaps(n, k, 1000 + k, scale)
+        ties = np.round(g * 2) / 2
+        corr = np.arange(n) % k
+        w = (np.abs(_lcg_gaps(n, k, 7 + k, 2.0)) * (np.arange(n * k).reshape(n, k) % 3 != 1)).astype(np.float32)
+        w[:, 0] += 0.25
+        for gaps in (g, ties):
+            for kw in ({"weighting": "uniform"}, {"corr_col": corr}, {"weights": w},
+                       {"weights": w - 1, "weighting": "log_weights"}, {"weighting": "uniform", "max_iter": 3}):
+                try:
+                    r = dirrm.prompt_free_gap(gaps, **kw)  # type: ignore[arg-type]
+                    h.update(np.asarray(r.dr2, np.float32).tobytes())
+                    h.update(np.asarray(r.iterations, np.int32).tobytes())
+                except dirrm.DirrmError as e:
+                    h.update(str(e).encode())
+    assert h.hexdigest() == "f0f78cbb8a8bb5b6976f2b0c7ea3cac878e8ec366319fa3244e669408348a2c9"
