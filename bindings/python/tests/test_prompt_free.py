@@ -417,7 +417,7 @@ def test_pf_gap_roots_and_counts_are_those_before_the_vector_kernels() -> None:
             for kw in ({"weighting": "uniform"}, {"corr_col": corr}, {"weights": w},
                        {"weights": w - 1, "weighting": "log_weights"}, {"weighting": "uniform", "max_iter": 3}):
                 try:
-                    r = dirrm.prompt_free_gap(gaps, **kw)  # type: ignore[arg-type]
+                    r = dirrm.prompt_free_gap(gaps, **kw)
                     h.update(np.asarray(r.dr2, np.float32).tobytes())
                     h.update(np.asarray(r.iterations, np.int32).tobytes())
                 except dirrm.DirrmError as e:
