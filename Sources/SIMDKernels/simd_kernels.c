@@ -342,35 +342,36 @@ INLINE d4 exp4(d4 x, int fused) {
   return y;
 }
 
+INLINE d4 load4(const double *p) {
+  d4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+INLINE d4 blend4(l4 mask, d4 yes, d4 no) { return (d4)(((l4)yes & mask) | ((l4)no & ~mask)); }
+
+/* For x = gap − d, lane by lane: e^−|x| (returned) and σ(−|x|) = e/(1 + e), and the nearest
+   |x| with a positive weight so far. Both prompt-free kernels rest on it. */
+INLINE d4 exp_neg_distance(d4 x, d4 weight, d4 *nearest, d4 *tail, int fused) {
+  d4 distance = (d4)((u4)x & ~(u4)splat4(-0.0));
+  *nearest = blend4((weight > 0) & (distance < *nearest), distance, *nearest);
+  d4 e = exp4(-distance, fused);
+  *tail = e / (1 + e);
+  return e;
+}
+
 INLINE double neg_distance_sigmoid(const double *g, const double *w, double d, double *e, double *s, intptr_t k,
                                    int fused) {
-  double nearest = INFINITY;
-  if (!fused) {
-    for (intptr_t j = 0; j < k; j++) {
-      double distance = fabs(g[j] - d);
-      if (w[j] > 0 && distance < nearest) nearest = distance;
-      e[j] = exp(-distance);
-      s[j] = e[j] / (1 + e[j]);
-    }
-    return nearest;
-  }
   d4 nearest4 = splat4(INFINITY);
   for (intptr_t j = 0; j < k; j += 4) {
     int lanes = k - j < 4 ? (int)(k - j) : 4;
-    d4 gap = splat4(d - 1), weight = splat4(0);
+    d4 gap = splat4(d - 1), weight = splat4(0), sigmoid;
     if (lanes == 4) {
       memcpy(&gap, g + j, sizeof gap);
       memcpy(&weight, w + j, sizeof weight);
     } else {
       for (int i = 0; i < lanes; i++) gap[i] = g[j + i], weight[i] = w[j + i];
     }
-    /* −|g − d|: the sign bit set. */
-    d4 x = (d4)((u4)(gap - d) | (u4)splat4(-0.0));
-    d4 distance = -x;
-    l4 closer = (weight > 0) & (distance < nearest4);
-    nearest4 = (d4)(((l4)distance & closer) | ((l4)nearest4 & ~closer));
-    d4 y = exp4(x, 1);
-    d4 sigmoid = y / (1 + y);
+    d4 y = exp_neg_distance(gap - d, weight, &nearest4, &sigmoid, fused);
     if (lanes == 4) {
       memcpy(e + j, &y, sizeof y);
       memcpy(s + j, &sigmoid, sizeof sigmoid);
@@ -378,6 +379,7 @@ INLINE double neg_distance_sigmoid(const double *g, const double *w, double d, d
       for (int i = 0; i < lanes; i++) e[j + i] = y[i], s[j + i] = sigmoid[i];
     }
   }
+  double nearest = INFINITY;
   for (int i = 0; i < 4; i++)
     if (nearest4[i] < nearest) nearest = nearest4[i];
   return nearest;
@@ -388,12 +390,6 @@ INLINE double neg_distance_sigmoid(const double *g, const double *w, double d, d
    four rows' chains run side by side at the cost of one. Each lane performs exactly the scalar
    code's operations in its order, so each row gets the scalar bits. Rows are stored
    interleaved (element j of lane r at [4j + r]). */
-INLINE d4 load4(const double *p) {
-  d4 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-INLINE d4 blend4(l4 mask, d4 yes, d4 no) { return (d4)(((l4)yes & mask) | ((l4)no & ~mask)); }
 
 /* The double-double sum (high, low) plus v where `mask` is set (Knuth's TwoSum, as
    CompensatedSum in Swift). */
@@ -409,13 +405,9 @@ INLINE void pf_excess4(const double *g, const double *w, const double *at, intpt
                        double *out, int fused) {
   d4 d = load4(at), nearest = splat4(INFINITY);
   for (intptr_t j = 0; j < k; j++) {
-    d4 x = load4(g + 4 * j) - d, weight = load4(w + 4 * j);
-    d4 distance = (d4)((u4)x & ~(u4)splat4(-0.0));
-    d4 e = exp4(-distance, fused);
-    d4 tail = e / (1 + e);
+    d4 tail;
+    exp_neg_distance(load4(g + 4 * j) - d, load4(w + 4 * j), &nearest, &tail, fused);
     memcpy(tails + 4 * j, &tail, sizeof tail);
-    l4 closer = (weight > 0) & (distance < nearest);
-    nearest = blend4(closer, distance, nearest);
   }
   /* Rows more than 600 from every gap are the caller's (their scale is not e^nearest). */
   d4 scale = exp4(blend4(nearest <= 600, nearest, splat4(0)), fused);
