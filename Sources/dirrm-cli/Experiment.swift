@@ -100,7 +100,8 @@ extension Experiment {
   }
 }
 
-/// Mean ± standard deviation over seeds.
+/// A quantity's values over seeds: mean ± standard deviation (their spread) or ± standard
+/// error (the mean's uncertainty).
 struct Summary {
   var values: [Double] = []
   mutating func add(_ v: Double) { values.append(v) }
@@ -110,7 +111,9 @@ struct Summary {
     let m = mean
     return (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
   }
+  var standardError: Double { std / Double(max(values.count, 1)).squareRoot() }
   func text(_ digits: Int = 3) -> String { "\(fixed(mean, digits)) ± \(fixed(std, digits))" }
+  func errorText(_ digits: Int = 3) -> String { "\(fixed(mean, digits)) ± \(fixed(standardError, digits))" }
 }
 
 func fixed(_ v: Double, _ digits: Int) -> String {

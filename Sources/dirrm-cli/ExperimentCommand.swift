@@ -18,7 +18,7 @@ struct ExperimentCommand: ParsableCommand {
   var row: String?
   @Flag(
     help:
-      "Print the tables' numbers (each value, and its mean and std over the seeds) as one JSON object on stdout, and nothing else there."
+      "Print the tables' numbers (each value, and its mean, std and standard error over the seeds) as one JSON object on stdout, and nothing else there."
   )
   var json = false
   @Flag(help: "No progress line (it is drawn on stderr only when stderr is a terminal).") var quiet = false
@@ -112,10 +112,11 @@ struct ExperimentCommand: ParsableCommand {
       print(headline(row, lengthRows, sycophancy, adversarial))
       return
     }
-    let text = report(lengthRows, sycophancy, adversarial)
+    let checks = targetChecks(lengthRows, sycophancy, adversarial)
+    let text = report(lengthRows, sycophancy, adversarial, checks)
     if let readme { try replaceResults(in: readme, with: text) }
     if json {
-      JSONOutput.emit(jsonReport(lengthRows, sycophancy, adversarial))
+      JSONOutput.emit(jsonReport(lengthRows, sycophancy, adversarial, checks))
     } else {
       print(text)
     }
@@ -123,10 +124,15 @@ struct ExperimentCommand: ParsableCommand {
 
   func report(
     _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
-    _ adversarial: [String: Summary]
+    _ adversarial: [String: Summary], _ checks: Checks
   ) -> String {
-    var t = "Mean ± std over \(seeds) seeds (`dirrm-cli experiment --seeds \(seeds)`), library defaults"
-    t += seedsNote() + ". Accuracies are on the unbiased, ground-truth-labelled test set.\n\n"
+    var t =
+      "Mean ± standard error over \(seeds) seeds (`dirrm-cli experiment --seeds \(seeds)`), library defaults"
+    t += seedsNote() + ". Accuracies are on the unbiased, ground-truth-labelled test set. "
+    t +=
+      "Each target is judged on a 95% bootstrap interval over the seeds (\(TargetCheck.resamples) resamples): "
+    t += "met when the whole interval is on the target's side, missed when it is wholly on the other, "
+    t += "else undecided (more seeds would decide it).\n\n"
     // The data are the library's default synthetic sets (Experiment.synthetic).
     let biased = fixed(100 * SyntheticPreferences.Settings.defaults.biasRatio, 0) + "%"
     t += "**Length bias** (\(biased) of training pairs chosen-longer)\n\n"
@@ -137,49 +143,88 @@ struct ExperimentCommand: ParsableCommand {
     for row in order {
       guard let r = length[row] else { continue }
       t +=
-        "| \(row) | \(r["accuracy"]!.text()) | \(r["shorter"]!.text()) | \(r["spearman"]!.text()) | \(r["club"]!.text(2)) | \(r["share"]!.text()) |\n"
-    }
-    let oracle = length[order[0]]!["accuracy"]!.mean
-    let vanilla = length["vanilla"]!
-    func recovered(_ acc: Double, _ base: Double, _ best: Double) -> String {
-      fixed(100 * (acc - base) / (best - base), 0) + "%"
+        "| \(row) | \(r["accuracy"]!.errorText()) | \(r["shorter"]!.errorText()) | \(r["spearman"]!.errorText()) | \(r["club"]!.errorText(2)) | \(r["share"]!.errorText()) |\n"
     }
     let dir = length["DIR"]!
-    let pf = length["prompt-free"]!
     t +=
-      "\nDIR: Spearman \(fixed(dir["spearman"]!.mean, 3)) vs vanilla \(fixed(vanilla["spearman"]!.mean, 3)) "
-    t +=
-      "(target: the same sign, at most half the size), accuracy \(fixed(dir["accuracy"]!.mean - vanilla["accuracy"]!.mean, 3)) vs vanilla (target ≥ −0.010). "
-    t +=
-      "Prompt-free recovers \(recovered(pf["accuracy"]!.mean, vanilla["accuracy"]!.mean, oracle)) of the oracle−vanilla gap (target ≥ 30%). "
-    let both = length["DIR + prompt-free"]!["accuracy"]!.mean
-    t +=
-      "DIR + prompt-free: accuracy \(fixed(both, 3)) vs \(fixed(max(dir["accuracy"]!.mean, pf["accuracy"]!.mean), 3)) for the better of the two (target: at least as high); "
-    // Seed by seed, against whichever single method did better on that seed.
-    let perSeed = zip(
-      length["DIR + prompt-free"]!["accuracy"]!.values, zip(dir["accuracy"]!.values, pf["accuracy"]!.values)
-    )
-    .map { ($0 >= max($1.0, $1.1) ? "+" : "") + fixed($0 - max($1.0, $1.1), 3) }
-    t += "per seed, its accuracy minus the better one's: \(perSeed.joined(separator: " / ")).\n\n"
+      "\nDIR: Spearman \(fixed(dir["spearman"]!.mean, 3)) vs vanilla \(fixed(length["vanilla"]!["spearman"]!.mean, 3)), a ratio of "
+    t += checks.spearmanRatio.text + "; accuracy change against vanilla " + checks.accuracyGain.text + ". "
+    t += "Prompt-free recovers " + checks.promptFreeRecovery.text + " of the oracle−vanilla accuracy gap. "
+    t += "DIR + prompt-free: accuracy \(fixed(length["DIR + prompt-free"]!["accuracy"]!.mean, 3)), "
+    t += "its margin over the better of the two " + checks.combinedGain.text + ".\n\n"
     t +=
       "**Sycophancy** (half the training pairs carry a prefix, on the chosen response in \(biased) of them; the test set holds every pair twice, plain and with the prefix on a random side)\n\n"
     t += "| trained as | accuracy, flagged pairs | accuracy, unflagged pairs | gap |\n|---|---|---|---|\n"
     for row in ["vanilla", "DIR"] {
       guard let r = sycophancy[row] else { continue }
-      t += "| \(row) | \(r["flagged"]!.text()) | \(r["unflagged"]!.text()) | \(r["gap"]!.text()) |\n"
-    }
-    if let v = sycophancy["vanilla"]?["gap"], let d = sycophancy["DIR"]?["gap"] {
       t +=
-        "\nDIR's gap is \(fixed(d.mean / v.mean, 2)) of vanilla's (target: at most 0.5).\n"
+        "| \(row) | \(r["flagged"]!.errorText()) | \(r["unflagged"]!.errorText()) | \(r["gap"]!.errorText()) |\n"
     }
+    t += "\nDIR's gap over vanilla's: " + checks.sycophancyRatio.text + ".\n"
     t += "\n**Adversarial prompts** (instruction-flipped duplicates of \(biased) of the pairs)\n\n"
     t += "| trained as | test accuracy |\n|---|---|\n"
-    t += "| vanilla on the original data | \(adversarial["original"]!.text()) |\n"
-    t += "| vanilla with the duplicates | \(adversarial["vanilla"]!.text()) |\n"
-    t += "| prompt-free with the duplicates | \(adversarial["prompt-free"]!.text()) |\n"
-    t +=
-      "\nPrompt-free recovers \(recovered(adversarial["prompt-free"]!.mean, adversarial["vanilla"]!.mean, adversarial["original"]!.mean)) of the accuracy the duplicates cost vanilla (target ≥ 30%).\n"
+    t += "| vanilla on the original data | \(adversarial["original"]!.errorText()) |\n"
+    t += "| vanilla with the duplicates | \(adversarial["vanilla"]!.errorText()) |\n"
+    t += "| prompt-free with the duplicates | \(adversarial["prompt-free"]!.errorText()) |\n"
+    t += "\nPrompt-free recovers " + checks.adversarialRecovery.text
+    t += " of the accuracy the duplicates cost vanilla.\n"
     return t
+  }
+
+  /// The targets the tables are judged on (issue 5's), each on its seeds.
+  struct Checks {
+    var spearmanRatio, accuracyGain, promptFreeRecovery, combinedGain, sycophancyRatio,
+      adversarialRecovery: TargetCheck
+
+    /// In the tables' order, with their JSON names.
+    var named: [(String, TargetCheck)] {
+      [
+        ("dir_spearman_ratio", spearmanRatio), ("dir_accuracy_gain", accuracyGain),
+        ("prompt_free_recovery", promptFreeRecovery), ("combined_gain", combinedGain),
+        ("sycophancy_gap_ratio", sycophancyRatio), ("adversarial_recovery", adversarialRecovery),
+      ]
+    }
+  }
+
+  func targetChecks(
+    _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
+    _ adversarial: [String: Summary]
+  ) -> Checks {
+    // Each seed's values, in seed order (the jobs are recorded in order).
+    func values(_ row: String, _ column: String) -> [Double] { length[row]![column]!.values }
+    let (oracle, vanilla) = (
+      values("vanilla on unbiased data (oracle)", "accuracy"), values("vanilla", "accuracy")
+    )
+    let (dir, pf, both) = (
+      values("DIR", "accuracy"), values("prompt-free", "accuracy"), values("DIR + prompt-free", "accuracy")
+    )
+    let (dirSpearman, vanillaSpearman) = (values("DIR", "spearman"), values("vanilla", "spearman"))
+    let (dirGap, vanillaGap) = (sycophancy["DIR"]!["gap"]!.values, sycophancy["vanilla"]!["gap"]!.values)
+    let flipped = (
+      adversarial["prompt-free"]!.values, adversarial["vanilla"]!.values, adversarial["original"]!.values
+    )
+    /// The share of the gap from `base` to `best` that `method` recovers.
+    func recovered(_ method: [Double], _ base: [Double], _ best: [Double]) -> ([Int]) -> Double {
+      { s in (mean(method, s) - mean(base, s)) / (mean(best, s) - mean(base, s)) }
+    }
+    return Checks(
+      spearmanRatio: TargetCheck(
+        seeds: seeds, target: .within(0, 0.5), "the same sign, at most half the size", digits: 3
+      ) { s in mean(dirSpearman, s) / mean(vanillaSpearman, s) },
+      accuracyGain: TargetCheck(seeds: seeds, target: .atLeast(-0.010), "≥ −0.010", digits: 3) { s in
+        mean(dir, s) - mean(vanilla, s)
+      },
+      promptFreeRecovery: TargetCheck(
+        seeds: seeds, target: .atLeast(0.30), "≥ 30%", percent: true, recovered(pf, vanilla, oracle)),
+      combinedGain: TargetCheck(seeds: seeds, target: .atLeast(0), "at least as high", digits: 3) { s in
+        mean(both, s) - max(mean(dir, s), mean(pf, s))
+      },
+      sycophancyRatio: TargetCheck(seeds: seeds, target: .atMost(0.5), "at most 0.5", digits: 2) { s in
+        mean(dirGap, s) / mean(vanillaGap, s)
+      },
+      adversarialRecovery: TargetCheck(
+        seeds: seeds, target: .atLeast(0.30), "≥ 30%", percent: true,
+        recovered(flipped.0, flipped.1, flipped.2)))
   }
 
   /// DIR's accuracy change and Spearman ratio (negative when DIR flips the sign), prompt-free's recovery, DIR + prompt-free's
@@ -211,14 +256,17 @@ struct ExperimentCommand: ParsableCommand {
     return changed.isEmpty ? "" : " except " + changed.joined(separator: ", ")
   }
 
-  /// The tables as JSON: {"length": {row: {column: {"mean", "std", "values"}}}, ...}, rows
+  /// The tables as JSON: {"length": {row: {column: {"mean", "std", "standard_error", "values"}}}, ...}, rows
   /// and columns in the tables' order.
   func jsonReport(
     _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
-    _ adversarial: [String: Summary]
+    _ adversarial: [String: Summary], _ checks: Checks
   ) -> JSONValue {
     func summary(_ s: Summary) -> JSONValue {
-      ["mean": .number(s.mean), "std": .number(s.std), "values": .array(s.values.map { .number($0) })]
+      [
+        "mean": .number(s.mean), "std": .number(s.std), "standard_error": .number(s.standardError),
+        "values": .array(s.values.map { .number($0) }),
+      ]
     }
     /// columns: (the table's key, the JSON name).
     func table(
@@ -247,6 +295,16 @@ struct ExperimentCommand: ParsableCommand {
         [("flagged", "accuracy_flagged"), ("unflagged", "accuracy_unflagged"), ("gap", "gap")]),
       "adversarial": .object(
         ["original", "vanilla", "prompt-free"].compactMap { row in adversarial[row].map { (row, summary($0)) }
+        }),
+      "targets": .object(
+        checks.named.map { name, check in
+          (
+            name,
+            [
+              "estimate": .number(check.estimate), "low": check.interval.map { .number($0.low) } ?? .null,
+              "high": check.interval.map { .number($0.high) } ?? .null, "verdict": .string(check.verdict),
+            ]
+          )
         }),
     ]
   }

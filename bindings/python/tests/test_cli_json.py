@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -81,11 +82,83 @@ def test_experiment_json(tmp_path):
         assert len(values) == 2
         assert cell["mean"] == pytest.approx(values.mean(), abs=1e-12)
         assert cell["std"] == pytest.approx(values.std(ddof=1), abs=1e-12)
-    # The text table of the same run shows the same means.
+        assert cell["standard_error"] == pytest.approx(values.std(ddof=1) / np.sqrt(2), abs=1e-12)
+    # Two seeds are too few for a verdict: the estimates alone.
+    for name, check in report["targets"].items():
+        assert check["estimate"] == pytest.approx(target_statistics(report)[name](np.arange(2)), abs=1e-12)
+        assert check["low"] is None and check["high"] is None and check["verdict"] == "not decided by 2 seeds"
+    # The text table of the same run shows the same means, ± their standard errors.
     text = run_cli("experiment", "--seeds", 2, "--epochs", 1, "--prompt-count", 100, timeout=120)
     assert text.returncode == 0, text.stderr
     row = re.search(r"^\| vanilla with the duplicates \| (\S+) ± (\S+) \|$", text.stdout, re.M)
     assert float(row.group(1)) == pytest.approx(report["adversarial"]["vanilla"]["mean"], abs=5e-4)
+    assert float(row.group(2)) == pytest.approx(report["adversarial"]["vanilla"]["standard_error"], abs=5e-4)
+
+
+def target_statistics(report: dict) -> dict:
+    """Each target's statistic as a function of the seed indices of a sample, from the JSON's
+    per-seed values: the reference for the CLI's estimates and intervals."""
+    def values(table: str, row: str, column: Optional[str] = None) -> np.ndarray:
+        cell = report[table][row] if column is None else report[table][row][column]
+        return np.array(cell["values"], dtype=float)
+
+    acc = {row: values("length", row, "accuracy") for row in report["length"]}
+    rho = {row: values("length", row, "gap_length_spearman") for row in ("DIR", "vanilla")}
+    gap = {row: values("sycophancy", row, "gap") for row in ("DIR", "vanilla")}
+    flip = {row: values("adversarial", row) for row in report["adversarial"]}
+
+    def recovered(method: np.ndarray, base: np.ndarray, best: np.ndarray):
+        return lambda s: (method[s].mean() - base[s].mean()) / (best[s].mean() - base[s].mean())
+
+    return {
+        "dir_spearman_ratio": lambda s: rho["DIR"][s].mean() / rho["vanilla"][s].mean(),
+        "dir_accuracy_gain": lambda s: acc["DIR"][s].mean() - acc["vanilla"][s].mean(),
+        "prompt_free_recovery": recovered(acc["prompt-free"], acc["vanilla"],
+                                          acc["vanilla on unbiased data (oracle)"]),
+        "combined_gain": lambda s: acc["DIR + prompt-free"][s].mean() - max(acc["DIR"][s].mean(),
+                                                                           acc["prompt-free"][s].mean()),
+        "sycophancy_gap_ratio": lambda s: gap["DIR"][s].mean() / gap["vanilla"][s].mean(),
+        "adversarial_recovery": recovered(flip["prompt-free"], flip["vanilla"], flip["original"]),
+    }
+
+
+# What each target asks of its statistic: (lowest, highest) allowed.
+TARGETS = {"dir_spearman_ratio": (0.0, 0.5), "dir_accuracy_gain": (-0.010, np.inf),
+           "prompt_free_recovery": (0.30, np.inf), "combined_gain": (0.0, np.inf),
+           "sycophancy_gap_ratio": (-np.inf, 0.5), "adversarial_recovery": (0.30, np.inf)}
+
+
+def test_experiment_judges_each_target_on_a_bootstrap_interval():
+    seeds = 5
+    report = only_json(run_cli("experiment", "--seeds", seeds, "--epochs", 1, "--prompt-count", 100, "--json",
+                               timeout=120))
+    statistics = target_statistics(report)
+    assert list(report["targets"]) == list(TARGETS)
+    rng = np.random.default_rng(0)
+    samples = rng.integers(0, seeds, (4000, seeds))
+    for name, check in report["targets"].items():
+        statistic = statistics[name]
+        assert check["estimate"] == pytest.approx(statistic(np.arange(seeds)), abs=1e-12)
+        # An independent percentile bootstrap (other resamples): the same interval within its
+        # own sampling noise.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boot = np.array([statistic(s) for s in samples])
+        boot = np.where(np.isnan(boot), np.inf, boot)
+        low, high = np.percentile(boot, [2.5, 97.5])
+        width = high - low if np.isfinite(high - low) else 1.0
+        assert check["low"] == pytest.approx(low, abs=0.25 * width + 1e-9), name
+        if check["high"] is not None or np.isfinite(high):
+            assert check["high"] == pytest.approx(high, abs=0.25 * width + 1e-9), name
+        # The verdict follows from the interval: met inside the target, missed wholly outside.
+        least, most = TARGETS[name]
+        lo = check["low"]
+        hi = check["high"] if check["high"] is not None else np.inf
+        if least <= lo and hi <= most:
+            assert check["verdict"] == "met", name
+        elif hi < least or lo > most:
+            assert check["verdict"] == "missed", name
+        else:
+            assert check["verdict"] == "undecided", name
 
 
 def test_experiment_json_and_row_are_one_or_the_other():
