@@ -118,6 +118,8 @@ struct Summary {
 
 func fixed(_ v: Double, _ digits: Int) -> String {
   guard v.isFinite else { return "n/a" }
+  // Past 10^15 the digits below are noise, and the integer conversion below would trap.
+  guard abs(v) < 1e15 else { return "\(v)" }
   var scale = 1.0
   for _ in 0..<digits { scale *= 10 }
   let r = (abs(v) * scale).rounded()

@@ -132,7 +132,7 @@ struct ExperimentCommand: ParsableCommand {
     t +=
       "Each target is judged on a 95% bootstrap interval over the seeds (\(TargetCheck.resamples) resamples): "
     t += "met when the whole interval is on the target's side, missed when it is wholly on the other, "
-    t += "else undecided (more seeds would decide it).\n\n"
+    t += "else undecided (more seeds may decide it).\n\n"
     // The data are the library's default synthetic sets (Experiment.synthetic).
     let biased = fixed(100 * SyntheticPreferences.Settings.defaults.biasRatio, 0) + "%"
     t += "**Length bias** (\(biased) of training pairs chosen-longer)\n\n"
@@ -204,13 +204,13 @@ struct ExperimentCommand: ParsableCommand {
       adversarial["prompt-free"]!.values, adversarial["vanilla"]!.values, adversarial["original"]!.values
     )
     /// The share of the gap from `base` to `best` that `method` recovers.
-    func recovered(_ method: [Double], _ base: [Double], _ best: [Double]) -> ([Int]) -> Double {
-      { s in (mean(method, s) - mean(base, s)) / (mean(best, s) - mean(base, s)) }
+    func recovered(_ method: [Double], _ base: [Double], _ best: [Double]) -> ([Int]) -> Double? {
+      { s in ratio(mean(method, s) - mean(base, s), mean(best, s) - mean(base, s)) }
     }
     return Checks(
       spearmanRatio: TargetCheck(
         seeds: seeds, target: .within(0, 0.5), "the same sign, at most half the size", digits: 3
-      ) { s in mean(dirSpearman, s) / mean(vanillaSpearman, s) },
+      ) { s in ratio(mean(dirSpearman, s), mean(vanillaSpearman, s)) },
       accuracyGain: TargetCheck(seeds: seeds, target: .atLeast(-0.010), "≥ −0.010", digits: 3) { s in
         mean(dir, s) - mean(vanilla, s)
       },
@@ -219,9 +219,9 @@ struct ExperimentCommand: ParsableCommand {
       combinedGain: TargetCheck(seeds: seeds, target: .atLeast(0), "at least as high", digits: 3) { s in
         mean(both, s) - max(mean(dir, s), mean(pf, s))
       },
-      sycophancyRatio: TargetCheck(seeds: seeds, target: .atMost(0.5), "at most 0.5", digits: 2) { s in
-        mean(dirGap, s) / mean(vanillaGap, s)
-      },
+      sycophancyRatio: TargetCheck(
+        seeds: seeds, target: .within(0, 0.5), "the same sign, at most 0.5", digits: 2
+      ) { s in ratio(mean(dirGap, s), mean(vanillaGap, s)) },
       adversarialRecovery: TargetCheck(
         seeds: seeds, target: .atLeast(0.30), "≥ 30%", percent: true,
         recovered(flipped.0, flipped.1, flipped.2)))

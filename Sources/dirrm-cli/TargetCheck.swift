@@ -33,14 +33,15 @@ struct TargetCheck {
   let digits: Int
   let percent: Bool
 
-  /// `statistic` maps the seed indices of a sample (with repetitions) to the quantity judged;
-  /// the estimate is its value on every seed once.
+  /// `statistic` maps the seed indices of a sample (with repetitions) to the quantity judged,
+  /// or nil where it is undefined (a ratio whose denominator is 0); the estimate is its value
+  /// on every seed once.
   init(
     seeds: Int, target: Target, _ description: String, digits: Int = 0, percent: Bool = false,
-    _ statistic: ([Int]) -> Double
+    _ statistic: ([Int]) -> Double?
   ) {
     (self.target, self.digits, self.percent) = (description, digits, percent)
-    estimate = statistic(Array(0..<seeds))
+    estimate = statistic(Array(0..<seeds)) ?? .nan
     guard seeds >= Self.minimumSeeds else {
       (interval, verdict) = (nil, "not decided by \(seeds) seed\(seeds == 1 ? "" : "s")")
       return
@@ -52,9 +53,12 @@ struct TargetCheck {
     var sample = [Int](repeating: 0, count: seeds)
     for _ in 0..<Self.resamples {
       for i in 0..<seeds { sample[i] = random.below(seeds) }
-      let v = statistic(sample)
-      // A resample whose denominator is 0 has no ratio; it counts as outside every target.
-      values.append(v.isNaN ? .infinity : v)
+      // Where a resample has no value the interval has no meaning.
+      guard let v = statistic(sample), v.isFinite else {
+        (interval, verdict) = (nil, "undecided, the statistic is undefined on some resamples of the seeds")
+        return
+      }
+      values.append(v)
     }
     values.sort()
     let low = values[Int(0.025 * Double(Self.resamples - 1))]
@@ -73,10 +77,13 @@ struct TargetCheck {
     return false
   }
 
-  /// "0.52 (95% interval over the seeds 0.45–0.59; target …: undecided)".
+  /// "0.52 (95% interval over the seeds [0.45, 0.59]; target …: undecided)".
   var text: String {
-    func show(_ v: Double) -> String { percent ? fixed(100 * v, 0) + "%" : fixed(v, digits) }
-    let range = interval.map { "95% interval over the seeds \(show($0.low))–\(show($0.high)); " } ?? ""
+    func show(_ v: Double) -> String {
+      guard v.isFinite else { return "n/a" }
+      return percent ? fixed(100 * v, 0) + "%" : fixed(v, digits)
+    }
+    let range = interval.map { "95% interval over the seeds [\(show($0.low)), \(show($0.high))]; " } ?? ""
     return "\(show(estimate)) (\(range)target \(target): \(verdict))"
   }
 }
@@ -84,4 +91,10 @@ struct TargetCheck {
 /// Mean of `values` at the sample's indices.
 func mean(_ values: [Double], _ sample: [Int]) -> Double {
   sample.reduce(0) { $0 + values[$1] } / Double(max(sample.count, 1))
+}
+
+/// a / b, or nil where b is 0 or so close to it (a sum of values that cancel) that the ratio
+/// means nothing.
+func ratio(_ a: Double, _ b: Double) -> Double? {
+  abs(b) > 1e-12 ? a / b : nil
 }

@@ -107,17 +107,20 @@ def target_statistics(report: dict) -> dict:
     gap = {row: values("sycophancy", row, "gap") for row in ("DIR", "vanilla")}
     flip = {row: values("adversarial", row) for row in report["adversarial"]}
 
+    def ratio(a: float, b: float) -> float:
+        return a / b if abs(b) > 1e-12 else np.nan
+
     def recovered(method: np.ndarray, base: np.ndarray, best: np.ndarray):
-        return lambda s: (method[s].mean() - base[s].mean()) / (best[s].mean() - base[s].mean())
+        return lambda s: ratio(method[s].mean() - base[s].mean(), best[s].mean() - base[s].mean())
 
     return {
-        "dir_spearman_ratio": lambda s: rho["DIR"][s].mean() / rho["vanilla"][s].mean(),
+        "dir_spearman_ratio": lambda s: ratio(rho["DIR"][s].mean(), rho["vanilla"][s].mean()),
         "dir_accuracy_gain": lambda s: acc["DIR"][s].mean() - acc["vanilla"][s].mean(),
         "prompt_free_recovery": recovered(acc["prompt-free"], acc["vanilla"],
                                           acc["vanilla on unbiased data (oracle)"]),
         "combined_gain": lambda s: acc["DIR + prompt-free"][s].mean() - max(acc["DIR"][s].mean(),
                                                                            acc["prompt-free"][s].mean()),
-        "sycophancy_gap_ratio": lambda s: gap["DIR"][s].mean() / gap["vanilla"][s].mean(),
+        "sycophancy_gap_ratio": lambda s: ratio(gap["DIR"][s].mean(), gap["vanilla"][s].mean()),
         "adversarial_recovery": recovered(flip["prompt-free"], flip["vanilla"], flip["original"]),
     }
 
@@ -125,7 +128,7 @@ def target_statistics(report: dict) -> dict:
 # What each target asks of its statistic: (lowest, highest) allowed.
 TARGETS = {"dir_spearman_ratio": (0.0, 0.5), "dir_accuracy_gain": (-0.010, np.inf),
            "prompt_free_recovery": (0.30, np.inf), "combined_gain": (0.0, np.inf),
-           "sycophancy_gap_ratio": (-np.inf, 0.5), "adversarial_recovery": (0.30, np.inf)}
+           "sycophancy_gap_ratio": (0.0, 0.5), "adversarial_recovery": (0.30, np.inf)}
 
 
 def test_experiment_judges_each_target_on_a_bootstrap_interval():
@@ -134,31 +137,44 @@ def test_experiment_judges_each_target_on_a_bootstrap_interval():
                                timeout=120))
     statistics = target_statistics(report)
     assert list(report["targets"]) == list(TARGETS)
-    rng = np.random.default_rng(0)
-    samples = rng.integers(0, seeds, (4000, seeds))
+    # Every one of the 5^5 resamples of five seeds: the exact bootstrap distribution, which the
+    # CLI's 10,000 random resamples estimate. Its 2.5% and 97.5% points must fall within the
+    # exact 2–3% and 97–98% quantiles (a 90% or a normal interval would not).
+    grid = np.stack(np.meshgrid(*[np.arange(seeds)] * seeds, indexing="ij"), -1).reshape(-1, seeds)
     for name, check in report["targets"].items():
         statistic = statistics[name]
-        assert check["estimate"] == pytest.approx(statistic(np.arange(seeds)), abs=1e-12)
-        # An independent percentile bootstrap (other resamples): the same interval within its
-        # own sampling noise.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            boot = np.array([statistic(s) for s in samples])
-        boot = np.where(np.isnan(boot), np.inf, boot)
-        low, high = np.percentile(boot, [2.5, 97.5])
-        width = high - low if np.isfinite(high - low) else 1.0
-        assert check["low"] == pytest.approx(low, abs=0.25 * width + 1e-9), name
-        if check["high"] is not None or np.isfinite(high):
-            assert check["high"] == pytest.approx(high, abs=0.25 * width + 1e-9), name
+        exact = np.array([statistic(s) for s in grid])
+        estimate = statistic(np.arange(seeds))
+        if np.isnan(exact).any():
+            # Undefined on some resamples: no interval, and no verdict but undecided.
+            assert check["low"] is None and check["high"] is None, name
+            assert check["verdict"].startswith("undecided"), name
+            continue
+        assert check["estimate"] == pytest.approx(estimate, abs=1e-12), name
+        lows, highs = np.quantile(exact, [0.02, 0.03]), np.quantile(exact, [0.97, 0.98])
+        assert lows[0] - 1e-12 <= check["low"] <= lows[1] + 1e-12, (name, check, lows)
+        assert highs[0] - 1e-12 <= check["high"] <= highs[1] + 1e-12, (name, check, highs)
         # The verdict follows from the interval: met inside the target, missed wholly outside.
         least, most = TARGETS[name]
-        lo = check["low"]
-        hi = check["high"] if check["high"] is not None else np.inf
+        lo, hi = check["low"], check["high"]
         if least <= lo and hi <= most:
             assert check["verdict"] == "met", name
         elif hi < least or lo > most:
             assert check["verdict"] == "missed", name
         else:
             assert check["verdict"] == "undecided", name
+
+
+def test_experiment_without_training_leaves_its_ratios_undecided():
+    # No epochs: every method is the initial model, so the recoveries divide by a gap of 0.
+    out = run_cli("experiment", "--seeds", 5, "--epochs", 0, "--prompt-count", 100, "--json", timeout=120)
+    report = only_json(out)
+    checks = report["targets"]
+    for name in ("prompt_free_recovery", "adversarial_recovery"):
+        assert checks[name]["estimate"] is None and checks[name]["low"] is None, checks[name]
+        assert checks[name]["verdict"].startswith("undecided"), checks[name]
+    text = run_cli("experiment", "--seeds", 5, "--epochs", 0, "--prompt-count", 100, timeout=120)
+    assert text.returncode == 0 and "n/a%" not in text.stdout, text.stdout
 
 
 def test_experiment_json_and_row_are_one_or_the_other():
