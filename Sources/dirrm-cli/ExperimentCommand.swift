@@ -108,11 +108,11 @@ struct ExperimentCommand: ParsableCommand {
       case .adversarial: adversarial[m.row, default: Summary()].add(m.value)
       }
     }
+    let checks = targetChecks(lengthRows, sycophancy, adversarial)
     if let row {
-      print(headline(row, lengthRows, sycophancy, adversarial))
+      print(headline(row, lengthRows, checks))
       return
     }
-    let checks = targetChecks(lengthRows, sycophancy, adversarial)
     let text = report(lengthRows, sycophancy, adversarial, checks)
     if let readme { try replaceResults(in: readme, with: text) }
     if json {
@@ -229,24 +229,15 @@ struct ExperimentCommand: ParsableCommand {
 
   /// DIR's accuracy change and Spearman ratio (negative when DIR flips the sign), prompt-free's recovery, DIR + prompt-free's
   /// accuracy, the sycophancy gap ratio and the adversarial recovery, as one table row.
-  func headline(
-    _ label: String, _ length: [String: [String: Summary]], _ sycophancy: [String: [String: Summary]],
-    _ adversarial: [String: Summary]
-  ) -> String {
-    let oracle = length["vanilla on unbiased data (oracle)"]!["accuracy"]!.mean
-    let v = length["vanilla"]!
-    let dir = length["DIR"]!
-    let pf = length["prompt-free"]!
-    let both = length["DIR + prompt-free"]!
+  func headline(_ label: String, _ length: [String: [String: Summary]], _ checks: Checks) -> String {
+    func percent(_ v: Double) -> String { fixed(100 * v, 0) + "%" }
+    func accuracy(_ row: String) -> Double { length[row]!["accuracy"]!.mean }
     let cells = [
-      fixed(dir["accuracy"]!.mean - v["accuracy"]!.mean, 3),
-      fixed(dir["spearman"]!.mean / v["spearman"]!.mean, 2),
-      fixed(100 * (pf["accuracy"]!.mean - v["accuracy"]!.mean) / (oracle - v["accuracy"]!.mean), 0) + "%",
-      fixed(both["accuracy"]!.mean, 3) + " vs " + fixed(max(dir["accuracy"]!.mean, pf["accuracy"]!.mean), 3),
-      fixed(sycophancy["DIR"]!["gap"]!.mean / sycophancy["vanilla"]!["gap"]!.mean, 2),
-      fixed(
-        100 * (adversarial["prompt-free"]!.mean - adversarial["vanilla"]!.mean)
-          / (adversarial["original"]!.mean - adversarial["vanilla"]!.mean), 0) + "%",
+      fixed(checks.accuracyGain.estimate, 3), fixed(checks.spearmanRatio.estimate, 2),
+      percent(checks.promptFreeRecovery.estimate),
+      fixed(accuracy("DIR + prompt-free"), 3) + " vs "
+        + fixed(max(accuracy("DIR"), accuracy("prompt-free")), 3),
+      fixed(checks.sycophancyRatio.estimate, 2), percent(checks.adversarialRecovery.estimate),
     ]
     return "| \(label) | " + cells.joined(separator: " | ") + " |"
   }
