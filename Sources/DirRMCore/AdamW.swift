@@ -4,7 +4,8 @@ import SIMDKernels
 /// AdamW with decoupled weight decay, step for step as torch.optim.AdamW (single-tensor
 /// path, β = (0.9, 0.999), ε = 1e-8). The state is float32, and so is the arithmetic: torch's
 /// operations in torch's order, fused into one pass over p, g, m and v (SIMDKernels'
-/// `dirrm_adamw_step`), each rounded once as torch rounds it.
+/// `dirrm_adamw_step`), each rounded once; torch's vector code fuses two multiply-adds, so the
+/// two agree to float32 rounding.
 public struct AdamW: Equatable {
   public var learningRate: Float
   public var weightDecay: Float

@@ -223,7 +223,8 @@ INLINE void softplus_sigmoid(const float *x, float *sp, float *sg, intptr_t n) {
      v₁ = v·β2 + (1 − β2)·g·g (mul_, addcmul_),  d = √v₁ / c₂ + ε (sqrt, div, add_),
      p₁ = p·decay + (−step_size)·(m₁ / d) (addcdiv_),
    each operation rounded once (no fused multiply-add: the pragma above), so every variant
-   gives the same bits. The pass is bound by memory traffic (28 bytes per element); the double
+   gives the same bits. torch's own vector code fuses lerp's and addcmul's multiply-add, so the
+   two agree to float32 rounding, not bit for bit (docs/decisions.md). The pass is bound by memory traffic (28 bytes per element); the double
    evaluation it replaced waited on the double divider and square root. An element whose new
    p, m or v is not finite keeps all three: a diverged step leaves q as it was, and what the
    state holds can always be saved and loaded again. */

@@ -41,7 +41,8 @@ typedef struct dirrm_adamw_constants {
   float decay, one_minus_beta1, beta2, one_minus_beta2, negative_step_size, correction2, epsilon;
 } dirrm_adamw_constants;
 /* One AdamW step over n elements of the parameters p, gradient g and moments m and v, in float32
-   with torch.optim.AdamW's operations in its order (the same bits in every variant). An element
+   with torch.optim.AdamW's operations in its order, each rounded once (the same bits in every
+   variant). An element
    whose new p, m or v would not be finite keeps all three. Returns 1 if every element was
    updated, else 0. */
 DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,
