@@ -3,9 +3,9 @@ import SIMDKernels
 
 /// AdamW with decoupled weight decay, step for step as torch.optim.AdamW (single-tensor
 /// path, β = (0.9, 0.999), ε = 1e-8). The state is float32, and so is the arithmetic: torch's
-/// operations in torch's order, fused into one pass over p, g, m and v (SIMDKernels'
-/// `dirrm_adamw_step`), each rounded once; torch's vector code fuses two multiply-adds, so the
-/// two agree to float32 rounding.
+/// x86 CPU arithmetic, its two fused multiply-adds included, in one pass over p, g, m and v
+/// (SIMDKernels' `dirrm_adamw_step`), so m and v equal torch's bit for bit and p nearly always
+/// (docs/mathematics.md §2.4).
 public struct AdamW: Equatable {
   public var learningRate: Float
   public var weightDecay: Float

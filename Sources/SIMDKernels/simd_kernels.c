@@ -13,8 +13,10 @@
 
 #include "exp_table.h"
 
-/* a·b + c must stay two roundings in every variant, or AVX2's FMA would change the bits; and
-   x − x must stay NaN for a non-finite x, which the finiteness checks rest on. */
+/* a·b + c must stay two roundings in every variant unless written as a fused multiply-add
+   (__builtin_elementwise_fma, one rounding everywhere: libm's fma in the baseline), or AVX2's
+   FMA would change the bits; and x − x must stay NaN for a non-finite x, which the finiteness
+   checks rest on. */
 #pragma clang fp contract(off)
 #pragma clang fp reassociate(off)
 #if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)

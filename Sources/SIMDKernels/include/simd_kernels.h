@@ -5,13 +5,15 @@
    baseline, AVX2, AVX-512) and chosen at run time from the CPU's features, so that one binary
    (the wheel's) runs on any x86-64 and uses the CPU's vector instructions. C because Swift
    cannot compile one function for several instruction sets. Every variant performs the same
-   operations in the same order (no contraction into FMA; the loss's blocks of four 8-float
-   vectors and its double sum kept in 8 lanes, added in order; AdamW's float32 operations in
-   torch's order; prompt-free's exp with libm's bits, computed with glibc's own fused multiply-adds
-   where the CPU has FMA, and by libm itself in the baseline), so all give the same bits; the
-   tests check that for each variant the CPU runs. For the loss, the AVX-512 variant holds
-   the double accumulator in one 512-bit register and gains masks and wider integer
-   operations, not wider float arithmetic; so does AdamW's step (8 floats at a time). */
+   operations in the same order (no contraction into FMA beyond the fused multiply-adds
+   written out; the loss's blocks of four 8-float vectors and its double sum kept in 8 lanes,
+   added in order; AdamW's float32 operations as torch runs them, its two fused
+   multiply-adds computed by libm's fma in the baseline; prompt-free's exp with libm's bits,
+   computed with glibc's own fused multiply-adds where the CPU has FMA, and by libm itself in
+   the baseline), so all give the same bits; the tests check that for each variant the CPU
+   runs. For the loss, the AVX-512 variant holds the double accumulator in one 512-bit
+   register and gains masks and wider integer operations, not wider float arithmetic; so does
+   AdamW's step (8 floats at a time). */
 #include <stdint.h>
 
 #include "blas_kernel.h"
@@ -41,7 +43,7 @@ typedef struct dirrm_adamw_constants {
   float decay, one_minus_beta1, beta2, one_minus_beta2, negative_step_size, correction2, epsilon;
 } dirrm_adamw_constants;
 /* One AdamW step over n elements of the parameters p, gradient g and moments m and v, in float32
-   with torch.optim.AdamW's operations in its order, each rounded once (the same bits in every
+   as torch.optim.AdamW computes it on x86 (two fused multiply-adds; the same bits in every
    variant). An element
    whose new p, m or v would not be finite keeps all three. Returns 1 if every element was
    updated, else 0. */
