@@ -132,8 +132,9 @@ real-results: build
 
 # The fine-tuning benchmark (benchmarks/finetune/, README "Fine-tuning a pretrained encoder"):
 # all-MiniLM-L6-v2 fine-tuned end to end through dirrm.torch on AlpacaEval 2 pairs, every method
-# with the library's defaults, ODIN and a post-hoc correction, 3 seeds; about 1 h 45 min on a
-# 2-core machine (two trainings at a time). Writes benchmarks/finetune/RESULTS.md and its README block.
+# with the library's defaults, ODIN and a post-hoc correction, 3 seeds; about 25 minutes on a
+# 2-core machine with nothing else running (two trainings at a time). Writes
+# benchmarks/finetune/RESULTS.md and its README block.
 #   make finetune-results DATA=/path/to/alpaca_eval [FINETUNE_ARGS="--quick --out out/ft.md"]
 finetune-results: build
 	@if [ -z "$(DATA)" ]; then echo "finetune-results: DATA is not set: pass the AlpacaEval annotations folder (instructions.jsonl.gz, judgments.jsonl.gz), e.g. make finetune-results DATA=/path/to/alpaca_eval" >&2; exit 1; fi

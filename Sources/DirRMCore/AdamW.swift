@@ -2,9 +2,10 @@ import Glibc
 import SIMDKernels
 
 /// AdamW with decoupled weight decay, step for step as torch.optim.AdamW (single-tensor
-/// path, β = (0.9, 0.999), ε = 1e-8). The state is float32, as torch's; each element's
-/// update is evaluated in double (SIMDKernels' `dirrm_adamw_step`, one fused pass), so it is
-/// torch's within float32 rounding.
+/// path, β = (0.9, 0.999), ε = 1e-8). The state is float32, and so is the arithmetic: torch's
+/// x86 CPU arithmetic, its two fused multiply-adds included, in one pass over p, g, m and v
+/// (SIMDKernels' `dirrm_adamw_step`), so m and v equal torch's bit for bit and p nearly always
+/// (docs/mathematics.md §2.4).
 public struct AdamW: Equatable {
   public var learningRate: Float
   public var weightDecay: Float
@@ -42,11 +43,14 @@ public struct AdamW: Equatable {
         && secondMoment.count == firstMoment.count,
       "AdamW for \(firstMoment.count) parameters updated with \(parameters.count) and \(gradient.count)")
     step = Limits.counted(step)
+    // torch computes the step's scalars in Python doubles and rounds each to float32 where it
+    // meets a float32 tensor.
     let lr = Double(learningRate)
     let constants = dirrm_adamw_constants(
-      beta1: Self.beta1, beta2: Self.beta2, epsilon: Self.epsilon, decay: 1 - lr * Double(weightDecay),
-      step_size: lr / (1 - Self.pow(Self.beta1, step)),
-      correction2: (1 - Self.pow(Self.beta2, step)).squareRoot())
+      decay: Float(1 - lr * Double(weightDecay)), one_minus_beta1: Float(1 - Self.beta1),
+      beta2: Float(Self.beta2), one_minus_beta2: Float(1 - Self.beta2),
+      negative_step_size: Float(-(lr / (1 - Self.pow(Self.beta1, step)))),
+      correction2: Float((1 - Self.pow(Self.beta2, step)).squareRoot()), epsilon: Float(Self.epsilon))
     let n = parameters.count
     // Each element's update depends on that element alone, so any split gives the same bits.
     let parts = (n + Self.partSize - 1) / Self.partSize
@@ -70,9 +74,9 @@ public struct AdamW: Equatable {
     }
   }
 
-  /// Elements per part of the pool's work. The pass waits on the double divider and square
-  /// root, so two cores take half the time (docs/decisions.md); parts this size keep a small
-  /// q on the calling thread.
+  /// Elements per part of the pool's work. Two cores still take less time than one on this
+  /// memory-bound pass (docs/decisions.md); parts this size keep a small q on the calling
+  /// thread.
   static let partSize = 1 << 16
 
   static func pow(_ base: Double, _ exponent: Int) -> Double {

@@ -13,8 +13,10 @@
 
 #include "exp_table.h"
 
-/* a·b + c must stay two roundings in every variant, or AVX2's FMA would change the bits; and
-   x − x must stay NaN for a non-finite x, which the finiteness checks rest on. */
+/* a·b + c must stay two roundings in every variant unless written as a fused multiply-add
+   (__builtin_elementwise_fma, one rounding everywhere: libm's fma in the baseline), or AVX2's
+   FMA would change the bits; and x − x must stay NaN for a non-finite x, which the finiteness
+   checks rest on. */
 #pragma clang fp contract(off)
 #pragma clang fp reassociate(off)
 #if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
@@ -217,14 +219,19 @@ INLINE void softplus_sigmoid(const float *x, float *sp, float *sg, intptr_t n) {
   }
 }
 
-/* AdamW's step over p, g, m and v in one pass, eight elements at a time, each widened to double:
-   m₁ = β1·m + (1 − β1)·g, v₁ = β2·v + (1 − β2)·g·g, p₁ = p·decay − step_size·m₁ / (√v₁ / c₂ + ε),
-   in that order of operations, each rounded once in double and the results once to float.
-   IEEE double operations round the same at any vector width, so every variant gives the same
-   bits. On one thread the pass waits on the double divider and square root: 8 lanes keep four
-   (SSE2), two (AVX2) or one (AVX-512) independent instructions in flight. An element whose new
-   p, m or v is not finite in float keeps all three: a diverged step leaves q as it was, and
-   what the state holds can always be saved and loaded again. */
+/* AdamW's step over p, g, m and v in one pass, eight elements at a time, in float32 with the
+   arithmetic of torch.optim.AdamW's single-tensor path as torch 2.13's x86 CPU build runs it:
+     p·decay (mul_),  m₁ = fma(1 − β1, g − m, m) (lerp_: its vector code's explicit fmadd for a
+     weight below ½),  v₁ = fma((1 − β2)·g, g, v·β2) (mul_, then addcmul_'s self + value·t1·t2,
+     whose multiply-add torch's compiler fuses),  d = √v₁ / c₂ + ε (sqrt, div, add_),
+     p₁ = p·decay + ((−step_size)·m₁) / d (addcdiv_'s self + value·t1 / t2).
+   Every other operation is rounded on its own (the pragma above), in every variant: the
+   baseline's fma is libm's, correctly rounded, so every variant gives the same bits.
+   benchmarks/adamw_vs_torch.py measures the agreement with torch (m and v bit for bit) and
+   writes the torch case AdamWTests checks. The pass is bound by memory traffic (28 bytes per
+   element); the double evaluation it replaced waited on the double divider and square root.
+   An element whose new p, m or v is not finite keeps all three: a diverged step leaves q as
+   it was, and what the state holds can always be saved and loaded again. */
 INLINE f8 load8(const float *p, int lanes) {
   f8 v = {0, 0, 0, 0, 0, 0, 0, 0};
   if (lanes == 8) {
@@ -243,23 +250,23 @@ INLINE void store8(f8 v, float *p, int lanes) {
   }
 }
 
-INLINE f8 narrow(d8 v) { return __builtin_convertvector(v, f8); }
+INLINE f8 splat8(float v) { return (f8){v, v, v, v, v, v, v, v}; }
 INLINE f8 blend8(i8 mask, f8 yes, f8 no) { return (f8)(((i8)yes & mask) | ((i8)no & ~mask)); }
 
 /* Elements i..<i + lanes; returns the lanes that diverged. */
 INLINE i8 adamw_block(float *p, const float *g, float *m, float *v, intptr_t i, int lanes,
                       const dirrm_adamw_constants *k) {
   f8 g0 = load8(g + i, lanes), m0 = load8(m + i, lanes), v0 = load8(v + i, lanes), p0 = load8(p + i, lanes);
-  d8 gd = widen(g0);
-  d8 m1 = k->beta1 * widen(m0) + (1 - k->beta1) * gd;
-  d8 v1 = k->beta2 * widen(v0) + (1 - k->beta2) * gd * gd;
-  d8 p1 = widen(p0) * k->decay - k->step_size * m1 / (__builtin_elementwise_sqrt(v1) / k->correction2 + k->epsilon);
-  f8 mf = narrow(m1), vf = narrow(v1), pf = narrow(p1);
+  f8 decayed = p0 * k->decay;
+  f8 m1 = __builtin_elementwise_fma(splat8(k->one_minus_beta1), g0 - m0, m0);
+  f8 v1 = __builtin_elementwise_fma(k->one_minus_beta2 * g0, g0, v0 * k->beta2);
+  f8 denominator = __builtin_elementwise_sqrt(v1) / k->correction2 + k->epsilon;
+  f8 p1 = decayed + (k->negative_step_size * m1) / denominator;
   /* x − x is 0 for finite x and NaN otherwise; padding lanes (all zero) stay finite. */
-  i8 diverged = ((pf - pf) + (mf - mf) + (vf - vf)) != 0.0f;
-  store8(blend8(diverged, m0, mf), m + i, lanes);
-  store8(blend8(diverged, v0, vf), v + i, lanes);
-  store8(blend8(diverged, p0, pf), p + i, lanes);
+  i8 diverged = ((p1 - p1) + (m1 - m1) + (v1 - v1)) != 0.0f;
+  store8(blend8(diverged, m0, m1), m + i, lanes);
+  store8(blend8(diverged, v0, v1), v + i, lanes);
+  store8(blend8(diverged, p0, p1), p + i, lanes);
   return diverged;
 }
 

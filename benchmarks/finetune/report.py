@@ -115,12 +115,12 @@ def write_report(md_path: str, json_path: str, readme: Optional[str], meta: dict
         f"(inputs of at most {meta['max_length']} tokens). AlpacaEval's outputs are long (median 771 characters), "
         f"so {d['responses_fitting']} of the {d['responses_considered']} non-adversarial, non-reference outputs "
         f"short enough to try fit; mean response length in the sets: "
-        f"{', '.join(f'{k} {v:.0f}' for k, v in d['mean_tokens'].items())} word pieces. The budget was chosen from "
-        f"a measured step: {vanilla_step:.1f} s per {h['batch_pairs']}-pair vanilla step here (median, two trainings "
-        f"at a time; the encoder runs length-sorted chunks of 8 sequences, each padded to its own longest, which "
-        f"took a step from 7.5 s to 5 s against padding the whole batch), which with the pairs below was to fit "
-        f"the full run in about an hour at 5 s a step (the header gives what it took); 96–128 tokens would add "
-        f"30–100% per step.",
+        f"{', '.join(f'{k} {v:.0f}' for k, v in d['mean_tokens'].items())} word pieces. The budget was chosen "
+        f"when a {h['batch_pairs']}-pair vanilla step took about 5 s here (two trainings at a time; the encoder runs "
+        f"length-sorted chunks of 8 sequences, each padded to its own longest, which took a step from 7.5 s to 5 s "
+        f"against padding the whole batch), to fit the full run with the pairs below in about an hour; this "
+        f"run's median vanilla step took {vanilla_step:.1f} s (the header gives the run's time); 96–128 tokens "
+        f"would add 30–100% per step.",
         f"- **Pairs.** Two models' outputs for one instruction, both within the budget; chosen = the higher "
         f"judge_preference against the common reference (GPT-4 Turbo's probability of beating gpt4_1106_preview). "
         f"Near-ties (|difference| < {b['min_pref_gap']}), equal-length pairs and identical texts are dropped; "

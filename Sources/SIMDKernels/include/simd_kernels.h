@@ -5,13 +5,15 @@
    baseline, AVX2, AVX-512) and chosen at run time from the CPU's features, so that one binary
    (the wheel's) runs on any x86-64 and uses the CPU's vector instructions. C because Swift
    cannot compile one function for several instruction sets. Every variant performs the same
-   operations in the same order (no contraction into FMA; the loss's blocks of four 8-float
-   vectors and its double sum kept in 8 lanes, added in order; AdamW's double arithmetic per
-   element; prompt-free's exp with libm's bits, computed with glibc's own fused multiply-adds
-   where the CPU has FMA, and by libm itself in the baseline), so all give the same bits; the
-   tests check that for each variant the CPU runs. For the loss, the AVX-512 variant holds
-   the double accumulator in one 512-bit register and gains masks and wider integer
-   operations, not wider float arithmetic; AdamW's step does use its 8-double width. */
+   operations in the same order (no contraction into FMA beyond the fused multiply-adds
+   written out; the loss's blocks of four 8-float vectors and its double sum kept in 8 lanes,
+   added in order; AdamW's float32 operations as torch runs them, its two fused
+   multiply-adds computed by libm's fma in the baseline; prompt-free's exp with libm's bits,
+   computed with glibc's own fused multiply-adds where the CPU has FMA, and by libm itself in
+   the baseline), so all give the same bits; the tests check that for each variant the CPU
+   runs. For the loss, the AVX-512 variant holds the double accumulator in one 512-bit
+   register and gains masks and wider integer operations, not wider float arithmetic; so does
+   AdamW's step (8 floats at a time). */
 #include <stdint.h>
 
 #include "blas_kernel.h"
@@ -34,14 +36,17 @@ DIRRM_INTERNAL double dirrm_bt_softplus_sum(const float *chosen, const float *re
 DIRRM_INTERNAL void dirrm_bt_gradient(const float *chosen, const float *rejected, const float *margin,
                                       const float *weight, float scale, double center, float *grad_chosen,
                                       float *grad_rejected, intptr_t n);
-/* AdamW's scalars for one step: β1, β2 and ε, and the step's weight decay factor 1 − lr·wd,
-   step size lr / (1 − β1^t) and √(1 − β2^t). */
+/* AdamW's scalars for one step, each computed in double and rounded to float32 once (as torch
+   rounds a Python scalar when it meets a float32 tensor): the weight decay factor 1 − lr·wd,
+   1 − β1, β2, 1 − β2, −lr / (1 − β1^t), √(1 − β2^t) and ε. */
 typedef struct dirrm_adamw_constants {
-  double beta1, beta2, epsilon, decay, step_size, correction2;
+  float decay, one_minus_beta1, beta2, one_minus_beta2, negative_step_size, correction2, epsilon;
 } dirrm_adamw_constants;
-/* One AdamW step over n elements of the parameters p, gradient g and moments m and v (float32,
-   evaluated in double; the same bits in every variant). An element whose new p, m or v would
-   not be finite keeps all three. Returns 1 if every element was updated, else 0. */
+/* One AdamW step over n elements of the parameters p, gradient g and moments m and v, in float32
+   as torch.optim.AdamW computes it on x86 (two fused multiply-adds; the same bits in every
+   variant). An element
+   whose new p, m or v would not be finite keeps all three. Returns 1 if every element was
+   updated, else 0. */
 DIRRM_INTERNAL int dirrm_adamw_step(float *p, const float *g, float *m, float *v, intptr_t n,
                                     const dirrm_adamw_constants *k);
 /* For j < k, exps_j = e^−|gaps_j − d|, with the bits of libm's exp (computed by a vector
