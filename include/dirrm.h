@@ -41,6 +41,10 @@
  *             except _free, which releases the token (the state itself is never touched).
  *             An estimator with a fit begun in the background (dirrm_club_fit_begin) is
  *             such a handle in the child.
+ *   Floats.   Every call runs in the default floating-point environment (round to nearest,
+ *             no traps, no flush-to-zero) whatever the calling thread's, and gives the
+ *             caller's back, exception flags included, before it returns: traps a caller
+ *             enabled do not fire inside dirrm, and flush-to-zero does not change results.
  */
 #ifndef DIRRM_H
 #define DIRRM_H

@@ -71,12 +71,15 @@ func bridge<T, E: CoreFailure>(_ prefix: String = "", _ body: () throws(E) -> T)
 
 let lastError = ThreadLocalText()
 
-/// Runs the body of an exported function: a thrown error becomes the returned status and
-/// this thread's last error, prefixed with the function's name.
+/// Runs the body of an exported function in the default floating-point environment
+/// (`FloatingPointEnvironment`): a thrown error becomes the returned status and this thread's
+/// last error, prefixed with the function's name.
 @inline(__always)
 func abiCall(_ function: StaticString, _ body: () throws(ABIError) -> Void) -> Int32 {
   Handles.beginCall()
   defer { Handles.endCall() }
+  let environment = FloatingPointEnvironment.enterDefault()
+  defer { environment.restore() }
   do {
     try body()
     return DIRRM_OK
