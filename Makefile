@@ -65,7 +65,7 @@ examples: build
 hostile: build
 	@mkdir -p $(EXAMPLES)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude Tests/hostile/hostile_calls.c \
-	  -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lpthread -o $(EXAMPLES)/hostile_calls
+	  -L.build/release -ldirrm -Wl,-rpath,'$$ORIGIN/../release' -lpthread -lm -o $(EXAMPLES)/hostile_calls
 	$(EXAMPLES)/hostile_calls
 
 swift-test: setup

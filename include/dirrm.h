@@ -45,6 +45,8 @@
  *             no traps, no flush-to-zero) whatever the calling thread's, and gives the
  *             caller's back, exception flags included, before it returns: traps a caller
  *             enabled do not fire inside dirrm, and flush-to-zero does not change results.
+ *             A progress callback runs in that default environment too, and whatever it
+ *             changes there (traps, the rounding mode) is undone when it returns.
  */
 #ifndef DIRRM_H
 #define DIRRM_H

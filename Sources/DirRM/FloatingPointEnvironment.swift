@@ -13,8 +13,15 @@ struct FloatingPointEnvironment {
   static func enterDefault() -> FloatingPointEnvironment {
     var environment = FloatingPointEnvironment()
     fegetenv(&environment.saved)
-    fesetenv(UnsafePointer<fenv_t>(bitPattern: defaultEnvironmentAddress))
+    installDefault()
     return environment
+  }
+
+  /// Installs the default environment on this thread. A call does so again after each
+  /// callback it runs: the callback is the caller's code, and whatever it does to the
+  /// environment (traps, a rounding mode) must not reach the rest of the call.
+  static func installDefault() {
+    fesetenv(UnsafePointer<fenv_t>(bitPattern: defaultEnvironmentAddress))
   }
 
   /// Reinstalls the environment `enterDefault` saved.

@@ -48,6 +48,7 @@ public func dirrm_train(
     try bridge { () throws(NumericError) in
       try trainer.run { record in
         guard let progress else { return false }
+        defer { FloatingPointEnvironment.installDefault() }
         return progress(
           user, Int64(record.step), Int64(record.totalSteps), record.lossPref, record.mi, record.threshold)
           != 0

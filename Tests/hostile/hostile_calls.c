@@ -7,6 +7,8 @@
  *
  * Memory cases lower RLIMIT_AS in the child, so that "the allocation fails" happens on any
  * machine: the library must then answer DIRRM_ERR_OUT_OF_MEMORY, never trap. */
+#include <fenv.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -878,6 +880,61 @@ static int background_finish_racing_begin(void) {
 
 /* ---- the runner ---- */
 
+/* ---- the caller's floating-point environment: traps it enabled must not fire on dirrm's own
+ *      NaN checks (x - x of an infinite reward), and must still be enabled afterwards ---- */
+static int traps_enabled_by_the_caller_stay_the_callers(void) {
+  const int traps = FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW;
+  float inf_chosen[2] = {INFINITY, 1.0f}, rejected[2] = {0.0f, 0.5f}, loss = 0, g[2], h[2];
+  fill_batch();
+  dirrm_club *c = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  EXPECT(c != NULL);
+  float nll = 0;
+  EXPECT(feenableexcept(traps) != -1);
+  feclearexcept(FE_ALL_EXCEPT);
+  EXPECT(dirrm_bt_loss(2, inf_chosen, rejected, NULL, NULL, 0, &loss, g, h) == DIRRM_ERR_NONFINITE);
+  EXPECT(dirrm_club_fit(c, N, hc, hr, labels, &nll) == DIRRM_OK);
+  int flags = fetestexcept(FE_ALL_EXCEPT);
+  dirrm_club_free(c);
+  EXPECT(fegetexcept() == traps);
+  EXPECT(flags == 0);
+  return 0;
+}
+
+/* A progress callback that enables traps and another rounding mode each time it runs: each
+ * run sees the default environment again, and the model is the one trained without it. */
+static volatile int callbacks_seen_other_environment, callback_runs;
+static int32_t environment_changing_progress(void *user, int64_t step, int64_t total, float loss,
+                                             float mi, float threshold) {
+  (void)user, (void)step, (void)total, (void)loss, (void)mi, (void)threshold;
+  if (fegetexcept() != 0 || fegetround() != FE_TONEAREST) callbacks_seen_other_environment = 1;
+  callback_runs++;
+  feenableexcept(FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW);
+  fesetround(FE_UPWARD);
+  return 0;
+}
+
+static int callbacks_changing_the_environment_change_nothing(void) {
+  dirrm_dataset *data = tiny_dataset();
+  EXPECT(data);
+  dirrm_model_params mp;
+  dirrm_model_params_init(&mp);
+  mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 8;
+  dirrm_model *quiet = NULL, *noisy = NULL;
+  EXPECT(dirrm_model_create(&mp, &quiet) == DIRRM_OK && dirrm_model_create(&mp, &noisy) == DIRRM_OK);
+  dirrm_train_params p;
+  dirrm_train_params_init(&p);
+  p.epochs = 4, p.batch_size = 2;
+  EXPECT(dirrm_train(quiet, data, &p, NULL, NULL) == DIRRM_OK);
+  EXPECT(dirrm_train(noisy, data, &p, environment_changing_progress, NULL) == DIRRM_OK);
+  EXPECT(callback_runs > 1 && !callbacks_seen_other_environment);
+  EXPECT(fegetexcept() == 0 && fegetround() == FE_TONEAREST); /* the caller's, as it was */
+  float x[4] = {0.1f, 0.2f, -0.3f, 0.7f}, a[2], b[2];
+  EXPECT(dirrm_model_score(quiet, 2, x, x, a, NULL) == DIRRM_OK);
+  EXPECT(dirrm_model_score(noisy, 2, x, x, b, NULL) == DIRRM_OK);
+  EXPECT(memcmp(a, b, sizeof a) == 0);
+  return 0;
+}
+
 typedef struct {
   const char *name;
   int (*run)(void);
@@ -914,6 +971,9 @@ static const test_case cases[] = {
     {"impossible_bias_stats_are_refused", impossible_bias_stats_are_refused},
     {"background_fit_misuse_fork_and_free", background_fit_misuse_fork_and_free},
     {"background_finish_racing_begin", background_finish_racing_begin},
+    {"traps_enabled_by_the_caller_stay_the_callers", traps_enabled_by_the_caller_stay_the_callers},
+    {"callbacks_changing_the_environment_change_nothing",
+     callbacks_changing_the_environment_change_nothing},
 };
 
 int main(int argc, char **argv) {
