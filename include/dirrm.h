@@ -42,11 +42,13 @@
  *             An estimator with a fit begun in the background (dirrm_club_fit_begin) is
  *             such a handle in the child.
  *   Floats.   Every call runs in the default floating-point environment (round to nearest,
- *             no traps, no flush-to-zero) whatever the calling thread's, and gives the
- *             caller's back, exception flags included, before it returns: traps a caller
- *             enabled do not fire inside dirrm, and flush-to-zero does not change results.
- *             A progress callback runs in that default environment too, and whatever it
- *             changes there (traps, the rounding mode) is undone when it returns.
+ *             no traps, no flush-to-zero or denormals-are-zero), as do dirrm's own threads,
+ *             whatever the calling thread's, and gives the caller's back as it was, exception
+ *             flags included, before it returns: traps a caller enabled do not fire inside
+ *             dirrm, other modes do not change results, and the exception flags dirrm's work
+ *             raises are dropped. A progress callback runs in a fresh default environment,
+ *             not the caller's: code in it that needs traps or flush-to-zero sets them
+ *             itself, and whatever it changes (flags included) is undone when it returns.
  */
 #ifndef DIRRM_H
 #define DIRRM_H

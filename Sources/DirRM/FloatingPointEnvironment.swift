@@ -9,24 +9,28 @@ import Glibc
 struct FloatingPointEnvironment {
   private var saved = fenv_t()
 
-  /// Saves this thread's environment and installs the default one.
-  static func enterDefault() -> FloatingPointEnvironment {
+  /// Runs `body` in the default environment and gives this thread's back, flags included
+  /// (the flags `body` raised are dropped: they are dirrm's, not the caller's).
+  @inline(__always)
+  static func withDefault<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
     var environment = FloatingPointEnvironment()
     fegetenv(&environment.saved)
     installDefault()
-    return environment
+    defer { withUnsafePointer(to: environment.saved) { _ = fesetenv($0) } }
+    return try body()
   }
 
-  /// Installs the default environment on this thread. A call does so again after each
-  /// callback it runs: the callback is the caller's code, and whatever it does to the
-  /// environment (traps, a rounding mode) must not reach the rest of the call.
-  static func installDefault() {
+  /// Runs a caller's callback in a fresh default environment, and installs the default again
+  /// when it returns: whatever the callback does to the environment (traps, a rounding mode)
+  /// must not reach the rest of the call.
+  static func runCallback<T>(_ callback: () -> T) -> T {
+    installDefault()
+    defer { installDefault() }
+    return callback()
+  }
+
+  private static func installDefault() {
     fesetenv(UnsafePointer<fenv_t>(bitPattern: defaultEnvironmentAddress))
-  }
-
-  /// Reinstalls the environment `enterDefault` saved.
-  func restore() {
-    withUnsafePointer(to: saved) { _ = fesetenv($0) }
   }
 }
 

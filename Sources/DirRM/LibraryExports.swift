@@ -50,6 +50,12 @@ private func jsonString(_ text: String) -> String {
 
 @c @implementation
 public func dirrm_build_info() -> UnsafePointer<CChar>? {
+  // The first call probes the exp kernel (floating-point work): in the default environment,
+  // as every computing call.
+  FloatingPointEnvironment.withDefault { buildInfoText() }
+}
+
+private func buildInfoText() -> UnsafePointer<CChar>? {
   let blas = openblas_get_config().map { String(cString: $0) } ?? "unknown"
   let version = String(cString: versionCString)
   let kernels =

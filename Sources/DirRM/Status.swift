@@ -78,14 +78,14 @@ let lastError = ThreadLocalText()
 func abiCall(_ function: StaticString, _ body: () throws(ABIError) -> Void) -> Int32 {
   Handles.beginCall()
   defer { Handles.endCall() }
-  let environment = FloatingPointEnvironment.enterDefault()
-  defer { environment.restore() }
-  do {
-    try body()
-    return DIRRM_OK
-  } catch {
-    lastError.store("\(function): \(error.message)")
-    return error.status
+  return FloatingPointEnvironment.withDefault {
+    do throws(ABIError) {
+      try body()
+      return DIRRM_OK
+    } catch {
+      lastError.store("\(function): \(error.message)")
+      return error.status
+    }
   }
 }
 

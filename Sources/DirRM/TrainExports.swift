@@ -48,10 +48,10 @@ public func dirrm_train(
     try bridge { () throws(NumericError) in
       try trainer.run { record in
         guard let progress else { return false }
-        defer { FloatingPointEnvironment.installDefault() }
-        return progress(
-          user, Int64(record.step), Int64(record.totalSteps), record.lossPref, record.mi, record.threshold)
-          != 0
+        return FloatingPointEnvironment.runCallback {
+          progress(
+            user, Int64(record.step), Int64(record.totalSteps), record.lossPref, record.mi, record.threshold)
+        } != 0
       }
     }
     box.value = trainer.model

@@ -8,6 +8,7 @@
  * Memory cases lower RLIMIT_AS in the child, so that "the allocation fails" happens on any
  * machine: the library must then answer DIRRM_ERR_OUT_OF_MEMORY, never trap. */
 #include <fenv.h>
+#include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -935,6 +936,37 @@ static int callbacks_changing_the_environment_change_nothing(void) {
   return 0;
 }
 
+/* Every part of the caller's environment comes back as it was (rounding mode, flush-to-zero,
+ * denormals-are-zero, traps down to FE_INEXACT), none of it changes results, also on two
+ * threads, and the first dirrm_build_info (which probes the exp kernel) traps nothing. */
+static int caller_environment_comes_back_whole(void) {
+  EXPECT(dirrm_set_num_threads(2) == DIRRM_OK);
+  fill_batch();
+  float chosen[3] = {100.0f, 0.0f, 2.0f}, rejected[3] = {0.0f, 0.5f, -1.0f}; /* subnormal grads */
+  float want_loss = 0, want[6], loss = 0, got[6];
+  EXPECT(dirrm_bt_loss(3, chosen, rejected, NULL, NULL, 0, &want_loss, want, want + 3) == DIRRM_OK);
+  dirrm_club *a = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  dirrm_club *b = small_club(DIRRM_BIAS_CATEGORICAL, 2, D, 8);
+  EXPECT(a && b && dirrm_club_fit(a, N, hc, hr, labels, NULL) == DIRRM_OK);
+
+  fesetround(FE_UPWARD);
+  _mm_setcsr(_mm_getcsr() | 0x8040); /* flush-to-zero and denormals-are-zero */
+  feenableexcept(FE_ALL_EXCEPT);
+  fenv_t before, after;
+  fegetenv(&before);
+  int32_t info = dirrm_build_info() != NULL;
+  int32_t bt = dirrm_bt_loss(3, chosen, rejected, NULL, NULL, 0, &loss, got, got + 3);
+  int32_t fit = dirrm_club_fit(b, N, hc, hr, labels, NULL);
+  fegetenv(&after);
+  fesetenv(FE_DFL_ENV);
+
+  EXPECT(info && bt == DIRRM_OK && fit == DIRRM_OK);
+  EXPECT(memcmp(&before, &after, sizeof before) == 0);
+  EXPECT(memcmp(&want_loss, &loss, sizeof loss) == 0 && memcmp(want, got, sizeof want) == 0);
+  EXPECT(same_state(a, b));
+  return 0;
+}
+
 typedef struct {
   const char *name;
   int (*run)(void);
@@ -974,6 +1006,7 @@ static const test_case cases[] = {
     {"traps_enabled_by_the_caller_stay_the_callers", traps_enabled_by_the_caller_stay_the_callers},
     {"callbacks_changing_the_environment_change_nothing",
      callbacks_changing_the_environment_change_nothing},
+    {"caller_environment_comes_back_whole", caller_environment_comes_back_whole},
 };
 
 int main(int argc, char **argv) {

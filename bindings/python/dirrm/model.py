@@ -141,7 +141,8 @@ class RewardModel(Handle):
         progress : callable, optional
             progress(step, total_steps, loss_pref, mi, threshold), called after each step;
             returning True stops the training. If it raises, training stops, the model is
-            put back as it was before fit, and the exception propagates.
+            put back as it was before fit, and the exception propagates. It runs in the
+            default floating-point environment, not the caller's (see dirrm.h, "Floats.").
 
         Returns
         -------
