@@ -48,19 +48,27 @@ from bench_trainer import trainer_rows  # noqa: E402
 from machine import bench_lines  # noqa: E402
 
 
-def isolated(report, repeat):
+def isolated(report, repeat, rounds=3):
     """Adds each row's times measured in child processes, one per side, and dirrm's side once
     more with the kernels of the CPU's class (OPENBLAS_CORETYPE set in the child's environment,
-    where OpenBLAS reads it when it loads)."""
+    where OpenBLAS reads it when it loads). The sides take turns for `rounds` rounds of `repeat`
+    calls each and every side's times are pooled: this machine drifts between speed levels over
+    minutes, and one child per side ran each side at whatever level its turn fell on (two runs'
+    ratios for the same row differed by 1.7x)."""
     core = dirrm.build_info()["cpu_blas_core"]
     runs = {"dirrm": {}, "torch": {}, "class": {"OPENBLAS_CORETYPE": core}} if core else {"dirrm": {}, "torch": {}}
-    sides = {}
-    for name, env in runs.items():
-        with tempfile.NamedTemporaryFile(suffix=".json") as dump:
-            subprocess.run([sys.executable, os.path.abspath(__file__), "--dump", dump.name, "--repeat", str(repeat)],
-                           env={**os.environ, "BENCH_SIDE": "dirrm" if name == "class" else name, **env},
-                           check=True, stdout=subprocess.DEVNULL)
-            sides[name] = json.load(open(dump.name))
+    sides: dict = {name: {} for name in runs}
+    for _ in range(rounds):
+        for name, env in runs.items():
+            with tempfile.NamedTemporaryFile(suffix=".json") as dump:
+                subprocess.run([sys.executable, os.path.abspath(__file__), "--dump", dump.name, "--repeat",
+                                str(repeat)],
+                               env={**os.environ, "BENCH_SIDE": "dirrm" if name == "class" else name, **env},
+                               check=True, stdout=subprocess.DEVNULL)
+                for key, times in json.load(open(dump.name)).items():
+                    pooled = sides[name].setdefault(key, [[] for _ in times])
+                    for side_times, more in zip(pooled, times):
+                        side_times.extend(more)
     for row in report.rows:
         if row["key"] in sides["dirrm"]:
             ours, theirs = np.array(sides["dirrm"][row["key"]][0]), np.array(sides["torch"][row["key"]][1])
@@ -108,7 +116,7 @@ def main():
     section("scaling", scaling_rows, 3 if args.quick else 5)
     if not args.quick:
         print("isolated runs, one process per side ...", flush=True)
-        section("isolated", isolated, max(repeat // 2, 7))
+        section("isolated", isolated, max(repeat // 6, 4))
     report.judge()
     seconds = time.perf_counter() - start
     header.append(f"- Total run: {seconds:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in sections.items()) + ")")

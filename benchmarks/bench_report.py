@@ -58,7 +58,8 @@ def verdict(value, target, at_least=True, profile=None, unit=""):
     if met:
         return f"met ({sign} {target:g}{unit})"
     if unit == "%":
-        by = f"{abs(value - target):.1f} points"
+        gap = abs(value - target)
+        by = f"{gap:.1f} points" if gap >= 0.05 else f"{gap:.2f} points"  # never "missed by 0.0"
     else:
         by = f"{(1 - value / target) * 100 if at_least else (value / target - 1) * 100:.0f}%"
     link = f"; [profile](PROFILE.md#{profile})" if profile else ""
@@ -116,7 +117,8 @@ def write(report, path, header):
     lines = ["# dirrm against torch: benchmark results", "",
              "Written by `make bench` (benchmarks/bench.py). *Same process*: calls alternating between dirrm and",
              "torch after warm-up calls; *isolated*: each side timed alone in its own process, so that",
-             "no thread pool of the other side is spinning. Times are medians with [min–max] over the",
+             "no thread pool of the other side is spinning, the sides taking turns for three rounds whose times",
+             "are pooled (the machine's speed drifts over minutes). Times are medians with [min–max] over the",
              f"repetitions (×k: only k, as a row stops after {BUDGET:g} s of timed calls); ratio = torch / dirrm",
              "(above 1: dirrm is faster; for the trainers, dirrm's pairs/s over torch's). Each row's numbers",
              "were compared before timing (column *checked*). *Target*:",
