@@ -155,8 +155,8 @@ audit-example: build
 # DIR's estimator schedule on the fine-tuning benchmark (docs/decisions.md §1), on the natural set
 # (issue 20's halving target): DIR with q at 1e-3 for 20 steps per batch against vanilla, 8 seeds
 # paired by seed; and at 3 seeds q at 1e-2, and q fitted until its NLL plateaus (at most 100
-# steps) on the batch alone or on a window of the 256 latest pairs. About 30 minutes. Writes
-# benchmarks/finetune/ABLATION.md.
+# steps) on the batch alone or on a window of the 256 latest pairs. About 20 minutes on the
+# machine alone. Writes benchmarks/finetune/ABLATION.md.
 finetune-ablation: build
 	@if [ -z "$(DATA)" ]; then echo "finetune-ablation: DATA is not set: pass the AlpacaEval annotations folder, e.g. make finetune-ablation DATA=/path/to/alpaca_eval" >&2; exit 1; fi
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) benchmarks/finetune/run.py "$(DATA)" --train-pairs 384 --seeds 8 \

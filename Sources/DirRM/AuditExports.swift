@@ -5,7 +5,7 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_audit_params_init(_ p: UnsafeMutablePointer<dirrm_audit_params>?) {
-  p?.pointee = params(of: BiasAudit.Settings.defaults)
+  fillDefaults(p) { params(of: BiasAudit.Settings.defaults) }
 }
 
 /// The parameter struct of audit settings (dirrm_audit_params_init from the core's defaults).

@@ -3,7 +3,7 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_club_params_init(_ p: UnsafeMutablePointer<dirrm_club_params>?) {
-  p?.pointee = params(of: ClubEstimator.Config.defaults)
+  fillDefaults(p) { params(of: ClubEstimator.Config.defaults) }
 }
 
 /// The configuration a parameter struct describes: enum fields checked as C values, every

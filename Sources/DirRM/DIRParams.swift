@@ -3,7 +3,7 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_dir_params_init(_ p: UnsafeMutablePointer<dirrm_dir_params>?) {
-  p?.pointee = params(of: DIRLoss.Settings.defaults)
+  fillDefaults(p) { params(of: DIRLoss.Settings.defaults) }
 }
 
 /// The parameter struct of a DIR policy (dirrm_dir_params_init, the trainer's defaults).

@@ -103,7 +103,7 @@ public func dirrm_dataset_copy(
 
 @c @implementation
 public func dirrm_synth_params_init(_ p: UnsafeMutablePointer<dirrm_synth_params>?) {
-  p?.pointee = params(of: SyntheticPreferences.Settings.defaults)
+  fillDefaults(p) { params(of: SyntheticPreferences.Settings.defaults) }
 }
 
 /// The parameter struct of synthetic-data settings (dirrm_synth_params_init from the core's

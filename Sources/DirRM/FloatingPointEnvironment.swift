@@ -34,5 +34,13 @@ struct FloatingPointEnvironment {
   }
 }
 
+/// Fills a caller's parameter struct with its defaults (the _params_init functions), in the
+/// default environment: their Double-to-Float conversions round by the environment, and trapped
+/// under FE_INEXACT in the caller's.
+func fillDefaults<T>(_ p: UnsafeMutablePointer<T>?, _ defaults: () -> T) {
+  guard let p else { return }
+  p.pointee = FloatingPointEnvironment.withDefault(defaults)
+}
+
 /// glibc's FE_DFL_ENV is `((const fenv_t *) -1)`, a macro Swift does not import.
 private let defaultEnvironmentAddress = -1

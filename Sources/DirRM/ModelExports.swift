@@ -9,7 +9,7 @@ func lookupModel(_ m: OpaquePointer?) throws(ABIError) -> HandleBox<RewardModel<
 
 @c @implementation
 public func dirrm_model_params_init(_ p: UnsafeMutablePointer<dirrm_model_params>?) {
-  p?.pointee = params(of: RewardModel<Float>.Shape.defaults, seed: RewardModel<Float>.defaultSeed)
+  fillDefaults(p) { params(of: RewardModel<Float>.Shape.defaults, seed: RewardModel<Float>.defaultSeed) }
 }
 
 /// The parameter struct of a model shape and seed (dirrm_model_params_init from the core's

@@ -25,7 +25,7 @@ public func dirrm_cluster_threshold(
 
 @c @implementation
 public func dirrm_prioritizer_params_init(_ p: UnsafeMutablePointer<dirrm_prioritizer_params>?) {
-  p?.pointee = params(of: Prioritizer.Settings.defaults)
+  fillDefaults(p) { params(of: Prioritizer.Settings.defaults) }
 }
 
 /// The parameter struct of a prioritizer's settings (dirrm_prioritizer_params_init from the

@@ -3,7 +3,7 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_pf_params_init(_ p: UnsafeMutablePointer<dirrm_pf_params>?) {
-  p?.pointee = params(of: PromptFreeGap.defaults)
+  fillDefaults(p) { params(of: PromptFreeGap.defaults) }
 }
 
 /// The parameter struct of a solver (dirrm_pf_params_init from the core's defaults, the

@@ -5,7 +5,7 @@ import DirRMCore
 
 @c @implementation
 public func dirrm_train_params_init(_ p: UnsafeMutablePointer<dirrm_train_params>?) {
-  p?.pointee = params(of: Trainer.Settings.defaults())
+  fillDefaults(p) { params(of: Trainer.Settings.defaults()) }
 }
 
 /// The parameter struct of trainer settings (dirrm_train_params_init from the core's

@@ -967,6 +967,33 @@ static int caller_environment_comes_back_whole(void) {
   return 0;
 }
 
+/* The _params_init functions convert their double defaults to float: under the caller's
+ * FE_INEXACT trap that conversion killed the process, and another rounding mode would change
+ * the defaults. Each must give the default environment's bytes. */
+#define SAME_DEFAULTS(type, init)                                      \
+  do {                                                                 \
+    type quiet, trapped;                                               \
+    memset(&quiet, 0, sizeof quiet), memset(&trapped, 0, sizeof trapped); \
+    init(&quiet);                                                      \
+    fesetround(FE_UPWARD);                                             \
+    feenableexcept(FE_ALL_EXCEPT);                                     \
+    init(&trapped);                                                    \
+    fesetenv(FE_DFL_ENV);                                              \
+    EXPECT(memcmp(&quiet, &trapped, sizeof quiet) == 0);               \
+  } while (0)
+
+static int params_init_under_traps_and_rounding(void) {
+  SAME_DEFAULTS(dirrm_club_params, dirrm_club_params_init);
+  SAME_DEFAULTS(dirrm_dir_params, dirrm_dir_params_init);
+  SAME_DEFAULTS(dirrm_pf_params, dirrm_pf_params_init);
+  SAME_DEFAULTS(dirrm_prioritizer_params, dirrm_prioritizer_params_init);
+  SAME_DEFAULTS(dirrm_model_params, dirrm_model_params_init);
+  SAME_DEFAULTS(dirrm_train_params, dirrm_train_params_init);
+  SAME_DEFAULTS(dirrm_synth_params, dirrm_synth_params_init);
+  SAME_DEFAULTS(dirrm_audit_params, dirrm_audit_params_init);
+  return 0;
+}
+
 typedef struct {
   const char *name;
   int (*run)(void);
@@ -1007,6 +1034,7 @@ static const test_case cases[] = {
     {"callbacks_changing_the_environment_change_nothing",
      callbacks_changing_the_environment_change_nothing},
     {"caller_environment_comes_back_whole", caller_environment_comes_back_whole},
+    {"params_init_under_traps_and_rounding", params_init_under_traps_and_rounding},
 };
 
 int main(int argc, char **argv) {
