@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import tempfile
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")            # no model hub
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # TRL pings the hub otherwise
@@ -133,10 +134,12 @@ def main() -> None:
         with open(os.path.join(out, f"summary_rank{os.environ.get('RANK', '0')}.json"), "w") as f:
             json.dump(summary, f)
     # Under torchrun, leaving the gloo group to the interpreter's exit can abort a process
-    # ("terminate called without an active exception") after the work is done.
+    # ("terminate called without an active exception") after the work is done; so can a gloo
+    # thread still releasing the last collective's tensors then (see ddp_dir.py's end).
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":
