@@ -6,17 +6,15 @@ import Glibc
 /// or another rounding mode would change results, and make them depend on which thread ran a
 /// part, as dirrm's workers keep the default. So every exported call runs in glibc's default
 /// environment and gives the caller's back, its exception flags included, as it found it.
-struct FloatingPointEnvironment {
-  private var saved = fenv_t()
-
+enum FloatingPointEnvironment {
   /// Runs `body` in the default environment and gives this thread's back, flags included
   /// (the flags `body` raised are dropped: they are dirrm's, not the caller's).
   @inline(__always)
   static func withDefault<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-    var environment = FloatingPointEnvironment()
-    fegetenv(&environment.saved)
+    var callers = fenv_t()
+    fegetenv(&callers)
     installDefault()
-    defer { withUnsafePointer(to: environment.saved) { _ = fesetenv($0) } }
+    defer { fesetenv(&callers) }
     return try body()
   }
 
