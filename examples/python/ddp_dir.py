@@ -177,8 +177,8 @@ def main() -> None:
     # gloo's worker thread releases a finished collective's tensors after the caller's wait
     # returns, and their Python objects need the GIL: if the interpreter is finalizing by then,
     # the thread exits inside C++ and the process aborts ("terminate called without an active
-    # exception", six runs in 63 here; torch 2.13). Letting go of the GIL for a moment
-    # first lets it finish.
+    # exception", six runs in 63 here; torch 2.13). Letting go of the GIL for a moment before
+    # the interpreter finalizes lets it finish.
     time.sleep(0.2)
 
 
