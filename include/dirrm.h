@@ -240,7 +240,8 @@ typedef struct dirrm_club_params {
 /* Fills *p with the defaults above (hidden_dim 0: set it). NULL is ignored. */
 void dirrm_club_params_init(dirrm_club_params *p);
 
-/* Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, VERSION. */
+/* Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, NONFINITE (a float field that is NaN or
+ * infinite), VERSION, OUT_OF_MEMORY (q, its gradient and AdamW's moments do not fit). */
 int32_t dirrm_club_create(const dirrm_club_params *p, dirrm_club **out);
 int32_t dirrm_club_free(dirrm_club *c);
 
@@ -257,7 +258,7 @@ int32_t dirrm_club_get_params(const dirrm_club *c, dirrm_club_params *out);
  * there, the standardization is restored and DIRRM_ERR_NONFINITE returned: q stays finite
  * and keeps the steps before.
  * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT (a class id that is not an
- * integer in [0, C)), MISUSE. */
+ * integer in [0, C)), MISUSE, OUT_OF_MEMORY (the n rows' working set does not fit). */
 int32_t dirrm_club_fit(dirrm_club *c, int64_t n, const float *h_chosen, const float *h_rejected,
                        const float *bias, float *out_nll);
 
@@ -351,11 +352,12 @@ void dirrm_dir_params_init(dirrm_dir_params *p);
  * then L = L_pref + the penalty of p (above), with L_pref the Bradley-Terry loss of
  * dirrm_bt_loss (no margin, weights or centering) and I = dirrm_club_bound on this batch's
  * statistics. c: an estimator, e.g. created from p->club. p: the policy, NULL for
- * dirrm_dir_params_init's; only lambda and clip are read here (q is c's; apply p->cap with
- * dirrm_dir_cap). out_pref, out_mi (the unclipped I): NULL ok. grad_r_*: n, dL/dr (NULL ok);
+ * dirrm_dir_params_init's; the whole policy must be valid, but only lambda and clip act
+ * here (q is c's; apply p->cap with dirrm_dir_cap). out_pref, out_mi (the unclipped I): NULL ok. grad_r_*: n, dL/dr (NULL ok);
  * grad_h_*: n x d, the penalty's gradient lambda * dI/dh (0 where the clip is active),
  * uncapped (NULL ok). On failure q is left as it was, fit included.
- * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT, VERSION, MISUSE. */
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT, VERSION, MISUSE,
+ * OUT_OF_MEMORY. */
 int32_t dirrm_dir_loss(dirrm_club *c, const dirrm_dir_params *p, int64_t n, const float *r_chosen,
                        const float *r_rejected, const float *h_chosen, const float *h_rejected,
                        const float *bias, int32_t fit_first, float *out_total, float *out_pref,
@@ -468,7 +470,8 @@ int32_t dirrm_pf_sample_prompts(int64_t n, int64_t k, int64_t num_prompts,
 #define DIRRM_CLUSTER_KMEANS 0
 #define DIRRM_CLUSTER_OTSU 1
 
-/* n >= 1 finite values. Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT. */
+/* n >= 1 finite values. Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT,
+ * OUT_OF_MEMORY. */
 int32_t dirrm_cluster_threshold(int64_t n, const float *values, int32_t method,
                                 float *out_threshold);
 
@@ -627,6 +630,9 @@ typedef struct dirrm_synth_params {
 } dirrm_synth_params;
 
 void dirrm_synth_params_init(dirrm_synth_params *p);
+/* Statuses: OK, NULL_POINTER, INVALID_ARGUMENT (a field outside its range), NONFINITE
+ * (bias_ratio NaN), VERSION, OUT_OF_MEMORY (the two sets do not fit: 10^6 prompts of 64 responses of 4096 floats
+ * would be about a terabyte). On failure nothing is written. */
 int32_t dirrm_synth_generate(const dirrm_synth_params *p, dirrm_dataset **train,
                              dirrm_dataset **test);
 
@@ -674,12 +680,15 @@ typedef struct dirrm_train_params {
                             used): default as dirrm_dir_params_init */
   int32_t bias_column;   /* the dataset bias column DIR reads; a CATEGORICAL estimator sees
                             1[value > 0], a GAUSSIAN one (bias_dim 1) the value   default 0 */
-  int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), in [1, 4096]   default 8 */
+  int32_t pf_prompts;    /* K prompts per pair (own + K-1 sampled), in [1, 4096]; capped at
+                            the dataset's prompt count                    default 8 */
   int32_t pf_max_rounds; /* proposal rounds a prompt-free step makes at most to fill its
                             batch, >= 1 (dirrm.torch's sampler reads it too)   default 8 */
   dirrm_pf_params pf;    /* the Delta r2 solver; corr_col is column 0. p = 0 leaves the own
-                            prompt out, so Delta r2 measures the other prompts only:
-                            default as dirrm_pf_params_init except p 0 */
+                            prompt out, so Delta r2 measures the other prompts only. The
+                            weighting is UNIFORM or CORRESPONDING (INVALID_ARGUMENT
+                            otherwise); Newton's 200 iterations always reach the float grid:
+                            default as dirrm_pf_params_init except p 0, max_iter 200 */
   dirrm_prioritizer_params prioritizer; /* a rejected pair waits for the next epoch:
                             default as dirrm_prioritizer_params_init except max_reinsertions 0 */
   uint64_t seed;         /* shuffling, prompt sampling, the prioritizer   default 0 */
@@ -708,9 +717,10 @@ typedef int32_t (*dirrm_progress_fn)(void *user, int64_t step, int64_t total_ste
  * refill batches within that budget), and must be at most 2^40 (INVALID_ARGUMENT naming
  * epochs otherwise).
  * Statuses: OK, NULL_POINTER, INVALID_ARGUMENT, SHAPE (feature dimensions differ from the
- * model's), VERSION, NONFINITE (training diverged), MISUSE, OUT_OF_MEMORY (the model, its
- * optimizer and one step's pass, with prompt-free batch_size x (pf_prompts + 1) pairs, do
- * not fit). */
+ * model's), VERSION, NONFINITE (training diverged), NOT_CONVERGED (Delta r2 did not converge
+ * within pf.max_iter), MISUSE, OUT_OF_MEMORY (the model, its optimizer and one step's pass do
+ * not fit: with prompt-free a round's batch_size x (pf_prompts + 1) pairs scored, and with
+ * DIR_PROMPT_FREE a step's up to batch_size x pf_max_rounds candidates penalized). */
 int32_t dirrm_train(dirrm_model *m, const dirrm_dataset *train, const dirrm_train_params *p,
                     dirrm_progress_fn progress, void *user);
 

@@ -149,6 +149,7 @@ public func dirrm_synth_generate(
     try bridge("p->") { () throws(ConfigError) in try settings.validate() }
     let trainOut = try Check.output(train, "train")
     let testOut = try Check.output(test, "test")
+    try reserve(SyntheticPreferences.workBytes(settings), for: "the synthetic data")
     let (a, b) = SyntheticPreferences.generate(settings)
     trainOut.pointee = Handles.register(a)
     testOut.pointee = Handles.register(b)

@@ -197,13 +197,20 @@ extension Trainer.Settings {
   }
 
   /// Bytes training holds beyond the data: the model, its gradient and AdamW's moments, one
-  /// step's pass (with prompt-free, a batch scored under K prompts), and DIR's estimator.
+  /// step's pass (with prompt-free, the larger of a round's candidates scored under K prompts
+  /// and the step's own pass, which with DIR covers every candidate of its `pf_max_rounds`
+  /// rounds), and DIR's estimator on those pairs.
   public func workBytes(shape: RewardModel<Float>.Shape) -> Int? {
-    let rows = 2 * batchSize * (method.usesPromptFree ? promptsPerPair + 1 : 1)
+    let stepPairs = method.usesPromptFree && method.usesDIR ? promptFreeRounds : 1
+    guard
+      let scoring = Workspace.bytes(
+        [[2, batchSize, method.usesPromptFree ? promptsPerPair + 1 : 1]], elementSize: 1),
+      let step = Workspace.bytes([[2, batchSize, stepPairs]], elementSize: 1)
+    else { return nil }
     var estimator = dir.club
     estimator.hiddenDim = shape.width
-    var terms: [Int?] = [shape.parameterBytes.map { $0 * 4 }, shape.passBytes(rows: rows)]
-    if method.usesDIR { terms += [estimator.stateBytes, estimator.workBytes(rows: 2 * batchSize * 9)] }
+    var terms: [Int?] = [shape.parameterBytes.map { $0 * 4 }, shape.passBytes(rows: max(scoring, step))]
+    if method.usesDIR { terms += [estimator.stateBytes, estimator.workBytes(rows: step)] }
     var total = 0
     for t in terms {
       guard let t else { return nil }

@@ -87,7 +87,9 @@ extension Trainer.Settings {
   /// docs/mathematics.md §5, with the choices the README's sweep made where the papers give
   /// no value: three epochs of AdamW at 1e-3 on batches of 64; DIR's policy on bias column 0;
   /// the prompt-free decomposition over K = 8 prompts with the pair's own prompt left out
-  /// (p = 0, otherwise the solver's defaults), at most eight rounds of proposals per step; the
+  /// (p = 0) and 200 Newton iterations (always enough on the float grid from its start, where
+  /// the solver's default 100 is not for every gap a training meets; otherwise the solver's
+  /// defaults), at most eight rounds of proposals per step; the
   /// prioritizer's defaults but without reinsertion: a rejected pair waits for the next epoch.
   ///
   /// `hiddenDim` only fills `dir.club.hiddenDim`, which the trainer sets from the model anyway.
@@ -99,6 +101,7 @@ extension Trainer.Settings {
     dir.club.hiddenDim = hiddenDim
     var promptFree = PromptFreeGap.defaults
     promptFree.weighting = .corresponding(p: 0)
+    promptFree.maxIterations = 200
     var prioritizer = Prioritizer.Settings.defaults
     prioritizer.maxReinsertions = 0
     return Self(

@@ -6,8 +6,7 @@ public struct PromptFreeScores {
   public var dr2: [Float]
   public var dr1: [Float]
 
-  /// K is capped at the dataset's prompt count. The solver's iteration budget is raised to
-  /// 200, which always suffices on the float grid. Throws when the scores cannot be computed:
+  /// K is capped at the dataset's prompt count. Throws when the scores cannot be computed:
   /// the model's gaps are not finite (it diverged), the solver did not converge, or the
   /// arguments break a rule (K < 1, a pair index outside the data, a weighting that needs
   /// explicit weights), which the trainer's validated settings rule out.
@@ -33,8 +32,7 @@ public struct PromptFreeScores {
     ).rewards
     let gaps = (0..<rows).map { rewards[$0] - rewards[rows + $0] }
     ownGap = (0..<n).map { gaps[$0 * k] }
-    var solver = given
-    solver.maxIterations = max(solver.maxIterations, 200)
+    let solver = given
     let corr = [Int](repeating: 0, count: n)
     let problem = try Self.refusalAsNumeric { () throws(ConfigError) in
       try solver.problem(gaps: gaps, k: k, corresponding: corr, weights: nil)

@@ -47,6 +47,31 @@ public enum SyntheticPreferences {
     var promptContentDim: Int { promptDim - 1 }
   }
 
+  /// Bytes `generate` holds at most, or nil past an address space: both sets as they grow
+  /// (twice their final size, for an array's growth and the copy into the dataset) and the
+  /// world's matrix. The largest valid settings need about a terabyte, so a caller's numbers
+  /// are checked against the memory there is before an array is asked for any of it.
+  public static func workBytes(_ s: Settings) -> Int? {
+    guard s.responsesPerPrompt >= 0, s.promptCount >= 0 else { return nil }
+    let r = s.responsesPerPrompt
+    let perPrompt = r * (r - 1) / 2
+    let pairBytes = MemoryLayout<PreferenceDataset.Pair>.stride + MemoryLayout<Float>.size
+    func set(prompts: Int, prefixedCopies: Bool, flippedPrompts: Bool) -> [[Int]] {
+      [
+        [2, prompts, s.promptDim, 4], [2, prompts, r, s.responseDim, 4], [2, prompts, r, 8],
+        [2, prompts, perPrompt, pairBytes],
+        prefixedCopies ? [2, prompts, perPrompt, s.responseDim + 2, 4] : [],
+        flippedPrompts ? [2, prompts, perPrompt, s.promptDim, 4] : [],
+      ].filter { !$0.isEmpty }
+    }
+    let train = set(
+      prompts: s.promptCount, prefixedCopies: s.kind == .sycophancy, flippedPrompts: s.kind == .adversarial)
+    let test = set(
+      prompts: max(50, s.promptCount / 4), prefixedCopies: s.kind == .sycophancy, flippedPrompts: false)
+    return Workspace.bytes(
+      train + test + [[max(0, s.promptContentDim), max(0, s.contentDim), 8]], elementSize: 1)
+  }
+
   /// The train set (following the kind's bias) and the unbiased, ground-truth-labelled test
   /// set. The test set has a quarter as many prompts (at least 50).
   public static func generate(_ s: Settings) -> (train: PreferenceDataset, test: PreferenceDataset) {

@@ -128,6 +128,13 @@ struct SyntheticDataOptions: ParsableArguments {
       throw ValidationError(
         "--prompt-count \(promptCount): must be in \(allowed.lowerBound)...\(allowed.upperBound)")
     }
+    var settings = SyntheticPreferences.Settings.defaults
+    settings.promptCount = promptCount
+    do {
+      try Workspace.reserve(SyntheticPreferences.workBytes(settings), for: "the synthetic data")
+    } catch {
+      throw ValidationError("--prompt-count \(promptCount): not enough memory for one seed's data")
+    }
   }
 
   /// The option in words when it differs from the default ("2000 prompts" is not said).

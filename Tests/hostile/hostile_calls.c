@@ -485,6 +485,46 @@ static int train_prompt_free_with_huge_batch_and_k(void) {
   return 0;
 }
 
+/* pf_max_rounds rounds of a DIR_PROMPT_FREE step can each propose a full batch, and the step
+ * penalizes every candidate: the working set is batch_size x pf_max_rounds pairs, which the
+ * memory check once sized as 9 batches (the default 8 rounds + 1). */
+static int train_dir_prompt_free_with_many_rounds(void) {
+  limit_memory(1ull << 30);
+  dirrm_dataset *d = tiny_dataset();
+  EXPECT(d);
+  dirrm_model_params mp;
+  dirrm_model_params_init(&mp);
+  mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 4096;
+  dirrm_model *m = NULL;
+  EXPECT(dirrm_model_create(&mp, &m) == DIRRM_OK);
+  dirrm_train_params tp;
+  dirrm_train_params_init(&tp);
+  tp.method = DIRRM_METHOD_DIR_PROMPT_FREE;
+  tp.batch_size = 64, tp.pf_prompts = 1, tp.pf_max_rounds = 1 << 20;
+  EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_ERR_OUT_OF_MEMORY);
+  tp.pf_max_rounds = 8; /* the same training with the default rounds fits */
+  tp.epochs = 1;
+  EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_OK);
+  return 0;
+}
+
+/* Synthetic data larger than memory: every range is valid, the sets (1.3 GB of response
+ * features here, about a terabyte at the largest settings) are not. */
+static int synth_beyond_memory(void) {
+  limit_memory(1ull << 30);
+  dirrm_synth_params p;
+  dirrm_synth_params_init(&p);
+  p.num_prompts = 20000, p.responses_per_prompt = 16, p.response_dim = 1024;
+  dirrm_dataset *train = NULL, *test = NULL;
+  EXPECT(dirrm_synth_generate(&p, &train, &test) == DIRRM_ERR_OUT_OF_MEMORY);
+  EXPECT(train == NULL && test == NULL);
+  p.num_prompts = 1000000, p.responses_per_prompt = 64, p.prompt_dim = 4096, p.response_dim = 4096;
+  EXPECT(dirrm_synth_generate(&p, &train, &test) == DIRRM_ERR_OUT_OF_MEMORY);
+  p.num_prompts = 200, p.responses_per_prompt = 4, p.prompt_dim = 64, p.response_dim = 64;
+  EXPECT(dirrm_synth_generate(&p, &train, &test) == DIRRM_OK);
+  return 0;
+}
+
 /* ---- 4. integer overflow in training ---- */
 
 static int train_step_count_overflow(void) {
@@ -1019,6 +1059,8 @@ static const test_case cases[] = {
     {"observe_until_memory_runs_out", observe_until_memory_runs_out},
     {"pf_normalize_floor_overflow_and_aliasing", pf_normalize_floor_overflow_and_aliasing},
     {"train_prompt_free_with_huge_batch_and_k", train_prompt_free_with_huge_batch_and_k},
+    {"train_dir_prompt_free_with_many_rounds", train_dir_prompt_free_with_many_rounds},
+    {"synth_beyond_memory", synth_beyond_memory},
     {"train_step_count_overflow", train_step_count_overflow},
     {"freed_handles_stay_dead", freed_handles_stay_dead},
     {"two_threads_on_one_handle", two_threads_on_one_handle},

@@ -19,7 +19,8 @@ def as_f32(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:
 
 
 def as_i64(value: npt.ArrayLike, name: str) -> npt.NDArray[np.int64]:
-    """`value` as a C-contiguous int64 array; floats that are not whole numbers are refused."""
+    """`value` as a C-contiguous int64 array; an array of any other kind than integers or
+    bools (floats too, whole or not) is refused with ShapeError."""
     array = np.asarray(value)
     if array.dtype.kind not in "iub":
         raise DirrmError(ERR_SHAPE, f"{name}: expected integers, got dtype {array.dtype}")

@@ -26,11 +26,12 @@ class DirLoss(NamedTuple):
     Attributes
     ----------
     total : float
-        pref + lam * mi.
+        pref + lam * max(mi, 0) with the policy's clip (the default), pref + lam * mi
+        without it.
     pref : float
         The Bradley-Terry loss.
     mi : float
-        The CLUB bound.
+        The CLUB bound, unclipped (it can be negative).
     grad_r_chosen, grad_r_rejected : ndarray, shape (n,), float32, or None
         Gradients of total with respect to the rewards.
     grad_h_chosen, grad_h_rejected : ndarray, shape (n, d), float32, or None
@@ -146,7 +147,8 @@ def dir_cap(pref_grad_h_chosen: npt.ArrayLike, pref_grad_h_rejected: npt.ArrayLi
     Returns
     -------
     tuple of (ndarray, ndarray, float)
-        The capped gradients (new arrays, shape (n, d), float32) and the factor s in (0, 1].
+        The capped gradients (new arrays, shape (n, d), float32) and the factor s in [0, 1]
+        (0 when the preference gradient is zero).
     """
     pc, pr = as_f32(pref_grad_h_chosen, "pref_grad_h_chosen"), as_f32(pref_grad_h_rejected, "pref_grad_h_rejected")
     gc = np.array(as_f32(grad_h_chosen, "grad_h_chosen"), np.float32, copy=True, order="C")

@@ -72,6 +72,9 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         reinsertion, max_reinsertions, cluster_method, shuffle, seed).
     score_batch_size : int
         Sequences per forward when scoring.
+    dir_lambda : float or None
+        0 (this class's default, not the library's): no DIR penalty; None: DIR's policy's
+        lambda (see dirrm.h); another value: that lambda. See above.
 
     Attributes
     ----------

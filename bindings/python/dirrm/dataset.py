@@ -123,7 +123,8 @@ def synth(kind: Optional[str] = None, bias_ratio: Optional[float] = None, num_pr
     Returns
     -------
     tuple of (Dataset, Dataset)
-        (train, test); the test set is labelled by the ground truth, without the bias.
+        (train, test); the test set is labelled by the ground truth and unbiased (for
+        LENGTH, all pairs), with the kind's bias column (see dirrm.h, DIRRM_SYNTH_*).
     """
     params = filled(SynthParams, kind=choice(_SYNTH, kind, "kind"), bias_ratio=bias_ratio, num_prompts=num_prompts,
                     responses_per_prompt=responses_per_prompt, prompt_dim=prompt_dim, response_dim=response_dim,

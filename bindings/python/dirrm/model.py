@@ -21,6 +21,8 @@ from ._lib import (
     lib,
 )
 from ._params import choice, defaults, filled
+from .club import _KINDS, _MODES
+from .prompt_free import _CLUSTER, _REINSERT, _SOLVERS, _WEIGHTINGS
 # dirrm.model's public path for the datasets (_SYNTH: the name table's path the tests read).
 from .dataset import _SYNTH, Dataset, DatasetArrays, synth  # noqa: F401
 
@@ -29,11 +31,26 @@ __all__ = ["Dataset", "DatasetArrays", "synth", "RewardModel", "METHODS"]
 METHODS: dict[str, int] = {"vanilla": 0, "dir": 1, "prompt_free": 2, "dir_prompt_free": 3}
 
 
+# The option dicts' enum fields, which take the names dirrm.Club, dirrm.prompt_free_gap and
+# dirrm.Prioritizer take (the C constants too).
+_NAMED: dict[str, dict[str, int]] = {
+    "bias_kind": _KINDS, "pair_mode": _MODES, "weighting": _WEIGHTINGS, "solver": _SOLVERS,
+    "cluster_method": _CLUSTER, "reinsertion": _REINSERT,
+}
+
+
 def _update(struct: ctypes.Structure, options: dict[str, Any], name: str) -> None:
     for key, value in options.items():
+        key = "lam" if key == "lambda" else key  # C's field name; lambda is Python's keyword
         if key not in {field[0] for field in struct._fields_}:
             raise DirrmError(ERR_INVALID_ARGUMENT, f"{name}: unknown option {key!r}")
-        setattr(struct, key, value)
+        if key in _NAMED and isinstance(value, str):
+            value = choice(_NAMED[key], value, f"{name}.{key}")
+        try:
+            setattr(struct, key, value)
+        except TypeError:
+            raise DirrmError(ERR_INVALID_ARGUMENT,
+                             f"{name}: {key} = {value!r} is not a number") from None
         if isinstance(value, int) and getattr(struct, key) != value:  # ctypes wraps silently
             raise DirrmError(ERR_INVALID_ARGUMENT, f"{name}: {key} = {value} does not fit its C type")
 
@@ -135,9 +152,12 @@ class RewardModel(Handle):
         learning_rate, weight_decay, lam : float, optional
             None: the library's default (see dirrm.h); lam is DIR's policy's lambda (dir.lambda).
         club, dir_options, pf, prioritizer : dict, optional
-            Fields of DIR's estimator (dirrm_dir_params.club), of DIR's policy (clip, cap as
-            bools or 0/1), of dirrm_pf_params and of dirrm_prioritizer_params; a field not
-            given keeps the library's default (see dirrm.h).
+            Fields of DIR's estimator (dirrm_dir_params.club), of DIR's policy ("lambda" or
+            "lam", clip and cap as bools or 0/1), of dirrm_pf_params and of
+            dirrm_prioritizer_params; a field not given keeps the library's default (see
+            dirrm.h). An enum field takes its name, as dirrm.Club, dirrm.prompt_free_gap and
+            dirrm.Prioritizer do ({"bias_kind": "categorical"}, {"cluster_method": "otsu"}), or
+            its C constant.
         progress : callable, optional
             progress(step, total_steps, loss_pref, mi, threshold), called after each step;
             returning True stops the training. If it raises, training stops, the model is
@@ -189,21 +209,26 @@ class RewardModel(Handle):
     def _call_train(self, dataset: Dataset, params: TrainParams, callback: Any) -> None:
         check_call(lib.dirrm_train(self._live(), dataset._live(), ctypes.byref(params), callback, None))
 
-    def evaluate(self, dataset: Dataset, bias_column: int = 0) -> dict[str, float]:
+    def evaluate(self, dataset: Dataset, bias_column: Optional[int] = None) -> dict[str, float]:
         """Accuracy, mean gap, gap-bias correlations, and accuracy by the bias sign.
 
         Parameters
         ----------
         dataset : Dataset
-        bias_column : int
-            The bias attribute the correlations and the by-sign accuracies use.
+        bias_column : int, optional
+            The bias attribute the correlations and the by-sign accuracies use; -1 for none
+            (those four entries are then NaN). None: column 0 if the dataset has bias
+            columns, otherwise none.
 
         Returns
         -------
         dict of str to float
-            "accuracy", "mean_gap", "gap_bias_pearson", "gap_bias_spearman",
-            "accuracy_bias_positive", "accuracy_bias_negative".
+            "pairs" (an int: the pairs evaluated), "accuracy", "mean_gap",
+            "gap_bias_pearson", "gap_bias_spearman", "accuracy_bias_positive",
+            "accuracy_bias_negative".
         """
+        if bias_column is None:
+            bias_column = 0 if dataset.shape["bias_dim"] > 0 else -1
         report = EvalReport()
         report.struct_size = ctypes.sizeof(EvalReport)
         check_call(lib.dirrm_evaluate(self._live(), dataset._live(), int(bias_column), ctypes.byref(report)))

@@ -166,7 +166,7 @@ STRUCTS = {kind.__name__ for kind in _params.INIT}
 # Optional modules: the keywords are derived from every module's source; their signatures are
 # checked where the module imports.
 MODULES = ["dirrm", "dirrm.club", "dirrm._dir_loss", "dirrm.loss", "dirrm.model", "dirrm.dataset", "dirrm.prompt_free",
-           "dirrm.torch", "dirrm._trl_reward", "dirrm._trl_prompt_free"]
+           "dirrm.audit", "dirrm.torch", "dirrm._trl_reward", "dirrm._trl_prompt_free", "dirrm._trl_audit"]
 
 
 def _names(node):
@@ -330,7 +330,8 @@ def test_struct_keywords_default_to_none_and_say_so(module_name):
                 f"{module_name}.{qualname}'s docstring does not say {PHRASE!r} (for {name})"
         checked += 1
     if module_name in ("dirrm.club", "dirrm._dir_loss", "dirrm.model", "dirrm.dataset", "dirrm.prompt_free",
-                       "dirrm.torch", "dirrm._trl_reward", "dirrm._trl_prompt_free"):
+                       "dirrm.audit", "dirrm.torch", "dirrm._trl_reward", "dirrm._trl_prompt_free"):
+        # (dirrm._trl_audit passes **audit_options on to dirrm.audit: no keyword of its own.)
         assert checked, f"no struct keyword of {module_name} was checked"
 
 
@@ -341,3 +342,68 @@ def test_a_literal_default_on_a_struct_keyword_is_caught(monkeypatch):
     monkeypatch.setattr(init, "__defaults__", literal)
     with pytest.raises(AssertionError, match=r"Club\(q_hidden=1024\)"):
         test_struct_keywords_default_to_none_and_say_so("dirrm.club")
+
+
+# ---------------------------------------------------------------------------------------------
+# The header's ranges
+# ---------------------------------------------------------------------------------------------
+
+LIMITS = f"{REPO}/Sources/DirRMCore/Limits.swift"
+# Each field whose header comment states a range "in [a, b]", and the Limits constant that
+# range copies.
+RANGES = {
+    ("dirrm_synth_params", "bias_ratio"): "syntheticBiasRatio",
+    ("dirrm_synth_params", "num_prompts"): "syntheticPrompts",
+    ("dirrm_synth_params", "responses_per_prompt"): "syntheticResponsesPerPrompt",
+    ("dirrm_synth_params", "prompt_dim"): "syntheticPromptDim",
+    ("dirrm_synth_params", "response_dim"): "syntheticResponseDim",
+    ("dirrm_model_params", "prompt_dim"): "maxFeatureDim",
+    ("dirrm_model_params", "width"): "modelWidth",
+    ("dirrm_model_params", "depth"): "modelDepth",
+    ("dirrm_train_params", "batch_size"): "batchSize",
+    ("dirrm_train_params", "pf_prompts"): "promptsPerPair",
+    ("dirrm_club_params", "q_hidden"): "maxClubDimension",
+}
+
+
+def header_number(token):
+    token = token.replace(",", "")
+    if m := re.fullmatch(r"(\d+)\^(\d+)", token):
+        return int(m[1]) ** int(m[2])
+    return float(token) if "." in token else int(token)
+
+
+def swift_number(token):
+    """A Limits constant's literal ("1 << 20", "(1 << 31) - 1", "1_000_000", "0.5")."""
+    token = token.replace("_", "").strip()
+    assert re.fullmatch(r"[\d.<\-() ]+", token), f"not a numeric literal: {token!r}"
+    return eval(token, {"__builtins__": {}})  # digits and operators only, checked above
+
+
+def limits():
+    """{name: (low, high)} of Limits.swift's ranges, and (None, value) of its maxima, for the
+    names RANGES uses."""
+    with open(LIMITS) as file:
+        text = file.read()
+    out = {}
+    for name, value in re.findall(r"static let (\w+)(?::\s*\w+)?\s*=\s*(.+)", text):
+        if name not in RANGES.values():
+            continue
+        if "..." in value:
+            low, high = value.split("...")
+            out[name] = (swift_number(low), swift_number(high))
+        else:
+            out[name] = (None, swift_number(value))
+    return out
+
+
+def test_the_header_ranges_are_the_limits():
+    structs, table = header_structs(header_text()), limits()
+    for (struct, field), name in RANGES.items():
+        comment = " ".join(next(c for f, _, c in structs[struct] if f == field).split())
+        found = re.search(r"in \[([\d.^,]+), ([\d.^,]+)\]", comment)
+        assert found, f"{struct}.{field}: no 'in [a, b]' in {comment!r}"
+        low, high = header_number(found[1]), header_number(found[2])
+        want_low, want_high = table[name]
+        assert high == want_high and (want_low is None or low == want_low), (
+            f"{struct}.{field} says [{found[1]}, {found[2]}]; Limits.{name} is {table[name]}")

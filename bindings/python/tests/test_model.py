@@ -209,6 +209,51 @@ def test_fit_without_options_uses_the_library_defaults():
     assert not np.array_equal(explicit.score(x, y), implicit.score(x, y))
 
 
+def test_option_dicts_take_the_names_the_classes_take():
+    # RewardModel.fit's club / pf / prioritizer dicts fill the same structs as dirrm.Club,
+    # dirrm.prompt_free_gap and dirrm.Prioritizer, so they take the same enum names; a name
+    # and its C constant train the same model, and a wrong name or type is the library's error.
+    train, _ = small(prompts=60)
+    x = np.random.default_rng(0).normal(size=(5, 8))
+    y = np.random.default_rng(1).normal(size=(5, 16))
+    scores = []
+    for club, pf, prioritizer, policy in (
+            ({"bias_kind": "categorical", "bias_dim": 2, "pair_mode": "concat"}, {"solver": "bisection"},
+             {"cluster_method": "otsu", "reinsertion": "lazy"}, {"lambda": 2.0}),
+            ({"bias_kind": 0, "bias_dim": 2, "pair_mode": 1}, {"solver": 1},
+             {"cluster_method": 1, "reinsertion": 1}, {"lam": 2.0})):
+        model = dirrm.RewardModel(8, 16, width=16)
+        model.fit(train, method="dir_prompt_free", epochs=1, club=club, pf=pf, prioritizer=prioritizer,
+                  dir_options=policy)
+        scores.append(model.score(x, y))
+    assert np.array_equal(scores[0], scores[1])
+    model = dirrm.RewardModel(8, 16, width=16)
+    default_scores = model.score(x, y)
+    model.fit(train, method="dir", epochs=1)
+    assert not np.array_equal(model.score(x, y), scores[0])   # the options above acted
+    for options, needle in (({"club": {"bias_kind": "gaussan"}}, "bias_kind"),
+                            ({"prioritizer": {"cluster_method": 2.5}}, "cluster_method"),
+                            ({"pf": {"tolerance": "small"}}, "tolerance")):
+        fresh = dirrm.RewardModel(8, 16, width=16)
+        with pytest.raises(dirrm.DirrmError) as info:
+            fresh.fit(train, method="dir", epochs=1, **options)
+        assert info.value.status == _lib.ERR_INVALID_ARGUMENT and needle in info.value.message
+        assert np.array_equal(fresh.score(x, y), default_scores)
+
+
+def test_evaluate_defaults_to_no_bias_on_data_without_bias_columns():
+    rng = np.random.default_rng(3)
+    x, y, index, _ = arrays(rng)
+    plain = dirrm.Dataset(x, y, index)
+    model = dirrm.RewardModel(4, 6, width=8)
+    report = model.evaluate(plain)
+    np.testing.assert_equal(report, model.evaluate(plain, bias_column=-1))   # NaN equals NaN here
+    assert report["pairs"] == 60 and np.isnan(report["gap_bias_spearman"])
+    train, _ = small(prompts=60)
+    model = dirrm.RewardModel(8, 16, width=8)
+    assert model.evaluate(train) == model.evaluate(train, bias_column=0)
+
+
 def test_c_example_trains_through_the_c_api():
     out = subprocess.run([os.path.join(REPO, ".build", "examples", "train_rm")], capture_output=True, text=True,
                          timeout=300)

@@ -13,7 +13,7 @@ from dirrm.club import dir_cap
 
 
 def cap_scale(penalty_norm: float, preference_norm: float) -> float:
-    """The factor in (0, 1] that brings a penalty gradient of norm penalty_norm to at most
+    """The factor in [0, 1] (0 when preference_norm is 0) that brings a penalty gradient of norm penalty_norm to at most
     preference_norm: the library's rule (dirrm_dir_cap), asked on two one-element vectors."""
     if not (penalty_norm > 0 and math.isfinite(penalty_norm) and math.isfinite(preference_norm)):
         return 1.0

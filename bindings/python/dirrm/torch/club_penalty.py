@@ -98,8 +98,8 @@ class CLUBPenalty(torch.nn.Module):
         The factor the cap applied to the penalty's gradient in the last forward (1: not
         binding; None: not applied).
     history : collections.deque of dict
-        One entry per forward, {"mi": float, "nll": float (nan without a fit), "n": int (global
-        pairs), "cap_scale": float (nan when not applied)}, the newest last.
+        One entry per forward, {"mi": float, "nll": float (nan without a fit), "n": float (the
+        global pairs), "cap_scale": float (nan when not applied)}, the newest last.
 
     Notes
     -----
