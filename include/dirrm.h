@@ -160,7 +160,7 @@ const char *dirrm_status_string(int32_t status);
  * need not be float-aligned: the results are the same bits (grad_rejected is written last
  * where the gradients overlap each other). A non-finite reward is reported after any error
  * in margin, weight, center_coef or out_loss (the loss pass is what finds it).
- * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT. */
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
                       const float *margin, const float *weight, float center_coef,
                       float *out_loss, float *grad_chosen, float *grad_rejected);
@@ -187,7 +187,8 @@ int32_t dirrm_bt_loss(int64_t n, const float *r_chosen, const float *r_rejected,
  * (size 0) buffer, and also a well-framed one with a valid checksum whose content is
  * inconsistent (sizes beyond the bytes present, repeated or out-of-range indices, counters
  * beyond 2^62, settings outside their documented ranges), returns DIRRM_ERR_CORRUPT. A
- * negative size is DIRRM_ERR_SHAPE. */
+ * negative size is DIRRM_ERR_SHAPE. Both return DIRRM_ERR_OUT_OF_MEMORY when the state, its
+ * serialized copy and (for _load) the buffer's copy do not fit: up to three times the size. */
 
 /* ---------------------------------------------------------------------------------------- */
 /* 1.2 DIR: the CLUB estimator and the DIR loss                                             */
@@ -372,7 +373,7 @@ int32_t dirrm_dir_loss(dirrm_club *c, const dirrm_dir_params *p, int64_t n, cons
  * ok, receives s. Data-parallel callers get one process's batch; capping each shard bounds
  * the global norm too, but is not the global batch's cap. Every value must be finite; on
  * failure nothing is written.
- * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE. */
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, OUT_OF_MEMORY. */
 int32_t dirrm_dir_cap(int64_t n, int64_t d, const float *pref_grad_h_chosen,
                       const float *pref_grad_h_rejected, float *grad_h_chosen,
                       float *grad_h_rejected, float *out_scale);
@@ -435,7 +436,7 @@ void dirrm_pf_params_init(dirrm_pf_params *p);
  *
  * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE, INVALID_ARGUMENT (enum, p, tolerance,
  * max_iter, corr_col, negative or all-zero weight rows), VERSION, NOT_CONVERGED (a pair
- * needed more than max_iter iterations; the message names it). */
+ * needed more than max_iter iterations; the message names it), OUT_OF_MEMORY. */
 int32_t dirrm_pf_gap(const dirrm_pf_params *p, int64_t n, int64_t k, const float *gaps,
                      const int64_t *corr_col, const float *weights, float *out_dr2,
                      float *out_dr1, int32_t *out_iters);
@@ -445,14 +446,15 @@ int32_t dirrm_pf_gap(const dirrm_pf_params *p, int64_t n, int64_t k, const float
  * in double; own_gap[i] is pair i's gap under its own prompt. Rewards all grow as a model
  * trains, and a threshold on raw dr2 would drift with them; the floor keeps a batch whose
  * own-prompt gaps are all 0 finite. n >= 1; out_dr2 may be dr2.
- * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE (an input, or a quotient past float32). */
+ * Statuses: OK, NULL_POINTER, SHAPE, NONFINITE (an input, or a quotient past float32),
+ * OUT_OF_MEMORY. */
 int32_t dirrm_pf_normalize(int64_t n, const float *own_gap, const float *dr2, float *out_dr2);
 
 /* The k prompts each of n pairs is scored under: out_prompts[i*k] = corr_prompt[i], and
  * out_prompts[i*k + 1 .. i*k + k-1] are k-1 distinct other prompts drawn uniformly from
  * [0, num_prompts), in random order. Pair i's draw depends only on (seed, i).
  * Needs 1 <= k <= num_prompts and every corr_prompt[i] in [0, num_prompts).
- * Statuses: OK, NULL_POINTER, SHAPE, INVALID_ARGUMENT. */
+ * Statuses: OK, NULL_POINTER, SHAPE, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 int32_t dirrm_pf_sample_prompts(int64_t n, int64_t k, int64_t num_prompts,
                                 const int64_t *corr_prompt, uint64_t seed,
                                 int64_t *out_prompts);
@@ -533,7 +535,7 @@ int32_t dirrm_prioritizer_free(dirrm_prioritizer *q);
 /* Writes up to max_count (>= 1) candidate indices of the current epoch to out_indices and
  * their number to *out_count. *out_count == 0 means the epoch is over; the next call starts
  * the next one. With the pool empty but proposals still undecided it returns
- * DIRRM_ERR_MISUSE. */
+ * DIRRM_ERR_MISUSE. OUT_OF_MEMORY when a new epoch's pool or the proposals do not fit. */
 int32_t dirrm_prioritizer_propose(dirrm_prioritizer *q, int64_t max_count, int64_t *out_indices,
                                   int64_t *out_count);
 
@@ -550,7 +552,8 @@ int32_t dirrm_prioritizer_decide(dirrm_prioritizer *q, int64_t count, const int6
  * NONFINITE, MISUSE, OUT_OF_MEMORY. */
 int32_t dirrm_prioritizer_observe(dirrm_prioritizer *q, int64_t count, const float *dr2);
 
-/* Ends a step: updates the threshold as described above. out_threshold: NULL ok. */
+/* Ends a step: updates the threshold as described above. out_threshold: NULL ok.
+ * OUT_OF_MEMORY (nothing changed) when the clustering of the step's values does not fit. */
 int32_t dirrm_prioritizer_end_step(dirrm_prioritizer *q, float *out_threshold);
 
 /* The num_samples the prioritizer was created with. */
@@ -796,7 +799,7 @@ typedef struct dirrm_audit_report {
 
 /* The audit of n >= 2 pairs (n >= 4 with hidden states). p: NULL for the defaults.
  * r_chosen, r_rejected, attr_chosen, attr_rejected: n values each, finite. h_chosen,
- * h_rejected: n x d hidden states, or both NULL with d = 0. The bucket arrays (p->buckets
+ * h_rejected: n x d hidden states (d <= 2^20, q's input), or both NULL with d = 0. The bucket arrays (p->buckets
  * entries each, NULL ok) receive, per quantile bucket of the attribute gap in increasing
  * order, its smallest and largest gap, its pair count and its agreement; the buckets split
  * the sorted gaps at ranks floor(k n / buckets), a gap equal to an edge going to the upper

@@ -234,6 +234,7 @@ public func dirrm_club_save(
 ) -> Int32 {
   abiCall("dirrm_club_save") { () throws(ABIError) in
     let box = try lookup(c)
+    try reserve(box.value.serializedBound, for: "the saved estimator")
     try writeSerialized(box.value.serialized(), buf, cap, outSize)
   }
 }
@@ -246,6 +247,8 @@ public func dirrm_club_load(
     let bytes = try readSerialized(buf, size)
     let handle = try Check.output(out, "out")
     let club = try bridge { () throws(FormatError) in try ClubEstimator(serialized: bytes) }
+    // The state as created has q's gradient too, which a loaded one allocates at its first fit.
+    try reserve(club.config.stateBytes, for: "the estimator")
     handle.pointee = Handles.register(club)
   }
 }

@@ -23,6 +23,8 @@ public func dirrm_dir_loss(
       columns: 1)
     try Check.oneOf(fitFirst, 0...1, "fit_first", "0/1")
     let total = try Check.output(outTotal, "out_total")
+    // A fit runs on a copy of q (kept only if the whole call succeeds).
+    if fitFirst == 1 { try reserve(box.value.config.stateBytes, for: "a copy of the estimator") }
     let result = try bridge { () throws(NumericError) in
       try DIRLoss.evaluate(
         rewards: rewards, preference: .plain(pairs: rows), club: &box.value, batch: batch, policy: policy,
@@ -56,6 +58,7 @@ public func dirrm_dir_cap(
       rejected: try Check.array(prefRejected, cells, "pref_grad_h_rejected"), columns: 1)
     let chosenOut = try Check.output(gradChosen, "grad_h_chosen")
     let rejectedOut = try Check.output(gradRejected, "grad_h_rejected")
+    try reserve(Workspace.bytes([[cells, 2]]), for: "the capped gradients")
     let penalty = PairBatch(
       chosen: try Check.array(UnsafePointer(chosenOut), cells, "grad_h_chosen"),
       rejected: try Check.array(UnsafePointer(rejectedOut), cells, "grad_h_rejected"), columns: 1)

@@ -97,7 +97,9 @@ public func dirrm_model_save(
   _ outSize: UnsafeMutablePointer<Int64>?
 ) -> Int32 {
   abiCall("dirrm_model_save") { () throws(ABIError) in
-    try writeSerialized(lookupModel(m).value.serialized(), buf, cap, outSize)
+    let model = try lookupModel(m).value
+    try reserve(model.serializedBound, for: "the saved model")
+    try writeSerialized(model.serialized(), buf, cap, outSize)
   }
 }
 

@@ -51,7 +51,9 @@ public func dirrm_bt_loss(
       break
     }
     // Copied in and out, as before this path existed: the rewards are read after a gradient
-    // is written where they overlap.
+    // is written where they overlap. The copies are probed by Check.array; the gradients and
+    // a rescaled copy of the weights are probed here.
+    try reserve(Workspace.bytes([[count, 3]]), for: "the gradients")
     let rewards = PairBatch(
       chosen: try Check.array(rChosen, count, "r_chosen"),
       rejected: try Check.array(rRejected, count, "r_rejected"), columns: 1)

@@ -91,6 +91,7 @@ public func dirrm_prioritizer_propose(
     let limit = try Check.count(maxCount, "max_count")
     let indices = try Check.output(outIndices, "out_indices")
     let count = try Check.output(outCount, "out_count")
+    try reserve(box.value.proposeBytes(maxCount: limit), for: "max_count = \(maxCount)")
     let proposed = try bridge { () throws(MisuseError) in try box.value.propose(maxCount: limit) }
     Check.write(proposed.map { Int64($0) }, to: indices)
     count.pointee = Int64(proposed.count)
@@ -133,6 +134,7 @@ public func dirrm_prioritizer_end_step(_ q: OpaquePointer?, _ outThreshold: Unsa
 {
   abiCall("dirrm_prioritizer_end_step") { () throws(ABIError) in
     let box = try Handles.lookup(q, Prioritizer.self, "q")
+    try reserve(box.value.endStepBytes, for: "the step's values")
     let threshold = box.value.endStep()
     outThreshold?.pointee = threshold  // computed above: a NULL output must not skip the step
   }
@@ -171,6 +173,7 @@ public func dirrm_prioritizer_save(
 ) -> Int32 {
   abiCall("dirrm_prioritizer_save") { () throws(ABIError) in
     let box = try Handles.lookup(q, Prioritizer.self, "q")
+    try reserve(box.value.serializedBound, for: "the saved prioritizer")
     try writeSerialized(box.value.serialized(), buf, cap, outSize)
   }
 }

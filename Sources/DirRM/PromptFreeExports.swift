@@ -111,6 +111,7 @@ public func dirrm_pf_normalize(
     let own = try Check.array(ownGap, rows, "own_gap")
     let values = try Check.array(dr2, rows, "dr2")
     let out = try Check.output(outDr2, "out_dr2")
+    try reserve(Workspace.bytes([[rows]]), for: "the normalized values")
     // Both inputs are copies, so out_dr2 may alias dr2.
     let normalized = try bridge { () throws(NumericError) in
       try PromptFreeScores.normalized(values, ownGap: own)

@@ -43,8 +43,9 @@ public func dirrm_train(
     try bridge("p->") { () throws(ConfigError) in
       try settings.validate(for: data, width: model.shape.width)
     }
-    try reserve(settings.workBytes(shape: model.shape), for: "training")
-    var trainer = Trainer(model: model, data: data, settings: settings)
+    try reserve(
+      settings.workBytes(shape: model.shape, pairs: data.pairs.count, keepsLog: false), for: "training")
+    var trainer = Trainer(model: model, data: data, settings: settings, keepsLog: false)
     try bridge { () throws(NumericError) in
       try trainer.run { record in
         guard let progress else { return false }
@@ -71,6 +72,7 @@ public func dirrm_evaluate(
     try bridge { () throws(ConfigError) in try Evaluation.check(model, on: data, biasColumn: column) }
     let destination = try Check.output(out, "out")
     _ = try readParams(UnsafePointer(destination), "out")
+    try reserve(Evaluation.workBytes(model, pairs: data.pairs.count), for: "the evaluation")
     let e = Evaluation.evaluate(model, on: data, biasColumn: column)
     destination.pointee = dirrm_eval_report(
       struct_size: UInt32(MemoryLayout<dirrm_eval_report>.size), pairs: Int64(e.pairs),

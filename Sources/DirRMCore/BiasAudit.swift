@@ -104,9 +104,25 @@ public struct BiasAudit: Equatable, Sendable {
   }
 
   /// Bytes an audit of `pairs` pairs with hidden states of width `width` holds: the gaps, the
-  /// ranks and buckets, q's inputs, and the bootstrap's resampled statistics.
+  /// ranks and buckets, q's inputs, the bootstrap's resampled statistics, and with hidden
+  /// states q itself twice (the estimator and the best one so far) and its activations on the
+  /// largest of its batches (at most all the pairs).
   public static func workBytes(pairs: Int, width: Int, settings: Settings) -> Int? {
-    Workspace.bytes([[pairs, 6 * width + 16], [settings.bootstrap, 2]])
+    guard let base = Workspace.bytes([[pairs, 6, width], [pairs, 16], [settings.bootstrap, 2]]) else {
+      return nil
+    }
+    guard width > 0, settings.clubSteps > 0 else { return base }
+    let q = settings.club(hiddenDim: width)
+    guard let state = q.stateBytes, let work = q.workBytes(rows: pairs) else { return nil }
+    return Workspace.bytes([[base], [2, state], [work]], elementSize: 1)
+  }
+
+  /// Checks the hidden states' width: q's input, at most `Limits.maxClubDimension`, as every
+  /// estimator's.
+  public static func checkWidth(_ width: Int) throws(ConfigError) {
+    guard width <= Limits.maxClubDimension else {
+      throw ConfigError("d", "= \(width) exceeds \(Limits.maxClubDimension), q's largest input", kind: .shape)
+    }
   }
 
   /// Checks the inputs: n ≥ 2 pairs of finite rewards and attributes; hidden states, when
@@ -127,6 +143,7 @@ public struct BiasAudit: Equatable, Sendable {
       throw ConfigError("attribute gap[\(i)]", "is \(attributeGap[i])", kind: .nonFinite)
     }
     if let hidden {
+      try checkWidth(hidden.columns)
       guard hidden.pairs == rewardGap.count else {
         throw ConfigError("h", "has \(hidden.pairs) rows for \(rewardGap.count) pairs")
       }

@@ -112,6 +112,16 @@ extension Prioritizer {
   /// Bytes one decide(_:_:) on `count` pairs holds: the set of the indices seen, the
   /// decisions, their copy as bytes and the step's values.
   public static func decideBytes(count: Int) -> Int? { Workspace.bytes([[count, 48]], elementSize: 1) }
+
+  /// Bytes one propose(maxCount:) holds: a new epoch's pool (every pair) and the proposed
+  /// indices twice (the core's and the caller's width), at most one of each pair.
+  public func proposeBytes(maxCount: Int) -> Int? {
+    Workspace.bytes([[count, 8], [min(maxCount, count), 16]], elementSize: 1)
+  }
+
+  /// Bytes endStep() holds beyond the step's values: the radix sort's keys and scratch, the
+  /// sorted values and their running sums (generously, 32 per value).
+  public var endStepBytes: Int? { Workspace.bytes([[stepValues.count, 32]], elementSize: 1) }
 }
 
 extension SyntheticPreferences.Settings {
@@ -196,11 +206,13 @@ extension Trainer.Settings {
     return overflow ? nil : total
   }
 
-  /// Bytes training holds beyond the data: the model, its gradient and AdamW's moments, one
-  /// step's pass (with prompt-free, the larger of a round's candidates scored under K prompts
-  /// and the step's own pass, which with DIR covers every candidate of its `pf_max_rounds`
-  /// rounds), and DIR's estimator on those pairs.
-  public func workBytes(shape: RewardModel<Float>.Shape) -> Int? {
+  /// Bytes training on `pairs` pairs holds beyond the data: the model, its gradient and AdamW's
+  /// moments, one step's pass (with prompt-free, the larger of a round's candidates scored
+  /// under K prompts and the step's own pass, which with DIR covers every candidate of its
+  /// `pf_max_rounds` rounds), DIR's estimator twice (a step fits a copy, kept only if the
+  /// whole step succeeds) and its work on those pairs, an epoch's order or the prioritizer,
+  /// and with `keepsLog` the trainer's log (per pair and per step).
+  public func workBytes(shape: RewardModel<Float>.Shape, pairs: Int, keepsLog: Bool) -> Int? {
     let stepPairs = method.usesPromptFree && method.usesDIR ? promptFreeRounds : 1
     guard
       let scoring = Workspace.bytes(
@@ -209,8 +221,25 @@ extension Trainer.Settings {
     else { return nil }
     var estimator = dir.club
     estimator.hiddenDim = shape.width
-    var terms: [Int?] = [shape.parameterBytes.map { $0 * 4 }, shape.passBytes(rows: max(scoring, step))]
-    if method.usesDIR { terms += [estimator.stateBytes, estimator.workBytes(rows: step)] }
+    var terms: [Int?] = [
+      shape.parameterBytes.map { $0 * 4 }, shape.passBytes(rows: max(scoring, step)),
+      method.usesPromptFree
+        ? Prioritizer.stateBytes(count: pairs) : Workspace.bytes([[pairs, 8]], elementSize: 1),
+    ]
+    if method.usesDIR {
+      terms += [
+        estimator.stateBytes.flatMap { Workspace.bytes([[2, $0]], elementSize: 1) },
+        estimator.workBytes(rows: step),
+      ]
+    }
+    if keepsLog {
+      terms += [
+        Workspace.bytes([[pairs, 16]], elementSize: 1),
+        self.steps(pairs: pairs).flatMap {
+          Workspace.bytes([[$0, MemoryLayout<Trainer.Progress>.stride]], elementSize: 1)
+        },
+      ]
+    }
     var total = 0
     for t in terms {
       guard let t else { return nil }

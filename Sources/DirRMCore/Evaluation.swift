@@ -11,6 +11,14 @@ public struct Evaluation: Equatable, Sendable {
   public var accuracyBiasPositive: Double
   public var accuracyBiasNegative: Double
 
+  /// Bytes an evaluation of `pairs` pairs holds: the indices, both rewards, the gaps, the bias
+  /// in double, the filters, Spearman's ranks with their sort (generously, 96 per pair), and
+  /// the model's pass over one chunk of 2048 pairs.
+  public static func workBytes(_ model: RewardModel<Float>, pairs: Int) -> Int? {
+    guard let pass = model.shape.passBytes(rows: 2 * 2048) else { return nil }
+    return Workspace.bytes([[pairs, 96], [pass]], elementSize: 1)
+  }
+
   public static func evaluate(_ model: RewardModel<Float>, on data: PreferenceDataset, biasColumn: Int?)
     -> Evaluation
   {

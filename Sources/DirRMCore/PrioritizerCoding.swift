@@ -3,6 +3,14 @@ extension Prioritizer {
   static let magic: [UInt8] = Array("DIRRMPQ\0".utf8)
   static let formatVersion: UInt32 = 1
 
+  /// Bytes `serialized()` holds at most: the payload as it grows (up to twice its size) and
+  /// its framed copy, with room for the headers.
+  public var serializedBound: Int? {
+    Prioritizer.stateBytes(count: count).flatMap {
+      Workspace.bytes([[3, $0], [3, stepValues.count, 4], [4096]], elementSize: 1)
+    }
+  }
+
   public func serialized() -> [UInt8] {
     var w = ByteWriter()
     w.u8(settings.placement == .kmeans ? 0 : 1)

@@ -48,9 +48,10 @@ public enum SyntheticPreferences {
   }
 
   /// Bytes `generate` holds at most, or nil past an address space: both sets as they grow
-  /// (twice their final size, for an array's growth and the copy into the dataset) and the
-  /// world's matrix. The largest valid settings need about a terabyte, so a caller's numbers
-  /// are checked against the memory there is before an array is asked for any of it.
+  /// (twice their final size, for an array's growth and the copy into the dataset; the pairs
+  /// three times, as `keep` builds the kept ones beside the candidates) and the world's
+  /// matrix. The largest valid settings need about a terabyte, so a caller's numbers are
+  /// checked against the memory there is before an array is asked for any of it.
   public static func workBytes(_ s: Settings) -> Int? {
     guard s.responsesPerPrompt >= 0, s.promptCount >= 0 else { return nil }
     let r = s.responsesPerPrompt
@@ -59,7 +60,7 @@ public enum SyntheticPreferences {
     func set(prompts: Int, prefixedCopies: Bool, flippedPrompts: Bool) -> [[Int]] {
       [
         [2, prompts, s.promptDim, 4], [2, prompts, r, s.responseDim, 4], [2, prompts, r, 8],
-        [2, prompts, perPrompt, pairBytes],
+        [3, prompts, perPrompt, pairBytes],  // the candidates, those kept, and their indices
         prefixedCopies ? [2, prompts, perPrompt, s.responseDim + 2, 4] : [],
         flippedPrompts ? [2, prompts, perPrompt, s.promptDim, 4] : [],
       ].filter { !$0.isEmpty }

@@ -26,12 +26,16 @@ public struct Trainer {
   var club: ClubEstimator?
   var random: Xoshiro256
   public private(set) var log = Log()
+  /// Whether `log` is kept: the C API does not return it, and its step records grow with a
+  /// training of up to 2^40 steps.
+  let keepsLog: Bool
   var step = 0
 
-  public init(model: RewardModel<Float>, data: PreferenceDataset, settings: Settings) {
+  public init(model: RewardModel<Float>, data: PreferenceDataset, settings: Settings, keepsLog: Bool = true) {
     self.model = model
     self.data = data
     self.settings = settings
+    self.keepsLog = keepsLog
     optimizer = AdamW(
       count: model.parameters.count, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
     if settings.method.usesDIR {
@@ -40,6 +44,7 @@ public struct Trainer {
       club = ClubEstimator(config: config)
     }
     random = Xoshiro256(seed: settings.seed)
+    guard keepsLog else { return }
     log.trainedCount = [Int](repeating: 0, count: data.pairs.count)
     log.lastDr2 = [Float](repeating: .nan, count: data.pairs.count)
     log.lastDr1 = [Float](repeating: .nan, count: data.pairs.count)
@@ -109,7 +114,7 @@ public struct Trainer {
         step: step, totalSteps: steps, lossPref: .nan, mi: .nan, threshold: prioritizer.threshold)
       if batch.isEmpty {
         step += 1
-        log.steps.append(record)
+        if keepsLog { log.steps.append(record) }
       } else {
         record = try trainStep(batch, alsoPenalized: rejected, threshold: prioritizer.threshold)
       }
@@ -131,7 +136,7 @@ public struct Trainer {
     let scores = try PromptFreeScores(
       model: model, data: data, pairs: candidates, k: settings.promptsPerPair, seed: random.next(),
       solver: settings.promptFree)
-    for (i, c) in candidates.enumerated() {
+    for (i, c) in candidates.enumerated() where keepsLog {
       log.lastDr2[c] = scores.dr2[i]
       log.lastDr1[c] = scores.dr1[i]
     }
@@ -204,9 +209,11 @@ public struct Trainer {
     guard optimizer.update(&model.parameters, gradient: gradient) else {
       throw .overflow("a parameter would not be finite after step \(step); lower the learning rate")
     }
-    for i in batch { log.trainedCount[i] += 1 }
     let record = Progress(step: step, totalSteps: totalSteps, lossPref: loss, mi: mi, threshold: threshold)
-    log.steps.append(record)
+    if keepsLog {
+      for i in batch { log.trainedCount[i] += 1 }
+      log.steps.append(record)
+    }
     step += 1
     return record
   }

@@ -31,6 +31,7 @@ struct DemoCommand: ParsableCommand {
 
   func run() throws {
     let seedList = (0..<seeds).map { seed &+ UInt64($0) }
+    try synthetic.checkMemory(sets: seeds)
     let data = try Parallel.map(seedList) {
       Experiment.synthetic(.length, seed: $0, promptCount: synthetic.promptCount)
     }

@@ -40,6 +40,7 @@ struct EvaluateCommand: ParsableCommand {
       throw CLIError("--bias-column \(biasColumn): the bias file has \(dataset.biasDim) column(s)")
     }
     let column = dataset.biasDim > biasColumn ? biasColumn : nil
+    try OptionChecks.evaluation(loaded, pairs: dataset.pairs.count)
     let e = Evaluation.evaluate(loaded, on: dataset, biasColumn: column)
     if json {
       guard case .object(let fields) = e.json(biasColumn: column) else { return }

@@ -39,6 +39,7 @@ struct ExperimentCommand: ParsableCommand {
     typealias Measurement = (table: Table, row: String, column: String, value: Double)
     typealias Progress = (Trainer.Progress) -> Bool
     var jobs: [(Progress) throws -> [Measurement]] = []
+    try synthetic.checkMemory(sets: 4 * seeds)  // every seed's four kinds
     for seed in 0..<UInt64(seeds) {
       let (unbiasedTrain, _) = Experiment.synthetic(.unbiased, seed: seed, promptCount: synthetic.promptCount)
       let (train, test) = Experiment.synthetic(.length, seed: seed, promptCount: synthetic.promptCount)

@@ -13,15 +13,23 @@ enum OptionChecks {
 
   /// The C API's working-set check (dirrm_train's): the model, its optimizer, one step's
   /// pass and DIR's estimator must fit before any of them is built.
-  static func memory(_ settings: Trainer.Settings, shape: RewardModel<Float>.Shape) throws {
-    let bytes = settings.workBytes(shape: shape)
+  static func memory(_ settings: Trainer.Settings, shape: RewardModel<Float>.Shape, pairs: Int) throws {
+    let bytes = settings.workBytes(shape: shape, pairs: pairs, keepsLog: true)
     do {
       try Workspace.reserve(bytes, for: "training")
     } catch {
       throw CLIError(
         "not enough memory to train this model: \(bytes.map { "\($0) bytes" } ?? "more than an address space") "
-          + "for the model (width \(shape.width), depth \(shape.depth)), its optimizer, one step and DIR's estimator"
+          + "for the model (width \(shape.width), depth \(shape.depth)), its optimizer, one step, DIR's estimator and the log"
       )
+    }
+  }
+
+  /// The evaluation's working set (dirrm_evaluate's check).
+  static func evaluation(_ model: RewardModel<Float>, pairs: Int) throws {
+    guard (try? Workspace.reserve(Evaluation.workBytes(model, pairs: pairs), for: "the evaluation")) != nil
+    else {
+      throw CLIError("not enough memory to evaluate \(pairs) pairs")
     }
   }
 

@@ -128,12 +128,18 @@ struct SyntheticDataOptions: ParsableArguments {
       throw ValidationError(
         "--prompt-count \(promptCount): must be in \(allowed.lowerBound)...\(allowed.upperBound)")
     }
+  }
+
+  /// Checks that `sets` synthetic train and test sets of this size, all held at once, fit in
+  /// memory (a command generates every seed's data before it trains).
+  func checkMemory(sets: Int) throws {
     var settings = SyntheticPreferences.Settings.defaults
     settings.promptCount = promptCount
-    do {
-      try Workspace.reserve(SyntheticPreferences.workBytes(settings), for: "the synthetic data")
-    } catch {
-      throw ValidationError("--prompt-count \(promptCount): not enough memory for one seed's data")
+    let bytes = SyntheticPreferences.workBytes(settings).flatMap {
+      Workspace.bytes([[sets, $0]], elementSize: 1)
+    }
+    guard (try? Workspace.reserve(bytes, for: "the synthetic data")) != nil else {
+      throw CLIError("--prompt-count \(promptCount): not enough memory for the data of \(sets) sets")
     }
   }
 

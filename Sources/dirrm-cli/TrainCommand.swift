@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     training.apply(&settings)
     if let biasColumn { settings.biasColumn = biasColumn }
     try OptionChecks.settings(settings, for: dataset, width: width)
-    try OptionChecks.memory(settings, shape: shape)
+    try OptionChecks.memory(settings, shape: shape, pairs: dataset.pairs.count)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
     let bar = ProgressBar("training \(method)", jobs: 1, quiet: quiet)
     let start = ProgressBar.now()
@@ -72,6 +72,7 @@ struct TrainCommand: ParsableCommand {
       return
     }
     let column = dataset.biasDim > 0 ? settings.biasColumn : nil
+    try OptionChecks.evaluation(trainer.model, pairs: dataset.pairs.count)
     let e = Evaluation.evaluate(trainer.model, on: dataset, biasColumn: column)
     let steps = trainer.log.steps
     // The last epoch's steps (all of them when there are fewer).

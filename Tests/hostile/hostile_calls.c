@@ -525,6 +525,33 @@ static int synth_beyond_memory(void) {
   return 0;
 }
 
+/* The audit's q reads d inputs: at d = 2^20 its weights, moments and the best copy kept are
+ * gigabytes from 32 MB of hidden states; past 2^20 (q's largest input anywhere) d is refused. */
+static int audit_with_wide_hidden_states(void) {
+  enum { PAIRS = 4, WIDTH = 1 << 20 };
+  static float r[PAIRS], a[PAIRS], hidden[PAIRS * WIDTH];
+  for (int i = 0; i < PAIRS; i++) r[i] = (float)i, a[i] = (float)(i % 2);
+  dirrm_audit_report report;
+  report.struct_size = sizeof report;
+  EXPECT(dirrm_audit(NULL, PAIRS, r, a, a, r, WIDTH + 1, hidden, hidden, &report, NULL, NULL, NULL, NULL) ==
+         DIRRM_ERR_SHAPE);
+  limit_memory(1ull << 30);
+  EXPECT(dirrm_audit(NULL, PAIRS, r, a, a, r, WIDTH, hidden, hidden, &report, NULL, NULL, NULL, NULL) ==
+         DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
+/* Saving holds the state's serialized copy as it grows and once framed: for a 33 M-parameter
+ * q, about a gigabyte more than the estimator itself. */
+static int save_beyond_memory(void) {
+  dirrm_club *c = small_club(DIRRM_BIAS_CATEGORICAL, 2, 8192, 4096);
+  EXPECT(c);
+  limit_memory(1ull << 29);
+  int64_t size = 0;
+  EXPECT(dirrm_club_save(c, NULL, 0, &size) == DIRRM_ERR_OUT_OF_MEMORY);
+  return 0;
+}
+
 /* ---- 4. integer overflow in training ---- */
 
 static int train_step_count_overflow(void) {
@@ -1061,6 +1088,8 @@ static const test_case cases[] = {
     {"train_prompt_free_with_huge_batch_and_k", train_prompt_free_with_huge_batch_and_k},
     {"train_dir_prompt_free_with_many_rounds", train_dir_prompt_free_with_many_rounds},
     {"synth_beyond_memory", synth_beyond_memory},
+    {"audit_with_wide_hidden_states", audit_with_wide_hidden_states},
+    {"save_beyond_memory", save_beyond_memory},
     {"train_step_count_overflow", train_step_count_overflow},
     {"freed_handles_stay_dead", freed_handles_stay_dead},
     {"two_threads_on_one_handle", two_threads_on_one_handle},

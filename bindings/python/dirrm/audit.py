@@ -183,7 +183,8 @@ def audit(r_chosen: npt.ArrayLike, r_rejected: npt.ArrayLike,
         1[category = k], categories in sorted order (numbers numerically); with two
         categories, only the second (e.g. 1 of a 0/1 flag).
     hidden : (h_chosen, h_rejected), optional
-        Hidden states, shape (n, d) float32 each: adds the CLUB estimate of I(h; attribute).
+        Hidden states, shape (n, d) float32 each, d <= 2^20 (q's input): adds the CLUB
+        estimate of I(h; attribute).
     bootstrap, level, buckets, club_steps, club_batch, q_hidden, club_learning_rate, seed : optional
         dirrm_audit_params' fields; None: the library's default (see dirrm.h).
 

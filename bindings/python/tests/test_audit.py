@@ -243,8 +243,9 @@ def test_extreme_inputs_give_a_report_or_a_status():
     x = np.ascontiguousarray([1, 2, 3, 4], np.float32)
     p = x.ctypes.data_as(_lib._f32p)
     report = _lib.AuditReport(struct_size=ctypes.sizeof(_lib.AuditReport))
-    for n, d, status in ((2**62, 0, _lib.ERR_SHAPE), (-1, 0, _lib.ERR_SHAPE), (4, 2**40, _lib.ERR_OUT_OF_MEMORY),
-                         (2**40, 2**40, _lib.ERR_OUT_OF_MEMORY), (4, -3, _lib.ERR_SHAPE)):
+    # d is q's input, at most 2^20 as every estimator's; past the memory there is, OUT_OF_MEMORY.
+    for n, d, status in ((2**62, 0, _lib.ERR_SHAPE), (-1, 0, _lib.ERR_SHAPE), (4, 2**20 + 1, _lib.ERR_SHAPE),
+                         (4, 2**40, _lib.ERR_SHAPE), (2**40, 0, _lib.ERR_OUT_OF_MEMORY), (4, -3, _lib.ERR_SHAPE)):
         h = p if d > 0 else None
         assert _lib.lib.dirrm_audit(None, n, p, p, p, p, d, h, h, ctypes.byref(report), None, None, None,
                                     None) == status, (n, d)
