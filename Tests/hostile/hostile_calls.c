@@ -467,43 +467,34 @@ static dirrm_dataset *tiny_dataset(void) {
              : NULL;
 }
 
-static int train_prompt_free_with_huge_batch_and_k(void) {
-  limit_memory(1ull << 30);
-  dirrm_dataset *d = tiny_dataset();
-  EXPECT(d);
+/* A model of tiny_dataset()'s features with the widest hidden state. */
+static dirrm_model *wide_model(void) {
   dirrm_model_params mp;
   dirrm_model_params_init(&mp);
   mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 4096;
   dirrm_model *m = NULL;
-  EXPECT(dirrm_model_create(&mp, &m) == DIRRM_OK);
+  return dirrm_model_create(&mp, &m) == DIRRM_OK ? m : NULL;
+}
+
+/* A prompt-free step scores a round's batch_size x (pf_prompts + 1) pairs, and a
+ * DIR_PROMPT_FREE step penalizes every candidate of its pf_max_rounds rounds: batch_size x
+ * pf_max_rounds pairs, which the memory check once sized as 9 batches (the default 8 rounds
+ * + 1). Either beyond memory is OUT_OF_MEMORY; the same training with the defaults fits. */
+static int train_prompt_free_beyond_memory(void) {
+  limit_memory(1ull << 30);
+  dirrm_dataset *d = tiny_dataset();
+  EXPECT(d);
+  dirrm_model *m = wide_model();
+  EXPECT(m);
   dirrm_train_params tp;
   dirrm_train_params_init(&tp);
   tp.method = DIRRM_METHOD_DIR_PROMPT_FREE;
   tp.batch_size = 1 << 20;
   tp.pf_prompts = 4096;
   EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_ERR_OUT_OF_MEMORY);
-  return 0;
-}
-
-/* pf_max_rounds rounds of a DIR_PROMPT_FREE step can each propose a full batch, and the step
- * penalizes every candidate: the working set is batch_size x pf_max_rounds pairs, which the
- * memory check once sized as 9 batches (the default 8 rounds + 1). */
-static int train_dir_prompt_free_with_many_rounds(void) {
-  limit_memory(1ull << 30);
-  dirrm_dataset *d = tiny_dataset();
-  EXPECT(d);
-  dirrm_model_params mp;
-  dirrm_model_params_init(&mp);
-  mp.prompt_dim = 2, mp.response_dim = 2, mp.width = 4096;
-  dirrm_model *m = NULL;
-  EXPECT(dirrm_model_create(&mp, &m) == DIRRM_OK);
-  dirrm_train_params tp;
-  dirrm_train_params_init(&tp);
-  tp.method = DIRRM_METHOD_DIR_PROMPT_FREE;
   tp.batch_size = 64, tp.pf_prompts = 1, tp.pf_max_rounds = 1 << 20;
   EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_ERR_OUT_OF_MEMORY);
-  tp.pf_max_rounds = 8; /* the same training with the default rounds fits */
-  tp.epochs = 1;
+  tp.pf_max_rounds = 8, tp.epochs = 1;
   EXPECT(dirrm_train(m, d, &tp, NULL, NULL) == DIRRM_OK);
   return 0;
 }
@@ -1085,8 +1076,7 @@ static const test_case cases[] = {
     {"sample_prompts_with_2_28_columns", sample_prompts_with_2_28_columns},
     {"observe_until_memory_runs_out", observe_until_memory_runs_out},
     {"pf_normalize_floor_overflow_and_aliasing", pf_normalize_floor_overflow_and_aliasing},
-    {"train_prompt_free_with_huge_batch_and_k", train_prompt_free_with_huge_batch_and_k},
-    {"train_dir_prompt_free_with_many_rounds", train_dir_prompt_free_with_many_rounds},
+    {"train_prompt_free_beyond_memory", train_prompt_free_beyond_memory},
     {"synth_beyond_memory", synth_beyond_memory},
     {"audit_with_wide_hidden_states", audit_with_wide_hidden_states},
     {"save_beyond_memory", save_beyond_memory},
