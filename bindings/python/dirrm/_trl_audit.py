@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import torch
 
-from ._trl_reward import _score_head, default_hidden
+from ._trl_reward import _pad_token_id, _score_head, default_hidden
 from .audit import Audit, audit
 
 __all__ = ["audit_model"]
@@ -48,6 +48,7 @@ def audit_model(model: torch.nn.Module, tokenizer: Any, dataset: Any, *,
     rows = [dataset[i] for i in range(len(dataset))]
     prompts = [row.get("prompt", "") or "" for row in rows]
     head_name, head = _score_head(model)
+    pad = _pad_token_id(model)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -69,7 +70,7 @@ def audit_model(model: torch.nn.Module, tokenizer: Any, dataset: Any, *,
                 rewards[side].append(logits.reshape(-1).float().cpu())
                 lengths[side].append(batch["attention_mask"].sum(-1).float().cpu())
                 if hidden:
-                    states[side].append(default_hidden(captured[-1], dict(batch), head_name).float().cpu())
+                    states[side].append(default_hidden(captured[-1], dict(batch), head_name, pad).float().cpu())
     finally:
         hook.remove()
         model.train(was_training)

@@ -41,14 +41,18 @@ class _ResumableBatchSampler(torch.utils.data.Sampler[list[int]]):
 class PromptFreeRewardTrainer(DIRRewardTrainer):
     """TRL's RewardTrainer trained on the pairs prompt-free prioritization accepts (Alg. 2),
     optionally with DIR's penalty too: dir_lambda 0 (the default) is dirrm_train's
-    PROMPT_FREE method, TRL's loss alone (q is not fitted, club_mi not logged); None is
-    DIR_PROMPT_FREE under DIR's policy (its lambda, estimator, clip and cap); another value
-    sets the policy's lambda.
+    PROMPT_FREE method, TRL's loss alone (q is not fitted, club_mi not logged); None adds
+    DIR's penalty under DIR's policy (its lambda, estimator, clip and cap); another value
+    sets the policy's lambda. Unlike dirrm_train's DIR_PROMPT_FREE, which penalizes every
+    candidate a step scored, the penalty covers the accepted batch only (the pairs TRL's step
+    runs forward with gradients; the rejected ones were scored without).
 
     The training set must be in TRL's explicit-prompt standard format, string columns
     "prompt", "chosen" and "rejected" (the completions without the prompt). Each step scores
     its candidates under their own prompt and k - 1 others of the set's distinct prompts
-    (the reward of prompt_j + completion, tokenized as TRL does), computes dr2
+    (the reward of prompt_j + completion, tokenized as TRL does; one longer than max_length or
+    the model's positions loses the start of its prompt for a decoder, its end for an encoder),
+    computes dr2
     (dirrm.torch.prompt_free_score_fn) and lets dirrm.torch.PromptFreeBatchSampler fill a batch
     of per_device_train_batch_size accepted pairs. Under accelerate/torchrun each process
     samples from its own shard (see PromptFreeBatchSampler); the data loader is not passed to
@@ -118,6 +122,14 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         texts = [t if t.endswith(eos) else t + eos for t in texts]
         ids = tokenizer(texts)["input_ids"]
         model = cast(torch.nn.Module, self.model)
+        # TRL kept only pairs within max_length under their own prompt; under another prompt a
+        # sequence can be longer than that, or than the model's positions. Cut it on the side
+        # the head does not read: a decoder's start, an encoder's end.
+        config = getattr(getattr(model, "module", model), "config", None)
+        limits = [getattr(self.args, "max_length", None), getattr(config, "max_position_embeddings", None)]
+        limit = min((int(v) for v in limits if isinstance(v, int) and v > 0), default=None)
+        if limit is not None:
+            ids = [row[-limit:] if self._head_name == "score" else row[:limit] for row in ids]
         out = []
         for start in range(0, len(ids), self._score_batch_size):
             chunk = ids[start: start + self._score_batch_size]

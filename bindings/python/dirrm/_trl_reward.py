@@ -35,18 +35,25 @@ def _score_head(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
     raise DirrmError(ERR_INVALID_ARGUMENT, f"{type(inner).__name__} has no `score` or `classifier` head; pass hidden_fn and hidden_dim")
 
 
-def default_hidden(head_input: torch.Tensor, inputs: dict[str, Any], head_name: str) -> torch.Tensor:
-    """One hidden state per sequence from the score head's input.
+def default_hidden(head_input: torch.Tensor, inputs: dict[str, Any], head_name: str,
+                   pad_token_id: Optional[int] = None) -> torch.Tensor:
+    """One hidden state per sequence from the score head's input: the vector the head reads.
 
     Parameters
     ----------
     head_input : Tensor, shape (2n, d) or (2n, T, d)
         What the head received (chosen sequences first, as TRL's collator orders them).
     inputs : dict
-        The batch (``attention_mask`` of shape (2n, T)).
+        The batch (``input_ids`` and ``attention_mask``, shape (2n, T)).
     head_name : str
-        "score" (a decoder: the last non-padding token) or "classifier" (an encoder:
-        position 0).
+        "score" (a decoder) or "classifier" (an encoder: position 0).
+    pad_token_id : int, optional
+        The model's ``config.pad_token_id``. Given, a decoder's state is the one
+        ``*ForSequenceClassification`` reads: the rightmost token that is not padding by id. TRL
+        pads with EOS when a tokenizer has no pad token and ends every response with EOS, so
+        the head then reads the token before the EOS, not the last attended one. None: the last
+        attended token (the same whenever the pad token is not otherwise used).
+        DIRRewardTrainer and audit_model pass the model's.
 
     Returns
     -------
@@ -56,13 +63,25 @@ def default_hidden(head_input: torch.Tensor, inputs: dict[str, Any], head_name: 
         return head_input
     if head_name != "score":
         return head_input[:, 0]
-    mask = inputs["attention_mask"]
-    # The last 1 of each row (right or left padding): the first position where the running
-    # count reaches its maximum.
-    last: torch.Tensor = mask.long().cumsum(-1).argmax(-1)
+    ids = inputs.get("input_ids")
+    if pad_token_id is not None and isinstance(ids, torch.Tensor):
+        # transformers' rule: the largest index whose token is not the pad token (0 if none).
+        positions = torch.arange(ids.shape[-1], device=ids.device)
+        last = (positions * (ids != pad_token_id).long()).argmax(-1)
+    else:
+        # The last 1 of each row (right or left padding): the first position where the running
+        # count reaches its maximum.
+        last = inputs["attention_mask"].long().cumsum(-1).argmax(-1)
     rows = torch.arange(head_input.shape[0], device=head_input.device)
     picked: torch.Tensor = head_input[rows, last.to(head_input.device)]
     return picked
+
+
+def _pad_token_id(model: torch.nn.Module) -> Optional[int]:
+    """The pad token id the model's sequence-classification head reads past, if any."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    value = getattr(config, "pad_token_id", None)
+    return int(value) if isinstance(value, int) else None
 
 
 def default_bias(inputs: dict[str, Any]) -> torch.Tensor:
@@ -88,8 +107,8 @@ class DIRRewardTrainer(RewardTrainer):
         Options of dirrm.Club (bias_kind, bias_dim, q_hidden, fit_steps, learning_rate, ...);
         left out: the policy's estimator (a Gaussian q of width 64 on the length gap).
     hidden_fn : callable, optional
-        hidden_fn(head_input, inputs, head_name) -> (2n, d) tensor, chosen rows first; see
-        default_hidden.
+        hidden_fn(head_input, inputs, head_name) -> (2n, d) tensor, chosen rows first. None:
+        default_hidden with the model's config.pad_token_id (the vector the head reads).
     bias_fn : callable, optional
         bias_fn(inputs) -> the bias of the n pairs (see dirrm.torch.CLUBPenalty); default
         default_bias.
@@ -108,7 +127,8 @@ class DIRRewardTrainer(RewardTrainer):
                  hidden_fn: Optional[HiddenFn] = None, bias_fn: Optional[BiasFn] = None,
                  hidden_dim: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.hidden_fn: HiddenFn = hidden_fn or default_hidden
+        pad = _pad_token_id(cast(torch.nn.Module, self.model))
+        self.hidden_fn: HiddenFn = hidden_fn or (lambda h, batch, name: default_hidden(h, batch, name, pad))
         self._label_bias = bias_fn is None
         self.bias_fn: BiasFn = bias_fn or default_bias
         self._head_name, head = _score_head(cast(torch.nn.Module, self.model))

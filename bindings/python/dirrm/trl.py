@@ -15,7 +15,8 @@ What the penalty reads:
 
 - the hidden state: by default the input of the model's score head, one vector per
   sequence: for a decoder (a head named ``score``, as in *ForSequenceClassification of
-  Llama, Qwen, GPT-2, ...) at the last non-padding token, for an encoder (a head named
+  Llama, Qwen, GPT-2, ...) at the token the head reads, the last one whose id is not the
+  model's pad_token_id (with TRL's EOS padding, the token before the EOS), for an encoder (a head named
   ``classifier``, BERT, RoBERTa, ...) what the head reads (BERT's pooled output) or
   position 0; pass ``hidden_fn`` to choose another;
 - the bias: by default the length gap len(chosen) - len(rejected) in tokens, from the

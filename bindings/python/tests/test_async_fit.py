@@ -206,3 +206,20 @@ def test_fit_mode_is_checked_and_eval_waits():
         penalty(hc, hr, b)   # waits for the training forward's fit, starts none
     assert penalty.finish() is None
     assert _lib.lib.dirrm_club_fit_finish(None, None) == _lib.ERR_NULL_POINTER
+
+
+def test_a_fit_finished_by_state_dict_is_still_logged_by_the_next_forward():
+    # Saving a checkpoint waits for the background fit; its NLL is the next forward's last_nll,
+    # as if the forward had waited itself.
+    rng = np.random.default_rng(5)
+    hc, hr, b = (torch.tensor(a) for a in batch(rng, gaussian=True))
+    logged = []
+    for save_between in (False, True):
+        penalty = dirrm.torch.CLUBPenalty(D, fit="async", q_hidden=32)
+        penalty(hc, hr, b)
+        if save_between:
+            penalty.state_dict()
+        penalty(hc, hr, b)
+        logged.append((penalty.last_nll, penalty.history[-1]["nll"]))
+        penalty.finish()
+    assert logged[0] == logged[1] and logged[0][0] is not None

@@ -276,3 +276,20 @@ def test_the_cap_finds_slices_of_one_hidden_state():
         module(r[:16], r[16:], h[:16], h[16:], x[:16, 1] - x[16:, 1])
     assert module.penalty.last_cap_scale is not None and module.penalty.last_cap_scale < 1
     assert "q_hidden=64" in repr(module.club) and module.club.options["learning_rate"] == pytest.approx(1e-2)
+
+
+def test_prompt_free_scoring_cuts_sequences_longer_than_the_model(tmp_path):
+    # A completion under another pair's prompt can be longer than any sequence TRL kept: scored
+    # as is, it would index past the model's 32 positions. A decoder keeps its end (the EOS the
+    # head reads), losing the start of the prompt.
+    from dirrm.trl import PromptFreeRewardTrainer
+
+    trainer = tiny_gpt2_trainer(tmp_path, PromptFreeRewardTrainer)
+    long = " ".join(["the question is very long"] * 10) + " a good answer"
+    tok, model = trainer.processing_class, trainer.model.eval()
+    with torch.no_grad():
+        got = trainer._rewards([long])
+        ids = tok([long + tok.eos_token])["input_ids"][0]
+        assert len(ids) > 32
+        want = model(input_ids=torch.tensor([ids[-32:]])).logits.reshape(-1)
+    torch.testing.assert_close(got, want.float())

@@ -154,6 +154,33 @@ def test_trl_default_hidden_state_is_what_the_score_head_reads():
     assert default_bias(inputs).tolist() == [lengths[0] - lengths[2], lengths[1] - lengths[3]]   # the length gap
 
 
+def test_trl_default_hidden_state_when_the_pad_token_is_eos():
+    # TRL pads with EOS when a tokenizer has no pad token, and ends every response with EOS:
+    # the head reads the last token that is not the pad id, before the EOS, not the last
+    # attended one. DIRRewardTrainer passes the model's pad_token_id so the two agree.
+    pytest.importorskip("trl", reason="TRL is not installed (scripts/setup.sh installs it when pip can)")
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+    from dirrm.trl import default_hidden
+
+    eos = 9
+    config = GPT2Config(vocab_size=10, n_embd=8, n_layer=1, n_head=2, num_labels=1, pad_token_id=eos,
+                        eos_token_id=eos)
+    torch.manual_seed(0)
+    model = GPT2ForSequenceClassification(config).eval()
+    ids = torch.tensor([[1, 2, 3, eos, eos], [4, 5, eos, eos, eos]])
+    inputs = {"input_ids": ids, "attention_mask": torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]])}
+    captured = []
+    hook = model.score.register_forward_hook(lambda module, args, output: captured.append(args[0]))
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    hook.remove()
+    with torch.no_grad():
+        read = model.score(default_hidden(captured[0], inputs, "score", pad_token_id=eos))
+        by_mask = model.score(default_hidden(captured[0], inputs, "score"))
+    assert torch.allclose(read, logits, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(by_mask, logits, rtol=1e-5, atol=1e-6)   # the attended EOS is another vector
+
+
 def test_trl_default_hidden_state_of_an_encoder():
     pytest.importorskip("trl", reason="TRL is not installed (scripts/setup.sh installs it when pip can)")
     from transformers import BertConfig, BertForSequenceClassification

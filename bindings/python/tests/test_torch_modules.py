@@ -3,6 +3,8 @@
 
 import math
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -192,7 +194,8 @@ def test_low_and_high_precision_inputs(dtype):
     want = bt_reference(refs[0], refs[1]) + lam * club_reference(
         module.club.weights, cfg, d, refs[2], refs[3], torch.tensor(b, dtype=torch.float64)).clamp(min=0)
     want.backward()
-    assert loss.dtype == dtype and all(a.grad.dtype == dtype for a in inputs)
+    carried = torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype   # autocast's rule for losses
+    assert loss.dtype == carried and all(a.grad.dtype == dtype for a in inputs)
     # Tolerance: the input dtype's precision, eps = 2^-8 (bf16) or 2^-11 (fp16): each gradient
     # is rounded once to it (<= eps / 2); the value three times (the BT term, the bound and
     # their sum, each in the input dtype as torch adds them): <= 2 eps. For float64 inputs
@@ -204,6 +207,40 @@ def test_low_and_high_precision_inputs(dtype):
     print(f"\nDIRLoss {dtype}: max rel diff value {value_error:.2e} (tolerance {value_tol:.2e}), "
           f"grads {max(grad_errors):.2e} (tolerance {eps:.2e})")
     assert value_error <= value_tol and max(grad_errors) <= eps, (value_error, grad_errors)
+
+
+def test_half_precision_losses_survive_a_loss_scale():
+    # GradScaler multiplies the loss by 2^16 first, which is inf in float16: the loss of float16
+    # rewards is float32, and each gradient is multiplied by the scale before it is rounded
+    # to float16, as torch's own float32 losses under autocast are.
+    rng = np.random.default_rng(6)
+    n = 256
+    rewards = torch.tensor(rng.normal(0, 1, 2 * n), dtype=torch.float16, requires_grad=True)
+    loss = dt.BTLoss()(rewards[:n], rewards[n:])
+    assert loss.dtype == torch.float32
+    (loss * 65536.0).backward()
+    assert rewards.grad is not None and rewards.grad.dtype == torch.float16
+    assert torch.isfinite(rewards.grad).all()
+    reference = rewards.detach().double().requires_grad_()
+    (torch.nn.functional.softplus(reference[n:] - reference[:n]).mean() * 65536.0).backward()
+    torch.testing.assert_close(rewards.grad.double(), reference.grad, rtol=2 ** -11, atol=0)   # rounded once
+
+
+def test_the_cap_on_views_of_a_frozen_tensor_warns_instead_of_raising():
+    # Hidden states sliced from cached features of a frozen backbone: the slices' base needs no
+    # gradient, so the cap cannot find pref's gradient there; it says so and the step goes on.
+    torch.manual_seed(0)
+    n, d = 8, 4
+    h = torch.randn(2 * n, 3, d)[:, -1].requires_grad_()
+    r = torch.nn.Linear(d, 1)(h).squeeze(-1)
+    with pytest.warns(RuntimeWarning, match="cap_wrt"):
+        loss = dt.DIRLoss(d)(r[:n], r[n:], h[:n], h[n:], torch.randn(n))
+    loss.backward()
+    assert h.grad is not None and torch.isfinite(h.grad).all()
+    r = torch.nn.Linear(d, 1)(h).squeeze(-1)
+    module = dt.DIRLoss(d)
+    module(r[:n], r[n:], h[:n], h[n:], torch.randn(n), cap_wrt=(h,))   # named, it is found
+    assert module.penalty.last_cap_scale is not None
 
 
 def test_numpy_inputs_and_integer_bias():
@@ -284,7 +321,8 @@ def test_state_dict_round_trip_continues_bit_for_bit(tmp_path):
     state = torch.load(tmp_path / "ckpt.pt", weights_only=True)   # q is a plain uint8 tensor
     second[0].load_state_dict(state["encoder"])
     second[1].load_state_dict(state["head"])
-    second[2].load_state_dict(state["loss"])
+    with pytest.warns(RuntimeWarning, match="learning_rate"):   # the q above had DIR's 1e-4
+        second[2].load_state_dict(state["loss"])
     second[3].load_state_dict(state["optimizer"])
     train_steps(*second, 10, 10)
 
@@ -309,6 +347,18 @@ def test_eval_and_no_grad_never_fit_q():
     assert module.club.save() == saved and not value.requires_grad
     module(np.zeros(16), np.ones(16), hc, hr, b)   # training mode with gradients: fits
     assert module.club.save() != saved and module.penalty.last_nll is not None
+
+
+def test_load_state_dict_says_which_settings_come_from_the_state():
+    # q continues with its saved settings (as an optimizer's state brings its own); a module
+    # built with others is told which, and nothing is said when they agree.
+    module = dt.CLUBPenalty(8, q_hidden=16, fit_steps=3, learning_rate=1e-3)
+    with pytest.warns(RuntimeWarning, match=r"'q_hidden': \(64, 16\).*'fit_steps': \(5, 3\)"):
+        module.load_state_dict(dt.CLUBPenalty(8).state_dict())
+    assert module.club.options["q_hidden"] == 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dt.CLUBPenalty(8).load_state_dict(dt.CLUBPenalty(8, seed=5).state_dict())   # the seed only initialized
 
 
 def test_load_state_dict_refuses_another_hidden_dim():

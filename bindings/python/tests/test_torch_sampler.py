@@ -6,6 +6,8 @@ the union, and the prompt_free_score_fn helper against dirrm.prompt_free_gap."""
 import os
 import threading
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -86,6 +88,19 @@ def test_mid_epoch_state_dict_resume_gives_the_same_sequence():
     got.append(list(resumed))
     assert got == want
     assert resumed.threshold == straight.threshold and resumed.epoch == straight.epoch == 1
+
+
+def test_a_state_brings_its_prioritizer_settings_and_says_so():
+    saved = sampler(max_reinsertions=1, reinsertion="lazy")
+    next(iter(saved))
+    other = sampler()
+    with pytest.warns(RuntimeWarning, match=r"'reinsertion': \('lazy', 'immediate'\), 'max_reinsertions': \(1, 0\)"):
+        other.load_state_dict(saved.state_dict())
+    assert len(other) == len(saved)   # the saved max_reinsertions decide the steps
+    same = sampler(max_reinsertions=1, reinsertion="lazy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same.load_state_dict(saved.state_dict())
 
 
 def test_score_fn_helper_is_prompt_free_gap_of_the_sampled_prompts():

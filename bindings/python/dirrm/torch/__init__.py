@@ -10,7 +10,8 @@ DataLoader batch sampler.
     loss.backward()
 
 Every module computes with the library in float32 on the host and hands torch the gradients
-in each input's dtype and on its device (CPU or CUDA; float16, bfloat16, float32, float64).
+in each input's dtype and on its device (CPU or CUDA; float16, bfloat16, float32, float64);
+the loss of half-precision inputs is float32, so a loss scaler's 2^16 does not overflow it.
 The estimator q is module state: it is trained by the library's own AdamW (never by your
 optimizer, so it is not in parameters()), and its weights and AdamW moments are saved in
 state_dict() and restored by load_state_dict().

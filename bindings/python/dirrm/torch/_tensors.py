@@ -40,13 +40,23 @@ def _hidden(value: ArrayOrTensor, name: str) -> torch.Tensor:
     return t
 
 
+def _carried(t: torch.Tensor) -> torch.dtype:
+    """The dtype a value or gradient for t is kept in: t's own, but at least float32. A float16
+    loss would overflow under GradScaler's first scale (2^16 is inf in float16) and a float16
+    gradient would be rounded before the scale multiplies it; autocast's own losses are float32
+    for the same reason."""
+    if not t.is_floating_point() or t.element_size() < 4:
+        return torch.float32
+    return t.dtype
+
+
 def _like(g: npt.ArrayLike, t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """A host float32 gradient as a tensor of t's shape, dtype and device."""
+    """A host float32 gradient as a tensor of t's shape and device, in _carried(t); the
+    backward pass multiplies it by the incoming gradient and only then casts it to t's dtype."""
     out = torch.from_numpy(np.ascontiguousarray(g, np.float32).reshape(tuple(t.shape)))
     if scale != 1.0:
         out = out * scale
-    dtype = t.dtype if t.is_floating_point() else torch.float32
-    return out.to(t.device, dtype)
+    return out.to(t.device, _carried(t))
 
 
 class _WithGradients(torch.autograd.Function):
@@ -56,18 +66,18 @@ class _WithGradients(torch.autograd.Function):
     def forward(ctx: Any, value: torch.Tensor, grads: tuple[torch.Tensor, ...], *inputs: torch.Tensor
                 ) -> torch.Tensor:
         ctx.grads = grads
+        ctx.dtypes = [t.dtype if t.is_floating_point() else g.dtype for t, g in zip(inputs, grads)]
         return value.clone()
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
-        grads = tuple((g * grad_output.to(g.device, g.dtype)) for g in ctx.grads)
+        grads = tuple((g * grad_output.to(g.device, g.dtype)).to(dtype) for g, dtype in zip(ctx.grads, ctx.dtypes))
         return (None, None, *grads)
 
 
 def _attach(value: float, like: torch.Tensor, inputs: Sequence[torch.Tensor],
             grads: Sequence[torch.Tensor]) -> torch.Tensor:
-    dtype = like.dtype if like.is_floating_point() else torch.float32
-    v = torch.tensor(value, dtype=dtype, device=like.device)
+    v = torch.tensor(value, dtype=_carried(like), device=like.device)
     out: torch.Tensor = cast(Any, _WithGradients).apply(v, tuple(grads), *inputs)
     return out
 

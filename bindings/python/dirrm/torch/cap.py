@@ -36,14 +36,15 @@ def preference_gradients(pref: Optional[torch.Tensor], wrt: Sequence[torch.Tenso
     if pref is None:
         return [], "pass pref=<the preference loss> to forward"
     targets = [t for t in wrt if t.requires_grad]
-    grads = torch.autograd.grad(pref, targets, retain_graph=True, allow_unused=True) if pref.requires_grad else []
+    # (autograd.grad refuses an empty list of inputs: no candidate means no gradient found.)
+    grads = torch.autograd.grad(pref, targets, retain_graph=True, allow_unused=True) \
+        if pref.requires_grad and targets else []
     present = [g for g in grads if g is not None]
-    bases = list({id(t._base): t._base for t in targets if t._base is not None}.values())
+    bases = [b for b in {id(t._base): t._base for t in targets if t._base is not None}.values() if b.requires_grad]
     if not present and bases and pref.requires_grad:
         # h_chosen = h[:n], h_rejected = h[n:] with the rewards computed from h: pref reaches
         # the slices only through the tensor they view.
-        grads = torch.autograd.grad(pref, [b for b in bases if b.requires_grad], retain_graph=True,
-                                    allow_unused=True)
+        grads = torch.autograd.grad(pref, bases, retain_graph=True, allow_unused=True)
         present = [g for g in grads if g is not None]
     if not present:
         return [], "pref has no gradient on the hidden states (pass cap_wrt= the tensors they come from)"

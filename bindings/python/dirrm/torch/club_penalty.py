@@ -134,6 +134,7 @@ class CLUBPenalty(torch.nn.Module):
         self._warned = False
         self.last_mi = None
         self.last_nll = None
+        self._finished_nll: Optional[float] = None   # a background fit's NLL, until a forward logs it
         self.last_cap_scale = None
         self.history = deque(maxlen=int(log_size))
 
@@ -158,7 +159,11 @@ class CLUBPenalty(torch.nn.Module):
         float or None
             That fit's NLL (as last_nll), or None when none was running.
         """
-        return self.club.fit_finish() if self.club.fit_pending else None
+        if self.club.fit_pending:
+            # Kept for the next forward's last_nll and history, whoever waited (state_dict too).
+            self._finished_nll = self.club.fit_finish()
+            return self._finished_nll
+        return None
 
     def get_extra_state(self) -> torch.Tensor:
         """q's configuration, weights and AdamW state (dirrm.Club.save) as a uint8 tensor;
@@ -175,6 +180,14 @@ class CLUBPenalty(torch.nn.Module):
                                                                           self.club.bias_dim)
         if saved != mine:
             raise DirrmError(ERR_INVALID_ARGUMENT, f"the saved estimator has (hidden_dim, bias_kind, bias_dim) = {saved}, this module {mine}")
+        # q continues with the settings it was saved with (its width, learning rate, fit
+        # steps...), as a torch optimizer's state brings its own; say so when they differ from
+        # this module's (the seed only initialized the weights the state replaces).
+        given, kept = self.club.options, club.options
+        changed = {key: (kept[key], given[key]) for key in kept if key != "seed" and kept[key] != given[key]}
+        if changed:
+            warnings.warn(f"dirrm CLUBPenalty: the loaded estimator keeps its saved settings, not this module's "
+                          f"(saved, given): {changed}", RuntimeWarning, stacklevel=2)
         self.club = club
 
     # -- the bound -----------------------------------------------------------------------------
@@ -213,7 +226,7 @@ class CLUBPenalty(torch.nn.Module):
 
         Returns
         -------
-        Tensor, shape (), h_chosen's dtype and device
+        Tensor, shape (), h_chosen's dtype (float32 for float16 and bfloat16) and device
             The penalty (of the global batch when distributed), differentiable with respect
             to both hidden states.
 
@@ -236,7 +249,8 @@ class CLUBPenalty(torch.nn.Module):
         hc, hr = _host32(hc_t), _host32(hr_t)
         fit = bool(self.fit) and self.training and torch.is_grad_enabled()
         background = fit and self.fit == "async"
-        finished = self.finish()
+        self.finish()
+        finished, self._finished_nll = self._finished_nll, None
         nll = math.nan if finished is None else finished
         fit_batch = (hc, hr, b)
         if self._group.active():

@@ -58,7 +58,7 @@ class BTLoss(torch.nn.Module):
 
         Returns
         -------
-        Tensor, shape (), r_chosen's dtype and device
+        Tensor, shape (), r_chosen's dtype (float32 for float16 and bfloat16) and device
             Differentiable with respect to both rewards.
         """
         rc_t, rr_t = _tensor(r_chosen, "r_chosen"), _tensor(r_rejected, "r_rejected")
@@ -173,7 +173,8 @@ class DIRLoss(torch.nn.Module):
                 h_rejected: ArrayOrTensor, bias: ArrayOrTensor, margin: Optional[ArrayOrTensor] = None,
                 weight: Optional[ArrayOrTensor] = None, cap_wrt: Optional[Sequence[torch.Tensor]] = None
                 ) -> torch.Tensor:
-        """L_pref + lam * max(Î, 0) as a 0-dim tensor of r_chosen's dtype and device.
+        """L_pref + lam * max(Î, 0) as a 0-dim tensor of r_chosen's dtype (float32 for
+        float16 and bfloat16) and device.
 
         Parameters
         ----------

@@ -3,6 +3,8 @@ driving the library's Prioritizer (its threshold, its EMA) the way dirrm_train d
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -134,8 +136,12 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
                                         initial_threshold=initial_threshold, reinsertion=reinsertion,
                                         max_reinsertions=max_reinsertions, shuffle=shuffle,
                                         seed=int(seed) + 1000003 * self._rank)
-        largest_shard = -(-self.num_samples // self._world)
-        self._steps = -(-largest_shard * (1 + int(max_reinsertions)) // self.batch_size)
+        # The prioritizer's settings, which a loaded state brings with it (load_state_dict).
+        self._settings: dict[str, Any] = {
+            "cluster_method": str(cluster_method), "ema_weight": float(ema_weight),
+            "initial_threshold": float(initial_threshold), "reinsertion": str(reinsertion),
+            "max_reinsertions": int(max_reinsertions), "shuffle": bool(shuffle), "seed": int(seed)}
+        self._steps = self._count_steps()
         self._step_in_epoch = 0
         self.epoch = 0
 
@@ -143,6 +149,10 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
     def threshold(self) -> float:
         """The current threshold on dr2, the library prioritizer's (identical on every rank)."""
         return self._prioritizer.threshold
+
+    def _count_steps(self) -> int:
+        largest_shard = -(-self.num_samples // self._world)
+        return -(-largest_shard * (1 + int(self._settings["max_reinsertions"])) // self.batch_size)
 
     def __len__(self) -> int:
         """Steps per iteration: ceil(ceil(num_samples / world) * (1 + max_reinsertions) / batch_size),
@@ -213,11 +223,12 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         Returns
         -------
         dict
-            "prioritizer" (bytes: the library prioritizer, its threshold included), "epoch",
-            "step_in_epoch", "rank", "world" (int).
+            "prioritizer" (bytes: the library prioritizer, its threshold and settings included),
+            "epoch", "step_in_epoch", "rank", "world" (int), "settings" (dict: the prioritizer's
+            settings by keyword, str, float, int and bool values).
         """
         return {"prioritizer": self._prioritizer.save(), "epoch": self.epoch, "step_in_epoch": self._step_in_epoch,
-                "rank": self._rank, "world": self._world}
+                "rank": self._rank, "world": self._world, "settings": dict(self._settings)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores state_dict()'s result; the next iteration continues the saved one.
@@ -241,5 +252,12 @@ class PromptFreeBatchSampler(torch.utils.data.Sampler[list[int]]):
         if prioritizer.num_samples != self._shard.size:
             raise DirrmError(ERR_INVALID_ARGUMENT, f"the state's pool has {prioritizer.num_samples} pairs; this shard has {self._shard.size}")
         self._prioritizer = prioritizer
+        saved = state.get("settings")
+        if isinstance(saved, dict) and set(saved) == set(self._settings) and saved != self._settings:
+            changed = {key: (saved[key], self._settings[key]) for key in saved if saved[key] != self._settings[key]}
+            warnings.warn(f"dirrm PromptFreeBatchSampler: the loaded state continues with its own prioritizer "
+                          f"settings, not this sampler's (saved, given): {changed}", RuntimeWarning, stacklevel=2)
+            self._settings = dict(saved)
+            self._steps = self._count_steps()
         self.epoch = int(state["epoch"])
         self._step_in_epoch = int(state["step_in_epoch"])
