@@ -9,6 +9,7 @@ from typing import Any, Iterator, Optional, cast
 import numpy as np
 import numpy.typing as npt
 import torch
+import transformers
 
 from ._errors import ERR_CORRUPT, ERR_INVALID_ARGUMENT, DirrmError
 from ._lib import TrainParams
@@ -20,9 +21,10 @@ __all__ = ["PromptFreeRewardTrainer"]
 
 
 class _ResumableBatchSampler(torch.utils.data.Sampler[list[int]]):
-    """PromptFreeBatchSampler as the Trainer's batch sampler. The Trainer resumes mid-epoch by
-    dropping the epoch's first k batches (accelerate's SkipBatchSampler); the restored sampler
-    already stands after them, so it first yields k placeholders for the Trainer to drop."""
+    """PromptFreeBatchSampler as the Trainer's batch sampler. A Trainer without
+    get_resumed_dataloader (transformers 4) resumes mid-epoch by dropping the epoch's first k
+    batches (accelerate's SkipBatchSampler); the restored sampler already stands after them, so
+    it first yields k placeholders for the Trainer to drop."""
 
     def __init__(self, sampler: PromptFreeBatchSampler) -> None:
         self.sampler = sampler
@@ -185,7 +187,15 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
                 raise DirrmError(ERR_CORRUPT, f"{self._sampler_file(checkpoint)} is not a dirrm sampler state")
             state["prioritizer"] = bytes(state["prioritizer"].numpy().tobytes())
             self.pf_sampler.load_state_dict(state)
-            # The Trainer drops the epoch's first k batches (k = steps done in the epoch): the
-            # restored sampler already stands after them.
-            if not self.args.ignore_data_skip:
+            # The restored sampler already stands after the batches it yielded. A Trainer with
+            # get_resumed_dataloader (transformers 5) is told not to skip any (below); an older
+            # one drops the epoch's first k batches, k its steps done in the epoch, so k
+            # placeholders go first (exact unless a step of the epoch accepted nothing).
+            if not self.args.ignore_data_skip and not hasattr(transformers.Trainer, "get_resumed_dataloader"):
                 self._pf_batches.placeholders = self.pf_sampler.state_dict()["step_in_epoch"] % len(self.pf_sampler)
+
+    def get_resumed_dataloader(self, dataloader: Any, num_batches: int) -> Any:
+        """The loader as it is: the restored sampler continues after the batches it yielded,
+        which the Trainer's count of trained steps (global_step modulo its epoch length) does
+        not match once a step accepted nothing."""
+        return dataloader
