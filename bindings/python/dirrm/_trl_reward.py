@@ -139,7 +139,6 @@ class DIRRewardTrainer(RewardTrainer):
         self.club_penalty = CLUBPenalty(int(hidden_dim), lam=dir_lambda, **(dir_options or {}),
                                         **(club_options or {}))
         self.dir_lambda = self.club_penalty.lam
-        self._head = head
         self._use_penalty = True
         self._club_mi: dict[str, list[float]] = {"train": [], "eval": []}
 
@@ -149,7 +148,10 @@ class DIRRewardTrainer(RewardTrainer):
             return super().compute_loss(  # type: ignore[no-untyped-call]  # TRL is untyped
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         captured: list[torch.Tensor] = []
-        hook = self._head.register_forward_hook(lambda module, args, output: captured.append(args[0]))
+        # The head of the model being trained, looked up each step: with model_init (a
+        # hyperparameter search) the Trainer replaces the model after __init__.
+        _, head = _score_head(model)
+        hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0]))
         try:
             loss, outputs = super().compute_loss(  # type: ignore[no-untyped-call]  # TRL is untyped
                 model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
