@@ -738,7 +738,9 @@ typedef struct dirrm_eval_report {
   float accuracy_bias_negative;   /* accuracy over pairs whose bias value <= 0 (NaN if none) */
 } dirrm_eval_report;
 
-/* bias_column: a column of d, or -1 for none. */
+/* bias_column: a column of d, or -1 for none.
+ * Statuses: OK, NULL_POINTER, INVALID_ARGUMENT (bias_column), SHAPE (feature dimensions
+ * differ from the model's), VERSION, OUT_OF_MEMORY. */
 int32_t dirrm_evaluate(dirrm_model *m, const dirrm_dataset *d, int32_t bias_column,
                        dirrm_eval_report *out);
 

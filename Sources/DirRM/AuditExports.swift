@@ -37,9 +37,9 @@ public func dirrm_audit(
     try bridge("p->") { () throws(ConfigError) in try settings.validate() }
     let count = try Check.count(n, "n")
     let width = try Check.count(d, "d", minimum: 0)
-    try bridge("") { () throws(ConfigError) in try BiasAudit.checkWidth(width) }
     let destination = try Check.output(out, "out")
     _ = try readParams(UnsafePointer(destination), "out")
+    try bridge("") { () throws(ConfigError) in try BiasAudit.checkWidth(width, settings) }
     try reserve(BiasAudit.workBytes(pairs: count, width: width, settings: settings), for: "the audit")
     let chosen = try Check.array(rChosen, count, "r_chosen")
     let rejected = try Check.array(rRejected, count, "r_rejected")

@@ -247,8 +247,9 @@ public func dirrm_club_load(
     let bytes = try readSerialized(buf, size)
     let handle = try Check.output(out, "out")
     let club = try bridge { () throws(FormatError) in try ClubEstimator(serialized: bytes) }
-    // The state as created has q's gradient too, which a loaded one allocates at its first fit.
-    try reserve(club.config.stateBytes, for: "the estimator")
+    // The state as created has q's gradient too (a quarter of it: weights, gradient and two
+    // moments), which a loaded one allocates at its first fit.
+    try reserve(club.config.stateBytes.map { $0 / 4 }, for: "the estimator's gradient")
     handle.pointee = Handles.register(club)
   }
 }

@@ -26,18 +26,7 @@ public func dirrm_dataset_create(
     let responseValues = try Check.array(
       responseFeatures, Check.product(responses, rdim, "response_features"), "response_features")
     guard let pairs else { throw ABIError(DIRRM_ERR_NULL_POINTER, "pairs is NULL") }
-    // Before the pairs are parsed (each feature copy above was probed by Check.array).
-    try reserve(
-      PreferenceDataset.bytes(
-        prompts: prompts, promptDim: pdim, responses: responses, responseDim: rdim, pairs: count,
-        biasDim: bdim),
-      for: "the dataset")
     let triples = UnsafeBufferPointer(start: pairs, count: try Check.product(count, 3, "pairs"))
-    let parsed = (0..<count).map {
-      PreferenceDataset.Pair(
-        prompt: Int(clamping: triples[$0 * 3]), chosen: Int(clamping: triples[$0 * 3 + 1]),
-        rejected: Int(clamping: triples[$0 * 3 + 2]))
-    }
     var biasValues: [Float] = []
     if bdim > 0 {
       biasValues = try Check.array(bias, Check.product(count, bdim, "bias"), "bias")
@@ -45,6 +34,17 @@ public func dirrm_dataset_create(
       throw ABIError(DIRRM_ERR_INVALID_ARGUMENT, "bias must be NULL when bias_dim is 0")
     }
     let handle = try Check.output(out, "out")
+    // Before the pairs are parsed (each copy above was probed by Check.array).
+    try reserve(
+      PreferenceDataset.bytes(
+        prompts: prompts, promptDim: pdim, responses: responses, responseDim: rdim, pairs: count,
+        biasDim: bdim),
+      for: "the dataset")
+    let parsed = (0..<count).map {
+      PreferenceDataset.Pair(
+        prompt: Int(clamping: triples[$0 * 3]), chosen: Int(clamping: triples[$0 * 3 + 1]),
+        rejected: Int(clamping: triples[$0 * 3 + 2]))
+    }
     let dataset = try bridge("") { () throws(ConfigError) in
       try PreferenceDataset(
         promptDim: pdim, prompts: promptValues, responseDim: rdim, responses: responseValues, pairs: parsed,

@@ -44,7 +44,9 @@ public func dirrm_train(
       try settings.validate(for: data, width: model.shape.width)
     }
     try reserve(
-      settings.workBytes(shape: model.shape, pairs: data.pairs.count, keepsLog: false), for: "training")
+      settings.workBytes(
+        shape: model.shape, pairs: data.pairs.count, prompts: data.promptCount, keepsLog: false),
+      for: "training")
     var trainer = Trainer(model: model, data: data, settings: settings, keepsLog: false)
     try bridge { () throws(NumericError) in
       try trainer.run { record in

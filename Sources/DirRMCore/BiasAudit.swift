@@ -117,10 +117,10 @@ public struct BiasAudit: Equatable, Sendable {
     return Workspace.bytes([[base], [2, state], [work]], elementSize: 1)
   }
 
-  /// Checks the hidden states' width: q's input, at most `Limits.maxClubDimension`, as every
-  /// estimator's.
-  public static func checkWidth(_ width: Int) throws(ConfigError) {
-    guard width <= Limits.maxClubDimension else {
+  /// Checks the hidden states' width where q reads them (`clubSteps` > 0): q's input, at most
+  /// `Limits.maxClubDimension`, as every estimator's.
+  public static func checkWidth(_ width: Int, _ settings: Settings) throws(ConfigError) {
+    guard width <= Limits.maxClubDimension || settings.clubSteps == 0 else {
       throw ConfigError("d", "= \(width) exceeds \(Limits.maxClubDimension), q's largest input", kind: .shape)
     }
   }
@@ -143,7 +143,6 @@ public struct BiasAudit: Equatable, Sendable {
       throw ConfigError("attribute gap[\(i)]", "is \(attributeGap[i])", kind: .nonFinite)
     }
     if let hidden {
-      try checkWidth(hidden.columns)
       guard hidden.pairs == rewardGap.count else {
         throw ConfigError("h", "has \(hidden.pairs) rows for \(rewardGap.count) pairs")
       }

@@ -206,17 +206,18 @@ extension Trainer.Settings {
     return overflow ? nil : total
   }
 
-  /// Bytes training on `pairs` pairs holds beyond the data: the model, its gradient and AdamW's
-  /// moments, one step's pass (with prompt-free, the larger of a round's candidates scored
-  /// under K prompts and the step's own pass, which with DIR covers every candidate of its
+  /// Bytes training on `pairs` pairs of `prompts` prompts holds beyond the data: the model, its
+  /// gradient and AdamW's moments, one step's pass (with prompt-free, the larger of a round's
+  /// candidates scored under K prompts, K capped at `prompts` as the trainer does, and the
+  /// step's own pass, which with DIR covers every candidate of its
   /// `pf_max_rounds` rounds), DIR's estimator twice (a step fits a copy, kept only if the
   /// whole step succeeds) and its work on those pairs, an epoch's order or the prioritizer,
   /// and with `keepsLog` the trainer's log (per pair and per step).
-  public func workBytes(shape: RewardModel<Float>.Shape, pairs: Int, keepsLog: Bool) -> Int? {
+  public func workBytes(shape: RewardModel<Float>.Shape, pairs: Int, prompts: Int, keepsLog: Bool) -> Int? {
     let stepPairs = method.usesPromptFree && method.usesDIR ? promptFreeRounds : 1
+    let k = min(promptsPerPair, max(prompts, 1))
     guard
-      let scoring = Workspace.bytes(
-        [[2, batchSize, method.usesPromptFree ? promptsPerPair + 1 : 1]], elementSize: 1),
+      let scoring = Workspace.bytes([[2, batchSize, method.usesPromptFree ? k + 1 : 1]], elementSize: 1),
       let step = Workspace.bytes([[2, batchSize, stepPairs]], elementSize: 1)
     else { return nil }
     var estimator = dir.club

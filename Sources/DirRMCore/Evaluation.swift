@@ -13,9 +13,9 @@ public struct Evaluation: Equatable, Sendable {
 
   /// Bytes an evaluation of `pairs` pairs holds: the indices, both rewards, the gaps, the bias
   /// in double, the filters, Spearman's ranks with their sort (generously, 96 per pair), and
-  /// the model's pass over one chunk of 2048 pairs.
+  /// the model's pass over one chunk of at most 2048 pairs.
   public static func workBytes(_ model: RewardModel<Float>, pairs: Int) -> Int? {
-    guard let pass = model.shape.passBytes(rows: 2 * 2048) else { return nil }
+    guard let pass = model.shape.passBytes(rows: 2 * min(max(pairs, 0), 2048)) else { return nil }
     return Workspace.bytes([[pairs, 96], [pass]], elementSize: 1)
   }
 

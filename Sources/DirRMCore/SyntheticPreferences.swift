@@ -53,7 +53,10 @@ public enum SyntheticPreferences {
   /// matrix. The largest valid settings need about a terabyte, so a caller's numbers are
   /// checked against the memory there is before an array is asked for any of it.
   public static func workBytes(_ s: Settings) -> Int? {
-    guard s.responsesPerPrompt >= 0, s.promptCount >= 0 else { return nil }
+    // Valid settings only (validate() first); others have no size.
+    guard Limits.syntheticResponsesPerPrompt.contains(s.responsesPerPrompt), s.promptCount >= 0,
+      Limits.syntheticPromptDim.contains(s.promptDim), Limits.syntheticResponseDim.contains(s.responseDim)
+    else { return nil }
     let r = s.responsesPerPrompt
     let perPrompt = r * (r - 1) / 2
     let pairBytes = MemoryLayout<PreferenceDataset.Pair>.stride + MemoryLayout<Float>.size

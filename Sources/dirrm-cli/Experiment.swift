@@ -21,7 +21,7 @@ enum Experiment {
     var settings = Trainer.Settings.defaults(method: method, hiddenDim: shape.width, seed: seed)
     configure(&settings)
     try OptionChecks.settings(settings, for: train, width: shape.width)
-    try OptionChecks.memory(settings, shape: shape, pairs: train.pairs.count)
+    try OptionChecks.memory(settings, shape: shape, data: train)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: train, settings: settings)
     do {
       try trainer.run(stop: progress)

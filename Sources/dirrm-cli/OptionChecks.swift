@@ -13,8 +13,11 @@ enum OptionChecks {
 
   /// The C API's working-set check (dirrm_train's): the model, its optimizer, one step's
   /// pass and DIR's estimator must fit before any of them is built.
-  static func memory(_ settings: Trainer.Settings, shape: RewardModel<Float>.Shape, pairs: Int) throws {
-    let bytes = settings.workBytes(shape: shape, pairs: pairs, keepsLog: true)
+  static func memory(_ settings: Trainer.Settings, shape: RewardModel<Float>.Shape, data: PreferenceDataset)
+    throws
+  {
+    let bytes = settings.workBytes(
+      shape: shape, pairs: data.pairs.count, prompts: data.promptCount, keepsLog: true)
     do {
       try Workspace.reserve(bytes, for: "training")
     } catch {

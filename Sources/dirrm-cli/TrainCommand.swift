@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     training.apply(&settings)
     if let biasColumn { settings.biasColumn = biasColumn }
     try OptionChecks.settings(settings, for: dataset, width: width)
-    try OptionChecks.memory(settings, shape: shape, pairs: dataset.pairs.count)
+    try OptionChecks.memory(settings, shape: shape, data: dataset)
     var trainer = Trainer(model: RewardModel(shape: shape, seed: seed), data: dataset, settings: settings)
     let bar = ProgressBar("training \(method)", jobs: 1, quiet: quiet)
     let start = ProgressBar.now()

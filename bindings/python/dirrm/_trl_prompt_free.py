@@ -128,8 +128,10 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         # sequence can be longer than that, or than the model's positions. Cut it on the side
         # the head does not read: a decoder's start, an encoder's end.
         config = getattr(getattr(model, "module", model), "config", None)
-        limits = [getattr(self.args, "max_length", None), getattr(config, "max_position_embeddings", None)]
-        limit = min((int(v) for v in limits if isinstance(v, int) and v > 0), default=None)
+        # (The tokenizer's own limit too: RoBERTa's 514 positions hold 512 tokens.)
+        limits = [getattr(self.args, "max_length", None), getattr(config, "max_position_embeddings", None),
+                  getattr(tokenizer, "model_max_length", None)]
+        limit = min((int(v) for v in limits if isinstance(v, int) and 0 < v < 2**31), default=None)
         if limit is not None:
             ids = [row[-limit:] if self._head_name == "score" else row[:limit] for row in ids]
         out = []
@@ -173,7 +175,7 @@ class PromptFreeRewardTrainer(DIRRewardTrainer):
         folder = str(output_dir if output_dir is not None else self.args.output_dir)
         os.makedirs(folder, exist_ok=True)
         state = self.pf_sampler.state_dict()
-        # Tensors and numbers only, so that resuming loads it with weights_only=True.
+        # Tensors, numbers and strings only, so that resuming loads it with weights_only=True.
         state["prioritizer"] = torch.frombuffer(bytearray(state["prioritizer"]), dtype=torch.uint8)
         torch.save(state, self._sampler_file(folder))
 

@@ -229,7 +229,7 @@ def test_option_dicts_take_the_names_the_classes_take():
     assert np.array_equal(scores[0], scores[1])
     model = dirrm.RewardModel(8, 16, width=16)
     default_scores = model.score(x, y)
-    model.fit(train, method="dir", epochs=1)
+    model.fit(train, method="dir_prompt_free", epochs=1)
     assert not np.array_equal(model.score(x, y), scores[0])   # the options above acted
     for options, needle in (({"club": {"bias_kind": "gaussan"}}, "bias_kind"),
                             ({"prioritizer": {"cluster_method": 2.5}}, "cluster_method"),

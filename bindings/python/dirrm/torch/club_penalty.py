@@ -189,6 +189,7 @@ class CLUBPenalty(torch.nn.Module):
             warnings.warn(f"dirrm CLUBPenalty: the loaded estimator keeps its saved settings, not this module's "
                           f"(saved, given): {changed}", RuntimeWarning, stacklevel=2)
         self.club = club
+        self._finished_nll = None   # the replaced estimator's last fit is not this one's
 
     # -- the bound -----------------------------------------------------------------------------
 
