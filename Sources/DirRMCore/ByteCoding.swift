@@ -24,6 +24,12 @@ public struct ByteWriter {
     for x in v { i64(Int64(x)) }
   }
 
+  /// Bytes serializing a state of `stateBytes` holds at most: the payload as it grows (up to
+  /// twice its size, appended byte by byte) and its framed copy, with room for the headers.
+  public static func savingBound(_ stateBytes: Int?) -> Int? {
+    stateBytes.flatMap { Workspace.bytes([[3, $0], [4096]], elementSize: 1) }
+  }
+
   /// Wraps a payload in the framed, checksummed form.
   public static func frame(magic: [UInt8], version: UInt32, payload: [UInt8]) -> [UInt8] {
     var out = ByteWriter()

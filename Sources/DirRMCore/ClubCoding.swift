@@ -7,10 +7,9 @@ extension ClubEstimator {
   /// which the standardized estimator cannot continue.
   static let formatVersion: UInt32 = 2
 
-  /// Bytes `serialized()` holds at most: the payload as it grows (up to twice its size) and
-  /// its framed copy, with room for the headers.
+  /// Bytes `serialized()` holds at most (ByteWriter.savingBound of the state).
   public var serializedBound: Int? {
-    config.stateBytes.flatMap { Workspace.bytes([[3, $0], [4096]], elementSize: 1) }
+    ByteWriter.savingBound(config.stateBytes)
   }
 
   public func serialized() -> [UInt8] {

@@ -3,12 +3,12 @@ extension Prioritizer {
   static let magic: [UInt8] = Array("DIRRMPQ\0".utf8)
   static let formatVersion: UInt32 = 1
 
-  /// Bytes `serialized()` holds at most: the payload as it grows (up to twice its size) and
-  /// its framed copy, with room for the headers.
+  /// Bytes `serialized()` holds at most (ByteWriter.savingBound of the state).
   public var serializedBound: Int? {
-    Prioritizer.stateBytes(count: count).flatMap {
-      Workspace.bytes([[3, $0], [3, stepValues.count, 4], [4096]], elementSize: 1)
-    }
+    ByteWriter.savingBound(
+      Prioritizer.stateBytes(count: count).flatMap {
+        Workspace.bytes([[$0], [stepValues.count, 4]], elementSize: 1)
+      })
   }
 
   public func serialized() -> [UInt8] {

@@ -3,9 +3,8 @@ extension RewardModel where T == Float {
   static var magic: [UInt8] { Array("DIRRMRM\0".utf8) }
   static var formatVersion: UInt32 { 1 }
 
-  /// Bytes `serialized()` holds at most: the payload as it grows (up to twice its size) and
-  /// its framed copy, with room for the headers.
-  public var serializedBound: Int? { Workspace.bytes([[3, parameters.count, 4], [4096]], elementSize: 1) }
+  /// Bytes `serialized()` holds at most (ByteWriter.savingBound of the state).
+  public var serializedBound: Int? { ByteWriter.savingBound(Workspace.bytes([[parameters.count]])) }
 
   public func serialized() -> [UInt8] {
     var w = ByteWriter()

@@ -99,9 +99,8 @@ struct AuditCommand: ParsableCommand {
         try BiasAudit.check(rewardGap: rewardGap, attributeGap: gap, hidden: states)
         try BiasAudit.checkWidth(states?.columns ?? 0, settings)
         let bytes = BiasAudit.workBytes(pairs: gap.count, width: states?.columns ?? 0, settings: settings)
-        guard (try? Workspace.reserve(bytes, for: "the audit")) != nil else {
-          throw CLIError("attribute \(name): not enough memory for the audit of \(gap.count) pairs")
-        }
+        try OptionChecks.reserve(
+          bytes, "attribute \(name): not enough memory for the audit of \(gap.count) pairs")
         reports.append(
           (
             name,

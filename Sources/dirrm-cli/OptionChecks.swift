@@ -11,6 +11,11 @@ enum OptionChecks {
     }
   }
 
+  /// The library's working-set probe (Workspace.reserve), its refusal in the user's words.
+  static func reserve(_ bytes: Int?, _ refusal: @autoclosure () -> String) throws {
+    guard (try? Workspace.reserve(bytes, for: "")) != nil else { throw CLIError(refusal()) }
+  }
+
   /// The C API's working-set check (dirrm_train's): the model, its optimizer, one step's
   /// pass and DIR's estimator must fit before any of them is built.
   static func memory(_ settings: Trainer.Settings, shape: RewardModel<Float>.Shape, data: PreferenceDataset)
@@ -18,22 +23,16 @@ enum OptionChecks {
   {
     let bytes = settings.workBytes(
       shape: shape, pairs: data.pairs.count, prompts: data.promptCount, keepsLog: true)
-    do {
-      try Workspace.reserve(bytes, for: "training")
-    } catch {
-      throw CLIError(
-        "not enough memory to train this model: \(bytes.map { "\($0) bytes" } ?? "more than an address space") "
-          + "for the model (width \(shape.width), depth \(shape.depth)), its optimizer, one step, DIR's estimator and the log"
-      )
-    }
+    try reserve(
+      bytes,
+      "not enough memory to train this model: \(bytes.map { "\($0) bytes" } ?? "more than an address space") "
+        + "for the model (width \(shape.width), depth \(shape.depth)), its optimizer, one step, DIR's estimator and the log"
+    )
   }
 
   /// The evaluation's working set (dirrm_evaluate's check).
   static func evaluation(_ model: RewardModel<Float>, pairs: Int) throws {
-    guard (try? Workspace.reserve(Evaluation.workBytes(model, pairs: pairs), for: "the evaluation")) != nil
-    else {
-      throw CLIError("not enough memory to evaluate \(pairs) pairs")
-    }
+    try reserve(Evaluation.workBytes(model, pairs: pairs), "not enough memory to evaluate \(pairs) pairs")
   }
 
   /// A training failure in the user's words (the core's enum spelled out).

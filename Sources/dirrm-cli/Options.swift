@@ -138,9 +138,8 @@ struct SyntheticDataOptions: ParsableArguments {
     let bytes = SyntheticPreferences.workBytes(settings).flatMap {
       Workspace.bytes([[sets, $0]], elementSize: 1)
     }
-    guard (try? Workspace.reserve(bytes, for: "the synthetic data")) != nil else {
-      throw CLIError("--prompt-count \(promptCount): not enough memory for the data of \(sets) sets")
-    }
+    try OptionChecks.reserve(
+      bytes, "--prompt-count \(promptCount): not enough memory for the data of \(sets) sets")
   }
 
   /// The option in words when it differs from the default ("2000 prompts" is not said).
